@@ -1,0 +1,37 @@
+//! `pump`: the developer command line. See `pump --help`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod args;
+mod detect;
+mod output;
+
+/// Exit code for bad flags or configuration (BSD `EX_USAGE`).
+const EX_USAGE: u8 = 64;
+
+fn main() -> ExitCode {
+    let cli = match args::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::from(EX_USAGE);
+        }
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+    };
+    args::init_tracing(&cli.log);
+    let result = match cli.command {
+        args::Command::Detect(a) => detect::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pump: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
