@@ -10,10 +10,7 @@ pub enum Error {
     NotAFile { path: PathBuf },
 
     #[error("{path}: cannot read: {source}")]
-    Unreadable {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Unreadable { path: PathBuf, source: std::io::Error },
 
     #[error("{path}: not an image or a video that can be decoded")]
     NotMedia { path: PathBuf },
@@ -22,10 +19,7 @@ pub enum Error {
     NoFrames { path: PathBuf },
 
     #[error("{path}: {source}")]
-    OpenCv {
-        path: PathBuf,
-        source: opencv::Error,
-    },
+    OpenCv { path: PathBuf, source: opencv::Error },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -49,29 +49,39 @@ impl std::fmt::Debug for MediaSource {
     }
 }
 
+/// Returns true when the first 4 KiB are printable UTF-8 text (or the file is empty).
+fn looks_like_text(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(4096);
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    if file.take(4096).read_to_end(&mut head).is_err() {
+        return false;
+    }
+    // A multi-byte character cut at the 4 KiB boundary is still text.
+    let text = match std::str::from_utf8(&head) {
+        Ok(t) => t,
+        Err(e) if e.error_len().is_none() => std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or(""),
+        Err(_) => return false,
+    };
+    text.chars().all(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'))
+}
+
 impl MediaSource {
     /// Opens `path`, checking it exists, is readable and decodes.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let meta = std::fs::metadata(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Error::NotFound { path: path.clone() },
-            _ => Error::Unreadable {
-                path: path.clone(),
-                source: e,
-            },
+            _ => Error::Unreadable { path: path.clone(), source: e },
         })?;
         if !meta.is_file() {
             return Err(Error::NotAFile { path });
         }
         // Opening for read surfaces permission problems before OpenCV hides them behind "empty".
-        std::fs::File::open(&path).map_err(|e| Error::Unreadable {
-            path: path.clone(),
-            source: e,
-        })?;
-        let cv = |source| Error::OpenCv {
-            path: path.clone(),
-            source,
-        };
+        std::fs::File::open(&path).map_err(|e| Error::Unreadable { path: path.clone(), source: e })?;
+        let cv = |source| Error::OpenCv { path: path.clone(), source };
         let name = path.to_string_lossy().to_string();
 
         if imgcodecs::have_image_reader(&name).map_err(cv)? {
@@ -90,6 +100,11 @@ impl MediaSource {
             });
         }
 
+        // FFmpeg "plays" text files (its tty demuxer renders them as ANSI art); no real
+        // container is plain text, so text is refused before FFmpeg sees it.
+        if looks_like_text(&path) {
+            return Err(Error::NotMedia { path });
+        }
         let cap = videoio::VideoCapture::from_file(&name, videoio::CAP_FFMPEG).map_err(cv)?;
         if !cap.is_opened().map_err(cv)? {
             return Err(Error::NotMedia { path });
@@ -101,11 +116,7 @@ impl MediaSource {
             kind: MediaKind::Video,
             image: None,
             video: Some(cap),
-            fps: if fps.is_finite() && fps > 0.0 {
-                fps
-            } else {
-                0.0
-            },
+            fps: if fps.is_finite() && fps > 0.0 { fps } else { 0.0 },
             frame_count: (count.is_finite() && count >= 1.0).then_some(count as u64),
             next_index: 0,
         })
@@ -134,10 +145,7 @@ impl MediaSource {
     /// A video that ends before its first frame is reported as corrupt.
     pub fn read(&mut self, frame: &mut Mat) -> Result<Option<FrameInfo>> {
         let index = self.next_index;
-        let cv = |source| Error::OpenCv {
-            path: self.path.clone(),
-            source,
-        };
+        let cv = |source| Error::OpenCv { path: self.path.clone(), source };
         let got = match (&mut self.image, &mut self.video) {
             (Some(_), _) => {
                 if let Some(img) = self.image.take() {
@@ -159,9 +167,7 @@ impl MediaSource {
                     Some(FrameInfo { index, ts })
                 } else {
                     if index == 0 {
-                        return Err(Error::NoFrames {
-                            path: self.path.clone(),
-                        });
+                        return Err(Error::NoFrames { path: self.path.clone() });
                     }
                     // Release the decoder now rather than when the source is dropped.
                     self.video = None;
@@ -174,5 +180,25 @@ impl MediaSource {
             self.next_index += 1;
         }
         Ok(got)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_told_from_binary() {
+        let dir = std::env::temp_dir().join(format!("pump-media-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = dir.join("a.txt");
+        std::fs::write(&text, "squat 5x5\nbench 3x8 — 80 kg\n").unwrap();
+        assert!(looks_like_text(&text));
+        let bin = dir.join("a.bin");
+        std::fs::write(&bin, [0u8, 0, 0, 0x18, b'f', b't', b'y', b'p']).unwrap();
+        assert!(!looks_like_text(&bin));
+        assert!(matches!(MediaSource::open(&text), Err(Error::NotMedia { .. })));
+        assert!(matches!(MediaSource::open(dir.join("missing.mp4")), Err(Error::NotFound { .. })));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

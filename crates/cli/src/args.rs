@@ -2,15 +2,12 @@
 
 use std::path::PathBuf;
 
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
 use pump_pose::{DecodeConfig, EngineConfig, Provider};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "pump",
-    version,
-    about = "Gym-camera pose pipeline: detect poses, count reps, close sets"
-)]
+#[command(name = "pump", version, about = "Gym-camera pose pipeline: detect poses, count reps, close sets")]
 pub struct Cli {
     #[command(flatten)]
     pub log: LogArgs,
@@ -53,8 +50,11 @@ pub struct ModelArgs {
     #[arg(long, env = "PUMP_DEVICE", default_value = "cpu", value_parser = parse_device)]
     pub device: Provider,
     /// Run on CPU (with a warning) when the requested device cannot be used.
-    #[arg(long, env = "PUMP_ALLOW_CPU_FALLBACK")]
+    #[arg(long, env = "PUMP_ALLOW_CPU_FALLBACK", value_parser = BoolishValueParser::new(), num_args = 0, default_missing_value = "true", default_value = "false")]
     pub allow_cpu_fallback: bool,
+    /// Idle inference threads sleep at once instead of spinning (for hosts shared with other work).
+    #[arg(long, env = "PUMP_NO_SPIN", value_parser = BoolishValueParser::new(), num_args = 0, default_missing_value = "true", default_value = "false")]
+    pub no_spin: bool,
 }
 
 impl ModelArgs {
@@ -66,11 +66,8 @@ impl ModelArgs {
             threads: self.threads,
             provider: self.device,
             allow_cpu_fallback: self.allow_cpu_fallback,
-            decode: DecodeConfig {
-                conf: self.conf,
-                iou: self.iou,
-                ..DecodeConfig::default()
-            },
+            spin: !self.no_spin,
+            decode: DecodeConfig { conf: self.conf, iou: self.iou, ..DecodeConfig::default() },
             imgsz: defaults.imgsz,
         }
     }
@@ -105,17 +102,14 @@ pub struct DetectArgs {
     #[arg(required = true, value_name = "SOURCE")]
     pub sources: Vec<PathBuf>,
     /// Never draw the progress bar, even on a terminal.
-    #[arg(long, env = "PUMP_NO_PROGRESS")]
+    #[arg(long, env = "PUMP_NO_PROGRESS", value_parser = BoolishValueParser::new(), num_args = 0, default_missing_value = "true", default_value = "false")]
     pub no_progress: bool,
 }
 
 pub fn init_tracing(log: &LogArgs) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&log.log)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(&log.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
 #[cfg(test)]

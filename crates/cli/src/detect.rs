@@ -31,16 +31,8 @@ struct Prepared {
 
 pub fn run(args: DetectArgs) -> Result<()> {
     // Open every source first: a bad path fails before minutes of work on the ones before it.
-    let sources = args
-        .sources
-        .iter()
-        .map(MediaSource::open)
-        .collect::<Result<Vec<_>, _>>()?;
-    let names: Vec<String> = args
-        .sources
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
+    let sources = args.sources.iter().map(MediaSource::open).collect::<Result<Vec<_>, _>>()?;
+    let names: Vec<String> = args.sources.iter().map(|p| p.display().to_string()).collect();
     let cfg = args.model.engine_config();
     let mut engine = PoseEngine::load(&cfg).context("cannot start the pose engine")?;
     let progress = progress_bar(&sources, args.no_progress);
@@ -54,8 +46,7 @@ pub fn run(args: DetectArgs) -> Result<()> {
         for _ in 0..PREPARED_AHEAD + 2 {
             let _ = pool_tx.send(InputTensor::default());
         }
-        let reader =
-            scope.spawn(move || read_and_prepare(sources, preprocessor, ready_tx, pool_rx));
+        let reader = scope.spawn(move || read_and_prepare(sources, preprocessor, ready_tx, pool_rx));
 
         let mut out = BufWriter::new(io::stdout().lock());
         let result = (|| -> Result<()> {
@@ -63,22 +54,11 @@ pub fn run(args: DetectArgs) -> Result<()> {
                 let p = prepared?;
                 let (mut poses, _) = engine.run_tensor(&p.tensor).context("inference failed")?;
                 let source = multi.then(|| names[p.source].as_str());
-                let line = FrameLine::new(
-                    source,
-                    p.info.index,
-                    p.info.ts,
-                    p.height,
-                    p.width,
-                    &poses.remove(0),
-                );
+                let line = FrameLine::new(source, p.info.index, p.info.ts, p.height, p.width, &poses.remove(0));
                 serde_json::to_writer(&mut out, &line)?;
                 if let Err(e) = out.write_all(b"\n").and_then(|()| out.flush()) {
                     // A closed pipe (`pump detect … | head`) is the reader saying it has enough.
-                    return if e.kind() == io::ErrorKind::BrokenPipe {
-                        Ok(())
-                    } else {
-                        Err(e.into())
-                    };
+                    return if e.kind() == io::ErrorKind::BrokenPipe { Ok(()) } else { Err(e.into()) };
                 }
                 progress.inc(1);
                 let _ = pool_tx.send(p.tensor);
@@ -115,13 +95,7 @@ fn read_and_prepare(
             let Ok(mut tensor) = pool.recv() else { return };
             let prepared = prepare(&frame, &mut pre, &mut tensor)
                 .with_context(|| format!("{}: frame {}", media.path().display(), info.index))
-                .map(|(height, width)| Prepared {
-                    source,
-                    info,
-                    height,
-                    width,
-                    tensor,
-                });
+                .map(|(height, width)| Prepared { source, info, height, width, tensor });
             let failed = prepared.is_err();
             if ready.send(prepared).is_err() || failed {
                 return;
@@ -130,11 +104,7 @@ fn read_and_prepare(
     }
 }
 
-fn prepare(
-    frame: &Mat,
-    pre: &mut Preprocessor,
-    tensor: &mut InputTensor,
-) -> Result<(usize, usize)> {
+fn prepare(frame: &Mat, pre: &mut Preprocessor, tensor: &mut InputTensor) -> Result<(usize, usize)> {
     let (w, h) = (frame.cols() as usize, frame.rows() as usize);
     let step = frame.step1(0)? * frame.elem_size1();
     let view = ImageView::new(frame.data_bytes()?, w, h, step)?;
@@ -149,9 +119,7 @@ fn progress_bar(sources: &[MediaSource], disabled: bool) -> ProgressBar {
     let total: u64 = sources.iter().map(|s| s.frame_count().unwrap_or(0)).sum();
     // indicatif draws nothing when stderr is not a terminal, so pipes and logs stay clean.
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    if let Ok(style) =
-        ProgressStyle::with_template("{bar:40} {pos}/{len} frames  {per_sec}  eta {eta}")
-    {
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} frames  {per_sec}  eta {eta}") {
         bar.set_style(style);
     }
     bar

@@ -35,31 +35,15 @@ impl From<&Pose> for PoseJson {
     fn from(p: &Pose) -> Self {
         let b = &p.bbox;
         Self {
-            bbox: [
-                round(b.x1, 2),
-                round(b.y1, 2),
-                round(b.x2, 2),
-                round(b.y2, 2),
-            ],
+            bbox: [round(b.x1, 2), round(b.y1, 2), round(b.x2, 2), round(b.y2, 2)],
             score: round(p.score, 4),
-            keypoints: p
-                .keypoints
-                .iter()
-                .map(|k| [round(k.x, 2), round(k.y, 2), round(k.confidence, 4)])
-                .collect(),
+            keypoints: p.keypoints.iter().map(|k| [round(k.x, 2), round(k.y, 2), round(k.confidence, 4)]).collect(),
         }
     }
 }
 
 impl<'a> FrameLine<'a> {
-    pub fn new(
-        source: Option<&'a str>,
-        frame: u64,
-        ts: f64,
-        height: usize,
-        width: usize,
-        poses: &[Pose],
-    ) -> Self {
+    pub fn new(source: Option<&'a str>, frame: u64, ts: f64, height: usize, width: usize, poses: &[Pose]) -> Self {
         Self {
             source,
             frame,
@@ -78,27 +62,13 @@ mod tests {
     #[test]
     fn line_matches_the_contract() {
         let pose = Pose {
-            bbox: BBox {
-                x1: 1.004,
-                y1: 2.0,
-                x2: 3.0,
-                y2: 4.0,
-            },
+            bbox: BBox { x1: 1.004, y1: 2.0, x2: 3.0, y2: 4.0 },
             score: 0.88712,
-            keypoints: [Keypoint {
-                x: 5.0,
-                y: 6.0,
-                confidence: 0.5,
-            }; 17],
+            keypoints: [Keypoint { x: 5.0, y: 6.0, confidence: 0.5 }; 17],
         };
-        let line =
-            serde_json::to_string(&FrameLine::new(None, 0, 0.0, 720, 1280, &[pose])).unwrap();
+        let line = serde_json::to_string(&FrameLine::new(None, 0, 0.0, 720, 1280, &[pose])).unwrap();
         assert!(line.starts_with(r#"{"frame":0,"ts":0.0,"shape":[720,1280],"poses":[{"box":[1.0,2.0,3.0,4.0],"score":0.8871,"keypoints":[[5.0,6.0,0.5],"#));
-        let with_source =
-            serde_json::to_string(&FrameLine::new(Some("a.mp4"), 3, 0.2, 1, 2, &[])).unwrap();
-        assert_eq!(
-            with_source,
-            r#"{"source":"a.mp4","frame":3,"ts":0.2,"shape":[1,2],"poses":[]}"#
-        );
+        let with_source = serde_json::to_string(&FrameLine::new(Some("a.mp4"), 3, 0.2, 1, 2, &[])).unwrap();
+        assert_eq!(with_source, r#"{"source":"a.mp4","frame":3,"ts":0.2,"shape":[1,2],"poses":[]}"#);
     }
 }

@@ -20,12 +20,7 @@ pub struct OutputLayout {
 
 impl OutputLayout {
     /// YOLO-pose with one class and COCO-17 keypoints: 4 + 1 + 17 × 3 = 56 rows.
-    pub const YOLO_POSE: Self = Self {
-        box_cx: 0,
-        score: 4,
-        keypoints: 5,
-        channels: 5 + NUM_KEYPOINTS * 3,
-    };
+    pub const YOLO_POSE: Self = Self { box_cx: 0, score: 4, keypoints: 5, channels: 5 + NUM_KEYPOINTS * 3 };
 }
 
 /// Thresholds, with Ultralytics' predictor defaults.
@@ -43,12 +38,7 @@ pub struct DecodeConfig {
 
 impl Default for DecodeConfig {
     fn default() -> Self {
-        Self {
-            conf: 0.25,
-            iou: 0.7,
-            max_det: 300,
-            max_nms: 30_000,
-        }
+        Self { conf: 0.25, iou: 0.7, max_det: 300, max_nms: 30_000 }
     }
 }
 
@@ -79,16 +69,7 @@ impl Decoder {
                 let (cx, cy) = (at(layout.box_cx, a), at(layout.box_cx + 1, a));
                 let (w, h) = (at(layout.box_cx + 2, a), at(layout.box_cx + 3, a));
                 let (hw, hh) = (w / 2.0, h / 2.0);
-                self.candidates.push((
-                    s,
-                    a,
-                    BBox {
-                        x1: cx - hw,
-                        y1: cy - hh,
-                        x2: cx + hw,
-                        y2: cy + hh,
-                    },
-                ));
+                self.candidates.push((s, a, BBox { x1: cx - hw, y1: cy - hh, x2: cx + hw, y2: cy + hh }));
             }
         }
         // Stable sort: equal scores keep anchor order, so runs are reproducible.
@@ -107,17 +88,9 @@ impl Decoder {
                 for (k, kp) in keypoints.iter_mut().enumerate() {
                     let r = layout.keypoints + 3 * k;
                     let (x, y) = map(at(r, a), at(r + 1, a));
-                    *kp = Keypoint {
-                        x,
-                        y,
-                        confidence: at(r + 2, a),
-                    };
+                    *kp = Keypoint { x, y, confidence: at(r + 2, a) };
                 }
-                Pose {
-                    bbox: BBox { x1, y1, x2, y2 },
-                    score,
-                    keypoints,
-                }
+                Pose { bbox: BBox { x1, y1, x2, y2 }, score, keypoints }
             })
             .collect()
     }
@@ -175,35 +148,15 @@ mod tests {
     fn overlapping_detections_collapse_to_the_best() {
         let mut anchors = vec![];
         for i in 0..50 {
-            anchors.push((
-                100.0 + i as f32 * 0.2,
-                100.0,
-                80.0,
-                160.0,
-                0.3 + i as f32 * 0.01,
-            ));
+            anchors.push((100.0 + i as f32 * 0.2, 100.0, 80.0, 160.0, 0.3 + i as f32 * 0.01));
         }
         anchors.push((400.0, 300.0, 60.0, 120.0, 0.5));
         let rows = output(&anchors);
-        let out = Decoder::default().decode(
-            &rows,
-            anchors.len(),
-            L,
-            &DecodeConfig::default(),
-            &identity(),
-        );
+        let out = Decoder::default().decode(&rows, anchors.len(), L, &DecodeConfig::default(), &identity());
         assert_eq!(out.len(), 2);
         assert!((out[0].score - 0.79).abs() < 1e-6);
         assert!((out[1].score - 0.5).abs() < 1e-6);
-        assert_eq!(
-            out[1].bbox,
-            BBox {
-                x1: 370.0,
-                y1: 240.0,
-                x2: 430.0,
-                y2: 360.0
-            }
-        );
+        assert_eq!(out[1].bbox, BBox { x1: 370.0, y1: 240.0, x2: 430.0, y2: 360.0 });
     }
 
     #[test]
@@ -212,40 +165,19 @@ mod tests {
         let a = (5.0, 5.0, 10.0, 10.0, 0.9);
         let b = (5.0, 2.5, 10.0, 5.0, 0.8);
         let rows = output(&[a, b]);
-        let cfg = DecodeConfig {
-            iou: 0.5,
-            ..Default::default()
-        };
+        let cfg = DecodeConfig { iou: 0.5, ..Default::default() };
         let out = Decoder::default().decode(&rows, 2, L, &cfg, &identity());
         assert_eq!(out.len(), 2);
-        let cfg = DecodeConfig {
-            iou: 0.49,
-            ..Default::default()
-        };
-        assert_eq!(
-            Decoder::default()
-                .decode(&rows, 2, L, &cfg, &identity())
-                .len(),
-            1
-        );
+        let cfg = DecodeConfig { iou: 0.49, ..Default::default() };
+        assert_eq!(Decoder::default().decode(&rows, 2, L, &cfg, &identity()).len(), 1);
     }
 
     #[test]
     fn max_det_caps_people() {
-        let anchors: Vec<_> = (0..20)
-            .map(|i| (i as f32 * 30.0 + 15.0, 20.0, 10.0, 10.0, 0.9))
-            .collect();
+        let anchors: Vec<_> = (0..20).map(|i| (i as f32 * 30.0 + 15.0, 20.0, 10.0, 10.0, 0.9)).collect();
         let rows = output(&anchors);
-        let cfg = DecodeConfig {
-            max_det: 7,
-            ..Default::default()
-        };
-        assert_eq!(
-            Decoder::default()
-                .decode(&rows, 20, L, &cfg, &identity())
-                .len(),
-            7
-        );
+        let cfg = DecodeConfig { max_det: 7, ..Default::default() };
+        assert_eq!(Decoder::default().decode(&rows, 20, L, &cfg, &identity()).len(), 7);
     }
 
     #[test]
@@ -254,16 +186,12 @@ mod tests {
         let lb = Letterbox::plan(1280, 720, 640, 640, true, 32);
         let mut rows = output(&[(320.0, 192.0, 100.0, 400.0, 0.8)]);
         // A keypoint outside the image (in the padding, beyond the right edge).
-        rows[L.keypoints * 1] = 700.0;
-        rows[(L.keypoints + 1) * 1] = 2.0;
+        rows[L.keypoints] = 700.0; // one anchor: row r sits at index r
+        rows[L.keypoints + 1] = 2.0;
         let out = Decoder::default().decode(&rows, 1, L, &DecodeConfig::default(), &lb);
         let p = &out[0];
         assert_eq!((p.bbox.x1, p.bbox.x2), (540.0, 740.0));
-        assert_eq!(
-            (p.bbox.y1, p.bbox.y2),
-            (0.0, 720.0),
-            "box clipped to the image"
-        );
+        assert_eq!((p.bbox.y1, p.bbox.y2), (0.0, 720.0), "box clipped to the image");
         assert_eq!((p.keypoints[0].x, p.keypoints[0].y), (1280.0, 0.0));
         assert_eq!((p.keypoints[1].x, p.keypoints[1].y), (640.0, 360.0));
         assert!((p.keypoints[1].confidence - 0.9).abs() < 1e-6);

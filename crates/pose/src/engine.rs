@@ -52,6 +52,9 @@ pub struct EngineConfig {
     pub provider: Provider,
     /// Run on CPU, with one warning, when the requested provider cannot load.
     pub allow_cpu_fallback: bool,
+    /// Let idle inference threads spin before sleeping: lower latency on a machine of its own,
+    /// wasted cores when other processes (or other engines) compete for them.
+    pub spin: bool,
     pub decode: DecodeConfig,
     /// Long side of the model input.
     pub imgsz: usize,
@@ -65,6 +68,7 @@ impl Default for EngineConfig {
             threads: 0,
             provider: Provider::Cpu,
             allow_cpu_fallback: false,
+            spin: true,
             decode: DecodeConfig::default(),
             imgsz: 640,
         }
@@ -101,10 +105,7 @@ pub fn find_ort_library(explicit: Option<&Path>) -> Result<PathBuf> {
             candidates.push(PathBuf::from(p));
         }
     }
-    if let Some(dir) = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(Path::to_path_buf))
-    {
+    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
         candidates.push(dir.join(ORT_LIB_NAME));
         candidates.push(dir.join("../lib").join(ORT_LIB_NAME));
     }
@@ -114,22 +115,12 @@ pub fn find_ort_library(explicit: Option<&Path>) -> Result<PathBuf> {
         return if first.is_file() {
             Ok(first.clone())
         } else {
-            Err(Error::OrtLibraryMissing {
-                looked: first.display().to_string(),
-            })
+            Err(Error::OrtLibraryMissing { looked: first.display().to_string() })
         };
     }
-    candidates
-        .iter()
-        .find(|p| p.is_file())
-        .cloned()
-        .ok_or_else(|| Error::OrtLibraryMissing {
-            looked: candidates
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-        })
+    candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| Error::OrtLibraryMissing {
+        looked: candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+    })
 }
 
 static ENVIRONMENT: OnceLock<Environment> = OnceLock::new();
@@ -141,16 +132,10 @@ fn environment(explicit: Option<&Path>) -> Result<Environment> {
     }
     let lib = find_ort_library(explicit)?;
     let env = ort::init_from(&lib)
-        .map_err(|e| Error::LoadOrt {
-            path: lib.clone(),
-            source: ort::Error::new(e.to_string()),
-        })?
+        .map_err(|e| Error::LoadOrt { path: lib.clone(), source: ort::Error::new(e.to_string()) })?
         .with_name("pump")
         .build()
-        .map_err(|source| Error::LoadOrt {
-            path: lib.clone(),
-            source,
-        })?;
+        .map_err(|source| Error::LoadOrt { path: lib.clone(), source })?;
     tracing::debug!(path = %lib.display(), "onnxruntime loaded");
     Ok(ENVIRONMENT.get_or_init(|| env).clone())
 }
@@ -186,30 +171,24 @@ impl PoseEngine {
                 cfg.decode.conf, cfg.decode.iou
             )));
         }
-        if cfg.imgsz == 0 || cfg.imgsz % 32 != 0 {
-            return Err(Error::Config(format!(
-                "imgsz {} must be a positive multiple of 32",
-                cfg.imgsz
-            )));
+        if cfg.imgsz == 0 || !cfg.imgsz.is_multiple_of(32) {
+            return Err(Error::Config(format!("imgsz {} must be a positive multiple of 32", cfg.imgsz)));
         }
         if !cfg.model.is_file() {
-            return Err(Error::ModelMissing {
-                path: cfg.model.clone(),
-            });
+            return Err(Error::ModelMissing { path: cfg.model.clone() });
         }
         let env = environment(cfg.ort_lib.as_deref())?;
-        let load_err = |source| Error::LoadModel {
-            path: cfg.model.clone(),
-            source,
-        };
+        let load_err = |source| Error::LoadModel { path: cfg.model.clone(), source };
         let mut builder = Session::builder(&env)
             .map_err(load_err)?
             .with_optimization_level(GraphOptimizationLevel::Level3)
             .map_err(|e| load_err(e.into()))?;
         if cfg.threads > 0 {
-            builder = builder
-                .with_intra_threads(cfg.threads)
-                .map_err(|e| load_err(e.into()))?;
+            builder = builder.with_intra_threads(cfg.threads).map_err(|e| load_err(e.into()))?;
+        }
+        if !cfg.spin {
+            builder = builder.with_intra_op_spinning(false).map_err(|e| load_err(e.into()))?;
+            builder = builder.with_inter_op_spinning(false).map_err(|e| load_err(e.into()))?;
         }
         let (mut builder, provider) = register_provider(builder, cfg)?;
         let session = builder.commit_from_file(&cfg.model).map_err(load_err)?;
@@ -248,10 +227,7 @@ impl PoseEngine {
     }
 
     /// Detects the people in several images with one model run.
-    pub fn detect_batch(
-        &mut self,
-        images: &[ImageView<'_>],
-    ) -> Result<(Vec<Vec<Pose>>, StageTimings)> {
+    pub fn detect_batch(&mut self, images: &[ImageView<'_>]) -> Result<(Vec<Vec<Pose>>, StageTimings)> {
         let t0 = Instant::now();
         let mut tensor = std::mem::take(&mut self.tensor);
         let pre = self.preprocessor.run(images, &mut tensor);
@@ -273,10 +249,7 @@ impl PoseEngine {
         let dims: Vec<i64> = shape.iter().copied().collect();
         let n = tensor.shape[0];
         if dims.len() != 3 || dims[0] as usize != n || dims[1] as usize != self.layout.channels {
-            return Err(Error::Output(format!(
-                "expected ({n}, {}, A), got {dims:?}",
-                self.layout.channels
-            )));
+            return Err(Error::Output(format!("expected ({n}, {}, A), got {dims:?}", self.layout.channels)));
         }
         let anchors = dims[2] as usize;
         let per_image = self.layout.channels * anchors;
@@ -286,110 +259,75 @@ impl PoseEngine {
             .enumerate()
             .map(|(i, lb)| {
                 let rows = &data[i * per_image..(i + 1) * per_image];
-                self.decoder
-                    .decode(rows, anchors, self.layout, &self.decode, lb)
+                self.decoder.decode(rows, anchors, self.layout, &self.decode, lb)
             })
             .collect();
         let t2 = Instant::now();
-        Ok((
-            poses,
-            StageTimings {
-                pre: Duration::ZERO,
-                model: t1 - t0,
-                post: t2 - t1,
-            },
-        ))
+        Ok((poses, StageTimings { pre: Duration::ZERO, model: t1 - t0, post: t2 - t1 }))
     }
 }
 
-fn register_provider(
-    builder: ort::session::builder::SessionBuilder,
-    cfg: &EngineConfig,
-) -> Result<(ort::session::builder::SessionBuilder, Provider)> {
-    match cfg.provider {
-        Provider::Cpu => Ok((builder, Provider::Cpu)),
-        Provider::Cuda { device_id } => {
-            let failure = try_cuda(builder, device_id);
-            match failure {
-                Ok(b) => Ok((b, cfg.provider)),
-                Err((b, why)) if cfg.allow_cpu_fallback => {
-                    tracing::warn!(provider = "CUDAExecutionProvider", error = %why, "requested provider unavailable, running on CPU");
-                    Ok((b, Provider::Cpu))
-                }
-                Err((_, why)) => Err(Error::ProviderUnavailable {
-                    provider: "CUDAExecutionProvider",
-                    why,
-                }),
-            }
+/// Registers the requested provider. Never falls back silently: a provider that cannot load
+/// is an error unless CPU fallback was allowed, and then it is one warning.
+fn register_provider(builder: Builder, cfg: &EngineConfig) -> Result<(Builder, Provider)> {
+    let Provider::Cuda { device_id } = cfg.provider else {
+        return Ok((builder, Provider::Cpu));
+    };
+    match try_cuda(builder, device_id) {
+        (b, None) => Ok((b, cfg.provider)),
+        (b, Some(why)) if cfg.allow_cpu_fallback => {
+            tracing::warn!(provider = "CUDAExecutionProvider", error = %why, "requested provider unavailable, running on CPU");
+            Ok((b, Provider::Cpu))
         }
+        (_, Some(why)) => Err(Error::ProviderUnavailable { provider: "CUDAExecutionProvider", why }),
     }
 }
 
 type Builder = ort::session::builder::SessionBuilder;
 
+/// Registers CUDA, failing loudly; returns the builder either way, with the reason on failure.
 #[cfg(feature = "cuda")]
-fn try_cuda(builder: Builder, device_id: i32) -> std::result::Result<Builder, (Builder, String)> {
+fn try_cuda(builder: Builder, device_id: i32) -> (Builder, Option<String>) {
     use ort::ep::ExecutionProvider;
     match ort::ep::CUDA::is_available() {
         Ok(true) => {}
         Ok(false) => {
-            return Err((
-                builder,
-                "this onnxruntime library has no CUDA provider (install onnxruntime-gpu)".into(),
-            ))
+            return (builder, Some("this onnxruntime library has no CUDA provider (install onnxruntime-gpu)".into()))
         }
-        Err(e) => return Err((builder, e.to_string())),
+        Err(e) => return (builder, Some(e.to_string())),
     }
-    let ep = ort::ep::CUDA::default()
-        .with_device_id(device_id)
-        .build()
-        .error_on_failure();
-    builder.with_execution_providers([ep]).map_err(|e| {
-        let why = e.to_string();
-        (e.recover(), why)
-    })
+    let ep = ort::ep::CUDA::default().with_device_id(device_id).build().error_on_failure();
+    match builder.with_execution_providers([ep]) {
+        Ok(b) => (b, None),
+        Err(e) => {
+            let why = e.to_string();
+            (e.recover(), Some(why))
+        }
+    }
 }
 
+/// Registers CUDA, failing loudly; returns the builder either way, with the reason on failure.
 #[cfg(not(feature = "cuda"))]
-fn try_cuda(builder: Builder, _device_id: i32) -> std::result::Result<Builder, (Builder, String)> {
-    Err((
-        builder,
-        "this build has no CUDA support (rebuild with `--features cuda`)".into(),
-    ))
+fn try_cuda(builder: Builder, _device_id: i32) -> (Builder, Option<String>) {
+    (builder, Some("this build has no CUDA support (rebuild with `--features cuda`)".into()))
 }
 
 /// Checks the model's one input and output look like YOLO-pose: (N, 3, H, W) in, (N, 56, A) out.
 fn check_model(session: &Session, path: &Path) -> Result<OutputLayout> {
-    let bad = |why: String| Error::NotPoseModel {
-        path: path.to_path_buf(),
-        why,
-    };
+    let bad = |why: String| Error::NotPoseModel { path: path.to_path_buf(), why };
     let inputs = session.inputs();
     if inputs.len() != 1 {
         return Err(bad(format!("expected one input, found {}", inputs.len())));
     }
-    let in_shape = inputs[0]
-        .dtype()
-        .tensor_shape()
-        .map(|s| s.to_vec())
-        .unwrap_or_default();
+    let in_shape = inputs[0].dtype().tensor_shape().map(|s| s.to_vec()).unwrap_or_default();
     if in_shape.len() != 4 || in_shape[1] != 3 {
-        return Err(bad(format!(
-            "expected input (N, 3, H, W), found {in_shape:?}"
-        )));
+        return Err(bad(format!("expected input (N, 3, H, W), found {in_shape:?}")));
     }
     let outputs = session.outputs();
-    let out_shape = outputs
-        .first()
-        .and_then(|o| o.dtype().tensor_shape())
-        .map(|s| s.to_vec())
-        .unwrap_or_default();
+    let out_shape = outputs.first().and_then(|o| o.dtype().tensor_shape()).map(|s| s.to_vec()).unwrap_or_default();
     let layout = OutputLayout::YOLO_POSE;
     if out_shape.len() != 3 || out_shape[1] != layout.channels as i64 {
-        return Err(bad(format!(
-            "expected output (N, {}, A), found {out_shape:?}",
-            layout.channels
-        )));
+        return Err(bad(format!("expected output (N, {}, A), found {out_shape:?}", layout.channels)));
     }
     Ok(layout)
 }

@@ -28,9 +28,7 @@ impl<'a> ImageView<'a> {
             return Err(Error::Image(format!("empty image {width}x{height}")));
         }
         if stride < width * 3 {
-            return Err(Error::Image(format!(
-                "row stride {stride} is shorter than {width} BGR pixels"
-            )));
+            return Err(Error::Image(format!("row stride {stride} is shorter than {width} BGR pixels")));
         }
         let needed = stride * (height - 1) + width * 3;
         if data.len() < needed {
@@ -39,12 +37,7 @@ impl<'a> ImageView<'a> {
                 data.len()
             )));
         }
-        Ok(Self {
-            data,
-            width,
-            height,
-            stride,
-        })
+        Ok(Self { data, width, height, stride })
     }
 
     pub fn width(&self) -> usize {
@@ -86,22 +79,12 @@ pub struct Letterbox {
 impl Letterbox {
     /// Plans the letterbox of a `src_w`×`src_h` image into a `target_h`×`target_w` canvas; with
     /// `auto` the canvas shrinks to the minimum rectangle on `stride` (Ultralytics' `auto=True`).
-    pub fn plan(
-        src_w: usize,
-        src_h: usize,
-        target_w: usize,
-        target_h: usize,
-        auto: bool,
-        stride: usize,
-    ) -> Self {
+    pub fn plan(src_w: usize, src_h: usize, target_w: usize, target_h: usize, auto: bool, stride: usize) -> Self {
         let (sw, sh) = (src_w as f64, src_h as f64);
         let r = (target_h as f64 / sh).min(target_w as f64 / sw);
         let new_w = py_round(sw * r).max(1) as usize;
         let new_h = py_round(sh * r).max(1) as usize;
-        let (mut dw, mut dh) = (
-            target_w.saturating_sub(new_w),
-            target_h.saturating_sub(new_h),
-        );
+        let (mut dw, mut dh) = (target_w.saturating_sub(new_w), target_h.saturating_sub(new_h));
         if auto {
             dw %= stride;
             dh %= stride;
@@ -139,10 +122,7 @@ impl Letterbox {
     /// Maps a point from model-input pixels to source pixels, clipped to the source image.
     pub fn to_source(&self, x: f32, y: f32) -> (f32, f32) {
         let (gx, gy, px, py) = self.inverse();
-        (
-            ((x - px) / gx).clamp(0.0, self.src_w as f32),
-            ((y - py) / gy).clamp(0.0, self.src_h as f32),
-        )
+        (((x - px) / gx).clamp(0.0, self.src_w as f32), ((y - py) / gy).clamp(0.0, self.src_h as f32))
     }
 
     /// Maps many points at once (the inverse is computed once).
@@ -191,12 +171,7 @@ impl Preprocessor {
         for (i, v) in lut.iter_mut().enumerate() {
             *v = i as f32 / 255.0;
         }
-        Self {
-            imgsz,
-            stride,
-            scratch: ResizeScratch::default(),
-            lut,
-        }
+        Self { imgsz, stride, scratch: ResizeScratch::default(), lut }
     }
 
     /// Returns the long side of the model input.
@@ -208,10 +183,7 @@ impl Preprocessor {
     /// gets the minimum rectangle; mixed shapes all get the full `imgsz` square.
     pub fn plan(&self, sizes: &[(usize, usize)]) -> Vec<Letterbox> {
         let same = sizes.windows(2).all(|w| w[0] == w[1]);
-        sizes
-            .iter()
-            .map(|&(w, h)| Letterbox::plan(w, h, self.imgsz, self.imgsz, same, self.stride))
-            .collect()
+        sizes.iter().map(|&(w, h)| Letterbox::plan(w, h, self.imgsz, self.imgsz, same, self.stride)).collect()
     }
 
     /// Fills `tensor` with the letterboxed images, reusing its allocation.
@@ -222,10 +194,7 @@ impl Preprocessor {
         let sizes: Vec<_> = images.iter().map(|i| (i.width, i.height)).collect();
         tensor.letterboxes = self.plan(&sizes);
         let (iw, ih) = (tensor.letterboxes[0].input_w, tensor.letterboxes[0].input_h);
-        debug_assert!(tensor
-            .letterboxes
-            .iter()
-            .all(|l| l.input_w == iw && l.input_h == ih));
+        debug_assert!(tensor.letterboxes.iter().all(|l| l.input_w == iw && l.input_h == ih));
         tensor.shape = [images.len(), 3, ih, iw];
         let plane = iw * ih;
         tensor.data.resize(images.len() * 3 * plane, 0.0);
@@ -260,11 +229,8 @@ impl Preprocessor {
             let (r_plane, rest) = chw.split_at_mut(plane);
             let (g_plane, b_plane) = rest.split_at_mut(plane);
             let base = (lb.pad_y + dy) * iw + lb.pad_x;
-            let (r, g, b) = (
-                &mut r_plane[base..base + dw],
-                &mut g_plane[base..base + dw],
-                &mut b_plane[base..base + dw],
-            );
+            let (r, g, b) =
+                (&mut r_plane[base..base + dw], &mut g_plane[base..base + dw], &mut b_plane[base..base + dw]);
             for (i, px) in bgr.chunks_exact(3).enumerate() {
                 b[i] = lut[px[0] as usize];
                 g[i] = lut[px[1] as usize];
@@ -298,13 +264,7 @@ impl Preprocessor {
     }
 
     /// OpenCV `resize(INTER_LINEAR)` for CV_8UC3, one output row at a time.
-    fn resize_linear(
-        &mut self,
-        img: &ImageView<'_>,
-        dw: usize,
-        dh: usize,
-        mut sink: impl FnMut(usize, &[u8]),
-    ) {
+    fn resize_linear(&mut self, img: &ImageView<'_>, dw: usize, dh: usize, mut sink: impl FnMut(usize, &[u8])) {
         let s = &mut self.scratch;
         let (sw, sh) = (img.width, img.height);
         let scale_x = 1.0 / (dw as f64 / sw as f64);
@@ -386,10 +346,7 @@ mod tests {
     #[test]
     fn bus_plans_minimum_rectangle_without_padding() {
         let lb = Letterbox::plan(810, 1080, 640, 640, true, 32);
-        assert_eq!(
-            (lb.new_w, lb.new_h, lb.input_w, lb.input_h),
-            (480, 640, 480, 640)
-        );
+        assert_eq!((lb.new_w, lb.new_h, lb.input_w, lb.input_h), (480, 640, 480, 640));
         assert_eq!((lb.pad_x, lb.pad_y), (0, 0));
     }
 
@@ -412,10 +369,7 @@ mod tests {
     #[test]
     fn tiny_and_very_wide_images_stay_valid() {
         let lb = Letterbox::plan(1, 1, 640, 640, true, 32);
-        assert_eq!(
-            (lb.new_w, lb.new_h, lb.input_w, lb.input_h),
-            (640, 640, 640, 640)
-        );
+        assert_eq!((lb.new_w, lb.new_h, lb.input_w, lb.input_h), (640, 640, 640, 640));
         let lb = Letterbox::plan(3000, 1, 640, 640, true, 32);
         assert_eq!((lb.new_w, lb.new_h), (640, 1));
         assert_eq!(lb.input_h % 32, 0);
@@ -479,9 +433,7 @@ mod tests {
         let img = ImageView::new(&data, 3, 1, 9).unwrap();
         let mut pre = Preprocessor::new(6, 1);
         let mut out = Vec::new();
-        pre.resize_linear(&img, 6, 2, |_, row| {
-            out = row.iter().step_by(3).copied().collect()
-        });
+        pre.resize_linear(&img, 6, 2, |_, row| out = row.iter().step_by(3).copied().collect());
         assert_eq!(out, vec![0, 25, 75, 125, 175, 200]);
     }
 
