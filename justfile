@@ -34,7 +34,12 @@ demo: setup
     @echo "pump detect on {{video}}:" >&2
     ./target/release/pump detect {{video}} | python3 deploy/summary.py
 
-# Benchmarks: per-stage ms on the images, whole-video fps, side by side with the Python reference.
-bench: setup
-    cargo build --release -p pump-cli -p pump-bench
-    ./target/release/pump-bench --video {{video}} testdata/bus.jpg testdata/zidane.jpg
+# Benchmarks: per-stage ms on the images and whole-video fps, side by side with Ultralytics.
+bench: setup bench-python
+    PUMP_BENCH_PYTHON={{justfile_directory()}}/.cache/bench-venv/bin/python cargo bench -p pump-cli --bench pipeline -- \
+        --video {{video}} {{justfile_directory()}}/testdata/bus.jpg {{justfile_directory()}}/testdata/zidane.jpg
+
+# The reference side of the benchmark: Ultralytics (with torch) in a venv under .cache (~3 GB, once).
+bench-python:
+    test -x .cache/bench-venv/bin/python || python3 -m venv .cache/bench-venv
+    .cache/bench-venv/bin/python -c "import ultralytics" 2>/dev/null || .cache/bench-venv/bin/pip install --quiet ultralytics==8.4.190 onnxruntime==1.32.0 opencv-python-headless

@@ -43,7 +43,7 @@ pub struct ModelArgs {
     /// NMS IoU threshold.
     #[arg(long, env = "PUMP_IOU", default_value_t = 0.7, value_parser = unit_interval)]
     pub iou: f32,
-    /// Inference threads (0 = one per core).
+    /// Inference threads per engine (0 = auto: see `--workers`).
     #[arg(long, env = "PUMP_THREADS", default_value_t = 0)]
     pub threads: usize,
     /// Execution provider: `cpu`, `cuda` or `cuda:N`.
@@ -101,6 +101,10 @@ pub struct DetectArgs {
     /// Images or video files, processed in order.
     #[arg(required = true, value_name = "SOURCE")]
     pub sources: Vec<PathBuf>,
+    /// Engines running side by side on alternate frames (0 = auto: one single-threaded engine
+    /// per core for videos, one engine on every core for a few images).
+    #[arg(long, env = "PUMP_WORKERS", default_value_t = 0)]
+    pub workers: usize,
     /// Never draw the progress bar, even on a terminal.
     #[arg(long, env = "PUMP_NO_PROGRESS", value_parser = BoolishValueParser::new(), num_args = 0, default_missing_value = "true", default_value = "false")]
     pub no_progress: bool,

@@ -1,24 +1,33 @@
 //! `pump detect`: every frame of every source, in order, to one JSON line each.
 //!
-//! Decoding and pre-processing run on a reader thread while the model runs on this one, so the
-//! model never waits for the decoder (the two overlap; only the slower sets the pace). Tensors
-//! go round a small pool, so the steady state allocates nothing.
+//! Three kinds of thread, so the model never waits for the decoder:
+//! - a reader decodes each source in turn and pre-processes every frame into a pooled tensor;
+//! - workers, each with its own engine (a session runs with `&mut`), take frames as they come;
+//! - this thread puts results back in frame order and prints them.
+//!
+//! On a small machine, several single-threaded engines on alternate frames get more frames per
+//! second than one engine spread over every core (no intra-op synchronisation), so that is the
+//! default for videos; a single image gets one engine with every core, for latency.
 
+use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Write};
-use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
 
 use anyhow::{Context, Result};
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use opencv::core::Mat;
 use opencv::prelude::*;
 use pump_capture::{FrameInfo, MediaSource};
-use pump_pose::{ImageView, InputTensor, PoseEngine, Preprocessor};
+use pump_pose::{EngineConfig, ImageView, InputTensor, Pose, PoseEngine, Preprocessor};
 
 use crate::args::DetectArgs;
 use crate::output::FrameLine;
 
-/// Frames prepared ahead of the model: enough to hide decoder jitter, small enough to stay cheap.
+/// Frames prepared ahead of the workers: enough to hide decoder jitter, few enough to stay cheap.
 const PREPARED_AHEAD: usize = 2;
+
+/// Below this many frames in all, one engine with every core beats several (latency rules).
+const FRAMES_FOR_PARALLEL_ENGINES: u64 = 8;
 
 /// A frame ready for the model.
 struct Prepared {
@@ -29,66 +38,157 @@ struct Prepared {
     tensor: InputTensor,
 }
 
+/// A frame's result, or the error that ended the run at that point of the sequence.
+struct Done {
+    source: usize,
+    info: FrameInfo,
+    height: usize,
+    width: usize,
+    poses: Vec<Pose>,
+}
+
+/// Numbered so results can be put back in order; an error takes the place of the frame it hit.
+type Job<T> = (u64, Result<T>);
+
+/// How many engines, with how many threads each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerPlan {
+    pub workers: usize,
+    /// Intra-op threads per engine (0 = ONNX Runtime's choice, one per core).
+    pub threads: usize,
+}
+
+impl WorkerPlan {
+    /// Resolves `--workers`/`--threads` (0 = auto) for `cores` cores and `frames` frames.
+    pub fn resolve(workers: usize, threads: usize, cores: usize, frames: u64) -> Self {
+        let cores = cores.max(1);
+        match (workers, threads) {
+            (0, 0) if frames >= FRAMES_FOR_PARALLEL_ENGINES => Self { workers: cores, threads: 1 },
+            (0, 0) => Self { workers: 1, threads: 0 },
+            (0, t) => Self { workers: (cores / t).max(1), threads: t },
+            (w, 0) => Self { workers: w, threads: (cores / w).max(1) },
+            (w, t) => Self { workers: w, threads: t },
+        }
+    }
+}
+
 pub fn run(args: DetectArgs) -> Result<()> {
     // Open every source first: a bad path fails before minutes of work on the ones before it.
     let sources = args.sources.iter().map(MediaSource::open).collect::<Result<Vec<_>, _>>()?;
     let names: Vec<String> = args.sources.iter().map(|p| p.display().to_string()).collect();
-    let cfg = args.model.engine_config();
-    let mut engine = PoseEngine::load(&cfg).context("cannot start the pose engine")?;
+    let frames: u64 = sources.iter().map(|s| s.frame_count().unwrap_or(u64::MAX / 2)).sum();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let plan = WorkerPlan::resolve(args.workers, args.model.threads, cores, frames);
+    let cfg = EngineConfig { threads: plan.threads, ..args.model.engine_config() };
+    let engines = load_engines(&cfg, plan.workers)?;
+    tracing::info!(workers = plan.workers, threads = plan.threads, "engines loaded");
+    let preprocessor = engines[0].preprocessor();
     let progress = progress_bar(&sources, args.no_progress);
-    let preprocessor = engine.preprocessor();
     let multi = sources.len() > 1;
 
     std::thread::scope(|scope| -> Result<()> {
-        let (ready_tx, ready_rx) = sync_channel::<Result<Prepared>>(PREPARED_AHEAD);
-        // The pool's sender is held here; dropping it (on error) stops the reader.
-        let (pool_tx, pool_rx) = channel::<InputTensor>();
-        for _ in 0..PREPARED_AHEAD + 2 {
+        let (ready_tx, ready_rx) = bounded::<Job<Prepared>>(PREPARED_AHEAD);
+        let (done_tx, done_rx) = bounded::<Job<Done>>(2 * plan.workers);
+        // Workers hand tensors back here; the reader stops when every sender is gone.
+        let (pool_tx, pool_rx) = unbounded::<InputTensor>();
+        for _ in 0..PREPARED_AHEAD + 2 * plan.workers {
             let _ = pool_tx.send(InputTensor::default());
         }
-        let reader = scope.spawn(move || read_and_prepare(sources, preprocessor, ready_tx, pool_rx));
+        std::thread::Builder::new()
+            .name("reader".into())
+            .spawn_scoped(scope, move || read_and_prepare(sources, preprocessor, ready_tx, pool_rx))?;
+        for (i, engine) in engines.into_iter().enumerate() {
+            let (ready, done, pool) = (ready_rx.clone(), done_tx.clone(), pool_tx.clone());
+            std::thread::Builder::new()
+                .name(format!("infer-{i}"))
+                .spawn_scoped(scope, move || infer_worker(engine, ready, done, pool))?;
+        }
+        // Only the threads keep these alive now, so the run ends when they finish.
+        drop((ready_rx, done_tx, pool_tx));
 
-        let mut out = BufWriter::new(io::stdout().lock());
-        let result = (|| -> Result<()> {
-            for prepared in ready_rx.iter() {
-                let p = prepared?;
-                let (mut poses, _) = engine.run_tensor(&p.tensor).context("inference failed")?;
-                let source = multi.then(|| names[p.source].as_str());
-                let line = FrameLine::new(source, p.info.index, p.info.ts, p.height, p.width, &poses.remove(0));
-                serde_json::to_writer(&mut out, &line)?;
-                if let Err(e) = out.write_all(b"\n").and_then(|()| out.flush()) {
-                    // A closed pipe (`pump detect … | head`) is the reader saying it has enough.
-                    return if e.kind() == io::ErrorKind::BrokenPipe { Ok(()) } else { Err(e.into()) };
-                }
-                progress.inc(1);
-                let _ = pool_tx.send(p.tensor);
-            }
-            Ok(())
-        })();
-        drop(pool_tx);
-        drop(ready_rx);
-        let _ = reader.join();
+        let result = write_in_order(&done_rx, multi, &names, &progress);
+        // Dropping the receiver (on error or a closed pipe) makes every other thread stop.
+        drop(done_rx);
         progress.finish_and_clear();
         result
     })
 }
 
+/// Loads the engines side by side (each load is a few hundred ms of graph optimisation).
+fn load_engines(cfg: &EngineConfig, n: usize) -> Result<Vec<PoseEngine>> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n).map(|_| s.spawn(|| PoseEngine::load(cfg))).collect();
+        handles
+            .into_iter()
+            .map(|h| match h.join() {
+                Ok(r) => r.context("cannot start the pose engine"),
+                Err(_) => Err(anyhow::anyhow!("the pose engine panicked while loading")),
+            })
+            .collect()
+    })
+}
+
+/// Prints results in frame order as they complete; stops at the first error in that order.
+fn write_in_order(done: &Receiver<Job<Done>>, multi: bool, names: &[String], progress: &ProgressBar) -> Result<()> {
+    let mut out = BufWriter::new(io::stdout().lock());
+    let mut waiting: BTreeMap<u64, Result<Done>> = BTreeMap::new();
+    let mut next = 0u64;
+    for (seq, item) in done.iter() {
+        waiting.insert(seq, item);
+        while let Some(item) = waiting.remove(&next) {
+            let d = item?;
+            let source = multi.then(|| names[d.source].as_str());
+            let line = FrameLine::new(source, d.info.index, d.info.ts, d.height, d.width, &d.poses);
+            serde_json::to_writer(&mut out, &line)?;
+            if let Err(e) = out.write_all(b"\n").and_then(|()| out.flush()) {
+                // A closed pipe (`pump detect … | head`) is the reader saying it has enough.
+                return if e.kind() == io::ErrorKind::BrokenPipe { Ok(()) } else { Err(e.into()) };
+            }
+            progress.inc(1);
+            next += 1;
+        }
+    }
+    anyhow::ensure!(waiting.is_empty(), "internal error: {} results were never printed", waiting.len());
+    Ok(())
+}
+
+/// Worker thread: runs the model on whatever frame comes next, until the reader is done.
+fn infer_worker(
+    mut engine: PoseEngine,
+    ready: Receiver<Job<Prepared>>,
+    done: Sender<Job<Done>>,
+    pool: Sender<InputTensor>,
+) {
+    for (seq, item) in ready.iter() {
+        let result = item.and_then(|p| {
+            let out = engine.run_tensor(&p.tensor).context("inference failed");
+            let _ = pool.send(p.tensor);
+            let (mut poses, _) = out?;
+            Ok(Done { source: p.source, info: p.info, height: p.height, width: p.width, poses: poses.remove(0) })
+        });
+        if done.send((seq, result)).is_err() {
+            return;
+        }
+    }
+}
+
 /// Reader thread: decodes each source in turn and pre-processes every frame into a pooled tensor.
-/// Stops at the first error (sent on) or when the consumer hangs up.
+/// Stops at the first error (sent on, in sequence) or when the workers hang up.
 fn read_and_prepare(
     mut sources: Vec<MediaSource>,
     mut pre: Preprocessor,
-    ready: SyncSender<Result<Prepared>>,
+    ready: Sender<Job<Prepared>>,
     pool: Receiver<InputTensor>,
 ) {
     let mut frame = Mat::default();
+    let mut seq = 0u64;
     for (source, media) in sources.iter_mut().enumerate() {
         loop {
             let info = match media.read(&mut frame) {
                 Ok(Some(info)) => info,
                 Ok(None) => break,
                 Err(e) => {
-                    let _ = ready.send(Err(e.into()));
+                    let _ = ready.send((seq, Err(e.into())));
                     return;
                 }
             };
@@ -97,9 +197,10 @@ fn read_and_prepare(
                 .with_context(|| format!("{}: frame {}", media.path().display(), info.index))
                 .map(|(height, width)| Prepared { source, info, height, width, tensor });
             let failed = prepared.is_err();
-            if ready.send(prepared).is_err() || failed {
+            if ready.send((seq, prepared)).is_err() || failed {
                 return;
             }
+            seq += 1;
         }
     }
 }
@@ -123,4 +224,19 @@ fn progress_bar(sources: &[MediaSource], disabled: bool) -> ProgressBar {
         bar.set_style(style);
     }
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WorkerPlan;
+
+    #[test]
+    fn plans_parallel_engines_for_videos_and_one_wide_engine_for_images() {
+        assert_eq!(WorkerPlan::resolve(0, 0, 2, 795), WorkerPlan { workers: 2, threads: 1 });
+        assert_eq!(WorkerPlan::resolve(0, 0, 2, 1), WorkerPlan { workers: 1, threads: 0 });
+        assert_eq!(WorkerPlan::resolve(0, 2, 2, 795), WorkerPlan { workers: 1, threads: 2 });
+        assert_eq!(WorkerPlan::resolve(0, 1, 4, 795), WorkerPlan { workers: 4, threads: 1 });
+        assert_eq!(WorkerPlan::resolve(3, 0, 2, 795), WorkerPlan { workers: 3, threads: 1 });
+        assert_eq!(WorkerPlan::resolve(1, 0, 2, 795), WorkerPlan { workers: 1, threads: 2 });
+    }
 }

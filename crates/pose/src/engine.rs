@@ -181,7 +181,7 @@ impl PoseEngine {
         let load_err = |source| Error::LoadModel { path: cfg.model.clone(), source };
         let mut builder = Session::builder(&env)
             .map_err(load_err)?
-            .with_optimization_level(GraphOptimizationLevel::Level3)
+            .with_optimization_level(GraphOptimizationLevel::All)
             .map_err(|e| load_err(e.into()))?;
         if cfg.threads > 0 {
             builder = builder.with_intra_threads(cfg.threads).map_err(|e| load_err(e.into()))?;
