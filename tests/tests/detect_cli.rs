@@ -174,6 +174,19 @@ fn cuda_where_it_cannot_load_is_an_error_unless_fallback_is_allowed() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.matches("running on CPU").count(), 1, "exactly one warning: {stderr}");
     assert_eq!(json_lines(&String::from_utf8(out.stdout).unwrap())[0]["poses"].as_array().unwrap().len(), 4);
+    // Several engines on a video: still one warning.
+    let video = testdata("squat_5reps_15fps.mp4");
+    let out = pump(&[
+        os("detect"),
+        os("--device"),
+        os("cuda"),
+        os("--allow-cpu-fallback"),
+        os("--workers"),
+        os("2"),
+        video.as_os_str(),
+    ]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr).matches("running on CPU").count(), 1);
 }
 
 #[test]

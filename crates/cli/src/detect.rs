@@ -62,9 +62,10 @@ impl WorkerPlan {
     /// Resolves `--workers`/`--threads` (0 = auto) for `cores` cores and `frames` frames.
     pub fn resolve(workers: usize, threads: usize, cores: usize, frames: u64) -> Self {
         let cores = cores.max(1);
+        let few_frames = frames < FRAMES_FOR_PARALLEL_ENGINES;
         match (workers, threads) {
-            (0, 0) if frames >= FRAMES_FOR_PARALLEL_ENGINES => Self { workers: cores, threads: 1 },
-            (0, 0) => Self { workers: 1, threads: 0 },
+            (0, t) if few_frames => Self { workers: 1, threads: t },
+            (0, 0) => Self { workers: cores, threads: 1 },
             (0, t) => Self { workers: (cores / t).max(1), threads: t },
             (w, 0) => Self { workers: w, threads: (cores / w).max(1) },
             (w, t) => Self { workers: w, threads: t },
@@ -234,6 +235,7 @@ mod tests {
     fn plans_parallel_engines_for_videos_and_one_wide_engine_for_images() {
         assert_eq!(WorkerPlan::resolve(0, 0, 2, 795), WorkerPlan { workers: 2, threads: 1 });
         assert_eq!(WorkerPlan::resolve(0, 0, 2, 1), WorkerPlan { workers: 1, threads: 0 });
+        assert_eq!(WorkerPlan::resolve(0, 1, 2, 1), WorkerPlan { workers: 1, threads: 1 });
         assert_eq!(WorkerPlan::resolve(0, 2, 2, 795), WorkerPlan { workers: 1, threads: 2 });
         assert_eq!(WorkerPlan::resolve(0, 1, 4, 795), WorkerPlan { workers: 4, threads: 1 });
         assert_eq!(WorkerPlan::resolve(3, 0, 2, 795), WorkerPlan { workers: 3, threads: 1 });

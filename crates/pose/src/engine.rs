@@ -125,6 +125,8 @@ pub fn find_ort_library(explicit: Option<&Path>) -> Result<PathBuf> {
 
 static ENVIRONMENT: OnceLock<Environment> = OnceLock::new();
 
+static FALLBACK_WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Loads ONNX Runtime once per process; later calls return the same environment.
 fn environment(explicit: Option<&Path>) -> Result<Environment> {
     if let Some(env) = ENVIRONMENT.get() {
@@ -276,7 +278,10 @@ fn register_provider(builder: Builder, cfg: &EngineConfig) -> Result<(Builder, P
     match try_cuda(builder, device_id) {
         (b, None) => Ok((b, cfg.provider)),
         (b, Some(why)) if cfg.allow_cpu_fallback => {
-            tracing::warn!(provider = "CUDAExecutionProvider", error = %why, "requested provider unavailable, running on CPU");
+            // Several engines may load at once; the user needs to read this once, not per engine.
+            if !FALLBACK_WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::warn!(provider = "CUDAExecutionProvider", error = %why, "requested provider unavailable, running on CPU");
+            }
             Ok((b, Provider::Cpu))
         }
         (_, Some(why)) => Err(Error::ProviderUnavailable { provider: "CUDAExecutionProvider", why }),
