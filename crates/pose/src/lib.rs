@@ -7,6 +7,8 @@
 //!
 //! No tokio, NATS or OpenCV here: callers bring pixels in, get poses out.
 
+#[cfg(feature = "clap")]
+pub mod args;
 pub mod decode;
 pub mod engine;
 mod error;

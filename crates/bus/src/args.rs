@@ -1,0 +1,50 @@
+//! Flags every service shares, flattened into each one's clap parser.
+
+use clap::Args;
+
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// NATS server URL.
+    #[arg(long, env = "PUMP_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+    /// Log filter (tracing EnvFilter syntax, e.g. `info,pump_infer=debug`).
+    #[arg(long, env = "PUMP_LOG", default_value = "info")]
+    pub log: String,
+}
+
+impl CommonArgs {
+    /// Installs the stderr logger with this filter.
+    pub fn init_tracing(&self) {
+        let filter = tracing_subscriber::EnvFilter::try_new(&self.log)
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    }
+}
+
+/// Waits for SIGINT or SIGTERM, cancels `token`, and exits with 1 on a second signal.
+pub async fn shutdown_on_signal(token: tokio_util::sync::CancellationToken) {
+    #[cfg(unix)]
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM");
+            return;
+        }
+    };
+    for round in 0..2 {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        if round == 0 {
+            tracing::info!("shutting down (signal again to exit at once)");
+            token.cancel();
+        } else {
+            tracing::warn!("second signal: exiting now");
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! Connecting to NATS: retry at start-up (a service may start before the server), log every
+//! connection state change, and keep subscription buffers small where a queue would hurt.
+
+use std::time::Duration;
+
+use async_nats::{Client, ConnectOptions, Event};
+
+use crate::error::{Error, Result};
+
+/// How a service connects.
+#[derive(Debug, Clone)]
+pub struct BusConfig {
+    pub url: String,
+    /// Client name shown by the server (`nats server report connections`).
+    pub name: String,
+    /// Messages a subscription buffers before the server counts us as a slow consumer. The
+    /// client's default (65 536) is a queue of stale frames; frame consumers set a small one.
+    pub subscription_capacity: usize,
+}
+
+impl BusConfig {
+    pub fn new(url: impl Into<String>, name: impl Into<String>) -> Self {
+        Self { url: url.into(), name: name.into(), subscription_capacity: 1024 }
+    }
+}
+
+/// Connects, retrying for ever in the background until the server answers; the client is usable
+/// at once (requests wait for the connection).
+pub async fn connect(cfg: &BusConfig) -> Result<Client> {
+    let name = cfg.name.clone();
+    ConnectOptions::new()
+        .name(&cfg.name)
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .connection_timeout(Duration::from_secs(2))
+        .subscription_capacity(cfg.subscription_capacity.max(1))
+        .event_callback(move |event| {
+            let name = name.clone();
+            async move {
+                match event {
+                    Event::Connected => tracing::info!(client = %name, "nats connected"),
+                    Event::Disconnected => tracing::warn!(client = %name, "nats disconnected, reconnecting"),
+                    Event::SlowConsumer(sid) => {
+                        tracing::warn!(client = %name, sid, "nats slow consumer: messages dropped by the client")
+                    }
+                    other => tracing::debug!(client = %name, event = %other, "nats event"),
+                }
+            }
+        })
+        .connect(cfg.url.as_str())
+        .await
+        .map_err(|source| Error::Connect { url: cfg.url.clone(), source })
+}

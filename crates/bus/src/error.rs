@@ -1,0 +1,20 @@
+/// Failures of the bus.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid camera name {name:?}: use letters, digits, '-' and '_' (at most 64)")]
+    CameraName { name: String },
+
+    #[error("failed to connect to NATS at {url}: {source}")]
+    Connect { url: String, source: async_nats::ConnectError },
+
+    #[error("failed to set up stream {stream}: {source}")]
+    Stream { stream: String, source: async_nats::jetstream::context::CreateStreamError },
+
+    #[error("failed to decode {what}: {source}")]
+    Decode { what: &'static str, source: prost::DecodeError },
+
+    #[error("nats: {0}")]
+    Nats(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

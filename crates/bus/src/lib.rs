@@ -1,0 +1,18 @@
+//! The bus: everything pump knows about NATS, in one place.
+//!
+//! - [`subject`]: subject names (`pump.frames.<camera>`, `pump.poses.<camera>`), camera ids.
+//! - [`connect`]: a client that retries until the server is there and logs its state changes.
+//! - [`streams`]: the JetStream streams, created or updated idempotently.
+//! - [`codec`]: protobuf payloads and the headers that carry frame id and capture time.
+//! - [`args`]: flags every service shares (`--nats-url`, `--log`).
+//! - [`clock`]: wall-clock nanoseconds, the unit of every timestamp on the wire.
+
+pub mod args;
+pub mod clock;
+pub mod codec;
+pub mod connect;
+mod error;
+pub mod streams;
+pub mod subject;
+
+pub use error::{Error, Result};

@@ -1,0 +1,52 @@
+//! `pump-infer` flags; every one also reads a `PUMP_*` variable.
+
+use std::time::Duration;
+
+use clap::Parser;
+use pump_bus::args::CommonArgs;
+use pump_bus::connect::BusConfig;
+use pump_pose::args::EngineArgs;
+use pump_pose::EngineConfig;
+
+use pump_infer::Config;
+
+/// Frames a subscription buffers: enough to ride out a scheduling hiccup, never a backlog.
+const SUBSCRIPTION_CAPACITY: usize = 16;
+
+#[derive(Debug, Parser)]
+#[command(name = "pump-infer", version, about = "Newest frame of each camera in (pump.frames.>), poses out (pump.poses.<camera>)")]
+pub struct Args {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Engines (worker threads), each with its own session.
+    #[arg(long, env = "PUMP_WORKERS", default_value_t = 1)]
+    pub workers: usize,
+    /// Up to this many waiting frames of different cameras per model run.
+    #[arg(long, env = "PUMP_BATCH", default_value_t = 1)]
+    pub batch: usize,
+    /// Frames older than this when inference would take them are dropped.
+    #[arg(long, env = "PUMP_MAX_FRAME_AGE_MS", default_value_t = 500)]
+    pub max_frame_age_ms: u64,
+    /// NATS queue group shared by replicas (each frame goes to one of them).
+    #[arg(long, env = "PUMP_QUEUE_GROUP", default_value = pump_infer::config::DEFAULT_QUEUE_GROUP)]
+    pub queue_group: String,
+    /// Seconds between statistics lines in the log.
+    #[arg(long, env = "PUMP_STATS_INTERVAL_S", default_value_t = 10)]
+    pub stats_interval_s: u64,
+}
+
+impl Args {
+    /// Splits the flags into the service's and the engine's configuration.
+    pub fn configs(&self) -> (Config, EngineConfig) {
+        let mut bus = BusConfig::new(&self.common.nats_url, "pump-infer");
+        bus.subscription_capacity = SUBSCRIPTION_CAPACITY;
+        let mut config = Config::new(bus);
+        config.batch = self.batch;
+        config.max_frame_age = Duration::from_millis(self.max_frame_age_ms);
+        config.queue_group = self.queue_group.clone();
+        config.stats_interval = Duration::from_secs(self.stats_interval_s.max(1));
+        (config, self.engine.engine_config())
+    }
+}

@@ -1,0 +1,53 @@
+//! Configuration of the inference service, validated before anything connects.
+
+use std::time::Duration;
+
+use pump_bus::connect::BusConfig;
+use pump_bus::streams::StreamLimits;
+
+use crate::error::{Error, Result};
+
+/// Queue group shared by replicas: each frame goes to exactly one of them.
+pub const DEFAULT_QUEUE_GROUP: &str = "pump-infer";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bus: BusConfig,
+    pub limits: StreamLimits,
+    /// Up to this many waiting frames of different cameras go through one model run.
+    pub batch: usize,
+    /// A frame older than this when a worker would take it is dropped (not for paced frames).
+    pub max_frame_age: Duration,
+    pub queue_group: String,
+    /// Frames wider or taller than this are refused as absurd.
+    pub max_dimension: u32,
+    /// How often the counters are logged.
+    pub stats_interval: Duration,
+}
+
+impl Config {
+    pub fn new(bus: BusConfig) -> Self {
+        Self {
+            bus,
+            limits: StreamLimits::default(),
+            batch: 1,
+            max_frame_age: Duration::from_millis(500),
+            queue_group: DEFAULT_QUEUE_GROUP.into(),
+            max_dimension: 8192,
+            stats_interval: Duration::from_secs(10),
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.batch == 0 || self.batch > 64 {
+            return Err(Error::Config(format!("batch {} must be within 1..=64", self.batch)));
+        }
+        if self.max_frame_age.is_zero() {
+            return Err(Error::Config("max frame age must be above zero".into()));
+        }
+        if self.max_dimension == 0 {
+            return Err(Error::Config("max dimension must be above zero".into()));
+        }
+        Ok(())
+    }
+}

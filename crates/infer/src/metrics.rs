@@ -1,0 +1,192 @@
+//! Counters of the inference stage, per camera. Logged periodically now; the gateway exports
+//! them. Names follow `pump_<noun>_<unit>[_total]` for that export.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Instant;
+
+pub const FRAMES_RECEIVED: &str = "pump_infer_frames_received_total";
+pub const FRAMES_DROPPED: &str = "pump_infer_frames_dropped_total";
+pub const FRAMES_INFERRED: &str = "pump_infer_frames_inferred_total";
+pub const INFER_SECONDS: &str = "pump_infer_seconds";
+pub const FRAME_AGE_SECONDS: &str = "pump_frame_age_seconds";
+
+/// Why a frame was not inferred. `Replaced` and `TooOld` are the design working (newest frame
+/// wins); `Undecodable` and `Invalid` are bad input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    Replaced,
+    TooOld,
+    Undecodable,
+    Invalid,
+}
+
+impl DropReason {
+    pub fn label(&self) -> &'static str {
+        match self {
+            DropReason::Replaced => "replaced",
+            DropReason::TooOld => "too_old",
+            DropReason::Undecodable => "undecodable",
+            DropReason::Invalid => "invalid",
+        }
+    }
+}
+
+const WINDOW: usize = 1000;
+const FPS_WINDOW: usize = 60;
+
+/// One camera's counters and recent samples.
+#[derive(Debug, Clone, Default)]
+pub struct CameraStats {
+    pub received: u64,
+    pub dropped_replaced: u64,
+    pub dropped_too_old: u64,
+    pub dropped_undecodable: u64,
+    pub dropped_invalid: u64,
+    pub inferred: u64,
+    pub failed: u64,
+    pub end_of_stream: u64,
+    /// Recent inference times (ms), newest last.
+    pub infer_ms: VecDeque<f64>,
+    /// Recent frame ages at publish (ms), newest last.
+    pub age_ms: VecDeque<f64>,
+    published_at: VecDeque<Instant>,
+}
+
+fn push(q: &mut VecDeque<f64>, v: f64) {
+    if q.len() == WINDOW {
+        q.pop_front();
+    }
+    q.push_back(v);
+}
+
+/// The `p`-quantile (0..1) of samples, nearest rank.
+pub fn quantile(samples: &VecDeque<f64>, p: f64) -> Option<f64> {
+    if samples.is_empty() {
+        return None;
+    }
+    let mut v: Vec<f64> = samples.iter().copied().collect();
+    v.sort_by(f64::total_cmp);
+    let idx = ((p * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
+    Some(v[idx])
+}
+
+impl CameraStats {
+    pub fn dropped(&self) -> u64 {
+        self.dropped_replaced + self.dropped_too_old + self.dropped_undecodable + self.dropped_invalid
+    }
+
+    /// Poses published per second over the last 60.
+    pub fn fps(&self) -> f64 {
+        match (self.published_at.front(), self.published_at.back()) {
+            (Some(a), Some(b)) if self.published_at.len() > 1 && b > a => {
+                (self.published_at.len() - 1) as f64 / (*b - *a).as_secs_f64()
+            }
+            _ => 0.0,
+        }
+    }
+}
+
+/// Every camera's counters. Cheap to update (one short lock per event at camera frame rates).
+#[derive(Debug, Default)]
+pub struct InferStats {
+    cameras: Mutex<BTreeMap<String, CameraStats>>,
+}
+
+impl InferStats {
+    fn with(&self, camera: &str, f: impl FnOnce(&mut CameraStats)) {
+        let mut map = self.cameras.lock().unwrap_or_else(|e| e.into_inner());
+        f(map.entry(camera.to_string()).or_default());
+    }
+
+    pub fn received(&self, camera: &str) {
+        self.with(camera, |s| s.received += 1);
+    }
+
+    pub fn dropped(&self, camera: &str, reason: DropReason) {
+        self.with(camera, |s| match reason {
+            DropReason::Replaced => s.dropped_replaced += 1,
+            DropReason::TooOld => s.dropped_too_old += 1,
+            DropReason::Undecodable => s.dropped_undecodable += 1,
+            DropReason::Invalid => s.dropped_invalid += 1,
+        });
+    }
+
+    pub fn failed(&self, camera: &str) {
+        self.with(camera, |s| s.failed += 1);
+    }
+
+    pub fn inferred(&self, camera: &str, infer_ms: f64) {
+        self.with(camera, |s| {
+            s.inferred += 1;
+            push(&mut s.infer_ms, infer_ms);
+        });
+    }
+
+    pub fn published(&self, camera: &str, age_ms: f64, end_of_stream: bool) {
+        self.with(camera, |s| {
+            if end_of_stream {
+                s.end_of_stream += 1;
+                return;
+            }
+            push(&mut s.age_ms, age_ms);
+            if s.published_at.len() == FPS_WINDOW {
+                s.published_at.pop_front();
+            }
+            s.published_at.push_back(Instant::now());
+        });
+    }
+
+    /// A copy of every camera's counters.
+    pub fn snapshot(&self) -> BTreeMap<String, CameraStats> {
+        self.cameras.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// One log line per camera.
+    pub fn log(&self) {
+        for (camera, s) in self.snapshot() {
+            tracing::info!(
+                camera_id = %camera,
+                received = s.received,
+                inferred = s.inferred,
+                dropped_replaced = s.dropped_replaced,
+                dropped_too_old = s.dropped_too_old,
+                dropped_undecodable = s.dropped_undecodable,
+                dropped_invalid = s.dropped_invalid,
+                failed = s.failed,
+                fps = format!("{:.1}", s.fps()),
+                infer_ms_p50 = format!("{:.1}", quantile(&s.infer_ms, 0.5).unwrap_or(0.0)),
+                age_ms_p50 = format!("{:.1}", quantile(&s.age_ms, 0.5).unwrap_or(0.0)),
+                age_ms_p99 = format!("{:.1}", quantile(&s.age_ms, 0.99).unwrap_or(0.0)),
+                "inference stats"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_per_camera_and_reason() {
+        let s = InferStats::default();
+        s.received("a");
+        s.received("a");
+        s.dropped("a", DropReason::Replaced);
+        s.inferred("a", 10.0);
+        s.received("b");
+        s.dropped("b", DropReason::Undecodable);
+        let snap = s.snapshot();
+        assert_eq!((snap["a"].received, snap["a"].dropped(), snap["a"].inferred), (2, 1, 1));
+        assert_eq!(snap["b"].dropped_undecodable, 1);
+    }
+
+    #[test]
+    fn quantiles_by_nearest_rank() {
+        let q: VecDeque<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(quantile(&q, 0.5), Some(50.0));
+        assert_eq!(quantile(&q, 0.99), Some(99.0));
+        assert_eq!(quantile(&VecDeque::new(), 0.5), None);
+    }
+}

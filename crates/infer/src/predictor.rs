@@ -1,0 +1,50 @@
+//! What runs on a frame: the real pose engine, or a fake with a set delay for scheduling tests
+//! and benchmarks (named as such).
+
+use std::time::Duration;
+
+use pump_pose::{ImageView, Pose, PoseEngine};
+
+/// Finds people in a batch of images. One per worker thread (sessions run with `&mut`).
+pub trait Predictor: Send {
+    fn predict(&mut self, images: &[ImageView<'_>]) -> pump_pose::Result<Vec<Vec<Pose>>>;
+    /// Model name carried by every PoseFrame.
+    fn model(&self) -> String;
+    /// Execution provider really in use.
+    fn provider(&self) -> &'static str;
+}
+
+impl Predictor for PoseEngine {
+    fn predict(&mut self, images: &[ImageView<'_>]) -> pump_pose::Result<Vec<Vec<Pose>>> {
+        self.detect_batch(images).map(|(poses, _)| poses)
+    }
+
+    fn model(&self) -> String {
+        self.model_path().file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default()
+    }
+
+    fn provider(&self) -> &'static str {
+        PoseEngine::provider(self).name()
+    }
+}
+
+/// FAKE for scheduling tests and benchmarks: takes `delay` per run and finds nobody.
+#[derive(Debug, Clone)]
+pub struct SlowPredictor {
+    pub delay: Duration,
+}
+
+impl Predictor for SlowPredictor {
+    fn predict(&mut self, images: &[ImageView<'_>]) -> pump_pose::Result<Vec<Vec<Pose>>> {
+        std::thread::sleep(self.delay);
+        Ok(vec![Vec::new(); images.len()])
+    }
+
+    fn model(&self) -> String {
+        "slow-predictor".into()
+    }
+
+    fn provider(&self) -> &'static str {
+        "fake"
+    }
+}

@@ -1,0 +1,372 @@
+//! The inference service: frames in from `pump.frames.>`, newest-frame-wins slots, workers
+//! running the predictor, poses out on `pump.poses.<camera>`.
+//!
+//! Shutdown order: stop intake (unsubscribe), close the slots (waiting frames are dropped, the
+//! in-flight ones finish), let the publisher drain, flush NATS, return.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use futures::StreamExt;
+use opencv::core::{Mat, Vector};
+use opencv::imgcodecs;
+use opencv::prelude::*;
+use pump_bus::clock::now_ns;
+use pump_bus::codec::{decode_frame, encode, headers};
+use pump_bus::streams::{ensure_streams, FRAMES_STREAM};
+use pump_bus::subject::{self, CameraId, FRAMES_ALL};
+use pump_pose::{ImageView, Pose};
+use pump_proto::{Encoding, Frame, Keypoint, Person, PoseFrame};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::metrics::{DropReason, InferStats};
+use crate::predictor::Predictor;
+use crate::slot::{FrameSlots, Offer, Work};
+
+/// How long shutdown waits for workers and the publisher before giving up on them.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Everything the service runs with; tests build it with their own client and fakes.
+pub struct Service {
+    pub config: Config,
+    pub client: async_nats::Client,
+    /// One per worker thread.
+    pub predictors: Vec<Box<dyn Predictor>>,
+    pub stats: Arc<InferStats>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service").field("config", &self.config).field("workers", &self.predictors.len()).finish()
+    }
+}
+
+pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
+    let Service { config, client, predictors, stats } = service;
+    config.validate()?;
+    if predictors.is_empty() {
+        return Err(Error::Config("at least one worker is needed".into()));
+    }
+    let js = jetstream::new(client.clone());
+    ensure_streams(&js, &config.limits).await?;
+    // Subscribe before seeding, so no frame falls between the kept one and the live ones.
+    let mut sub = client
+        .queue_subscribe(FRAMES_ALL, config.queue_group.clone())
+        .await
+        .map_err(|source| Error::Subscribe { subject: FRAMES_ALL.into(), source })?;
+    let slots = Arc::new(FrameSlots::new());
+    let mut limiter = RateLimitedLog::new(Duration::from_secs(5));
+    if let Err(e) = seed_from_kept_frames(&js, &slots, &stats, &config).await {
+        warn!(error = %e, "could not read the kept frames; starting from live ones");
+    }
+
+    let tracker = TaskTracker::new();
+    // Workers hold the only senders: the publisher ends when the last worker does.
+    let (pose_tx, pose_rx) = mpsc::channel::<PoseFrame>(64);
+    for (i, predictor) in predictors.into_iter().enumerate() {
+        let (slots, stats, tx, cfg) = (slots.clone(), stats.clone(), pose_tx.clone(), config.clone());
+        tracker.spawn_blocking(move || worker_loop(i, predictor, &slots, &stats, &tx, &cfg));
+    }
+    drop(pose_tx);
+    tracker.spawn(publish_loop(client.clone(), pose_rx, stats.clone()));
+    tracker.close();
+    info!(queue_group = %config.queue_group, "inference service running");
+
+    let mut tick = tokio::time::interval(config.stats_interval);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tick.tick() => stats.log(),
+            msg = sub.next() => match msg {
+                Some(msg) => on_frame_message(msg, &slots, &stats, &config, &mut limiter),
+                None => {
+                    warn!("frames subscription closed");
+                    break;
+                }
+            },
+        }
+    }
+
+    let _ = sub.unsubscribe().await;
+    let dropped = slots.close();
+    info!(dropped_waiting = dropped, "intake stopped, finishing in-flight frames");
+    if tokio::time::timeout(SHUTDOWN_DEADLINE, tracker.wait()).await.is_err() {
+        return Err(Error::Worker(format!("workers still running after {SHUTDOWN_DEADLINE:?}")));
+    }
+    if let Err(e) = client.flush().await {
+        warn!(error = %e, "flush on shutdown failed");
+    }
+    stats.log();
+    Ok(())
+}
+
+/// Starts each camera from its kept frame (the frames stream holds the newest per camera), so a
+/// service that starts late does not wait for the next frame, nor for a paced file that waits
+/// for it.
+async fn seed_from_kept_frames(
+    js: &jetstream::Context,
+    slots: &FrameSlots,
+    stats: &InferStats,
+    config: &Config,
+) -> std::result::Result<(), String> {
+    let stream = js.get_stream(FRAMES_STREAM).await.map_err(|e| e.to_string())?;
+    let mut subjects = stream.info_with_subjects(FRAMES_ALL).await.map_err(|e| e.to_string())?;
+    let mut names = Vec::new();
+    while let Some(item) = subjects.next().await {
+        names.push(item.map_err(|e| e.to_string())?.0);
+    }
+    let max_age_ns = config.max_frame_age.as_nanos() as i64;
+    for name in names {
+        let Some(camera) = subject::camera_of_frames(&name) else { continue };
+        let Ok(msg) = stream.get_last_raw_message_by_subject(&name).await else { continue };
+        let Ok(mut frame) = decode_frame(&msg.payload) else { continue };
+        if frame.end_of_stream || (!frame.paced && now_ns() - frame.capture_ts_ns > max_age_ns) {
+            continue;
+        }
+        frame.camera = camera.to_string();
+        stats.received(camera.as_str());
+        if slots.offer(frame) != Offer::Stored {
+            stats.dropped(camera.as_str(), DropReason::Replaced);
+        }
+    }
+    Ok(())
+}
+
+fn on_frame_message(
+    msg: async_nats::Message,
+    slots: &FrameSlots,
+    stats: &InferStats,
+    config: &Config,
+    limiter: &mut RateLimitedLog,
+) {
+    let Some(camera) = subject::camera_of_frames(&msg.subject) else {
+        stats.dropped("?", DropReason::Invalid);
+        limiter.warn("subject", || format!("frame on an invalid subject {}", msg.subject));
+        return;
+    };
+    let cam = camera.as_str();
+    stats.received(cam);
+    let mut frame = match decode_frame(&msg.payload) {
+        Ok(f) => f,
+        Err(e) => {
+            stats.dropped(cam, DropReason::Invalid);
+            limiter.warn(cam, || format!("camera {cam}: not a Frame: {e}"));
+            return;
+        }
+    };
+    if let Err(why) = check_frame(&frame, config.max_dimension) {
+        stats.dropped(cam, DropReason::Invalid);
+        limiter.warn(cam, || format!("camera {cam}: frame {} refused: {why}", frame.frame_id));
+        return;
+    }
+    // The subject names the camera; a payload cannot claim another one.
+    frame.camera = camera.to_string();
+    match slots.offer(frame) {
+        Offer::Stored => {}
+        Offer::Replaced { .. } | Offer::Older => stats.dropped(cam, DropReason::Replaced),
+    }
+}
+
+/// Refuses frames no decoder should see: zero or absurd sizes, unknown encodings, short pixels.
+fn check_frame(f: &Frame, max_dimension: u32) -> std::result::Result<(), String> {
+    if f.end_of_stream {
+        return Ok(());
+    }
+    if f.width == 0 || f.height == 0 || f.width > max_dimension || f.height > max_dimension {
+        return Err(format!("dimensions {}x{} outside 1..={max_dimension}", f.width, f.height));
+    }
+    match Encoding::try_from(f.encoding) {
+        Ok(Encoding::Jpeg) if !f.data.is_empty() => Ok(()),
+        Ok(Encoding::Bgr8) if f.data.len() as u64 == f.width as u64 * f.height as u64 * 3 => Ok(()),
+        Ok(Encoding::Bgr8) => Err(format!("{} bytes for {}x{} BGR8", f.data.len(), f.width, f.height)),
+        _ => Err(format!("encoding {} with {} bytes", f.encoding, f.data.len())),
+    }
+}
+
+/// A frame's pixels, decoded.
+enum Pixels {
+    Decoded(Mat),
+    Raw,
+}
+
+fn decode_pixels(f: &Frame) -> std::result::Result<Pixels, String> {
+    match Encoding::try_from(f.encoding) {
+        Ok(Encoding::Bgr8) => Ok(Pixels::Raw),
+        Ok(Encoding::Jpeg) => {
+            let buf = Vector::<u8>::from_slice(&f.data);
+            let mat = imgcodecs::imdecode(&buf, imgcodecs::IMREAD_COLOR).map_err(|e| e.to_string())?;
+            if mat.empty() {
+                return Err("corrupt JPEG".into());
+            }
+            Ok(Pixels::Decoded(mat))
+        }
+        _ => Err("unknown encoding".into()),
+    }
+}
+
+fn view<'a>(f: &'a Frame, px: &'a Pixels) -> pump_pose::Result<ImageView<'a>> {
+    match px {
+        Pixels::Raw => ImageView::new(&f.data, f.width as usize, f.height as usize, f.width as usize * 3),
+        Pixels::Decoded(m) => {
+            let data = m.data_bytes().map_err(|e| pump_pose::Error::Image(e.to_string()))?;
+            let step = m.step1(0).map_err(|e| pump_pose::Error::Image(e.to_string()))?;
+            ImageView::new(data, m.cols() as usize, m.rows() as usize, step)
+        }
+    }
+}
+
+/// A worker thread: takes work from the slots until they close, runs the predictor, hands pose
+/// frames to the publisher, then marks the frames done (so an end-of-stream marker follows them).
+fn worker_loop(
+    id: usize,
+    mut predictor: Box<dyn Predictor>,
+    slots: &FrameSlots,
+    stats: &InferStats,
+    tx: &mpsc::Sender<PoseFrame>,
+    cfg: &Config,
+) {
+    let _span = tracing::info_span!("infer_worker", worker = id).entered();
+    let model = predictor.model();
+    let provider = predictor.provider();
+    let max_age_ns = cfg.max_frame_age.as_nanos() as i64;
+    let mut limiter = RateLimitedLog::new(Duration::from_secs(5));
+    while let Some(batch) = slots.take(cfg.batch, Duration::from_millis(250)) {
+        let mut ready: Vec<(Frame, Pixels)> = Vec::with_capacity(batch.len());
+        for work in batch {
+            match work {
+                Work::EndOfStream(f) => {
+                    let eos = PoseFrame {
+                        camera: f.camera.clone(),
+                        frame_id: f.frame_id,
+                        capture_ts_ns: f.capture_ts_ns,
+                        source_ts_ns: f.source_ts_ns,
+                        model: model.clone(),
+                        provider: provider.into(),
+                        end_of_stream: true,
+                        ..Default::default()
+                    };
+                    let _ = tx.blocking_send(eos);
+                }
+                Work::Frame(f) => {
+                    let cam = f.camera.clone();
+                    if !f.paced && now_ns() - f.capture_ts_ns > max_age_ns {
+                        stats.dropped(&cam, DropReason::TooOld);
+                        slots.done(&cam);
+                        continue;
+                    }
+                    match decode_pixels(&f) {
+                        Ok(px) => ready.push((f, px)),
+                        Err(e) => {
+                            stats.dropped(&cam, DropReason::Undecodable);
+                            limiter.warn(&cam, || format!("camera {cam}: frame {} undecodable: {e}", f.frame_id));
+                            slots.done(&cam);
+                        }
+                    }
+                }
+            }
+        }
+        if ready.is_empty() {
+            continue;
+        }
+        let views: pump_pose::Result<Vec<ImageView<'_>>> = ready.iter().map(|(f, px)| view(f, px)).collect();
+        let start = now_ns();
+        let t0 = Instant::now();
+        let result = views.and_then(|v| predictor.predict(&v));
+        let ms = t0.elapsed().as_secs_f64() * 1e3;
+        let end = now_ns();
+        match result {
+            Ok(people) => {
+                for ((f, _), poses) in ready.iter().zip(people) {
+                    stats.inferred(&f.camera, ms);
+                    let pf = pose_frame(f, &poses, start, end, &model, provider);
+                    let _ = tx.blocking_send(pf);
+                    slots.done(&f.camera);
+                }
+            }
+            Err(e) => {
+                for (f, _) in &ready {
+                    stats.failed(&f.camera);
+                    limiter.warn(&f.camera, || format!("camera {}: inference failed: {e}", f.camera));
+                    slots.done(&f.camera);
+                }
+            }
+        }
+    }
+}
+
+fn pose_frame(f: &Frame, poses: &[Pose], start: i64, end: i64, model: &str, provider: &str) -> PoseFrame {
+    PoseFrame {
+        camera: f.camera.clone(),
+        frame_id: f.frame_id,
+        capture_ts_ns: f.capture_ts_ns,
+        source_ts_ns: f.source_ts_ns,
+        inference_start_ns: start,
+        inference_end_ns: end,
+        width: f.width,
+        height: f.height,
+        model: model.into(),
+        provider: provider.into(),
+        people: poses.iter().map(person).collect(),
+        end_of_stream: false,
+        publish_ts_ns: 0,
+    }
+}
+
+/// Converts an engine pose to its wire form.
+pub fn person(p: &Pose) -> Person {
+    Person {
+        r#box: Some(pump_proto::Box { x1: p.bbox.x1, y1: p.bbox.y1, x2: p.bbox.x2, y2: p.bbox.y2 }),
+        score: p.score,
+        keypoints: p.keypoints.iter().map(|k| Keypoint { x: k.x, y: k.y, confidence: k.confidence }).collect(),
+    }
+}
+
+/// Publishes pose frames in the order the workers hand them over, stamping the publish time.
+async fn publish_loop(client: async_nats::Client, mut rx: mpsc::Receiver<PoseFrame>, stats: Arc<InferStats>) {
+    while let Some(mut pf) = rx.recv().await {
+        let Ok(camera) = CameraId::new(pf.camera.clone()) else { continue };
+        pf.publish_ts_ns = now_ns();
+        let age_ms = (pf.publish_ts_ns - pf.capture_ts_ns) as f64 / 1e6;
+        let hdrs = headers(pf.frame_id, pf.capture_ts_ns);
+        if let Err(e) = client.publish_with_headers(subject::poses(&camera), hdrs, encode(&pf)).await {
+            warn!(camera_id = %camera, error = %e, "publishing poses failed");
+            continue;
+        }
+        stats.published(&pf.camera, age_ms, pf.end_of_stream);
+    }
+}
+
+/// At most one warning per key per period, with the count of the ones held back.
+struct RateLimitedLog {
+    period: Duration,
+    last: std::collections::HashMap<String, (Instant, u64)>,
+}
+
+impl RateLimitedLog {
+    fn new(period: Duration) -> Self {
+        Self { period, last: Default::default() }
+    }
+
+    fn warn(&mut self, key: &str, message: impl FnOnce() -> String) {
+        let now = Instant::now();
+        match self.last.get_mut(key) {
+            Some((at, held)) if now.duration_since(*at) < self.period => *held += 1,
+            Some((at, held)) => {
+                warn!(suppressed = *held, "{}", message());
+                *at = now;
+                *held = 0;
+            }
+            None => {
+                warn!("{}", message());
+                self.last.insert(key.to_string(), (now, 0));
+            }
+        }
+    }
+}
