@@ -15,6 +15,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     prost_build::Config::new()
         .file_descriptor_set_path(out.join("pump_descriptor.bin"))
+        // Pixels travel as `Bytes`: shared, never copied between the encoder and the wire.
+        .bytes(["."])
         .compile_protos(&protos, &[root])?;
     Ok(())
 }

@@ -14,7 +14,11 @@ use pump_infer::Config;
 const SUBSCRIPTION_CAPACITY: usize = 16;
 
 #[derive(Debug, Parser)]
-#[command(name = "pump-infer", version, about = "Newest frame of each camera in (pump.frames.>), poses out (pump.poses.<camera>)")]
+#[command(
+    name = "pump-infer",
+    version,
+    about = "Newest frame of each camera in (pump.frames.>), poses out (pump.poses.<camera>)"
+)]
 pub struct Args {
     #[command(flatten)]
     pub common: CommonArgs,

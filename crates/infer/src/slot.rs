@@ -40,7 +40,9 @@ impl Work {
 pub enum Offer {
     Stored,
     /// Stored; the frame with this id was waiting and is dropped.
-    Replaced { dropped_frame_id: u64 },
+    Replaced {
+        dropped_frame_id: u64,
+    },
     /// Not stored: a newer frame of the camera is already waiting.
     Older,
 }
@@ -120,7 +122,11 @@ impl FrameSlots {
     pub fn take(&self, max: usize, timeout: Duration) -> Option<Vec<Work>> {
         let mut st = self.lock();
         if st.ready.is_empty() && !st.closed {
-            st = self.work.wait_timeout_while(st, timeout, |s| s.ready.is_empty() && !s.closed).map(|(g, _)| g).unwrap_or_else(|e| e.into_inner().0);
+            st = self
+                .work
+                .wait_timeout_while(st, timeout, |s| s.ready.is_empty() && !s.closed)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
         }
         if st.ready.is_empty() && st.closed {
             return None;

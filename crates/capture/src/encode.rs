@@ -1,0 +1,84 @@
+//! Turning a decoded picture into the frame that goes on the wire, once.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use opencv::core::{Mat, Vector};
+use opencv::imgcodecs;
+use opencv::prelude::*;
+use prost::Message;
+use pump_proto::{Encoding, Frame};
+
+use crate::config::FrameEncoding;
+use crate::error::{Error, Result};
+
+/// A frame ready to publish: the message and its encoded bytes. Kept as the camera's newest
+/// frame for previews, so nothing is ever encoded twice.
+#[derive(Debug)]
+pub struct EncodedFrame {
+    pub frame: Frame,
+    pub payload: Bytes,
+}
+
+/// Identity and timing of a frame.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameMeta<'a> {
+    pub camera: &'a str,
+    pub frame_id: u64,
+    pub capture_ts_ns: i64,
+    pub source_ts_ns: i64,
+    pub paced: bool,
+}
+
+pub fn encode(mat: &Mat, meta: FrameMeta<'_>, encoding: FrameEncoding) -> Result<Arc<EncodedFrame>> {
+    let e = |err: opencv::Error| Error::Encode(err.to_string());
+    let (kind, data) = match encoding {
+        FrameEncoding::Jpeg { quality } => {
+            let mut buf = Vector::<u8>::new();
+            let params = Vector::<i32>::from_slice(&[imgcodecs::IMWRITE_JPEG_QUALITY, quality]);
+            if !imgcodecs::imencode(".jpg", mat, &mut buf, &params).map_err(e)? {
+                return Err(Error::Encode("JPEG encoder refused the frame".into()));
+            }
+            (Encoding::Jpeg, Bytes::from(buf.to_vec()))
+        }
+        FrameEncoding::Bgr8 => {
+            let owned;
+            let m = if mat.is_continuous() {
+                mat
+            } else {
+                owned = mat.try_clone().map_err(e)?;
+                &owned
+            };
+            (Encoding::Bgr8, Bytes::copy_from_slice(m.data_bytes().map_err(e)?))
+        }
+    };
+    let frame = Frame {
+        camera: meta.camera.into(),
+        frame_id: meta.frame_id,
+        capture_ts_ns: meta.capture_ts_ns,
+        source_ts_ns: meta.source_ts_ns,
+        width: mat.cols() as u32,
+        height: mat.rows() as u32,
+        encoding: kind as i32,
+        data,
+        end_of_stream: false,
+        paced: meta.paced,
+    };
+    let payload = Bytes::from(frame.encode_to_vec());
+    Ok(Arc::new(EncodedFrame { frame, payload }))
+}
+
+/// The empty last frame that says a file ended.
+pub fn end_of_stream(meta: FrameMeta<'_>) -> Arc<EncodedFrame> {
+    let frame = Frame {
+        camera: meta.camera.into(),
+        frame_id: meta.frame_id,
+        capture_ts_ns: meta.capture_ts_ns,
+        source_ts_ns: meta.source_ts_ns,
+        end_of_stream: true,
+        paced: meta.paced,
+        ..Default::default()
+    };
+    let payload = Bytes::from(frame.encode_to_vec());
+    Arc::new(EncodedFrame { frame, payload })
+}

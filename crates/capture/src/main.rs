@@ -1,0 +1,82 @@
+//! `pump-capture`: the capture service. See `pump-capture --help`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use pump_bus::args::{shutdown_on_signal, CommonArgs};
+use pump_bus::connect::{connect, BusConfig};
+use pump_capture::config::{parse_camera, CameraConfig, FrameEncoding};
+use pump_capture::{Config, Service};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Parser)]
+#[command(name = "pump-capture", version, about = "Publishes the newest frame of each camera to pump.frames.<camera>")]
+struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// A camera as NAME=SOURCE: a video file, an rtsp/http URL, or a V4L2 device (/dev/video0 or 0).
+    #[arg(long = "camera", env = "PUMP_CAMERAS", value_delimiter = ',', required = true, value_parser = parse_camera)]
+    cameras: Vec<CameraConfig>,
+    /// Wire encoding of frames: jpeg or bgr8 (raw).
+    #[arg(long, env = "PUMP_ENCODING", default_value = "jpeg", value_parser = ["jpeg", "bgr8"])]
+    encoding: String,
+    /// JPEG quality (1-100).
+    #[arg(long, env = "PUMP_JPEG_QUALITY", default_value_t = 90)]
+    jpeg_quality: i32,
+    /// A live camera with no frame for this long is reopened.
+    #[arg(long, env = "PUMP_STALL_TIMEOUT_MS", default_value_t = 15_000)]
+    stall_timeout_ms: u64,
+    /// First reconnect delay; doubles per failure up to --backoff-max-ms.
+    #[arg(long, env = "PUMP_BACKOFF_INITIAL_MS", default_value_t = 1_000)]
+    backoff_initial_ms: u64,
+    #[arg(long, env = "PUMP_BACKOFF_MAX_MS", default_value_t = 30_000)]
+    backoff_max_ms: u64,
+    /// Replay files at their native frame rate as live cameras, instead of paced by inference.
+    #[arg(long, env = "PUMP_REALTIME")]
+    realtime: bool,
+    /// Paced files: wait at most this long for a frame's pose before sending the next.
+    #[arg(long, env = "PUMP_PACE_TIMEOUT_MS", default_value_t = 10_000)]
+    pace_timeout_ms: u64,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(64) } else { ExitCode::SUCCESS };
+        }
+    };
+    args.common.init_tracing();
+    let mut config = Config::new(BusConfig::new(&args.common.nats_url, "pump-capture"), args.cameras);
+    config.encoding = match args.encoding.as_str() {
+        "bgr8" => FrameEncoding::Bgr8,
+        _ => FrameEncoding::Jpeg { quality: args.jpeg_quality },
+    };
+    config.stall_timeout = Duration::from_millis(args.stall_timeout_ms);
+    config.backoff_initial = Duration::from_millis(args.backoff_initial_ms);
+    config.backoff_max = Duration::from_millis(args.backoff_max_ms);
+    config.realtime = args.realtime;
+    config.pace_timeout = Duration::from_millis(args.pace_timeout_ms);
+    if let Err(e) = config.validate() {
+        eprintln!("pump-capture: {e}");
+        return ExitCode::from(64);
+    }
+    let result = async {
+        let client = connect(&config.bus).await?;
+        let shutdown = CancellationToken::new();
+        let signals = tokio::spawn(shutdown_on_signal(shutdown.clone()));
+        let result = pump_capture::run(Service::from_config(config, client), shutdown).await;
+        signals.abort();
+        Ok::<_, anyhow::Error>(result?)
+    };
+    match result.await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pump-capture: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
