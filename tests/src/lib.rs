@@ -1,9 +1,12 @@
 //! Helpers for pump's integration tests: where the built binaries and the test data are.
 //!
-//! The tests run the real `pump` binary (built by `just test` before `cargo test`) on the
+//! `nats`: a real nats-server per test. The CLI tests run the real `pump` binary (built by `just test` before `cargo test`) on the
 //! fixtures in `testdata/`, copied from the reference fixtures with their Ultralytics outputs.
 
 use std::path::PathBuf;
+
+pub mod nats;
+pub use nats::NatsServer;
 
 /// Returns the workspace root.
 pub fn workspace() -> PathBuf {

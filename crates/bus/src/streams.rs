@@ -65,3 +65,27 @@ pub async fn ensure_streams(js: &jetstream::Context, limits: &StreamLimits) -> R
     }
     Ok(())
 }
+
+/// Like [`ensure_streams`], but waits for the server: a service started before nats-server
+/// retries every second until the streams are there, or `shutdown` is cancelled (then `false`).
+pub async fn ensure_streams_retrying(
+    js: &jetstream::Context,
+    limits: &StreamLimits,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Result<bool> {
+    let mut attempts = 0u32;
+    loop {
+        let err = match ensure_streams(js, limits).await {
+            Ok(()) => return Ok(true),
+            Err(e) => e,
+        };
+        attempts += 1;
+        if attempts == 1 || attempts.is_multiple_of(30) {
+            tracing::warn!(error = %err, attempts, "streams not ready (is nats-server up?), retrying");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.cancelled() => return Ok(false),
+        }
+    }
+}

@@ -189,7 +189,7 @@ pub mod fake {
         pub frames: Option<usize>,
         /// The first this many opens fail.
         pub failing_opens: usize,
-        /// After this many frames (counted over all instances) one read blocks until `unstall`.
+        /// After this many frames (counted over all instances) one read, once, blocks until `unstall`.
         pub stall_after: Option<usize>,
     }
 
@@ -207,6 +207,8 @@ pub mod fake {
         frames: AtomicUsize,
         instances: AtomicUsize,
         stalled: Mutex<bool>,
+        /// The scripted stall happens once, whichever instance reaches it.
+        stall_taken: std::sync::atomic::AtomicBool,
         unstall: std::sync::Condvar,
         released_stall: Mutex<bool>,
     }
@@ -276,7 +278,7 @@ pub mod fake {
                 done(&self.log, self.instance);
                 return Ok(None);
             }
-            if self.script.stall_after == Some(n) {
+            if self.script.stall_after == Some(n) && !self.log.stall_taken.swap(true, Ordering::SeqCst) {
                 *self.log.stalled.lock().unwrap_or_else(|e| e.into_inner()) = true;
                 let mut released = self.log.released_stall.lock().unwrap_or_else(|e| e.into_inner());
                 while !*released {

@@ -20,7 +20,7 @@ use futures::StreamExt;
 use opencv::core::Mat;
 use pump_bus::clock::now_ns;
 use pump_bus::codec::{decode_pose_frame, headers};
-use pump_bus::streams::ensure_streams;
+use pump_bus::streams::ensure_streams_retrying;
 use pump_bus::subject::{self, CameraId};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
@@ -104,7 +104,9 @@ impl Service {
 pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
     let Service { config, client, cameras, stats, latest } = service;
     let js = async_nats::jetstream::new(client.clone());
-    ensure_streams(&js, &config.limits).await?;
+    if !ensure_streams_retrying(&js, &config.limits, &shutdown).await? {
+        return Ok(());
+    }
     let tracker = TaskTracker::new();
     for cam in cameras {
         let span = tracing::info_span!("camera", camera_id = %cam.id);
@@ -348,25 +350,31 @@ async fn publish_latest(
             }
         }
     };
+    // The newest frame if it has not gone out yet. Decided by frame id, not by the watch's
+    // "changed" flag, which a reader thread that has finished (and dropped its sender) hides.
+    let unpublished = |rx: &watch::Receiver<Option<Arc<EncodedFrame>>>, last_id: Option<u64>| {
+        rx.borrow().clone().filter(|f| last_id.is_none_or(|l| f.frame.frame_id > l))
+    };
     loop {
         tokio::select! {
             _ = ctx.shutdown.cancelled() => break,
             changed = rx.changed() => {
-                if changed.is_err() {
-                    break;
-                }
-                let newest = rx.borrow_and_update().clone();
-                if let Some(f) = newest {
+                if let Some(f) = unpublished(&rx, last_id) {
                     publish(f, &mut last_id).await;
+                }
+                if changed.is_err() {
+                    // The reader is gone; a file's end-of-stream marker may still be on its way.
+                    if let Some(Ok(marker)) = match eos.take() { Some(r) => Some(r.await), None => None } {
+                        publish(marker, &mut last_id).await;
+                        ctx.stats.update(ctx.id.as_str(), |s| s.ended = true);
+                    }
+                    break;
                 }
             }
             Ok(marker) = async { match eos.as_mut() { Some(r) => r.await, None => std::future::pending().await } } => {
                 // The file ended: its last frame goes out before the marker.
-                if rx.has_changed().unwrap_or(false) {
-                    let newest = rx.borrow_and_update().clone();
-                    if let Some(f) = newest {
-                        publish(f, &mut last_id).await;
-                    }
+                if let Some(f) = unpublished(&rx, last_id) {
+                    publish(f, &mut last_id).await;
                 }
                 publish(marker, &mut last_id).await;
                 ctx.stats.update(ctx.id.as_str(), |s| s.ended = true);

@@ -91,9 +91,19 @@ impl CameraStats {
 #[derive(Debug, Default)]
 pub struct InferStats {
     cameras: Mutex<BTreeMap<String, CameraStats>>,
+    /// Subscribed to frames and seeded from the kept ones: frames published from now on are seen.
+    ready: std::sync::atomic::AtomicBool,
 }
 
 impl InferStats {
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     fn with(&self, camera: &str, f: impl FnOnce(&mut CameraStats)) {
         let mut map = self.cameras.lock().unwrap_or_else(|e| e.into_inner());
         f(map.entry(camera.to_string()).or_default());

@@ -14,7 +14,7 @@ use opencv::imgcodecs;
 use opencv::prelude::*;
 use pump_bus::clock::now_ns;
 use pump_bus::codec::{decode_frame, encode, headers};
-use pump_bus::streams::{ensure_streams, FRAMES_STREAM};
+use pump_bus::streams::{ensure_streams_retrying, FRAMES_STREAM};
 use pump_bus::subject::{self, CameraId, FRAMES_ALL};
 use pump_pose::{ImageView, Pose};
 use pump_proto::{Encoding, Frame, Keypoint, Person, PoseFrame};
@@ -54,7 +54,9 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
         return Err(Error::Config("at least one worker is needed".into()));
     }
     let js = jetstream::new(client.clone());
-    ensure_streams(&js, &config.limits).await?;
+    if !ensure_streams_retrying(&js, &config.limits, &shutdown).await? {
+        return Ok(());
+    }
     // Subscribe before seeding, so no frame falls between the kept one and the live ones.
     let mut sub = client
         .queue_subscribe(FRAMES_ALL, config.queue_group.clone())
@@ -76,6 +78,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
     drop(pose_tx);
     tracker.spawn(publish_loop(client.clone(), pose_rx, stats.clone()));
     tracker.close();
+    stats.set_ready(true);
     info!(queue_group = %config.queue_group, "inference service running");
 
     let mut tick = tokio::time::interval(config.stats_interval);
@@ -94,6 +97,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
         }
     }
 
+    stats.set_ready(false);
     let _ = sub.unsubscribe().await;
     let dropped = slots.close();
     info!(dropped_waiting = dropped, "intake stopped, finishing in-flight frames");
