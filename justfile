@@ -34,10 +34,11 @@ demo: setup
     @echo "pump detect on {{video}}:" >&2
     ./target/release/pump detect {{video}} | python3 deploy/summary.py
 
-# Benchmarks: per-stage ms on the images and whole-video fps, side by side with Ultralytics.
+# Benchmarks: per-stage ms and whole-video fps against Ultralytics; capture/inference decoupling over NATS.
 bench: setup bench-python
     PUMP_BENCH_PYTHON={{justfile_directory()}}/.cache/bench-venv/bin/python cargo bench -p pump-cli --bench pipeline -- \
         --video {{video}} {{justfile_directory()}}/testdata/bus.jpg {{justfile_directory()}}/testdata/zidane.jpg
+    cargo bench -p pump-tests --bench decoupling
 
 # The reference side of the benchmark: Ultralytics (with torch) in a venv under .cache (~3 GB, once).
 bench-python:

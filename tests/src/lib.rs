@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 pub mod nats;
+pub mod services;
 pub use nats::NatsServer;
 
 /// Returns the workspace root.

@@ -191,11 +191,22 @@ pub mod fake {
         pub failing_opens: usize,
         /// After this many frames (counted over all instances) one read, once, blocks until `unstall`.
         pub stall_after: Option<usize>,
+        /// Every read sleeps a full frame period (the original benchmark's camera mock), instead
+        /// of frames being due on a clock (a camera that always has its newest frame ready).
+        pub read_takes_period: bool,
     }
 
     impl Default for FakeCameraScript {
         fn default() -> Self {
-            Self { fps: 30.0, width: 64, height: 48, frames: None, failing_opens: 0, stall_after: None }
+            Self {
+                fps: 30.0,
+                width: 64,
+                height: 48,
+                frames: None,
+                failing_opens: 0,
+                stall_after: None,
+                read_takes_period: false,
+            }
         }
     }
 
@@ -290,7 +301,11 @@ pub mod fake {
             }
             // Camera timing: a frame every period, however fast the caller asks.
             let period = Duration::from_secs_f64(1.0 / self.script.fps);
-            let due = self.next_due.unwrap_or_else(Instant::now);
+            if self.script.read_takes_period {
+                std::thread::sleep(period);
+            }
+            let due =
+                if self.script.read_takes_period { Instant::now() } else { self.next_due.unwrap_or_else(Instant::now) };
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }

@@ -38,6 +38,8 @@ pub struct Config {
     pub backoff_max: Duration,
     /// Replay files at their native frame rate, as live cameras, instead of paced by inference.
     pub realtime: bool,
+    /// Realtime files play this many times faster than their own frame rate.
+    pub realtime_speed: f64,
     /// Paced files: how long to wait for a frame's pose before sending the next frame anyway.
     pub pace_timeout: Duration,
 }
@@ -53,6 +55,7 @@ impl Config {
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(30),
             realtime: false,
+            realtime_speed: 1.0,
             pace_timeout: Duration::from_secs(10),
         }
     }
@@ -89,6 +92,9 @@ impl Config {
             if d.is_zero() {
                 return Err(Error::Config(format!("{name} must be above zero")));
             }
+        }
+        if !(self.realtime_speed.is_finite() && self.realtime_speed > 0.0) {
+            return Err(Error::Config(format!("realtime speed {} must be above zero", self.realtime_speed)));
         }
         if self.backoff_max < self.backoff_initial {
             return Err(Error::Config("maximum backoff is below the initial backoff".into()));

@@ -33,8 +33,11 @@ struct Args {
     #[arg(long, env = "PUMP_BACKOFF_MAX_MS", default_value_t = 30_000)]
     backoff_max_ms: u64,
     /// Replay files at their native frame rate as live cameras, instead of paced by inference.
-    #[arg(long, env = "PUMP_REALTIME")]
+    #[arg(long, env = "PUMP_REALTIME", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0, default_missing_value = "true", default_value = "false")]
     realtime: bool,
+    /// With --realtime: play this many times faster than the file's own frame rate.
+    #[arg(long, env = "PUMP_REALTIME_SPEED", default_value_t = 1.0)]
+    realtime_speed: f64,
     /// Paced files: wait at most this long for a frame's pose before sending the next.
     #[arg(long, env = "PUMP_PACE_TIMEOUT_MS", default_value_t = 10_000)]
     pace_timeout_ms: u64,
@@ -59,6 +62,7 @@ async fn main() -> ExitCode {
     config.backoff_initial = Duration::from_millis(args.backoff_initial_ms);
     config.backoff_max = Duration::from_millis(args.backoff_max_ms);
     config.realtime = args.realtime;
+    config.realtime_speed = args.realtime_speed;
     config.pace_timeout = Duration::from_millis(args.pace_timeout_ms);
     if let Err(e) = config.validate() {
         eprintln!("pump-capture: {e}");

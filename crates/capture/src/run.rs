@@ -384,7 +384,8 @@ async fn publish_latest(
     }
 }
 
-/// Replays a file at its own frame rate as if it were a live camera, then sends end of stream.
+/// Replays a file at its own frame rate (times `realtime_speed`) as if it were a live camera,
+/// then sends end of stream.
 async fn play_realtime(
     ctx: CameraCtx,
     factory: CameraFactory,
@@ -407,7 +408,7 @@ async fn play_realtime(
                 match cam.read(&mut mat) {
                     Ok(Some(ts)) => {
                         // Wait until the frame's own time, as a camera would deliver it.
-                        let due = start + Duration::from_nanos(ts.max(0) as u64);
+                        let due = start + Duration::from_nanos(ts.max(0) as u64).div_f64(ctx.config.realtime_speed);
                         if let Some(wait) = due.checked_duration_since(Instant::now()) {
                             std::thread::sleep(wait);
                         }

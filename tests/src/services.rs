@@ -1,0 +1,123 @@
+//! Services started in-process against a test's nats-server, shared by the tests and benches.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test support: a failure here is a failed test
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use prost::Message;
+use pump_bus::connect::{connect, BusConfig};
+use pump_bus::subject::CameraId;
+use pump_capture::camera::SourceSpec;
+use pump_capture::config::CameraConfig;
+use pump_capture::metrics::CaptureStats;
+use pump_capture::run::{CameraInput, Mode};
+use pump_infer::{InferStats, Predictor, SlowPredictor};
+use pump_proto::PoseFrame;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::NatsServer;
+
+/// Bound on every await here: a bug fails instead of hanging.
+const T: Duration = Duration::from_secs(60);
+
+pub async fn client(nats: &NatsServer, name: &str) -> async_nats::Client {
+    tokio::time::timeout(T, connect(&BusConfig::new(nats.url(), name))).await.unwrap().unwrap()
+}
+
+/// A service running in-process, with its shutdown token and counters.
+#[derive(Debug)]
+pub struct Running<S> {
+    pub task: JoinHandle<Result<(), String>>,
+    pub shutdown: CancellationToken,
+    pub stats: Arc<S>,
+}
+
+impl<S> Running<S> {
+    /// Cancels and waits (bounded) for a clean, successful return.
+    pub async fn stop(self) -> Duration {
+        let t0 = Instant::now();
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(15), self.task)
+            .await
+            .expect("service stops in time")
+            .unwrap()
+            .unwrap();
+        t0.elapsed()
+    }
+}
+
+pub async fn start_infer(
+    nats: &NatsServer,
+    predictors: Vec<Box<dyn Predictor>>,
+    tweak: impl FnOnce(&mut pump_infer::Config),
+) -> Running<InferStats> {
+    let mut bus = BusConfig::new(nats.url(), "test-infer");
+    bus.subscription_capacity = 16;
+    let mut config = pump_infer::Config::new(bus.clone());
+    tweak(&mut config);
+    let client = tokio::time::timeout(T, connect(&bus)).await.unwrap().unwrap();
+    let stats = Arc::new(InferStats::default());
+    let shutdown = CancellationToken::new();
+    let service = pump_infer::Service { config, client, predictors, stats: stats.clone() };
+    let token = shutdown.clone();
+    let task = tokio::spawn(async move { pump_infer::run(service, token).await.map_err(|e| e.to_string()) });
+    // Frames published before the service subscribes are not its to see: wait until it has.
+    tokio::time::timeout(T, async {
+        while !stats.is_ready() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("inference service ready");
+    Running { task, shutdown, stats }
+}
+
+pub fn slow(ms: u64) -> Vec<Box<dyn Predictor>> {
+    vec![Box::new(SlowPredictor { delay: Duration::from_millis(ms) })]
+}
+
+pub async fn start_capture(
+    nats: &NatsServer,
+    camera: &str,
+    factory: pump_capture::camera::CameraFactory,
+    mode: Mode,
+    tweak: impl FnOnce(&mut pump_capture::Config),
+) -> Running<CaptureStats> {
+    let id = CameraId::new(camera).unwrap();
+    let source = SourceSpec::Url("fake://camera".into());
+    let mut config = pump_capture::Config::new(
+        BusConfig::new(nats.url(), "test-capture"),
+        vec![CameraConfig { id: id.clone(), source }],
+    );
+    tweak(&mut config);
+    let client = client(nats, "test-capture").await;
+    let stats = Arc::new(CaptureStats::default());
+    let service = pump_capture::Service {
+        config,
+        client,
+        cameras: vec![CameraInput { id, factory, mode }],
+        stats: stats.clone(),
+        latest: Arc::default(),
+    };
+    let shutdown = CancellationToken::new();
+    let token = shutdown.clone();
+    let task = tokio::spawn(async move { pump_capture::run(service, token).await.map_err(|e| e.to_string()) });
+    Running { task, shutdown, stats }
+}
+
+/// Collects pose frames for `duration`, or until end of stream.
+pub async fn collect(sub: &mut async_nats::Subscriber, duration: Duration) -> Vec<PoseFrame> {
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + duration;
+    while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, sub.next()).await {
+        let p = PoseFrame::decode(msg.payload).unwrap();
+        let eos = p.end_of_stream;
+        out.push(p);
+        if eos {
+            break;
+        }
+    }
+    out
+}
