@@ -26,13 +26,15 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
 
-# Build in release mode and detect poses on the sample video.
+# Build in release mode; detect poses on the sample video, then run the services on it over NATS.
 demo: setup
-    cargo build --release -p pump-cli
-    @echo "pump detect on the squat fixture (first 3 frames):" >&2
+    cargo build --release -p pump-cli -p pump-capture -p pump-infer
+    @echo "== pump detect on the squat fixture (first 3 frames, cut to 160 columns)" >&2
     ./target/release/pump detect --no-progress testdata/squat_5reps_15fps.mp4 | head -n 3 | cut -c1-160
-    @echo "pump detect on {{video}}:" >&2
+    @echo "== pump detect on {{video}}" >&2
     ./target/release/pump detect {{video}} | python3 deploy/summary.py
+    @echo "== the services: nats-server + pump-infer + pump-capture on {{video}}" >&2
+    bash deploy/demo.sh {{video}}
 
 # Benchmarks: per-stage ms and whole-video fps against Ultralytics; capture/inference decoupling over NATS.
 bench: setup bench-python

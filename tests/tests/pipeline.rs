@@ -384,3 +384,20 @@ async fn services_started_before_nats_wait_for_it() {
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(15), task).await.unwrap().unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_shut_down_promptly_even_when_nats_is_gone() {
+    let mut nats = NatsServer::start();
+    let infer = start_infer(&nats, slow(5), |_| {}).await;
+    let log = Arc::new(FakeCameraLog::default());
+    let capture =
+        start_capture(&nats, "cam", FakeCamera::factory(FakeCameraScript::default(), log), Mode::Live, |_| {}).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    nats.stop();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Flushing and unsubscribing need the server; shutdown must not wait for it for ever.
+    let took = capture.stop().await;
+    assert!(took < Duration::from_secs(8), "capture took {took:?}");
+    let took = infer.stop().await;
+    assert!(took < Duration::from_secs(10), "inference took {took:?}");
+}

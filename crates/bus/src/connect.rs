@@ -51,3 +51,16 @@ pub async fn connect(cfg: &BusConfig) -> Result<Client> {
         .await
         .map_err(|source| Error::Connect { url: cfg.url.clone(), source })
 }
+
+/// How long shutdown waits for the server to take what is buffered.
+pub const FLUSH_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Flushes buffered messages on shutdown, but never waits longer than [`FLUSH_DEADLINE`]: with
+/// the server gone, a plain flush would wait for it for ever.
+pub async fn flush_bounded(client: &Client) {
+    match tokio::time::timeout(FLUSH_DEADLINE, client.flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "flush on shutdown failed"),
+        Err(_) => tracing::warn!(deadline = ?FLUSH_DEADLINE, "nats unreachable: unsent messages dropped at shutdown"),
+    }
+}

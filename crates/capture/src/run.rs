@@ -20,6 +20,7 @@ use futures::StreamExt;
 use opencv::core::Mat;
 use pump_bus::clock::now_ns;
 use pump_bus::codec::{decode_pose_frame, headers};
+use pump_bus::connect::flush_bounded;
 use pump_bus::streams::ensure_streams_retrying;
 use pump_bus::subject::{self, CameraId};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -146,9 +147,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
             }
         }
     }
-    if let Err(e) = client.flush().await {
-        warn!(error = %e, "flush on shutdown failed");
-    }
+    flush_bounded(&client).await;
     stats.log();
     Ok(())
 }

@@ -19,6 +19,21 @@ pub struct Cli {
 pub enum Command {
     /// Print one JSON line of poses per frame of each image or video.
     Detect(DetectArgs),
+    /// Print pose frames as they arrive on NATS (pump.poses.<camera>), one JSON line each.
+    Listen(ListenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListenArgs {
+    /// NATS server URL.
+    #[arg(long, env = "PUMP_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+    /// Stop once every named camera has sent its end of stream.
+    #[arg(long, env = "PUMP_UNTIL_END", value_parser = BoolishValueParser::new(), num_args = 0, default_missing_value = "true", default_value = "false")]
+    pub until_end: bool,
+    /// Cameras to follow (default: all).
+    #[arg(value_name = "CAMERA")]
+    pub cameras: Vec<String>,
 }
 
 #[derive(Debug, Args)]

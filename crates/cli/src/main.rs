@@ -6,6 +6,7 @@ use clap::Parser;
 
 mod args;
 mod detect;
+mod listen;
 mod output;
 
 /// Exit code for bad flags or configuration (BSD `EX_USAGE`).
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
     args::init_tracing(&cli.log);
     let result = match cli.command {
         args::Command::Detect(a) => detect::run(a),
+        args::Command::Listen(a) => listen::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

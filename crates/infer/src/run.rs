@@ -14,6 +14,7 @@ use opencv::imgcodecs;
 use opencv::prelude::*;
 use pump_bus::clock::now_ns;
 use pump_bus::codec::{decode_frame, encode, headers};
+use pump_bus::connect::flush_bounded;
 use pump_bus::streams::{ensure_streams_retrying, FRAMES_STREAM};
 use pump_bus::subject::{self, CameraId, FRAMES_ALL};
 use pump_pose::{ImageView, Pose};
@@ -98,15 +99,14 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
     }
 
     stats.set_ready(false);
-    let _ = sub.unsubscribe().await;
+    // Unsubscribing talks to the server, which may be gone: bounded like the flush below.
+    let _ = tokio::time::timeout(Duration::from_secs(2), sub.unsubscribe()).await;
     let dropped = slots.close();
     info!(dropped_waiting = dropped, "intake stopped, finishing in-flight frames");
     if tokio::time::timeout(SHUTDOWN_DEADLINE, tracker.wait()).await.is_err() {
         return Err(Error::Worker(format!("workers still running after {SHUTDOWN_DEADLINE:?}")));
     }
-    if let Err(e) = client.flush().await {
-        warn!(error = %e, "flush on shutdown failed");
-    }
+    flush_bounded(&client).await;
     stats.log();
     Ok(())
 }

@@ -1,0 +1,81 @@
+//! `pump listen`: prints the pose frames arriving on NATS, one JSON line each, in the
+//! `pump detect` line format plus `camera`, `frame_id` and `age_ms` (publish − capture).
+
+use std::collections::BTreeSet;
+use std::io::Write;
+
+use anyhow::{Context, Result};
+use futures::StreamExt;
+use pump_bus::codec::decode_pose_frame;
+use pump_bus::connect::{connect, BusConfig};
+use pump_bus::subject::{self, CameraId, POSES_ALL};
+use pump_pose::{BBox, Keypoint, Pose, NUM_KEYPOINTS};
+use serde::Serialize;
+
+use crate::args::ListenArgs;
+use crate::output::PoseJson;
+
+#[derive(Debug, Serialize)]
+struct ListenLine {
+    camera: String,
+    frame: u64,
+    ts: f64,
+    shape: [u32; 2],
+    age_ms: f64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    end_of_stream: bool,
+    poses: Vec<PoseJson>,
+}
+
+fn pose_of(p: &pump_proto::Person) -> Pose {
+    let b = p.r#box.unwrap_or_default();
+    let mut keypoints = [Keypoint::default(); NUM_KEYPOINTS];
+    for (k, kp) in keypoints.iter_mut().zip(&p.keypoints) {
+        *k = Keypoint { x: kp.x, y: kp.y, confidence: kp.confidence };
+    }
+    Pose { bbox: BBox { x1: b.x1, y1: b.y1, x2: b.x2, y2: b.y2 }, score: p.score, keypoints }
+}
+
+pub fn run(args: ListenArgs) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(listen(args))
+}
+
+async fn listen(args: ListenArgs) -> Result<()> {
+    let cameras: Vec<CameraId> = args.cameras.iter().map(CameraId::new).collect::<Result<_, _>>()?;
+    let client = connect(&BusConfig::new(&args.nats_url, "pump-listen")).await?;
+    let subjects: Vec<String> =
+        if cameras.is_empty() { vec![POSES_ALL.to_string()] } else { cameras.iter().map(subject::poses).collect() };
+    let mut subs = Vec::new();
+    for s in &subjects {
+        subs.push(client.subscribe(s.clone()).await.with_context(|| format!("cannot subscribe to {s}"))?);
+    }
+    let mut messages = futures::stream::select_all(subs);
+    // `--until-end` with named cameras stops once each has sent its end of stream.
+    let mut open: BTreeSet<String> = cameras.iter().map(|c| c.to_string()).collect();
+    let stdout = std::io::stdout();
+    while let Some(msg) = messages.next().await {
+        let Ok(p) = decode_pose_frame(&msg.payload) else { continue };
+        let line = ListenLine {
+            camera: p.camera.clone(),
+            frame: p.frame_id,
+            ts: (p.source_ts_ns as f64 / 1e9 * 1e6).round() / 1e6,
+            shape: [p.height, p.width],
+            age_ms: ((p.publish_ts_ns - p.capture_ts_ns) as f64 / 1e4).round() / 100.0,
+            end_of_stream: p.end_of_stream,
+            poses: p.people.iter().map(|person| PoseJson::from(&pose_of(person))).collect(),
+        };
+        let mut out = stdout.lock();
+        serde_json::to_writer(&mut out, &line)?;
+        if out.write_all(b"\n").and_then(|()| out.flush()).is_err() {
+            return Ok(());
+        }
+        if p.end_of_stream && args.until_end {
+            open.remove(&p.camera);
+            if open.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
