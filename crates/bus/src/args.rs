@@ -10,9 +10,28 @@ pub struct CommonArgs {
     /// Log filter (tracing EnvFilter syntax, e.g. `info,pump_infer=debug`).
     #[arg(long, env = "PUMP_LOG", default_value = "info")]
     pub log: String,
+    /// Pose history kept by the poses stream, in seconds (same value for every service: the first
+    /// to start sets it).
+    #[arg(long, env = "PUMP_POSES_MAX_AGE_S", default_value_t = 3600)]
+    pub poses_max_age_s: u64,
+    /// Pose history kept by the poses stream, in bytes.
+    #[arg(long, env = "PUMP_POSES_MAX_BYTES", default_value_t = 1 << 30)]
+    pub poses_max_bytes: i64,
+    /// Largest frame message the frames stream accepts, in bytes.
+    #[arg(long, env = "PUMP_MAX_FRAME_BYTES", default_value_t = 8 << 20)]
+    pub max_frame_bytes: i32,
 }
 
 impl CommonArgs {
+    /// The stream limits these flags ask for.
+    pub fn stream_limits(&self) -> crate::streams::StreamLimits {
+        crate::streams::StreamLimits {
+            max_frame_bytes: self.max_frame_bytes,
+            poses_max_age: std::time::Duration::from_secs(self.poses_max_age_s),
+            poses_max_bytes: self.poses_max_bytes,
+        }
+    }
+
     /// Installs the stderr logger with this filter.
     pub fn init_tracing(&self) {
         let filter = tracing_subscriber::EnvFilter::try_new(&self.log)

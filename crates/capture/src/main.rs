@@ -54,6 +54,7 @@ async fn main() -> ExitCode {
     };
     args.common.init_tracing();
     let mut config = Config::new(BusConfig::new(&args.common.nats_url, "pump-capture"), args.cameras);
+    config.limits = args.common.stream_limits();
     config.encoding = match args.encoding.as_str() {
         "bgr8" => FrameEncoding::Bgr8,
         _ => FrameEncoding::Jpeg { quality: args.jpeg_quality },

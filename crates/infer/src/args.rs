@@ -47,6 +47,7 @@ impl Args {
         let mut bus = BusConfig::new(&self.common.nats_url, "pump-infer");
         bus.subscription_capacity = SUBSCRIPTION_CAPACITY;
         let mut config = Config::new(bus);
+        config.limits = self.common.stream_limits();
         config.batch = self.batch;
         config.max_frame_age = Duration::from_millis(self.max_frame_age_ms);
         config.queue_group = self.queue_group.clone();

@@ -1,0 +1,37 @@
+//! Stream set-up against a real nats-server: idempotent, and the frames stream keeps only the
+//! newest frame of each camera.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::time::Duration;
+
+use pump_bus::streams::{ensure_streams, StreamLimits, FRAMES_STREAM, POSES_STREAM};
+use pump_tests::services::client;
+use pump_tests::NatsServer;
+
+#[tokio::test]
+async fn second_set_up_changes_nothing_and_frames_keep_only_the_newest() {
+    let nats = NatsServer::start();
+    let c = client(&nats, "setup").await;
+    let js = async_nats::jetstream::new(c.clone());
+    let limits = StreamLimits { poses_max_age: Duration::from_secs(120), ..Default::default() };
+    let t = Duration::from_secs(30);
+    tokio::time::timeout(t, ensure_streams(&js, &limits)).await.unwrap().unwrap();
+    let mut frames = js.get_stream(FRAMES_STREAM).await.unwrap();
+    let mut poses = js.get_stream(POSES_STREAM).await.unwrap();
+    let before = (frames.info().await.unwrap().config.clone(), poses.info().await.unwrap().config.clone());
+    for i in 0..5u8 {
+        c.publish("pump.frames.a", vec![i].into()).await.unwrap();
+        c.publish("pump.frames.b", vec![i].into()).await.unwrap();
+    }
+    c.flush().await.unwrap();
+    // A second service starting changes nothing, and loses no data.
+    tokio::time::timeout(t, ensure_streams(&js, &limits)).await.unwrap().unwrap();
+    let after_frames = frames.info().await.unwrap().clone();
+    let after_poses = poses.info().await.unwrap().config.clone();
+    assert_eq!(before.0, after_frames.config);
+    assert_eq!(before.1, after_poses);
+    assert_eq!(after_poses.max_age, Duration::from_secs(120));
+    assert_eq!(after_frames.state.messages, 2, "one frame per camera");
+    let last = frames.get_last_raw_message_by_subject("pump.frames.a").await.unwrap();
+    assert_eq!(&last.payload[..], &[4]);
+}
