@@ -21,6 +21,30 @@ pub enum Command {
     Detect(DetectArgs),
     /// Print pose frames as they arrive on NATS (pump.poses.<camera>), one JSON line each.
     Listen(ListenArgs),
+    /// Count reps and close sets in `pump detect` output; one JSON line per set.
+    Sets(SetsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SetsArgs {
+    /// Frame rate for lines without `ts` (also overrides `ts` when given).
+    #[arg(long, env = "PUMP_FPS")]
+    pub fps: Option<f64>,
+    /// Seconds without a rep that close a set.
+    #[arg(long, env = "PUMP_QUIET_SECONDS", default_value_t = 25.0)]
+    pub quiet_seconds: f64,
+    /// The exercise (squat, deadlift, bench_press, curl, …); otherwise recognised from prototypes.
+    #[arg(long, env = "PUMP_EXERCISE")]
+    pub exercise: Option<String>,
+    /// Folder of prototype files (one reference rep each, exercise name inside).
+    #[arg(long, env = "PUMP_PROTOTYPES")]
+    pub prototypes: Option<PathBuf>,
+    /// Camera name carried by the sets.
+    #[arg(long, env = "PUMP_CAMERA", default_value = "offline")]
+    pub camera: String,
+    /// `pump detect` output, or `-` for standard input.
+    #[arg(value_name = "POSES.jsonl|-")]
+    pub input: PathBuf,
 }
 
 #[derive(Debug, Args)]

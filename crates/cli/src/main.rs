@@ -8,6 +8,7 @@ mod args;
 mod detect;
 mod listen;
 mod output;
+mod sets;
 
 /// Exit code for bad flags or configuration (BSD `EX_USAGE`).
 const EX_USAGE: u8 = 64;
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         args::Command::Detect(a) => detect::run(a),
         args::Command::Listen(a) => listen::run(a),
+        args::Command::Sets(a) => sets::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

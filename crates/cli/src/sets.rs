@@ -1,0 +1,161 @@
+//! `pump sets`: reads `pump detect` lines, prints one JSON line per closed set:
+//! `{"type":"set","set_id":…,"camera":…,"start":s,"end":s,"start_frame":i,"end_frame":j,
+//!   "reps":N,"rep_times":[…],"exercise":…,"confidence":c,"frames":T}` (plus `pending`).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use pump_features::Prototype;
+use pump_pose::{BBox, Keypoint, Pose, NUM_KEYPOINTS};
+use pump_sets::{FrameInput, SetConfig, SetEvent, SetTracker};
+use serde::{Deserialize, Serialize};
+
+use crate::args::SetsArgs;
+
+#[derive(Debug, Deserialize)]
+struct InPose {
+    #[serde(rename = "box")]
+    bbox: [f32; 4],
+    score: f32,
+    keypoints: Vec<[f32; 3]>,
+}
+
+#[derive(Debug, Deserialize)]
+struct InLine {
+    #[serde(default)]
+    source: Option<String>,
+    frame: u64,
+    #[serde(default)]
+    ts: Option<f64>,
+    shape: [u32; 2],
+    poses: Vec<InPose>,
+}
+
+#[derive(Debug, Serialize)]
+struct OutSet<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    set_id: &'a str,
+    camera: &'a str,
+    start: f64,
+    end: f64,
+    start_frame: u64,
+    end_frame: u64,
+    reps: usize,
+    rep_times: Vec<f64>,
+    exercise: &'a str,
+    confidence: f64,
+    frames: usize,
+    pending: bool,
+}
+
+fn r3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+fn print_set(out: &mut impl Write, e: &SetEvent) -> Result<()> {
+    let line = OutSet {
+        kind: "set",
+        set_id: &e.set_id,
+        camera: &e.camera,
+        start: r3(e.start),
+        end: r3(e.end),
+        start_frame: e.start_frame,
+        end_frame: e.end_frame,
+        reps: e.reps,
+        rep_times: e.rep_times.iter().map(|t| r3(*t)).collect(),
+        exercise: &e.exercise,
+        confidence: r3(e.confidence as f64),
+        frames: e.features.len(),
+        pending: e.pending,
+    };
+    serde_json::to_writer(&mut *out, &line)?;
+    out.write_all(b"\n")?;
+    out.flush()?;
+    Ok(())
+}
+
+fn to_pose(p: &InPose, line_no: usize) -> Result<Pose> {
+    if p.keypoints.len() != NUM_KEYPOINTS {
+        bail!("line {line_no}: a pose has {} keypoints, expected {NUM_KEYPOINTS}", p.keypoints.len());
+    }
+    let mut keypoints = [Keypoint::default(); NUM_KEYPOINTS];
+    for (k, [x, y, c]) in keypoints.iter_mut().zip(&p.keypoints) {
+        *k = Keypoint { x: *x, y: *y, confidence: *c };
+    }
+    let [x1, y1, x2, y2] = p.bbox;
+    Ok(Pose { bbox: BBox { x1, y1, x2, y2 }, score: p.score, keypoints })
+}
+
+/// Loads every `*.json` prototype in `dir`.
+pub fn load_prototypes(dir: &Path) -> Result<Vec<Prototype>> {
+    let mut out = Vec::new();
+    let entries = std::fs::read_dir(dir).with_context(|| format!("cannot read prototypes folder {}", dir.display()))?;
+    let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for p in paths.iter().filter(|p| p.extension().is_some_and(|x| x == "json")) {
+        let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+        out.push(Prototype::from_json(&text).with_context(|| format!("{}", p.display()))?);
+    }
+    Ok(out)
+}
+
+pub fn run(args: SetsArgs) -> Result<()> {
+    let input: Box<dyn BufRead> = if args.input.as_os_str() == "-" {
+        Box::new(BufReader::new(std::io::stdin().lock()))
+    } else {
+        let f = std::fs::File::open(&args.input).with_context(|| format!("cannot open {}", args.input.display()))?;
+        Box::new(BufReader::new(f))
+    };
+    if args.quiet_seconds <= 0.0 || !args.quiet_seconds.is_finite() {
+        bail!("--quiet-seconds must be above zero");
+    }
+    let prototypes = match &args.prototypes {
+        Some(dir) => load_prototypes(dir)?,
+        None => Vec::new(),
+    };
+    let cfg =
+        SetConfig { quiet: args.quiet_seconds, exercise: args.exercise.clone(), prototypes, ..Default::default() };
+    let camera = args.camera.clone();
+    let mut tracker = SetTracker::new(&camera, cfg);
+    let mut out = std::io::stdout().lock();
+    let (mut lines, mut people) = (0usize, 0usize);
+    for (i, line) in input.lines().enumerate() {
+        let line_no = i + 1;
+        let line = line.with_context(|| format!("line {line_no}: cannot read"))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let rec: InLine = serde_json::from_str(&line).map_err(|e| {
+            if e.is_syntax() || e.is_eof() {
+                anyhow::anyhow!("line {line_no}: not JSON: {e}")
+            } else {
+                anyhow::anyhow!("line {line_no}: not a `pump detect` line: {e}")
+            }
+        })?;
+        let t = match (rec.ts, args.fps) {
+            (_, Some(fps)) if fps > 0.0 => rec.frame as f64 / fps,
+            (Some(ts), _) => ts,
+            _ => bail!("line {line_no}: no `ts`; give --fps for lines without timestamps"),
+        };
+        let _ = rec.source;
+        let poses = rec.poses.iter().map(|p| to_pose(p, line_no)).collect::<Result<Vec<_>>>()?;
+        lines += 1;
+        people += poses.len();
+        let input =
+            FrameInput { t, frame: rec.frame, width: rec.shape[1] as f32, height: rec.shape[0] as f32, poses: &poses };
+        for e in tracker.push(input) {
+            if let pump_sets::TrackerEvent::Closed(set) = e {
+                print_set(&mut out, &set)?;
+            }
+        }
+    }
+    if lines > 0 && people == 0 {
+        bail!("no poses at all in {lines} frames: nobody to count reps for");
+    }
+    if let Some(set) = tracker.finish() {
+        print_set(&mut out, &set)?;
+    }
+    Ok(())
+}

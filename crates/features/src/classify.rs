@@ -1,0 +1,161 @@
+//! Exercises: which joint drives the rep count, and recognition by the nearest prototype.
+
+use serde::Deserialize;
+
+use crate::angle::Joint;
+use crate::dtw::{dtw_distance, DtwConfig};
+use crate::matrix::FeatureMatrix;
+
+/// An exercise name as the athlete knows it (`squat`, `bench_press`, …).
+pub type Exercise = String;
+
+/// The joint family whose angle drives the rep count, on the left side (the caller picks the
+/// side the camera sees better). Unknown exercises count on the knee.
+pub fn driving_joint(exercise: &str) -> Joint {
+    let e = exercise.to_ascii_lowercase().replace([' ', '-'], "_");
+    match e.as_str() {
+        "deadlift" | "rdl" | "romanian_deadlift" => Joint::LeftHip,
+        "bench"
+        | "bench_press"
+        | "incline"
+        | "incline_press"
+        | "incline_bench_press"
+        | "overhead_press"
+        | "ohp"
+        | "curl"
+        | "bicep_curl"
+        | "biceps_curl"
+        | "triceps_extension"
+        | "tricep_extension"
+        | "row"
+        | "barbell_row" => Joint::LeftElbow,
+        _ => Joint::LeftKnee, // squat, front_squat, lunge, goblet_squat and anything else
+    }
+}
+
+/// One reference repetition of an exercise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prototype {
+    pub exercise: Exercise,
+    pub features: FeatureMatrix,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PrototypeError {
+    #[error("not a prototype: {0}")]
+    Parse(#[from] serde_json::Error),
+    #[error("prototype has no frames")]
+    Empty,
+}
+
+#[derive(Deserialize)]
+struct PrototypeFile {
+    exercise: String,
+    frames: Vec<[f32; 6]>,
+}
+
+impl Prototype {
+    /// Parses `{"exercise": "squat", "frames": [[6 angles], …]}`.
+    pub fn from_json(text: &str) -> Result<Self, PrototypeError> {
+        let f: PrototypeFile = serde_json::from_str(text)?;
+        if f.frames.is_empty() {
+            return Err(PrototypeError::Empty);
+        }
+        Ok(Self { exercise: f.exercise, features: FeatureMatrix { rows: f.frames } })
+    }
+
+    /// The JSON form [`Prototype::from_json`] reads.
+    pub fn to_json(&self) -> String {
+        serde_json::json!({ "exercise": self.exercise, "frames": self.features.rows }).to_string()
+    }
+}
+
+/// The nearest prototype's exercise and how sure that is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Classification {
+    pub exercise: Exercise,
+    /// (second best − best) / second best over exercises, clamped to 0..1; 1 with one exercise.
+    pub confidence: f32,
+    pub distance: f32,
+}
+
+/// Classifies by the nearest prototype; `None` without prototypes.
+pub fn classify(query: &FeatureMatrix, prototypes: &[Prototype], cfg: &DtwConfig) -> Option<Classification> {
+    let mut best: Option<(f32, &str)> = None;
+    let mut second = f32::INFINITY;
+    for p in prototypes {
+        let d = dtw_distance(query, &p.features, cfg);
+        match best {
+            Some((bd, be)) if d < bd => {
+                if be != p.exercise {
+                    second = second.min(bd);
+                }
+                best = Some((d, &p.exercise));
+            }
+            Some((_, be)) if be != p.exercise => second = second.min(d),
+            None => best = Some((d, &p.exercise)),
+            _ => {}
+        }
+    }
+    let (d, exercise) = best?;
+    let confidence = if second.is_infinite() {
+        1.0
+    } else if second <= 0.0 {
+        0.0
+    } else {
+        ((second - d) / second).clamp(0.0, 1.0)
+    };
+    Some(Classification { exercise: exercise.to_string(), confidence, distance: d })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proto(ex: &str, knee: &[f32], elbow: &[f32]) -> Prototype {
+        let rows = knee.iter().zip(elbow).map(|(k, e)| [*k, *k, *e, *e, 170.0, 170.0]).collect();
+        Prototype { exercise: ex.into(), features: FeatureMatrix { rows } }
+    }
+
+    #[test]
+    fn nearest_prototype_wins_with_a_margin() {
+        let squat = proto("squat", &[180.0, 130.0, 90.0, 130.0, 180.0], &[170.0; 5]);
+        let curl = proto("curl", &[180.0; 5], &[170.0, 110.0, 50.0, 110.0, 170.0]);
+        let query = proto("?", &[178.0, 150.0, 120.0, 95.0, 120.0, 150.0, 178.0], &[168.0; 7]).features;
+        let c = classify(&query, &[squat, curl], &DtwConfig::default()).unwrap();
+        assert_eq!(c.exercise, "squat");
+        assert!(c.confidence > 0.5 && c.confidence <= 1.0, "{c:?}");
+    }
+
+    #[test]
+    fn one_prototype_is_certain_and_none_is_none() {
+        let squat = proto("squat", &[180.0, 90.0, 180.0], &[170.0; 3]);
+        let q = squat.features.clone();
+        assert_eq!(classify(&q, std::slice::from_ref(&squat), &DtwConfig::default()).unwrap().confidence, 1.0);
+        // Two prototypes of the same exercise are still one exercise.
+        let c = classify(&q, &[squat.clone(), squat], &DtwConfig::default()).unwrap();
+        assert_eq!(c.confidence, 1.0);
+        assert!(classify(&q, &[], &DtwConfig::default()).is_none());
+    }
+
+    #[test]
+    fn prototypes_round_trip_through_json() {
+        let p = proto("squat", &[180.0, 90.0], &[170.0, 170.0]);
+        assert_eq!(Prototype::from_json(&p.to_json()).unwrap(), p);
+        assert!(Prototype::from_json("{\"exercise\":\"x\",\"frames\":[]}").is_err());
+        assert!(Prototype::from_json("nope").is_err());
+    }
+
+    #[test]
+    fn exercise_table_picks_the_driving_joint() {
+        for e in ["squat", "front squat", "lunge", "goblet_squat"] {
+            assert_eq!(driving_joint(e), Joint::LeftKnee, "{e}");
+        }
+        for e in ["deadlift", "RDL"] {
+            assert_eq!(driving_joint(e), Joint::LeftHip, "{e}");
+        }
+        for e in ["bench_press", "incline press", "overhead_press", "curl", "triceps_extension", "row"] {
+            assert_eq!(driving_joint(e), Joint::LeftElbow, "{e}");
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! Features of a set: what the athlete's joints did, frame by frame. Pure: no I/O, no async.
+//!
+//! - [`angle`]: the interior angle at a joint, and the six joints pump follows.
+//! - [`matrix`]: a set's (T, 6) joint-angle matrix, built with an explicit loop.
+//! - [`dtw`]: dynamic time warping between two matrices (Sakoe-Chiba band).
+//! - [`classify`]: nearest-prototype exercise recognition, and which joint drives each exercise.
+
+pub mod angle;
+pub mod classify;
+pub mod dtw;
+pub mod matrix;
+
+pub use angle::{joint_angle, Joint, JOINTS};
+pub use classify::{classify, driving_joint, Classification, Exercise, Prototype, PrototypeError};
+pub use dtw::{dtw_distance, DtwConfig};
+pub use matrix::{FeatureMatrix, MIN_KEYPOINT_CONFIDENCE};

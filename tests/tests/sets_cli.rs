@@ -1,0 +1,106 @@
+//! `pump sets` end to end through the binary: exactly 5 reps in one set on the squat fixture,
+//! from Ultralytics' poses and from pump's own (as a pipe), and one clear line for bad input.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use pump_tests::{bin, json_lines, testdata, wait_with_deadline};
+
+fn sets(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(bin("pump"))
+        .arg("sets")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(data) = stdin {
+        input.write_all(data).unwrap();
+    }
+    drop(input);
+    wait_with_deadline(child, Duration::from_secs(60))
+}
+
+fn truth_reps() -> u64 {
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(testdata("squat_5reps_15fps.mp4.truth.json")).unwrap()).unwrap();
+    truth["sets"][0].as_u64().unwrap()
+}
+
+#[test]
+fn squat_fixture_from_ultralytics_poses_is_one_set_of_five() {
+    let fixture = testdata("squat_5reps_15fps.mp4.ultralytics.jsonl");
+    for extra in [&["--exercise", "squat"][..], &[][..]] {
+        let mut args = vec!["--fps", "15"];
+        args.extend_from_slice(extra);
+        args.push(fixture.to_str().unwrap());
+        let out = sets(&args, None);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let lines = json_lines(&String::from_utf8(out.stdout).unwrap());
+        assert_eq!(lines.len(), 1, "one set: {lines:?}");
+        let s = &lines[0];
+        assert_eq!(s["type"], "set");
+        assert_eq!(s["reps"].as_u64(), Some(truth_reps()));
+        assert_eq!(s["rep_times"].as_array().unwrap().len(), 5);
+        if !extra.is_empty() {
+            assert_eq!(s["exercise"], "squat");
+            assert_eq!(s["pending"], false);
+            // The truth's set runs over frames 15–165.
+            assert!(s["start_frame"].as_u64().unwrap().abs_diff(15) <= 3, "{s}");
+            assert!(s["end_frame"].as_u64().unwrap().abs_diff(165) <= 3, "{s}");
+        }
+    }
+}
+
+#[test]
+fn detect_piped_into_sets_counts_five() {
+    let mut detect = Command::new(bin("pump"))
+        .env("PUMP_THREADS", "1")
+        .args(["detect", "--no-progress"])
+        .arg(testdata("squat_5reps_15fps.mp4"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let sets = Command::new(bin("pump"))
+        .args(["sets", "--exercise", "squat", "-"])
+        .stdin(detect.stdout.take().unwrap())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_with_deadline(sets, Duration::from_secs(120));
+    assert!(detect.wait().unwrap().success(), "pump detect ends when its input is done");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = json_lines(&String::from_utf8(out.stdout).unwrap());
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["reps"].as_u64(), Some(5));
+}
+
+#[test]
+fn bad_input_names_the_line() {
+    let good = r#"{"frame":0,"ts":0.0,"shape":[10,10],"poses":[]}"#;
+    let cases: [(String, &str); 4] = [
+        (format!("{good}\nnot json\n"), "line 2: not JSON"),
+        (format!("{good}\n{{\"frame\":1}}\n"), "line 2: not a `pump detect` line"),
+        ("{\"frame\":0,\"shape\":[1,1],\"poses\":[]}\n".to_string(), "line 1: no `ts`"),
+        (format!("{good}\n{good}\n"), "no poses at all in 2 frames"),
+    ];
+    for (input, needle) in cases {
+        let out = sets(&["-"], Some(input.as_bytes()));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{needle}: {stderr}");
+        assert!(stderr.contains(needle), "want {needle:?}: {stderr}");
+        assert!(!stderr.contains("panicked"));
+    }
+}
+
+#[test]
+fn empty_stream_is_no_sets() {
+    let out = sets(&["-"], Some(b""));
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty());
+}
