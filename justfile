@@ -41,6 +41,7 @@ bench: setup bench-python
     PUMP_BENCH_PYTHON={{justfile_directory()}}/.cache/bench-venv/bin/python cargo bench -p pump-cli --bench pipeline -- \
         --video {{video}} {{justfile_directory()}}/testdata/bus.jpg {{justfile_directory()}}/testdata/zidane.jpg
     cargo bench -p pump-tests --bench decoupling
+    cargo bench -p pump-features --bench features
 
 # The reference side of the benchmark: Ultralytics (with torch) in a venv under .cache (~3 GB, once).
 bench-python:
