@@ -9,6 +9,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .filter(|p| p.extension().is_some_and(|x| x == "proto"))
         .collect();
     protos.sort();
+    // The folder too: a new .proto file must rebuild.
+    println!("cargo:rerun-if-changed={}", root.join("pump/v1").display());
     for p in &protos {
         println!("cargo:rerun-if-changed={}", p.display());
     }

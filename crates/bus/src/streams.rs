@@ -10,6 +10,21 @@ use crate::subject::{FRAMES_ALL, POSES_ALL};
 
 pub const FRAMES_STREAM: &str = "PUMP_FRAMES";
 pub const POSES_STREAM: &str = "PUMP_POSES";
+pub const SETS_STREAM: &str = "PUMP_SETS";
+
+/// The sets stream: on disk, kept for 30 days, and deduplicated by message id (the set id) for a
+/// day, so a set published again after a restart is stored once.
+pub fn sets_config() -> stream::Config {
+    stream::Config {
+        name: SETS_STREAM.into(),
+        subjects: vec![crate::subject::SETS_ALL.into()],
+        storage: stream::StorageType::File,
+        max_age: Duration::from_secs(30 * 24 * 3600),
+        duplicate_window: Duration::from_secs(24 * 3600),
+        allow_direct: true,
+        ..Default::default()
+    }
+}
 
 /// Limits of the streams.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -7,8 +7,13 @@ pub const FRAMES_ALL: &str = "pump.frames.>";
 /// Every camera's poses.
 pub const POSES_ALL: &str = "pump.poses.>";
 
+/// Every camera's closed sets.
+pub const SETS_ALL: &str = "pump.sets.>";
+
 const FRAMES_PREFIX: &str = "pump.frames.";
 const POSES_PREFIX: &str = "pump.poses.";
+const SETS_PREFIX: &str = "pump.sets.";
+const REPS_PREFIX: &str = "pump.reps.";
 
 /// A camera's name: one NATS subject token, so it can never smuggle a wildcard or a dot.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -47,6 +52,21 @@ pub fn frames(camera: &CameraId) -> String {
 /// `pump.poses.<camera>`: every pose frame of the camera.
 pub fn poses(camera: &CameraId) -> String {
     format!("{POSES_PREFIX}{camera}")
+}
+
+/// `pump.sets.<camera>`: the camera's closed sets (kept, never lost).
+pub fn sets(camera: &CameraId) -> String {
+    format!("{SETS_PREFIX}{camera}")
+}
+
+/// `pump.reps.<camera>`: live rep counts of the set in progress.
+pub fn reps(camera: &CameraId) -> String {
+    format!("{REPS_PREFIX}{camera}")
+}
+
+/// The camera a poses subject belongs to, if it is one.
+pub fn camera_of_poses(subject: &str) -> Option<CameraId> {
+    subject.strip_prefix(POSES_PREFIX).and_then(|c| CameraId::new(c).ok())
 }
 
 /// The camera a frames subject belongs to, if it is one.

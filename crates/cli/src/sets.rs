@@ -3,10 +3,8 @@
 //!   "reps":N,"rep_times":[…],"exercise":…,"confidence":c,"frames":T}` (plus `pending`).
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use pump_features::Prototype;
 use pump_pose::{BBox, Keypoint, Pose, NUM_KEYPOINTS};
 use pump_sets::{FrameInput, SetConfig, SetEvent, SetTracker};
 use serde::{Deserialize, Serialize};
@@ -88,19 +86,6 @@ fn to_pose(p: &InPose, line_no: usize) -> Result<Pose> {
     Ok(Pose { bbox: BBox { x1, y1, x2, y2 }, score: p.score, keypoints })
 }
 
-/// Loads every `*.json` prototype in `dir`.
-pub fn load_prototypes(dir: &Path) -> Result<Vec<Prototype>> {
-    let mut out = Vec::new();
-    let entries = std::fs::read_dir(dir).with_context(|| format!("cannot read prototypes folder {}", dir.display()))?;
-    let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    paths.sort();
-    for p in paths.iter().filter(|p| p.extension().is_some_and(|x| x == "json")) {
-        let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
-        out.push(Prototype::from_json(&text).with_context(|| format!("{}", p.display()))?);
-    }
-    Ok(out)
-}
-
 pub fn run(args: SetsArgs) -> Result<()> {
     let input: Box<dyn BufRead> = if args.input.as_os_str() == "-" {
         Box::new(BufReader::new(std::io::stdin().lock()))
@@ -112,7 +97,7 @@ pub fn run(args: SetsArgs) -> Result<()> {
         bail!("--quiet-seconds must be above zero");
     }
     let prototypes = match &args.prototypes {
-        Some(dir) => load_prototypes(dir)?,
+        Some(dir) => pump_features::load_prototypes(dir)?,
         None => Vec::new(),
     };
     let cfg =

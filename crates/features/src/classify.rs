@@ -46,6 +46,33 @@ pub enum PrototypeError {
     Parse(#[from] serde_json::Error),
     #[error("prototype has no frames")]
     Empty,
+    #[error("{path}: {source}")]
+    Read { path: std::path::PathBuf, source: std::io::Error },
+    #[error("{path}: {source}")]
+    File { path: std::path::PathBuf, source: Box<PrototypeError> },
+}
+
+/// Loads every `*.json` prototype in `dir`, in name order. The crate's one piece of I/O: the
+/// services and the CLI read prototypes the same way.
+pub fn load_prototypes(dir: &std::path::Path) -> Result<Vec<Prototype>, PrototypeError> {
+    fn read(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> PrototypeError {
+        let path = path.to_path_buf();
+        move |source| PrototypeError::Read { path, source }
+    }
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .map_err(read(dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    paths.sort();
+    let mut out = Vec::with_capacity(paths.len());
+    for p in paths {
+        let text = std::fs::read_to_string(&p).map_err(read(&p))?;
+        out.push(
+            Prototype::from_json(&text).map_err(|e| PrototypeError::File { path: p.clone(), source: Box::new(e) })?,
+        );
+    }
+    Ok(out)
 }
 
 #[derive(Deserialize)]

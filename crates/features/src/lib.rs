@@ -1,4 +1,5 @@
-//! Features of a set: what the athlete's joints did, frame by frame. Pure: no I/O, no async.
+//! Features of a set: what the athlete's joints did, frame by frame. Pure: no async, and no I/O
+//! but [`load_prototypes`].
 //!
 //! - [`angle`]: the interior angle at a joint, and the six joints pump follows.
 //! - [`matrix`]: a set's (T, 6) joint-angle matrix, built with an explicit loop.
@@ -11,6 +12,6 @@ pub mod dtw;
 pub mod matrix;
 
 pub use angle::{joint_angle, Joint, JOINTS};
-pub use classify::{classify, driving_joint, Classification, Exercise, Prototype, PrototypeError};
+pub use classify::{classify, driving_joint, load_prototypes, Classification, Exercise, Prototype, PrototypeError};
 pub use dtw::{dtw_distance, DtwConfig};
 pub use matrix::{FeatureMatrix, MIN_KEYPOINT_CONFIDENCE};

@@ -204,6 +204,17 @@ impl SetTracker {
         events
     }
 
+    /// The earliest frame time the tracker's state still depends on: replaying from there
+    /// rebuilds it exactly (the sets service checkpoints this to resume after a restart).
+    pub fn earliest_needed(&self) -> Option<f64> {
+        self.frames.front().map(|f| f.t)
+    }
+
+    /// Whether a set is in progress.
+    pub fn in_set(&self) -> bool {
+        self.open.is_some()
+    }
+
     /// Ends the stream: closes the set in progress, if any.
     pub fn finish(&mut self) -> Option<SetEvent> {
         self.close()

@@ -1,0 +1,71 @@
+//! `pump-sets`: the sets service. See `pump-sets --help`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use pump_bus::args::{shutdown_on_signal, CommonArgs};
+use pump_bus::connect::{connect, BusConfig};
+use pump_sets_service::{Config, Service};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Parser)]
+#[command(name = "pump-sets", version, about = "Counts reps and closes sets from pump.poses.<camera>")]
+struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Seconds without a rep that close a set.
+    #[arg(long, env = "PUMP_QUIET_SECONDS", default_value_t = 25.0)]
+    quiet_seconds: f64,
+    /// The exercise for every camera; otherwise recognised from prototypes.
+    #[arg(long, env = "PUMP_EXERCISE")]
+    exercise: Option<String>,
+    /// Folder of prototype files (`{"exercise": …, "frames": [[6 angles], …]}`).
+    #[arg(long, env = "PUMP_PROTOTYPES")]
+    prototypes: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(64) } else { ExitCode::SUCCESS };
+        }
+    };
+    args.common.init_tracing();
+    if !(args.quiet_seconds.is_finite() && args.quiet_seconds > 0.0) {
+        eprintln!("pump-sets: --quiet-seconds must be above zero");
+        return ExitCode::from(64);
+    }
+    let mut config = Config::new(BusConfig::new(&args.common.nats_url, "pump-sets"));
+    config.limits = args.common.stream_limits();
+    config.sets.quiet = args.quiet_seconds;
+    config.sets.exercise = args.exercise;
+    if let Some(dir) = &args.prototypes {
+        match pump_features::load_prototypes(dir) {
+            Ok(p) => config.sets.prototypes = p,
+            Err(e) => {
+                eprintln!("pump-sets: {e}");
+                return ExitCode::from(64);
+            }
+        }
+    }
+    let result = async {
+        let client = connect(&config.bus).await?;
+        let shutdown = CancellationToken::new();
+        let signals = tokio::spawn(shutdown_on_signal(shutdown.clone()));
+        let r = pump_sets_service::run(Service { config, client, stats: Arc::default() }, shutdown).await;
+        signals.abort();
+        r
+    };
+    match result.await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pump-sets: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

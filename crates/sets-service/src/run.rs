@@ -1,0 +1,331 @@
+//! The sets service loop. See the crate docs for the delivery guarantees.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_nats::jetstream::{self, consumer, message::PublishMessage};
+use futures::StreamExt;
+use prost::Message;
+use pump_bus::codec::decode_pose_frame;
+use pump_bus::connect::{flush_bounded, BusConfig};
+use pump_bus::streams::{ensure_streams_retrying, sets_config, StreamLimits, POSES_STREAM};
+use pump_bus::subject::{self, CameraId, POSES_ALL};
+use pump_pose::{BBox, Keypoint, Pose, NUM_KEYPOINTS};
+use pump_proto::{AngleRange, FeatureRow, PoseFrame, RepProgress};
+use pump_sets::{FrameInput, SetConfig, SetEvent, SetTracker, TrackerEvent};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+/// Stream of resume checkpoints, the last one per camera (a key-value store in all but name:
+/// the KV API itself does not work against Debian's nats-server 2.9).
+pub const CHECKPOINT_STREAM: &str = "PUMP_SETS_RESUME";
+const CHECKPOINT_PREFIX: &str = "pump.sets-resume.";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bus: BusConfig,
+    pub limits: StreamLimits,
+    pub sets: SetConfig,
+    /// Durable consumer name on the poses stream.
+    pub consumer: String,
+    /// How often checkpoints are written (also after every set and at shutdown).
+    pub checkpoint_interval: Duration,
+}
+
+impl Config {
+    pub fn new(bus: BusConfig) -> Self {
+        Self {
+            bus,
+            limits: StreamLimits::default(),
+            sets: SetConfig::default(),
+            consumer: "pump-sets".into(),
+            checkpoint_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Counters of the sets stage.
+#[derive(Debug, Default)]
+pub struct SetsStats {
+    pub poses: AtomicU64,
+    pub out_of_order: AtomicU64,
+    pub sets_published: AtomicU64,
+    pub reps_published: AtomicU64,
+    pub replayed: AtomicU64,
+    /// Set once the consumer is in place: poses published from now on are seen.
+    pub ready: std::sync::atomic::AtomicBool,
+}
+
+pub struct Service {
+    pub config: Config,
+    pub client: async_nats::Client,
+    pub stats: Arc<SetsStats>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service").field("config", &self.config).finish()
+    }
+}
+
+/// Where a camera resumes: replay from `resume_seq`; events up to `last_seq` were already sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Checkpoint {
+    resume_seq: u64,
+    last_seq: u64,
+}
+
+impl Checkpoint {
+    fn encode(&self) -> bytes::Bytes {
+        format!("{} {}", self.resume_seq, self.last_seq).into()
+    }
+
+    fn decode(b: &[u8]) -> Option<Self> {
+        let s = std::str::from_utf8(b).ok()?;
+        let (a, b) = s.split_once(' ')?;
+        Some(Self { resume_seq: a.parse().ok()?, last_seq: b.parse().ok()? })
+    }
+}
+
+struct CameraState {
+    id: CameraId,
+    tracker: SetTracker,
+    last_frame: Option<(u64, i64)>,
+    /// (frame time, stream sequence) of the poses the tracker may still need.
+    seqs: VecDeque<(f64, u64)>,
+    checkpoint: Checkpoint,
+    dirty: bool,
+}
+
+fn pose_of(p: &pump_proto::Person) -> Pose {
+    let b = p.r#box.unwrap_or_default();
+    let mut keypoints = [Keypoint::default(); NUM_KEYPOINTS];
+    for (k, kp) in keypoints.iter_mut().zip(&p.keypoints) {
+        *k = Keypoint { x: kp.x, y: kp.y, confidence: kp.confidence };
+    }
+    Pose { bbox: BBox { x1: b.x1, y1: b.y1, x2: b.x2, y2: b.y2 }, score: p.score, keypoints }
+}
+
+/// The wire form of a set.
+pub fn set_message(e: &SetEvent) -> pump_proto::SetEvent {
+    pump_proto::SetEvent {
+        camera: e.camera.clone(),
+        set_id: e.set_id.clone(),
+        start_s: e.start,
+        end_s: e.end,
+        start_frame: e.start_frame,
+        end_frame: e.end_frame,
+        reps: e.reps as u32,
+        rep_times_s: e.rep_times.clone(),
+        exercise: e.exercise.clone(),
+        confidence: e.confidence,
+        frames: e.features.len() as u32,
+        angle_ranges: e
+            .features
+            .ranges()
+            .map(|r| r.iter().map(|(min, max)| AngleRange { min: *min, max: *max }).collect())
+            .unwrap_or_default(),
+        features: e.features.rows.iter().map(|r| FeatureRow { angles: r.to_vec() }).collect(),
+        pending: e.pending,
+    }
+}
+
+pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let Service { config, client, stats } = service;
+    let js = jetstream::new(client.clone());
+    if !ensure_streams_retrying(&js, &config.limits, &shutdown).await? {
+        return Ok(());
+    }
+    js.create_or_update_stream(sets_config()).await.context("cannot set up the sets stream")?;
+    let store = js
+        .create_or_update_stream(jetstream::stream::Config {
+            name: CHECKPOINT_STREAM.into(),
+            subjects: vec![format!("{CHECKPOINT_PREFIX}>")],
+            storage: jetstream::stream::StorageType::File,
+            max_messages_per_subject: 1,
+            discard: jetstream::stream::DiscardPolicy::Old,
+            ..Default::default()
+        })
+        .await
+        .context("cannot set up the checkpoint stream")?;
+    let _ = store;
+    let store = js.get_stream(CHECKPOINT_STREAM).await.context("cannot open the checkpoint stream")?;
+    let mut checkpoints: BTreeMap<String, Checkpoint> = BTreeMap::new();
+    let mut subjects =
+        store.info_with_subjects(format!("{CHECKPOINT_PREFIX}>")).await.context("cannot list checkpoints")?;
+    let mut names = Vec::new();
+    while let Some(item) = subjects.next().await {
+        names.push(item.context("cannot list checkpoints")?.0);
+    }
+    for name in names {
+        let Some(camera) = name.strip_prefix(CHECKPOINT_PREFIX) else { continue };
+        if let Ok(m) = store.get_last_raw_message_by_subject(&name).await {
+            if let Some(cp) = Checkpoint::decode(&m.payload) {
+                checkpoints.insert(camera.to_string(), cp);
+            }
+        }
+    }
+    let deliver_policy = match checkpoints.values().map(|c| c.resume_seq).min() {
+        Some(seq) => consumer::DeliverPolicy::ByStartSequence { start_sequence: seq.max(1) },
+        None => consumer::DeliverPolicy::New,
+    };
+    let poses_stream = js.get_stream(POSES_STREAM).await.context("cannot find the poses stream")?;
+    // Recreated at each start: its position is the checkpoint's, which covers the set in progress.
+    let _ = poses_stream.delete_consumer(&config.consumer).await;
+    let consumer: consumer::PullConsumer = poses_stream
+        .create_consumer(consumer::pull::Config {
+            durable_name: Some(config.consumer.clone()),
+            filter_subject: POSES_ALL.into(),
+            deliver_policy,
+            ack_policy: consumer::AckPolicy::Explicit,
+            ..Default::default()
+        })
+        .await
+        .context("cannot create the poses consumer")?;
+    let mut messages = consumer.messages().await.context("cannot consume poses")?;
+    stats.ready.store(true, Ordering::SeqCst);
+    info!(resuming = !checkpoints.is_empty(), "sets service running");
+
+    let mut cameras: HashMap<String, CameraState> = HashMap::new();
+    let mut tick = tokio::time::interval(config.checkpoint_interval);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tick.tick() => save_checkpoints(&js, &mut cameras).await,
+            msg = messages.next() => {
+                let Some(msg) = msg else { break };
+                let msg = match msg {
+                    Ok(m) => m,
+                    Err(e) => {
+                        warn!(error = %e, "poses consumer error");
+                        continue;
+                    }
+                };
+                let seq = msg.info().map(|i| i.stream_sequence).unwrap_or(0);
+                if let Some(camera) = subject::camera_of_poses(&msg.subject) {
+                    if let Ok(pf) = decode_pose_frame(&msg.payload) {
+                        let state = cameras.entry(camera.to_string()).or_insert_with(|| CameraState {
+                            id: camera.clone(),
+                            tracker: SetTracker::new(camera.as_str(), config.sets.clone()),
+                            last_frame: None,
+                            seqs: VecDeque::new(),
+                            checkpoint: checkpoints.get(camera.as_str()).copied().unwrap_or_default(),
+                            dirty: false,
+                        });
+                        if seq >= state.checkpoint.resume_seq {
+                            handle(&js, &client, state, &pf, seq, &stats).await;
+                        }
+                    }
+                }
+                if let Err(e) = msg.ack().await {
+                    warn!(error = %e, "ack failed");
+                }
+            }
+        }
+    }
+    stats.ready.store(false, Ordering::SeqCst);
+    save_checkpoints(&js, &mut cameras).await;
+    flush_bounded(&client).await;
+    Ok(())
+}
+
+async fn handle(
+    js: &jetstream::Context,
+    client: &async_nats::Client,
+    st: &mut CameraState,
+    pf: &PoseFrame,
+    seq: u64,
+    stats: &SetsStats,
+) {
+    stats.poses.fetch_add(1, Ordering::Relaxed);
+    let replaying = seq <= st.checkpoint.last_seq;
+    if replaying {
+        stats.replayed.fetch_add(1, Ordering::Relaxed);
+    }
+    let mut closed = Vec::new();
+    if pf.end_of_stream {
+        closed.extend(st.tracker.finish());
+    } else {
+        // Replicas may deliver out of order: a frame older than the last one is dropped.
+        if st.last_frame.is_some_and(|(id, ts)| pf.frame_id <= id && pf.capture_ts_ns <= ts) {
+            stats.out_of_order.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        st.last_frame = Some((pf.frame_id, pf.capture_ts_ns));
+        let poses: Vec<Pose> = pf.people.iter().map(pose_of).collect();
+        let t = pf.source_ts_ns as f64 / 1e9;
+        let input =
+            FrameInput { t, frame: pf.frame_id, width: pf.width as f32, height: pf.height as f32, poses: &poses };
+        for event in st.tracker.push(input) {
+            match event {
+                TrackerEvent::Rep { set_id, reps, t } if !replaying => {
+                    let msg = RepProgress { camera: st.id.to_string(), set_id, reps: reps as u32, t_s: t };
+                    if client.publish(subject::reps(&st.id), msg.encode_to_vec().into()).await.is_ok() {
+                        stats.reps_published.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                TrackerEvent::Rep { .. } => {}
+                TrackerEvent::Closed(set) => closed.push(set),
+            }
+        }
+        st.seqs.push_back((t, seq));
+    }
+    for set in closed {
+        publish_set(js, &st.id, &set, stats).await;
+    }
+    let earliest = st.tracker.earliest_needed();
+    while st.seqs.front().is_some_and(|(t, _)| earliest.is_none_or(|e| *t < e)) {
+        st.seqs.pop_front();
+    }
+    st.checkpoint = Checkpoint {
+        resume_seq: st.seqs.front().map(|(_, s)| *s).unwrap_or(seq + 1),
+        last_seq: st.checkpoint.last_seq.max(seq),
+    };
+    st.dirty = true;
+}
+
+/// Publishes a set until the server acknowledges it; a duplicate (same set id) is stored once.
+async fn publish_set(js: &jetstream::Context, camera: &CameraId, set: &SetEvent, stats: &SetsStats) {
+    let payload = bytes::Bytes::from(set_message(set).encode_to_vec());
+    for attempt in 1..=10u32 {
+        let publish = PublishMessage::build().payload(payload.clone()).message_id(&set.set_id);
+        let acked = match js.send_publish(subject::sets(camera), publish).await {
+            Ok(ack) => ack.await.map(|a| a.duplicate).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match acked {
+            Ok(duplicate) => {
+                if !duplicate {
+                    stats.sets_published.fetch_add(1, Ordering::Relaxed);
+                }
+                info!(camera_id = %camera, set_id = %set.set_id, reps = set.reps, duplicate, "set closed");
+                return;
+            }
+            Err(e) => {
+                warn!(camera_id = %camera, set_id = %set.set_id, attempt, error = %e, "publishing a set failed, retrying");
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+            }
+        }
+    }
+    warn!(camera_id = %camera, set_id = %set.set_id, "set not acknowledged; it will be published again on restart");
+}
+
+/// Writes changed checkpoints and waits for the server to store them.
+async fn save_checkpoints(js: &jetstream::Context, cameras: &mut HashMap<String, CameraState>) {
+    for (camera, st) in cameras.iter_mut().filter(|(_, s)| s.dirty) {
+        let stored = match js.publish(format!("{CHECKPOINT_PREFIX}{camera}"), st.checkpoint.encode()).await {
+            Ok(ack) => tokio::time::timeout(Duration::from_secs(5), ack)
+                .await
+                .map_err(|_| "no ack".to_string())
+                .and_then(|r| r.map_err(|e| e.to_string())),
+            Err(e) => Err(e.to_string()),
+        };
+        match stored {
+            Ok(_) => st.dirty = false,
+            Err(e) => warn!(camera_id = %camera, error = %e, "checkpoint not saved"),
+        }
+    }
+}

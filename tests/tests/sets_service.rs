@@ -1,0 +1,155 @@
+//! The sets service against a real nats-server: live rep counts and one closed set per set,
+//! never lost and never twice — also across a restart in the middle of a set.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use prost::Message;
+use pump_bus::streams::SETS_STREAM;
+use pump_proto::{Keypoint, Person, PoseFrame, RepProgress};
+use pump_sets_service::{Config, Service, SetsStats};
+use pump_tests::services::client;
+use pump_tests::NatsServer;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+const T: Duration = Duration::from_secs(30);
+const FPS: f64 = 15.0;
+
+/// A person whose knees bend to `knee` degrees.
+fn person(knee: f32) -> Person {
+    let mut k = vec![Keypoint { x: 0.0, y: 0.0, confidence: 0.9 }; 17];
+    let rad = (180.0 - knee).to_radians();
+    for (hip, kn, ankle, x0) in [(11, 13, 15, 100.0f32), (12, 14, 16, 140.0)] {
+        k[hip] = Keypoint { x: x0, y: 200.0, confidence: 0.9 };
+        k[kn] = Keypoint { x: x0, y: 300.0, confidence: 0.9 };
+        k[ankle] = Keypoint { x: x0 + 100.0 * rad.sin(), y: 300.0 + 100.0 * rad.cos(), confidence: 0.9 };
+    }
+    k[5] = Keypoint { x: 100.0, y: 100.0, confidence: 0.9 };
+    k[6] = Keypoint { x: 140.0, y: 100.0, confidence: 0.9 };
+    Person { r#box: Some(pump_proto::Box { x1: 80.0, y1: 50.0, x2: 260.0, y2: 420.0 }), score: 0.9, keypoints: k }
+}
+
+/// 4 squats of 2 s from t = 1 s, standing before and after.
+fn knee_at(t: f64) -> f32 {
+    let x = t - 1.0;
+    if !(0.0..=8.0).contains(&x) {
+        175.0
+    } else {
+        175.0 - 85.0 * (0.5 - 0.5 * (x / 2.0 * std::f64::consts::TAU).cos()) as f32
+    }
+}
+
+async fn publish_frames(c: &async_nats::Client, frames: std::ops::Range<u64>) {
+    for i in frames {
+        let t = i as f64 / FPS;
+        let pf = PoseFrame {
+            camera: "gym".into(),
+            frame_id: i,
+            capture_ts_ns: 1_000_000_000 + (t * 1e9) as i64,
+            source_ts_ns: (t * 1e9) as i64,
+            width: 400,
+            height: 500,
+            people: vec![person(knee_at(t))],
+            ..Default::default()
+        };
+        c.publish("pump.poses.gym", pf.encode_to_vec().into()).await.unwrap();
+    }
+    c.flush().await.unwrap();
+}
+
+fn start(
+    nats: &NatsServer,
+    client: async_nats::Client,
+) -> (JoinHandle<anyhow::Result<()>>, CancellationToken, Arc<SetsStats>) {
+    let mut config = Config::new(pump_bus::connect::BusConfig::new(nats.url(), "test-sets"));
+    // Longer than one 2-s rep (a rep counts on the way up), shorter than the rest after the set.
+    config.sets.quiet = 3.5;
+    config.sets.exercise = Some("squat".into());
+    let stats = Arc::new(SetsStats::default());
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(pump_sets_service::run(Service { config, client, stats: stats.clone() }, shutdown.clone()));
+    (task, shutdown, stats)
+}
+
+async fn wait_until(what: &str, f: impl Fn() -> bool) {
+    tokio::time::timeout(T, async {
+        while !f() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+}
+
+async fn stored_sets(c: &async_nats::Client) -> Vec<pump_proto::SetEvent> {
+    let js = async_nats::jetstream::new(c.clone());
+    let mut stream = js.get_stream(SETS_STREAM).await.unwrap();
+    let n = stream.info().await.unwrap().state.messages;
+    let mut out = Vec::new();
+    for seq in 1..=n {
+        let m = stream.get_raw_message(seq).await.unwrap();
+        out.push(pump_proto::SetEvent::decode(m.payload).unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reps_stream_live_and_the_set_is_stored_once() {
+    let nats = NatsServer::start();
+    let c = client(&nats, "test").await;
+    let mut reps = c.subscribe("pump.reps.gym").await.unwrap();
+    let (task, shutdown, stats) = start(&nats, client(&nats, "sets").await);
+    wait_until("ready", || stats.ready.load(Ordering::SeqCst)).await;
+    // 14 s of video: 4 reps, then standing long enough (3.5 s quiet) to close the set.
+    publish_frames(&c, 0..210).await;
+    wait_until("the set", || stats.sets_published.load(Ordering::SeqCst) == 1).await;
+    let mut live = Vec::new();
+    while live.len() < 4 {
+        let m = tokio::time::timeout(T, reps.next()).await.unwrap().unwrap();
+        live.push(RepProgress::decode(m.payload).unwrap().reps);
+    }
+    assert_eq!(live, vec![1, 2, 3, 4]);
+    let sets = stored_sets(&c).await;
+    assert_eq!(sets.len(), 1);
+    let s = &sets[0];
+    assert_eq!((s.camera.as_str(), s.reps, s.exercise.as_str(), s.pending), ("gym", 4, "squat", false));
+    assert_eq!(s.rep_times_s.len(), 4);
+    assert_eq!(s.angle_ranges.len(), 6);
+    assert_eq!(s.features.len() as u32, s.frames);
+    // Out-of-order frames (a replica behind the others) are dropped, not counted.
+    publish_frames(&c, 100..101).await;
+    wait_until("out-of-order drop", || stats.out_of_order.load(Ordering::SeqCst) == 1).await;
+    shutdown.cancel();
+    tokio::time::timeout(T, task).await.unwrap().unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_mid_set_continues_the_set_without_double_counting() {
+    let nats = NatsServer::start();
+    let c = client(&nats, "test").await;
+    let (task, shutdown, stats) = start(&nats, client(&nats, "sets").await);
+    wait_until("ready", || stats.ready.load(Ordering::SeqCst)).await;
+    // Two reps and a half, then the service stops.
+    publish_frames(&c, 0..90).await;
+    wait_until("first half", || stats.poses.load(Ordering::SeqCst) == 90).await;
+    shutdown.cancel();
+    tokio::time::timeout(T, task).await.unwrap().unwrap().unwrap();
+    assert_eq!(stats.sets_published.load(Ordering::SeqCst), 0);
+
+    // Poses keep coming while it is down; then it restarts.
+    publish_frames(&c, 90..150).await;
+    let (task, shutdown, stats) = start(&nats, client(&nats, "sets").await);
+    wait_until("ready again", || stats.ready.load(Ordering::SeqCst)).await;
+    publish_frames(&c, 150..210).await;
+    wait_until("the set", || stats.sets_published.load(Ordering::SeqCst) == 1).await;
+    assert!(stats.replayed.load(Ordering::SeqCst) > 0, "the set in progress was rebuilt from the stream");
+    let sets = stored_sets(&c).await;
+    assert_eq!(sets.len(), 1, "one set, not two halves");
+    assert_eq!(sets[0].reps, 4, "every rep counted once");
+    shutdown.cancel();
+    tokio::time::timeout(T, task).await.unwrap().unwrap().unwrap();
+}
