@@ -104,3 +104,39 @@ fn empty_stream_is_no_sets() {
     assert!(out.status.success());
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn a_recorded_prototype_recognises_the_exercise() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = testdata("squat_5reps_15fps.mp4.ultralytics.jsonl");
+    let squat = dir.path().join("squat.json");
+    let out = Command::new(bin("pump"))
+        .args(["prototype", "--exercise", "squat", "--fps", "15", "-o"])
+        .arg(&squat)
+        .arg(&fixture)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // A second exercise: arms bending, legs straight.
+    let curl: Vec<[f32; 6]> = (0..30)
+        .map(|i| {
+            let e = 170.0 - 120.0 * (0.5 - 0.5 * (i as f32 / 30.0 * std::f32::consts::TAU).cos());
+            [178.0, 178.0, e, e, 175.0, 175.0]
+        })
+        .collect();
+    std::fs::write(dir.path().join("curl.json"), serde_json::json!({"exercise": "curl", "frames": curl}).to_string())
+        .unwrap();
+    let out = sets(&["--fps", "15", "--prototypes", dir.path().to_str().unwrap(), fixture.to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = json_lines(&String::from_utf8(out.stdout).unwrap());
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["exercise"], "squat");
+    assert_eq!(lines[0]["reps"].as_u64(), Some(5));
+    assert!(lines[0]["confidence"].as_f64().unwrap() >= 0.75, "{}", lines[0]);
+    assert_eq!(lines[0]["pending"], false);
+    // A broken prototype folder is one clear error.
+    std::fs::write(dir.path().join("broken.json"), "{").unwrap();
+    let out = sets(&["--fps", "15", "--prototypes", dir.path().to_str().unwrap(), fixture.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("broken.json"));
+}

@@ -23,6 +23,24 @@ pub enum Command {
     Listen(ListenArgs),
     /// Count reps and close sets in `pump detect` output; one JSON line per set.
     Sets(SetsArgs),
+    /// Record a reference rep (the first rep of a clip) as a prototype file for `--prototypes`.
+    Prototype(PrototypeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PrototypeArgs {
+    /// The exercise the clip shows (its driving joint counts the rep).
+    #[arg(long, env = "PUMP_EXERCISE")]
+    pub exercise: String,
+    /// Frame rate for lines without `ts`.
+    #[arg(long, env = "PUMP_FPS")]
+    pub fps: Option<f64>,
+    /// Where to write the prototype (default: standard output).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// `pump detect` output of the clip, or `-`.
+    #[arg(value_name = "POSES.jsonl|-")]
+    pub input: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         args::Command::Detect(a) => detect::run(a),
         args::Command::Listen(a) => listen::run(a),
         args::Command::Sets(a) => sets::run(a),
+        args::Command::Prototype(a) => sets::record_prototype(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -86,25 +86,23 @@ fn to_pose(p: &InPose, line_no: usize) -> Result<Pose> {
     Ok(Pose { bbox: BBox { x1, y1, x2, y2 }, score: p.score, keypoints })
 }
 
-pub fn run(args: SetsArgs) -> Result<()> {
-    let input: Box<dyn BufRead> = if args.input.as_os_str() == "-" {
-        Box::new(BufReader::new(std::io::stdin().lock()))
-    } else {
-        let f = std::fs::File::open(&args.input).with_context(|| format!("cannot open {}", args.input.display()))?;
-        Box::new(BufReader::new(f))
-    };
-    if args.quiet_seconds <= 0.0 || !args.quiet_seconds.is_finite() {
-        bail!("--quiet-seconds must be above zero");
+/// Opens `pump detect` output: a file, or standard input for `-`.
+pub fn open_input(path: &std::path::Path) -> Result<Box<dyn BufRead>> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(BufReader::new(std::io::stdin().lock())));
     }
-    let prototypes = match &args.prototypes {
-        Some(dir) => pump_features::load_prototypes(dir)?,
-        None => Vec::new(),
-    };
-    let cfg =
-        SetConfig { quiet: args.quiet_seconds, exercise: args.exercise.clone(), prototypes, ..Default::default() };
-    let camera = args.camera.clone();
-    let mut tracker = SetTracker::new(&camera, cfg);
-    let mut out = std::io::stdout().lock();
+    let f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    Ok(Box::new(BufReader::new(f)))
+}
+
+/// Feeds every `pump detect` line to `tracker`, handing each closed set to `on_set`; the set in
+/// progress at the end is closed too. Bad lines stop it with a message naming the line.
+pub fn track(
+    input: Box<dyn BufRead>,
+    fps: Option<f64>,
+    tracker: &mut SetTracker,
+    mut on_set: impl FnMut(&SetEvent) -> Result<()>,
+) -> Result<()> {
     let (mut lines, mut people) = (0usize, 0usize);
     for (i, line) in input.lines().enumerate() {
         let line_no = i + 1;
@@ -119,7 +117,7 @@ pub fn run(args: SetsArgs) -> Result<()> {
                 anyhow::anyhow!("line {line_no}: not a `pump detect` line: {e}")
             }
         })?;
-        let t = match (rec.ts, args.fps) {
+        let t = match (rec.ts, fps) {
             (_, Some(fps)) if fps > 0.0 => rec.frame as f64 / fps,
             (Some(ts), _) => ts,
             _ => bail!("line {line_no}: no `ts`; give --fps for lines without timestamps"),
@@ -132,7 +130,7 @@ pub fn run(args: SetsArgs) -> Result<()> {
             FrameInput { t, frame: rec.frame, width: rec.shape[1] as f32, height: rec.shape[0] as f32, poses: &poses };
         for e in tracker.push(input) {
             if let pump_sets::TrackerEvent::Closed(set) = e {
-                print_set(&mut out, &set)?;
+                on_set(&set)?;
             }
         }
     }
@@ -140,7 +138,47 @@ pub fn run(args: SetsArgs) -> Result<()> {
         bail!("no poses at all in {lines} frames: nobody to count reps for");
     }
     if let Some(set) = tracker.finish() {
-        print_set(&mut out, &set)?;
+        on_set(&set)?;
     }
+    Ok(())
+}
+
+pub fn run(args: SetsArgs) -> Result<()> {
+    if args.quiet_seconds <= 0.0 || !args.quiet_seconds.is_finite() {
+        bail!("--quiet-seconds must be above zero");
+    }
+    let input = open_input(&args.input)?;
+    let prototypes = match &args.prototypes {
+        Some(dir) => pump_features::load_prototypes(dir)?,
+        None => Vec::new(),
+    };
+    let cfg =
+        SetConfig { quiet: args.quiet_seconds, exercise: args.exercise.clone(), prototypes, ..Default::default() };
+    let mut tracker = SetTracker::new(&args.camera, cfg);
+    let mut out = std::io::stdout().lock();
+    track(input, args.fps, &mut tracker, |set| print_set(&mut out, set))
+}
+
+/// `pump prototype`: records the first rep of the first set in a clip as a reference rep.
+pub fn record_prototype(args: crate::args::PrototypeArgs) -> Result<()> {
+    let input = open_input(&args.input)?;
+    let cfg = SetConfig { exercise: Some(args.exercise.clone()), ..Default::default() };
+    let mut tracker = SetTracker::new("prototype", cfg);
+    let mut first: Option<SetEvent> = None;
+    track(input, args.fps, &mut tracker, |set| {
+        if first.is_none() {
+            first = Some(set.clone());
+        }
+        Ok(())
+    })?;
+    let set = first.context("no rep found in the clip: nothing to record")?;
+    let features = set.rep_features(0).filter(|f| !f.is_empty()).context("the first rep has no frames")?;
+    let proto = pump_features::Prototype { exercise: args.exercise, features };
+    let json = proto.to_json();
+    match &args.output {
+        Some(path) => std::fs::write(path, json + "\n").with_context(|| format!("cannot write {}", path.display()))?,
+        None => println!("{json}"),
+    }
+    eprintln!("recorded one {} rep ({} frames) from a set of {} reps", proto.exercise, proto.features.len(), set.reps);
     Ok(())
 }

@@ -106,25 +106,26 @@ pub struct Classification {
     pub distance: f32,
 }
 
-/// Classifies by the nearest prototype; `None` without prototypes.
-pub fn classify(query: &FeatureMatrix, prototypes: &[Prototype], cfg: &DtwConfig) -> Option<Classification> {
-    let mut best: Option<(f32, &str)> = None;
-    let mut second = f32::INFINITY;
+/// Each exercise's distance to `query`: that of its nearest prototype.
+pub fn exercise_distances(query: &FeatureMatrix, prototypes: &[Prototype], cfg: &DtwConfig) -> Vec<(Exercise, f32)> {
+    let mut out: Vec<(Exercise, f32)> = Vec::new();
     for p in prototypes {
         let d = dtw_distance(query, &p.features, cfg);
-        match best {
-            Some((bd, be)) if d < bd => {
-                if be != p.exercise {
-                    second = second.min(bd);
-                }
-                best = Some((d, &p.exercise));
-            }
-            Some((_, be)) if be != p.exercise => second = second.min(d),
-            None => best = Some((d, &p.exercise)),
-            _ => {}
+        match out.iter_mut().find(|(e, _)| *e == p.exercise) {
+            Some((_, best)) => *best = best.min(d),
+            None => out.push((p.exercise.clone(), d)),
         }
     }
-    let (d, exercise) = best?;
+    out
+}
+
+/// Picks the nearest exercise: confidence = (second − best) / second, clamped to 0..1; 1 with one
+/// exercise; `None` with none.
+pub fn nearest(distances: &[(Exercise, f32)]) -> Option<Classification> {
+    let (best_i, _) = distances.iter().enumerate().min_by(|a, b| a.1 .1.total_cmp(&b.1 .1))?;
+    let (exercise, d) = distances[best_i].clone();
+    let second =
+        distances.iter().enumerate().filter(|(i, _)| *i != best_i).map(|(_, (_, d))| *d).fold(f32::INFINITY, f32::min);
     let confidence = if second.is_infinite() {
         1.0
     } else if second <= 0.0 {
@@ -132,7 +133,12 @@ pub fn classify(query: &FeatureMatrix, prototypes: &[Prototype], cfg: &DtwConfig
     } else {
         ((second - d) / second).clamp(0.0, 1.0)
     };
-    Some(Classification { exercise: exercise.to_string(), confidence, distance: d })
+    Some(Classification { exercise, confidence, distance: d })
+}
+
+/// Classifies by the nearest prototype; `None` without prototypes.
+pub fn classify(query: &FeatureMatrix, prototypes: &[Prototype], cfg: &DtwConfig) -> Option<Classification> {
+    nearest(&exercise_distances(query, prototypes, cfg))
 }
 
 #[cfg(test)]

@@ -12,6 +12,9 @@ pub mod dtw;
 pub mod matrix;
 
 pub use angle::{joint_angle, Joint, JOINTS};
-pub use classify::{classify, driving_joint, load_prototypes, Classification, Exercise, Prototype, PrototypeError};
+pub use classify::{
+    classify, driving_joint, exercise_distances, load_prototypes, nearest, Classification, Exercise, Prototype,
+    PrototypeError,
+};
 pub use dtw::{dtw_distance, DtwConfig};
 pub use matrix::{FeatureMatrix, MIN_KEYPOINT_CONFIDENCE};

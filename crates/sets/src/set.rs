@@ -9,7 +9,9 @@
 use std::collections::VecDeque;
 
 use pump_features::angle::pose_joint_angle;
-use pump_features::{classify, driving_joint, DtwConfig, FeatureMatrix, Joint, Prototype, MIN_KEYPOINT_CONFIDENCE};
+use pump_features::{
+    driving_joint, exercise_distances, nearest, DtwConfig, FeatureMatrix, Joint, Prototype, MIN_KEYPOINT_CONFIDENCE,
+};
 use pump_pose::{Keypoint, Pose, NUM_KEYPOINTS};
 
 use crate::athlete::AthleteTracker;
@@ -63,7 +65,26 @@ pub struct SetEvent {
     pub exercise: String,
     pub confidence: f32,
     pub features: FeatureMatrix,
+    /// Time of each feature row.
+    pub feature_times: Vec<f64>,
+    /// (start, end) of each rep.
+    pub rep_spans: Vec<(f64, f64)>,
     pub pending: bool,
+}
+
+impl SetEvent {
+    /// The feature rows of rep `i` (0-based): a reference rep for a prototype.
+    pub fn rep_features(&self, i: usize) -> Option<FeatureMatrix> {
+        let (start, end) = *self.rep_spans.get(i)?;
+        Some(rows_between(&self.features, &self.feature_times, start, end))
+    }
+}
+
+/// The rows of `m` whose time (in `times`) lies within `start..=end`.
+fn rows_between(m: &FeatureMatrix, times: &[f64], start: f64, end: f64) -> FeatureMatrix {
+    FeatureMatrix {
+        rows: m.rows.iter().zip(times).filter(|(_, t)| **t >= start && **t <= end).map(|(r, _)| *r).collect(),
+    }
 }
 
 /// What a frame produced.
@@ -233,8 +254,29 @@ impl SetTracker {
         let frames: Vec<&FrameRecord> = self.frames.iter().filter(|f| f.t >= open.start && f.t <= end_guess).collect();
         let features =
             FeatureMatrix::from_keypoints(frames.iter().filter_map(|f| f.keypoints.as_ref().map(|k| &k[..])));
-        if self.cfg.exercise.is_none() {
-            if let Some(c) = classify(&features, &self.cfg.prototypes, &DtwConfig::default()) {
+        let feature_times: Vec<f64> = frames.iter().filter(|f| f.keypoints.is_some()).map(|f| f.t).collect();
+        if self.cfg.exercise.is_none() && !self.cfg.prototypes.is_empty() {
+            // Prototypes are single reps: compare rep to rep (on the busiest family's reps, or the
+            // whole set when none), averaging each exercise's distance over the reps.
+            let busiest = (0..FAMILIES.len()).rev().max_by_key(|&i| family_reps[i].len()).unwrap_or(0);
+            let mut queries: Vec<FeatureMatrix> = family_reps[busiest]
+                .iter()
+                .map(|r| rows_between(&features, &feature_times, r.start, r.end))
+                .filter(|m| !m.is_empty())
+                .collect();
+            if queries.is_empty() {
+                queries.push(features.clone());
+            }
+            let mut totals: Vec<(String, f32)> = Vec::new();
+            for q in &queries {
+                for (e, d) in exercise_distances(q, &self.cfg.prototypes, &DtwConfig::default()) {
+                    match totals.iter_mut().find(|(x, _)| *x == e) {
+                        Some((_, sum)) => *sum += d / queries.len() as f32,
+                        None => totals.push((e, d / queries.len() as f32)),
+                    }
+                }
+            }
+            if let Some(c) = nearest(&totals) {
                 exercise = c.exercise;
                 confidence = c.confidence;
             }
@@ -263,9 +305,11 @@ impl SetTracker {
             end_frame,
             reps: n,
             rep_times: reps.iter().map(|r| r.bottom).collect(),
+            rep_spans: reps.iter().map(|r| (r.start, r.end)).collect(),
             exercise,
             confidence,
             features,
+            feature_times,
             pending: n < PENDING_MIN_REPS || confidence < PENDING_MIN_CONFIDENCE,
         })
     }
@@ -343,6 +387,10 @@ mod tests {
         assert!((s.start - 1.0).abs() < 0.3 && (s.end - 9.0).abs() < 0.5, "{} .. {}", s.start, s.end);
         assert!(!s.pending);
         assert!(s.features.len() > 100);
+        assert_eq!(s.feature_times.len(), s.features.len());
+        let first = s.rep_features(0).unwrap();
+        assert!((20..=40).contains(&first.len()), "one 2-s rep at 15 fps: {}", first.len());
+        assert!(s.rep_features(4).is_none());
         assert!(t.finish().is_none(), "nothing left open");
     }
 
@@ -359,6 +407,41 @@ mod tests {
         assert!(last.pending, "fewer than 3 reps is pending");
         assert_ne!(last.set_id, sets[0].set_id);
         events.clear();
+    }
+
+    #[test]
+    fn a_knee_the_camera_cannot_see_counts_on_the_other_side() {
+        let mut t = SetTracker::new("cam", squat_cfg(5.0));
+        let mut events = Vec::new();
+        for i in 0..150u64 {
+            let time = i as f64 / 15.0;
+            let mut p = person(knee_at(time, 1.0, 4));
+            // Baggy trousers: the left knee is a guess the model is unsure of, and it wanders.
+            p.keypoints[13].confidence = 0.15;
+            p.keypoints[13].x += ((i * 37) % 23) as f32;
+            events.extend(t.push(FrameInput { t: time, frame: i, width: 400.0, height: 500.0, poses: &[p] }));
+        }
+        let s = closed(&events).pop().or_else(|| t.finish()).unwrap();
+        assert_eq!(s.reps, 4);
+    }
+
+    #[test]
+    fn a_bystander_walking_through_mid_set_does_not_change_the_count() {
+        let mut t = SetTracker::new("cam", squat_cfg(5.0));
+        let mut events = Vec::new();
+        for i in 0..150u64 {
+            let time = i as f64 / 15.0;
+            let athlete = person(knee_at(time, 1.0, 4));
+            // A bigger, more confident person walks across in front, knees bending as they go.
+            let x = -300.0 + i as f32 * 8.0;
+            let mut walker = person(if i % 10 < 5 { 120.0 } else { 175.0 });
+            walker.bbox = BBox { x1: x, y1: 20.0, x2: x + 260.0, y2: 490.0 };
+            walker.score = 0.97;
+            let poses = if (40..110).contains(&i) { vec![walker, athlete] } else { vec![athlete] };
+            events.extend(t.push(FrameInput { t: time, frame: i, width: 400.0, height: 500.0, poses: &poses }));
+        }
+        let s = closed(&events).pop().or_else(|| t.finish()).unwrap();
+        assert_eq!(s.reps, 4);
     }
 
     #[test]
