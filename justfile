@@ -26,11 +26,13 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
 
-# Build in release mode; detect poses on the sample video, then run the services on it over NATS.
+# Build in release mode; poses, reps and sets from the sample videos, then the services over NATS.
 demo: setup
     cargo build --release -p pump-cli -p pump-capture -p pump-infer
     @echo "== pump detect on the squat fixture (first 3 frames, cut to 160 columns)" >&2
     ./target/release/pump detect --no-progress testdata/squat_5reps_15fps.mp4 | head -n 3 | cut -c1-160
+    @echo "== reps and sets: pump detect on the squat fixture piped into pump sets" >&2
+    ./target/release/pump detect --no-progress testdata/squat_5reps_15fps.mp4 | ./target/release/pump sets --exercise squat -
     @echo "== pump detect on {{video}}" >&2
     ./target/release/pump detect {{video}} | python3 deploy/summary.py
     @echo "== the services: nats-server + pump-infer + pump-capture on {{video}}" >&2
