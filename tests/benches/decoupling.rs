@@ -10,14 +10,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pump_bus::connect::BusConfig;
-use pump_bus::subject::CameraId;
 use pump_capture::camera::fake::{FakeCamera, FakeCameraLog, FakeCameraScript};
-use pump_capture::camera::SourceSpec;
-use pump_capture::config::CameraConfig;
 use pump_capture::run::Mode;
 use pump_proto::PoseFrame;
-use pump_tests::services::{client, collect, slow, start_capture, start_infer};
+use pump_tests::services::{client, collect, file_capture_config, slow, start_capture, start_infer, start_real_infer};
 use pump_tests::{testdata, NatsServer};
 use tokio_util::sync::CancellationToken;
 
@@ -68,18 +64,8 @@ async fn real_model_replay(speed: f64) -> (Outcome, u64, u64) {
     let nats = NatsServer::start();
     let watcher = client(&nats, "bench").await;
     let mut sub = watcher.subscribe("pump.poses.squat").await.unwrap();
-    let engine = tokio::task::spawn_blocking(|| pump_pose::PoseEngine::load(&pump_pose::EngineConfig::default()))
-        .await
-        .unwrap()
-        .unwrap();
-    let infer = start_infer(&nats, vec![Box::new(engine)], |_| {}).await;
-    let mut config = pump_capture::Config::new(
-        BusConfig::new(nats.url(), "bench-capture"),
-        vec![CameraConfig {
-            id: CameraId::new("squat").unwrap(),
-            source: SourceSpec::File(testdata("squat_5reps_15fps.mp4")),
-        }],
-    );
+    let infer = start_real_infer(&nats).await;
+    let mut config = file_capture_config(&nats, "squat", testdata("squat_5reps_15fps.mp4"));
     config.realtime = true;
     config.realtime_speed = speed;
     let capture_client = client(&nats, "bench-capture").await;

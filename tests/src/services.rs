@@ -121,3 +121,20 @@ pub async fn collect(sub: &mut async_nats::Subscriber, duration: Duration) -> Ve
     }
     out
 }
+
+/// Inference with the real model (one engine, default threads), ready.
+pub async fn start_real_infer(nats: &NatsServer) -> Running<InferStats> {
+    let engine = tokio::task::spawn_blocking(|| pump_pose::PoseEngine::load(&pump_pose::EngineConfig::default()))
+        .await
+        .unwrap()
+        .unwrap();
+    start_infer(nats, vec![Box::new(engine)], |_| {}).await
+}
+
+/// Capture configuration for one file camera.
+pub fn file_capture_config(nats: &NatsServer, camera: &str, file: std::path::PathBuf) -> pump_capture::Config {
+    pump_capture::Config::new(
+        BusConfig::new(nats.url(), "test-capture"),
+        vec![CameraConfig { id: CameraId::new(camera).unwrap(), source: SourceSpec::File(file) }],
+    )
+}

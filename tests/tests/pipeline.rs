@@ -8,13 +8,11 @@ use std::time::{Duration, Instant};
 
 use prost::Message;
 use pump_bus::connect::{connect, BusConfig};
-use pump_bus::subject::CameraId;
 use pump_capture::camera::fake::{FakeCamera, FakeCameraLog, FakeCameraScript, FakeEvent};
-use pump_capture::camera::SourceSpec;
-use pump_capture::config::{CameraConfig, FrameEncoding};
+use pump_capture::config::FrameEncoding;
 use pump_capture::run::Mode;
 use pump_infer::InferStats;
-use pump_tests::services::{client, collect, slow, start_capture, start_infer};
+use pump_tests::services::{client, collect, file_capture_config, slow, start_capture, start_infer, start_real_infer};
 use pump_tests::{testdata, NatsServer};
 use tokio_util::sync::CancellationToken;
 
@@ -25,18 +23,8 @@ async fn every_frame_of_a_file_gets_its_pose_in_order_then_end_of_stream() {
     let nats = NatsServer::start();
     let watcher = client(&nats, "watcher").await;
     let mut poses = watcher.subscribe("pump.poses.squat").await.unwrap();
-    let engine = tokio::task::spawn_blocking(|| pump_pose::PoseEngine::load(&pump_pose::EngineConfig::default()))
-        .await
-        .unwrap()
-        .unwrap();
-    let infer = start_infer(&nats, vec![Box::new(engine)], |_| {}).await;
-    let mut config = pump_capture::Config::new(
-        BusConfig::new(nats.url(), "test-capture"),
-        vec![CameraConfig {
-            id: CameraId::new("squat").unwrap(),
-            source: SourceSpec::File(testdata("squat_5reps_15fps.mp4")),
-        }],
-    );
+    let infer = start_real_infer(&nats).await;
+    let mut config = file_capture_config(&nats, "squat", testdata("squat_5reps_15fps.mp4"));
     // Raw pixels, so the poses can be held to the Ultralytics fixture.
     config.encoding = FrameEncoding::Bgr8;
     let capture_client = client(&nats, "test-capture").await;

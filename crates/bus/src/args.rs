@@ -40,6 +40,19 @@ impl CommonArgs {
     }
 }
 
+/// Parses the command line; on bad flags prints clap's message and returns exit code 64
+/// (`EX_USAGE`), on `--help`/`--version` prints them and returns 0.
+pub fn parse<A: clap::Parser>() -> Result<A, std::process::ExitCode> {
+    A::try_parse().map_err(|e| {
+        let _ = e.print();
+        if e.use_stderr() {
+            std::process::ExitCode::from(64)
+        } else {
+            std::process::ExitCode::SUCCESS
+        }
+    })
+}
+
 /// Waits for SIGINT or SIGTERM, cancels `token`, and exits with 1 on a second signal.
 pub async fn shutdown_on_signal(token: tokio_util::sync::CancellationToken) {
     #[cfg(unix)]

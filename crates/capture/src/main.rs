@@ -1,9 +1,10 @@
 //! `pump-capture`: the capture service. See `pump-capture --help`.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
+use std::time::Duration;
+
 use pump_bus::args::{shutdown_on_signal, CommonArgs};
 use pump_bus::connect::{connect, BusConfig};
 use pump_capture::config::{parse_camera, CameraConfig, FrameEncoding};
@@ -45,12 +46,9 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = match Args::try_parse() {
+    let args = match pump_bus::args::parse::<Args>() {
         Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(64) } else { ExitCode::SUCCESS };
-        }
+        Err(code) => return code,
     };
     args.common.init_tracing();
     let mut config = Config::new(BusConfig::new(&args.common.nats_url, "pump-capture"), args.cameras);

@@ -160,6 +160,13 @@ struct CameraCtx {
     shutdown: CancellationToken,
 }
 
+impl CameraCtx {
+    /// The identity of a frame decoded now.
+    fn meta(&self, frame_id: u64, source_ts_ns: i64, paced: bool) -> FrameMeta<'_> {
+        FrameMeta { camera: self.id.as_str(), frame_id, capture_ts_ns: now_ns(), source_ts_ns, paced }
+    }
+}
+
 /// What one reader thread shares with its supervisor.
 struct Cycle {
     /// Set by the supervisor: leave after the current read.
@@ -412,13 +419,7 @@ async fn play_realtime(
                             std::thread::sleep(wait);
                         }
                         last_ts = ts;
-                        let meta = FrameMeta {
-                            camera: ctx.id.as_str(),
-                            frame_id: id,
-                            capture_ts_ns: now_ns(),
-                            source_ts_ns: ts,
-                            paced: false,
-                        };
+                        let meta = ctx.meta(id, ts, false);
                         match encode(&mat, meta, ctx.config.encoding) {
                             Ok(f) => {
                                 ctx.stats.captured(ctx.id.as_str());
@@ -437,13 +438,7 @@ async fn play_realtime(
             }
             cam.release();
             if !stop.load(Ordering::SeqCst) {
-                let meta = FrameMeta {
-                    camera: ctx.id.as_str(),
-                    frame_id: id,
-                    capture_ts_ns: now_ns(),
-                    source_ts_ns: last_ts,
-                    paced: false,
-                };
+                let meta = ctx.meta(id, last_ts, false);
                 let _ = eos_tx.send(end_of_stream(meta));
             }
             let _ = done_tx.send(());
@@ -555,13 +550,7 @@ fn paced_reader(ctx: &CameraCtx, factory: &CameraFactory, stop: &AtomicBool, req
         match cam.read(&mut mat) {
             Ok(Some(ts)) => {
                 last_ts = ts;
-                let meta = FrameMeta {
-                    camera: ctx.id.as_str(),
-                    frame_id: id,
-                    capture_ts_ns: now_ns(),
-                    source_ts_ns: ts,
-                    paced: true,
-                };
+                let meta = ctx.meta(id, ts, true);
                 match encode(&mat, meta, ctx.config.encoding) {
                     Ok(f) => {
                         ctx.stats.captured(ctx.id.as_str());
@@ -582,13 +571,7 @@ fn paced_reader(ctx: &CameraCtx, factory: &CameraFactory, stop: &AtomicBool, req
     };
     cam.release();
     if finished {
-        let meta = FrameMeta {
-            camera: ctx.id.as_str(),
-            frame_id: id,
-            capture_ts_ns: now_ns(),
-            source_ts_ns: last_ts,
-            paced: true,
-        };
+        let meta = ctx.meta(id, last_ts, true);
         send(end_of_stream(meta));
     }
 }

@@ -2,28 +2,16 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 mod args;
 mod detect;
 mod listen;
 mod output;
 mod sets;
 
-/// Exit code for bad flags or configuration (BSD `EX_USAGE`).
-const EX_USAGE: u8 = 64;
-
 fn main() -> ExitCode {
-    let cli = match args::Cli::try_parse() {
+    let cli = match pump_bus::args::parse::<args::Cli>() {
         Ok(cli) => cli,
-        Err(e) if e.use_stderr() => {
-            let _ = e.print();
-            return ExitCode::from(EX_USAGE);
-        }
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
+        Err(code) => return code,
     };
     args::init_tracing(&cli.log);
     let result = match cli.command {

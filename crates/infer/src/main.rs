@@ -4,7 +4,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::Parser;
 use pump_bus::args::shutdown_on_signal;
 use pump_bus::connect::connect;
 use pump_infer::{InferStats, Predictor, Service};
@@ -15,12 +14,9 @@ mod args;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = match args::Args::try_parse() {
+    let args = match pump_bus::args::parse::<args::Args>() {
         Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(64) } else { ExitCode::SUCCESS };
-        }
+        Err(code) => return code,
     };
     args.common.init_tracing();
     let (config, engine) = args.configs();

@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::Parser;
+use std::sync::Arc;
+
 use pump_bus::args::{shutdown_on_signal, CommonArgs};
 use pump_bus::connect::{connect, BusConfig};
 use pump_sets_service::{Config, Service};
@@ -28,12 +29,9 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = match Args::try_parse() {
+    let args = match pump_bus::args::parse::<Args>() {
         Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(64) } else { ExitCode::SUCCESS };
-        }
+        Err(code) => return code,
     };
     args.common.init_tracing();
     if !(args.quiet_seconds.is_finite() && args.quiet_seconds > 0.0) {
