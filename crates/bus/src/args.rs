@@ -53,6 +53,35 @@ pub fn parse<A: clap::Parser>() -> Result<A, std::process::ExitCode> {
     })
 }
 
+/// Runs a service: connects (retrying until the server is there), runs `service` with a token
+/// that SIGINT/SIGTERM cancel, and turns the outcome into the exit code (1 with one line on
+/// stderr on failure).
+pub async fn serve<F, Fut, E>(binary: &str, bus: &crate::connect::BusConfig, service: F) -> std::process::ExitCode
+where
+    F: FnOnce(async_nats::Client, tokio_util::sync::CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let client = match crate::connect::connect(bus).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{binary}: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let signals = tokio::spawn(shutdown_on_signal(shutdown.clone()));
+    let result = service(client, shutdown).await;
+    signals.abort();
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{binary}: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Waits for SIGINT or SIGTERM, cancels `token`, and exits with 1 on a second signal.
 pub async fn shutdown_on_signal(token: tokio_util::sync::CancellationToken) {
     #[cfg(unix)]

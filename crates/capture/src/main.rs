@@ -5,11 +5,10 @@ use std::process::ExitCode;
 use clap::Parser;
 use std::time::Duration;
 
-use pump_bus::args::{shutdown_on_signal, CommonArgs};
-use pump_bus::connect::{connect, BusConfig};
+use pump_bus::args::CommonArgs;
+use pump_bus::connect::BusConfig;
 use pump_capture::config::{parse_camera, CameraConfig, FrameEncoding};
 use pump_capture::{Config, Service};
-use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Parser)]
 #[command(name = "pump-capture", version, about = "Publishes the newest frame of each camera to pump.frames.<camera>")]
@@ -67,19 +66,8 @@ async fn main() -> ExitCode {
         eprintln!("pump-capture: {e}");
         return ExitCode::from(64);
     }
-    let result = async {
-        let client = connect(&config.bus).await?;
-        let shutdown = CancellationToken::new();
-        let signals = tokio::spawn(shutdown_on_signal(shutdown.clone()));
-        let result = pump_capture::run(Service::from_config(config, client), shutdown).await;
-        signals.abort();
-        Ok::<_, anyhow::Error>(result?)
-    };
-    match result.await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("pump-capture: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    pump_bus::args::serve("pump-capture", &config.bus.clone(), |client, shutdown| {
+        pump_capture::run(Service::from_config(config, client), shutdown)
+    })
+    .await
 }

@@ -3,12 +3,8 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context;
-use pump_bus::args::shutdown_on_signal;
-use pump_bus::connect::connect;
 use pump_infer::{InferStats, Predictor, Service};
 use pump_pose::PoseEngine;
-use tokio_util::sync::CancellationToken;
 
 mod args;
 
@@ -25,28 +21,26 @@ async fn main() -> ExitCode {
         return ExitCode::from(64);
     }
     let workers = args.workers.max(1);
-    let result = async {
-        // Loading is seconds of blocking work: off the runtime, before connecting.
-        let predictors = tokio::task::spawn_blocking(move || {
-            (0..workers)
-                .map(|_| Ok(Box::new(PoseEngine::load(&engine)?) as Box<dyn Predictor>))
-                .collect::<anyhow::Result<Vec<_>>>()
-        })
-        .await?
-        .context("cannot start the pose engine")?;
-        let client = connect(&config.bus).await?;
-        let shutdown = CancellationToken::new();
-        let signals = tokio::spawn(shutdown_on_signal(shutdown.clone()));
-        let service = Service { config, client, predictors, stats: Arc::new(InferStats::default()) };
-        let result = pump_infer::run(service, shutdown).await;
-        signals.abort();
-        Ok::<_, anyhow::Error>(result?)
-    };
-    match result.await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("pump-infer: {e:#}");
-            ExitCode::FAILURE
+    // Loading is seconds of blocking work: off the runtime, before connecting.
+    let loaded = tokio::task::spawn_blocking(move || {
+        (0..workers)
+            .map(|_| Ok(Box::new(PoseEngine::load(&engine)?) as Box<dyn Predictor>))
+            .collect::<anyhow::Result<Vec<_>>>()
+    })
+    .await;
+    let predictors = match loaded {
+        Ok(Ok(p)) => p,
+        Ok(Err(e)) => {
+            eprintln!("pump-infer: cannot start the pose engine: {e:#}");
+            return ExitCode::FAILURE;
         }
-    }
+        Err(e) => {
+            eprintln!("pump-infer: the pose engine panicked while loading: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    pump_bus::args::serve("pump-infer", &config.bus.clone(), |client, shutdown| {
+        pump_infer::run(Service { config, client, predictors, stats: Arc::new(InferStats::default()) }, shutdown)
+    })
+    .await
 }

@@ -6,10 +6,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use std::sync::Arc;
 
-use pump_bus::args::{shutdown_on_signal, CommonArgs};
-use pump_bus::connect::{connect, BusConfig};
+use pump_bus::args::CommonArgs;
+use pump_bus::connect::BusConfig;
 use pump_sets_service::{Config, Service};
-use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Parser)]
 #[command(name = "pump-sets", version, about = "Counts reps and closes sets from pump.poses.<camera>")]
@@ -51,19 +50,8 @@ async fn main() -> ExitCode {
             }
         }
     }
-    let result = async {
-        let client = connect(&config.bus).await?;
-        let shutdown = CancellationToken::new();
-        let signals = tokio::spawn(shutdown_on_signal(shutdown.clone()));
-        let r = pump_sets_service::run(Service { config, client, stats: Arc::default() }, shutdown).await;
-        signals.abort();
-        r
-    };
-    match result.await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("pump-sets: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    pump_bus::args::serve("pump-sets", &config.bus.clone(), |client, shutdown| {
+        pump_sets_service::run(Service { config, client, stats: Arc::default() }, shutdown)
+    })
+    .await
 }
