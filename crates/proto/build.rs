@@ -1,4 +1,5 @@
-//! Compiles `proto/pump/v1/*.proto` into `OUT_DIR` (needs `protoc`: Debian's protobuf-compiler).
+//! Compiles `proto/pump/v1/*.proto` (messages and gRPC stubs) into `OUT_DIR` (needs `protoc`:
+//! Debian's protobuf-compiler).
 
 use std::path::PathBuf;
 
@@ -15,10 +16,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={}", p.display());
     }
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
-    prost_build::Config::new()
+    tonic_prost_build::configure()
         .file_descriptor_set_path(out.join("pump_descriptor.bin"))
         // Pixels travel as `Bytes`: shared, never copied between the encoder and the wire.
-        .bytes(["."])
+        .bytes(".")
         .compile_protos(&protos, &[root])?;
     Ok(())
 }

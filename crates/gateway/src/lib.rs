@@ -1,0 +1,11 @@
+//! Gateway: where clients reach pump — a phone app, a wall display, a script — over gRPC.
+//!
+//! - [`run`]: the tonic server — `pump.v1.PoseQuery` read from the NATS streams, the standard
+//!   health service (SERVING once the streams are there), server reflection (v1 and v1alpha).
+//!
+//! Errors map to gRPC codes in one place ([`run::status`]): a bad argument is INVALID_ARGUMENT,
+//! an unknown camera NOT_FOUND, the bus unreachable UNAVAILABLE.
+
+pub mod run;
+
+pub use run::{run, Service};

@@ -1,0 +1,39 @@
+//! `pump-gateway`: gRPC queries over pump's streams. See `pump-gateway --help`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use pump_bus::args::CommonArgs;
+use pump_bus::connect::BusConfig;
+
+#[derive(Debug, Parser)]
+#[command(name = "pump-gateway", version, about = "Answers gRPC queries about poses (pump.v1.PoseQuery)")]
+struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Address the gRPC server listens on.
+    #[arg(long, env = "PUMP_GRPC_ADDR", default_value = "127.0.0.1:50051")]
+    grpc_addr: std::net::SocketAddr,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match pump_bus::args::parse::<Args>() {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    args.common.init_tracing();
+    let listener = match tokio::net::TcpListener::bind(args.grpc_addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("pump-gateway: cannot listen on {}: {e}", args.grpc_addr);
+            return ExitCode::FAILURE;
+        }
+    };
+    let bus = BusConfig::new(&args.common.nats_url, "pump-gateway");
+    let limits = args.common.stream_limits();
+    pump_bus::args::serve("pump-gateway", &bus, |client, shutdown| {
+        pump_gateway::run(pump_gateway::Service { client, listener, limits, skipped: Default::default() }, shutdown)
+    })
+    .await
+}

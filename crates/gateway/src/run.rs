@@ -1,0 +1,190 @@
+//! The gRPC server over the NATS streams.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use async_nats::jetstream;
+use futures::{Stream, StreamExt};
+use prost::Message;
+use pump_bus::codec::decode_pose_frame;
+use pump_bus::streams::{ensure_streams_retrying, StreamLimits, POSES_STREAM};
+use pump_bus::subject::{self, CameraId, POSES_ALL};
+use pump_proto::pose_query_server::{PoseQuery, PoseQueryServer};
+use pump_proto::{
+    CameraInfo, GetLatestPosesRequest, ListCamerasRequest, ListCamerasResponse, PoseFrame, StreamPosesRequest,
+};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+use tracing::{info, warn};
+
+/// Pose frames buffered per streaming client; a slower client skips ahead (newest wins).
+const STREAM_BUFFER: usize = 16;
+
+/// What the gateway runs with; tests pass their own client and a listener on port 0.
+pub struct Service {
+    pub client: async_nats::Client,
+    pub listener: tokio::net::TcpListener,
+    pub limits: StreamLimits,
+    /// Pose frames skipped for slow streaming clients.
+    pub skipped: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service").field("listener", &self.listener.local_addr().ok()).finish()
+    }
+}
+
+/// Maps failures to gRPC codes, in one place.
+pub mod status {
+    use tonic::Status;
+
+    pub fn bad_camera(name: &str) -> Status {
+        Status::invalid_argument(format!("camera: {name:?} is not a camera name (letters, digits, '-', '_')"))
+    }
+
+    pub fn unknown_camera(name: &str) -> Status {
+        Status::not_found(format!("no poses for camera {name:?}"))
+    }
+
+    pub fn bus(e: impl std::fmt::Display) -> Status {
+        Status::unavailable(format!("message bus unavailable: {e}"))
+    }
+}
+
+struct PoseQueryImpl {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    shutdown: CancellationToken,
+    skipped: Arc<AtomicU64>,
+}
+
+fn camera(name: &str) -> Result<CameraId, Status> {
+    CameraId::new(name).map_err(|_| status::bad_camera(name))
+}
+
+impl PoseQueryImpl {
+    async fn latest(&self, camera: &CameraId) -> Result<PoseFrame, Status> {
+        let stream = self.js.get_stream(POSES_STREAM).await.map_err(status::bus)?;
+        match stream.get_last_raw_message_by_subject(&subject::poses(camera)).await {
+            Ok(m) => PoseFrame::decode(m.payload).map_err(|e| Status::internal(format!("stored pose frame: {e}"))),
+            Err(e) if e.kind() == jetstream::stream::LastRawMessageErrorKind::NoMessageFound => {
+                Err(status::unknown_camera(camera.as_str()))
+            }
+            Err(e) => Err(status::bus(e)),
+        }
+    }
+}
+
+type PoseStream = Pin<Box<dyn Stream<Item = Result<PoseFrame, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl PoseQuery for PoseQueryImpl {
+    async fn list_cameras(&self, _: Request<ListCamerasRequest>) -> Result<Response<ListCamerasResponse>, Status> {
+        let stream = self.js.get_stream(POSES_STREAM).await.map_err(status::bus)?;
+        let mut subjects = stream.info_with_subjects(POSES_ALL).await.map_err(status::bus)?;
+        let mut names = Vec::new();
+        while let Some(item) = subjects.next().await {
+            names.push(item.map_err(status::bus)?.0);
+        }
+        names.sort();
+        let mut cameras = Vec::new();
+        for name in names {
+            let Some(cam) = subject::camera_of_poses(&name) else { continue };
+            if let Ok(p) = self.latest(&cam).await {
+                cameras.push(CameraInfo {
+                    camera: cam.to_string(),
+                    last_pose_ns: p.publish_ts_ns,
+                    last_frame_id: p.frame_id,
+                });
+            }
+        }
+        Ok(Response::new(ListCamerasResponse { cameras }))
+    }
+
+    async fn get_latest_poses(&self, req: Request<GetLatestPosesRequest>) -> Result<Response<PoseFrame>, Status> {
+        let cam = camera(&req.get_ref().camera)?;
+        Ok(Response::new(self.latest(&cam).await?))
+    }
+
+    type StreamPosesStream = PoseStream;
+
+    async fn stream_poses(&self, req: Request<StreamPosesRequest>) -> Result<Response<PoseStream>, Status> {
+        let cam = camera(&req.get_ref().camera)?;
+        let mut sub = self.client.subscribe(subject::poses(&cam)).await.map_err(status::bus)?;
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let (shutdown, skipped) = (self.shutdown.clone(), self.skipped.clone());
+        // The producer ends when the client goes away (send fails), the bus closes or shutdown.
+        tokio::spawn(async move {
+            loop {
+                let msg = tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tx.closed() => break,
+                    m = sub.next() => m,
+                };
+                let Some(msg) = msg else { break };
+                let Ok(p) = decode_pose_frame(&msg.payload) else { continue };
+                match tx.try_send(Ok(p)) {
+                    Ok(()) => {}
+                    // A slow client skips frames rather than making the gateway buffer them.
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        skipped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => break,
+                }
+            }
+            let _ = sub.unsubscribe().await;
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx)) as PoseStream))
+    }
+}
+
+/// Serves until `shutdown`: health NOT_SERVING until the streams exist, then SERVING; at
+/// shutdown NOT_SERVING first, then the server drains.
+pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let Service { client, listener, limits, skipped } = service;
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter.set_not_serving::<PoseQueryServer<PoseQueryImpl>>().await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pump_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pump_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    let js = jetstream::new(client.clone());
+    let query = PoseQueryImpl { client: client.clone(), js: js.clone(), shutdown: shutdown.clone(), skipped };
+    let addr = listener.local_addr()?;
+    // The streams may not exist yet (nats-server just started): report serving once they do.
+    let ready = {
+        let (reporter, shutdown) = (reporter.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            match ensure_streams_retrying(&js, &limits, &shutdown).await {
+                Ok(true) => reporter.set_serving::<PoseQueryServer<PoseQueryImpl>>().await,
+                Ok(false) => {}
+                Err(e) => warn!(error = %e, "streams not set up"),
+            }
+        })
+    };
+    info!(%addr, "gateway serving gRPC");
+    let stop = {
+        let (reporter, shutdown) = (reporter.clone(), shutdown.clone());
+        async move {
+            shutdown.cancelled().await;
+            reporter.set_not_serving::<PoseQueryServer<PoseQueryImpl>>().await;
+        }
+    };
+    tonic::transport::Server::builder()
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(PoseQueryServer::new(query))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop)
+        .await?;
+    ready.abort();
+    Ok(())
+}

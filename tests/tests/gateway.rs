@@ -1,0 +1,165 @@
+//! The gateway against a real nats-server: health, reflection, every PoseQuery RPC with its
+//! error codes, a slow streaming client that cannot grow the gateway, and the bus going away.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use prost::Message;
+use pump_proto::pose_query_client::PoseQueryClient;
+use pump_proto::{GetLatestPosesRequest, ListCamerasRequest, PoseFrame, StreamPosesRequest};
+use pump_tests::services::client;
+use pump_tests::NatsServer;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+use tonic::Code;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+const T: Duration = Duration::from_secs(30);
+
+struct Gateway {
+    task: JoinHandle<anyhow::Result<()>>,
+    shutdown: CancellationToken,
+    channel: Channel,
+    skipped: Arc<AtomicU64>,
+}
+
+async fn start_gateway(nats: &NatsServer) -> Gateway {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let skipped = Arc::new(AtomicU64::new(0));
+    let service = pump_gateway::Service {
+        client: client(nats, "gateway").await,
+        listener,
+        limits: Default::default(),
+        skipped: skipped.clone(),
+    };
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(pump_gateway::run(service, shutdown.clone()));
+    let channel = tokio::time::timeout(T, Channel::from_shared(format!("http://{addr}")).unwrap().connect())
+        .await
+        .unwrap()
+        .unwrap();
+    // Serving once the streams are there.
+    let mut health = HealthClient::new(channel.clone());
+    tokio::time::timeout(T, async {
+        loop {
+            let r = health.check(HealthCheckRequest { service: "pump.v1.PoseQuery".into() }).await;
+            if r.is_ok_and(|r| r.get_ref().status == ServingStatus::Serving as i32) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("gateway reports SERVING");
+    Gateway { task, shutdown, channel, skipped }
+}
+
+async fn publish(c: &async_nats::Client, camera: &str, ids: std::ops::Range<u64>) {
+    for i in ids {
+        let pf =
+            PoseFrame { camera: camera.into(), frame_id: i, publish_ts_ns: 1_000 + i as i64, ..Default::default() };
+        c.publish(format!("pump.poses.{camera}"), pf.encode_to_vec().into()).await.unwrap();
+    }
+    c.flush().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latest_poses_list_and_errors_have_the_right_codes() {
+    let nats = NatsServer::start();
+    let gw = start_gateway(&nats).await;
+    let c = client(&nats, "publisher").await;
+    publish(&c, "rack1", 0..3).await;
+    publish(&c, "rack2", 0..1).await;
+    let mut q = PoseQueryClient::new(gw.channel.clone());
+    let latest = tokio::time::timeout(T, q.get_latest_poses(GetLatestPosesRequest { camera: "rack1".into() }))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(latest.get_ref().frame_id, 2);
+    let cams = q.list_cameras(ListCamerasRequest {}).await.unwrap().into_inner().cameras;
+    assert_eq!(
+        cams.iter().map(|c| (c.camera.as_str(), c.last_frame_id)).collect::<Vec<_>>(),
+        vec![("rack1", 2), ("rack2", 0)]
+    );
+    let err = q.get_latest_poses(GetLatestPosesRequest { camera: "nobody".into() }).await.unwrap_err();
+    assert_eq!(err.code(), Code::NotFound, "{err}");
+    let err = q.get_latest_poses(GetLatestPosesRequest { camera: "a.b>".into() }).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err}");
+    let err = q.stream_poses(StreamPosesRequest { camera: "".into() }).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    gw.shutdown.cancel();
+    tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_poses_goes_live_and_a_slow_client_skips_instead_of_queueing() {
+    let nats = NatsServer::start();
+    let gw = start_gateway(&nats).await;
+    let c = client(&nats, "publisher").await;
+    let mut q = PoseQueryClient::new(gw.channel.clone());
+    let mut stream = q.stream_poses(StreamPosesRequest { camera: "cam".into() }).await.unwrap().into_inner();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    publish(&c, "cam", 0..5).await;
+    for want in 0..5 {
+        let got = tokio::time::timeout(T, stream.next()).await.unwrap().unwrap().unwrap();
+        assert_eq!(got.frame_id, want);
+    }
+    // Not reading while 2 000 frames go by: the gateway keeps at most its small buffer.
+    publish(&c, "cam", 5..2005).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(gw.skipped.load(Ordering::Relaxed) > 1000, "skipped {}", gw.skipped.load(Ordering::Relaxed));
+    let mut got = Vec::new();
+    while let Ok(Some(Ok(p))) = tokio::time::timeout(Duration::from_millis(500), stream.next()).await {
+        got.push(p.frame_id);
+    }
+    // What it kept is bounded: the per-client buffer plus what HTTP/2 flow control holds.
+    assert!(got.len() < 1000, "{} frames were held for a slow client", got.len());
+    assert!(got.windows(2).all(|w| w[0] < w[1]));
+    gw.shutdown.cancel();
+    tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflection_lists_the_services() {
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    let nats = NatsServer::start();
+    let gw = start_gateway(&nats).await;
+    let mut r = ServerReflectionClient::new(gw.channel.clone());
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut resp = r.server_reflection_info(futures::stream::iter(vec![req])).await.unwrap().into_inner();
+    let msg = tokio::time::timeout(T, resp.next()).await.unwrap().unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = msg.message_response else { panic!("{msg:?}") };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(names.contains(&"pump.v1.PoseQuery".to_string()), "{names:?}");
+    assert!(names.contains(&"grpc.health.v1.Health".to_string()), "{names:?}");
+    gw.shutdown.cancel();
+    tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_unreachable_is_unavailable() {
+    let mut nats = NatsServer::start();
+    let gw = start_gateway(&nats).await;
+    nats.stop();
+    let mut q = PoseQueryClient::new(gw.channel.clone());
+    let err = tokio::time::timeout(T, q.get_latest_poses(GetLatestPosesRequest { camera: "cam".into() }))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable, "{err}");
+    gw.shutdown.cancel();
+    tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
+}
