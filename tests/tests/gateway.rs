@@ -163,3 +163,53 @@ async fn nats_unreachable_is_unavailable() {
     gw.shutdown.cancel();
     tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sets_are_listed_and_streamed_and_reps_stream_live() {
+    use pump_proto::{ListSetsRequest, RepProgress, SetEvent, StreamRepsRequest, StreamSetsRequest};
+    let nats = NatsServer::start();
+    let gw = start_gateway(&nats).await;
+    let c = client(&nats, "publisher").await;
+    let js = async_nats::jetstream::new(c.clone());
+    let mut q = PoseQueryClient::new(gw.channel.clone());
+    let mut live_sets = q.stream_sets(StreamSetsRequest { camera: "a".into() }).await.unwrap().into_inner();
+    let mut live_reps = q.stream_reps(StreamRepsRequest { camera: "a".into() }).await.unwrap().into_inner();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for (cam, id, reps) in [("a", "a-1", 5u32), ("b", "b-1", 3), ("a", "a-2", 8)] {
+        let set =
+            SetEvent { camera: cam.into(), set_id: id.into(), reps, exercise: "squat".into(), ..Default::default() };
+        js.publish(format!("pump.sets.{cam}"), set.encode_to_vec().into()).await.unwrap().await.unwrap();
+    }
+    for n in 1..=3u32 {
+        let p = RepProgress { camera: "a".into(), set_id: "a-3".into(), reps: n, t_s: n as f64 };
+        c.publish("pump.reps.a", p.encode_to_vec().into()).await.unwrap();
+    }
+    c.flush().await.unwrap();
+
+    let mut streamed = Vec::new();
+    for _ in 0..2 {
+        streamed.push(tokio::time::timeout(T, live_sets.next()).await.unwrap().unwrap().unwrap().set_id);
+    }
+    assert_eq!(streamed, vec!["a-1", "a-2"], "only camera a's sets, in order");
+    let mut reps = Vec::new();
+    for _ in 0..3 {
+        reps.push(tokio::time::timeout(T, live_reps.next()).await.unwrap().unwrap().unwrap().reps);
+    }
+    assert_eq!(reps, vec![1, 2, 3]);
+
+    let ids = |r: tonic::Response<pump_proto::ListSetsResponse>| {
+        r.into_inner().sets.into_iter().map(|s| s.set_id).collect::<Vec<_>>()
+    };
+    let a = q.list_sets(ListSetsRequest { camera: "a".into(), since_s: 0.0, limit: 0 }).await.unwrap();
+    assert_eq!(ids(a), vec!["a-1", "a-2"]);
+    let newest = q.list_sets(ListSetsRequest { camera: String::new(), since_s: 0.0, limit: 2 }).await.unwrap();
+    assert_eq!(ids(newest), vec!["b-1", "a-2"], "the newest two, oldest first");
+    let future = q.list_sets(ListSetsRequest { camera: String::new(), since_s: 4e9, limit: 0 }).await.unwrap();
+    assert!(ids(future).is_empty());
+    let none = q.list_sets(ListSetsRequest { camera: "nobody".into(), since_s: 0.0, limit: 0 }).await.unwrap();
+    assert!(ids(none).is_empty());
+    let err = q.list_sets(ListSetsRequest { camera: "x y".into(), since_s: 0.0, limit: 0 }).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    gw.shutdown.cancel();
+    tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
+}

@@ -4,16 +4,17 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use async_nats::jetstream;
+use async_nats::jetstream::{self, consumer};
 use futures::{Stream, StreamExt};
 use prost::Message;
-use pump_bus::codec::decode_pose_frame;
-use pump_bus::streams::{ensure_streams_retrying, StreamLimits, POSES_STREAM};
-use pump_bus::subject::{self, CameraId, POSES_ALL};
+use pump_bus::streams::{ensure_streams_retrying, sets_config, StreamLimits, POSES_STREAM, SETS_STREAM};
+use pump_bus::subject::{self, CameraId, POSES_ALL, SETS_ALL};
 use pump_proto::pose_query_server::{PoseQuery, PoseQueryServer};
 use pump_proto::{
-    CameraInfo, GetLatestPosesRequest, ListCamerasRequest, ListCamerasResponse, PoseFrame, StreamPosesRequest,
+    CameraInfo, GetLatestPosesRequest, ListCamerasRequest, ListCamerasResponse, ListSetsRequest, ListSetsResponse,
+    PoseFrame, RepProgress, SetEvent, StreamPosesRequest, StreamRepsRequest, StreamSetsRequest,
 };
+use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tokio_util::sync::CancellationToken;
@@ -79,8 +80,6 @@ impl PoseQueryImpl {
     }
 }
 
-type PoseStream = Pin<Box<dyn Stream<Item = Result<PoseFrame, Status>> + Send>>;
-
 #[tonic::async_trait]
 impl PoseQuery for PoseQueryImpl {
     async fn list_cameras(&self, _: Request<ListCamerasRequest>) -> Result<Response<ListCamerasResponse>, Status> {
@@ -110,14 +109,110 @@ impl PoseQuery for PoseQueryImpl {
         Ok(Response::new(self.latest(&cam).await?))
     }
 
-    type StreamPosesStream = PoseStream;
+    type StreamPosesStream = LiveStream<PoseFrame>;
 
-    async fn stream_poses(&self, req: Request<StreamPosesRequest>) -> Result<Response<PoseStream>, Status> {
+    async fn stream_poses(
+        &self,
+        req: Request<StreamPosesRequest>,
+    ) -> Result<Response<Self::StreamPosesStream>, Status> {
         let cam = camera(&req.get_ref().camera)?;
-        let mut sub = self.client.subscribe(subject::poses(&cam)).await.map_err(status::bus)?;
+        self.live(subject::poses(&cam)).await.map(Response::new)
+    }
+
+    async fn list_sets(&self, req: Request<ListSetsRequest>) -> Result<Response<ListSetsResponse>, Status> {
+        let r = req.get_ref();
+        let filter = if r.camera.is_empty() { SETS_ALL.to_string() } else { subject::sets(&camera(&r.camera)?) };
+        let limit = if r.limit == 0 { 100 } else { r.limit as usize };
+        let stream = self.js.get_stream(SETS_STREAM).await.map_err(status::bus)?;
+        let mut consumer: consumer::PullConsumer = stream
+            .create_consumer(consumer::pull::Config {
+                filter_subject: filter,
+                ack_policy: consumer::AckPolicy::None,
+                inactive_threshold: Duration::from_secs(30),
+                ..Default::default()
+            })
+            .await
+            .map_err(status::bus)?;
+        let mut pending = consumer.info().await.map_err(status::bus)?.num_pending;
+        let mut sets = std::collections::VecDeque::new();
+        if pending > 0 {
+            let mut messages = consumer.messages().await.map_err(status::bus)?;
+            while pending > 0 {
+                let msg = tokio::time::timeout(Duration::from_secs(5), messages.next())
+                    .await
+                    .map_err(|_| status::bus("reading the sets stream timed out"))?
+                    .ok_or_else(|| status::bus("sets stream closed"))?
+                    .map_err(status::bus)?;
+                let info = msg.info().map_err(status::bus)?;
+                pending = info.pending;
+                let stored = info.published.unix_timestamp_nanos() as f64 / 1e9;
+                if stored >= r.since_s {
+                    if let Ok(set) = SetEvent::decode(msg.payload.clone()) {
+                        sets.push_back(set);
+                        if sets.len() > limit {
+                            sets.pop_front();
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Response::new(ListSetsResponse { sets: sets.into() }))
+    }
+
+    type StreamSetsStream = LiveStream<SetEvent>;
+
+    async fn stream_sets(&self, req: Request<StreamSetsRequest>) -> Result<Response<Self::StreamSetsStream>, Status> {
+        let cam = camera(&req.get_ref().camera)?;
+        let stream = self.js.get_stream(SETS_STREAM).await.map_err(status::bus)?;
+        let consumer: consumer::PullConsumer = stream
+            .create_consumer(consumer::pull::Config {
+                filter_subject: subject::sets(&cam),
+                deliver_policy: consumer::DeliverPolicy::New,
+                ack_policy: consumer::AckPolicy::None,
+                inactive_threshold: Duration::from_secs(30),
+                ..Default::default()
+            })
+            .await
+            .map_err(status::bus)?;
+        let mut messages = consumer.messages().await.map_err(status::bus)?;
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let shutdown = self.shutdown.clone();
+        // Sets are rare and must not be skipped: a slow client holds up its own consumer only.
+        tokio::spawn(async move {
+            loop {
+                let msg = tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tx.closed() => break,
+                    m = messages.next() => m,
+                };
+                let Some(Ok(msg)) = msg else { break };
+                let Ok(set) = SetEvent::decode(msg.payload.clone()) else { continue };
+                if tx.send(Ok(set)).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    type StreamRepsStream = LiveStream<RepProgress>;
+
+    async fn stream_reps(&self, req: Request<StreamRepsRequest>) -> Result<Response<Self::StreamRepsStream>, Status> {
+        let cam = camera(&req.get_ref().camera)?;
+        self.live(subject::reps(&cam)).await.map(Response::new)
+    }
+}
+
+type LiveStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+impl PoseQueryImpl {
+    /// Forwards a subject's messages to a client as they arrive. The producer ends when the client
+    /// goes away, the bus closes or the gateway shuts down; a slow client skips messages rather
+    /// than making the gateway buffer them.
+    async fn live<T: Message + Default + Send + 'static>(&self, subject: String) -> Result<LiveStream<T>, Status> {
+        let mut sub = self.client.subscribe(subject).await.map_err(status::bus)?;
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let (shutdown, skipped) = (self.shutdown.clone(), self.skipped.clone());
-        // The producer ends when the client goes away (send fails), the bus closes or shutdown.
         tokio::spawn(async move {
             loop {
                 let msg = tokio::select! {
@@ -126,10 +221,9 @@ impl PoseQuery for PoseQueryImpl {
                     m = sub.next() => m,
                 };
                 let Some(msg) = msg else { break };
-                let Ok(p) = decode_pose_frame(&msg.payload) else { continue };
-                match tx.try_send(Ok(p)) {
+                let Ok(item) = T::decode(msg.payload) else { continue };
+                match tx.try_send(Ok(item)) {
                     Ok(()) => {}
-                    // A slow client skips frames rather than making the gateway buffer them.
                     Err(mpsc::error::TrySendError::Full(_)) => {
                         skipped.fetch_add(1, Ordering::Relaxed);
                     }
@@ -138,7 +232,7 @@ impl PoseQuery for PoseQueryImpl {
             }
             let _ = sub.unsubscribe().await;
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx)) as PoseStream))
+        Ok(Box::pin(ReceiverStream::new(rx)))
     }
 }
 
@@ -164,7 +258,13 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
         let (reporter, shutdown) = (reporter.clone(), shutdown.clone());
         tokio::spawn(async move {
             match ensure_streams_retrying(&js, &limits, &shutdown).await {
-                Ok(true) => reporter.set_serving::<PoseQueryServer<PoseQueryImpl>>().await,
+                Ok(true) => {
+                    if let Err(e) = js.create_or_update_stream(sets_config()).await {
+                        warn!(error = %e, "sets stream not set up");
+                        return;
+                    }
+                    reporter.set_serving::<PoseQueryServer<PoseQueryImpl>>().await
+                }
                 Ok(false) => {}
                 Err(e) => warn!(error = %e, "streams not set up"),
             }
