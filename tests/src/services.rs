@@ -138,3 +138,49 @@ pub fn file_capture_config(nats: &NatsServer, camera: &str, file: std::path::Pat
         vec![CameraConfig { id: CameraId::new(camera).unwrap(), source: SourceSpec::File(file) }],
     )
 }
+
+/// A gateway running in-process, with a connected channel.
+#[derive(Debug)]
+pub struct Gateway {
+    pub task: JoinHandle<anyhow::Result<()>>,
+    pub shutdown: CancellationToken,
+    pub channel: tonic::transport::Channel,
+    pub skipped: Arc<std::sync::atomic::AtomicU64>,
+    pub addr: std::net::SocketAddr,
+}
+
+/// Starts the gateway on a free port and waits until it reports SERVING.
+pub async fn start_gateway(nats: &NatsServer) -> Gateway {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let skipped = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let service = pump_gateway::Service {
+        client: client(nats, "gateway").await,
+        listener,
+        limits: Default::default(),
+        skipped: skipped.clone(),
+    };
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(pump_gateway::run(service, shutdown.clone()));
+    let channel =
+        tokio::time::timeout(T, tonic::transport::Channel::from_shared(format!("http://{addr}")).unwrap().connect())
+            .await
+            .unwrap()
+            .unwrap();
+    // Serving once the streams are there.
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    tokio::time::timeout(T, async {
+        loop {
+            let r = health.check(tonic_health::pb::HealthCheckRequest { service: "pump.v1.PoseQuery".into() }).await;
+            if r.is_ok_and(|r| {
+                r.get_ref().status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+            }) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("gateway reports SERVING");
+    Gateway { task, shutdown, channel, skipped, addr }
+}

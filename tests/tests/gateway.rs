@@ -2,64 +2,18 @@
 //! error codes, a slow streaming client that cannot grow the gateway, and the bus going away.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures::StreamExt;
 use prost::Message;
 use pump_proto::pose_query_client::PoseQueryClient;
 use pump_proto::{GetLatestPosesRequest, ListCamerasRequest, PoseFrame, StreamPosesRequest};
-use pump_tests::services::client;
+use pump_tests::services::{client, start_gateway};
 use pump_tests::NatsServer;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
 use tonic::Code;
-use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
 
 const T: Duration = Duration::from_secs(30);
-
-struct Gateway {
-    task: JoinHandle<anyhow::Result<()>>,
-    shutdown: CancellationToken,
-    channel: Channel,
-    skipped: Arc<AtomicU64>,
-}
-
-async fn start_gateway(nats: &NatsServer) -> Gateway {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let skipped = Arc::new(AtomicU64::new(0));
-    let service = pump_gateway::Service {
-        client: client(nats, "gateway").await,
-        listener,
-        limits: Default::default(),
-        skipped: skipped.clone(),
-    };
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(pump_gateway::run(service, shutdown.clone()));
-    let channel = tokio::time::timeout(T, Channel::from_shared(format!("http://{addr}")).unwrap().connect())
-        .await
-        .unwrap()
-        .unwrap();
-    // Serving once the streams are there.
-    let mut health = HealthClient::new(channel.clone());
-    tokio::time::timeout(T, async {
-        loop {
-            let r = health.check(HealthCheckRequest { service: "pump.v1.PoseQuery".into() }).await;
-            if r.is_ok_and(|r| r.get_ref().status == ServingStatus::Serving as i32) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .expect("gateway reports SERVING");
-    Gateway { task, shutdown, channel, skipped }
-}
 
 async fn publish(c: &async_nats::Client, camera: &str, ids: std::ops::Range<u64>) {
     for i in ids {

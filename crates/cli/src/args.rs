@@ -25,6 +25,31 @@ pub enum Command {
     Sets(SetsArgs),
     /// Record a reference rep (the first rep of a clip) as a prototype file for `--prototypes`.
     Prototype(PrototypeArgs),
+    /// List the cameras the gateway knows (gRPC).
+    Cameras(ClientArgs),
+    /// The newest poses of a camera, or follow them (gRPC).
+    Poses(PosesArgs),
+}
+
+/// How to reach the gateway.
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// Gateway gRPC address.
+    #[arg(long, env = "PUMP_GRPC_ADDR", default_value = "127.0.0.1:50051")]
+    pub grpc_addr: String,
+    /// One JSON object per line instead of text.
+    #[arg(long, env = "PUMP_JSON", value_parser = BoolishValueParser::new(), num_args = 0, default_missing_value = "true", default_value = "false")]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PosesArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Keep printing pose frames as they arrive.
+    #[arg(long, env = "PUMP_FOLLOW", value_parser = BoolishValueParser::new(), num_args = 0, default_missing_value = "true", default_value = "false")]
+    pub follow: bool,
+    pub camera: String,
 }
 
 #[derive(Debug, Args)]
@@ -43,8 +68,14 @@ pub struct PrototypeArgs {
     pub input: PathBuf,
 }
 
+/// `pump sets FILE|-` works offline on `pump detect` output; `pump sets [CAMERA]` asks the gateway.
 #[derive(Debug, Args)]
 pub struct SetsArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// With a CAMERA: keep printing sets as they close.
+    #[arg(long, env = "PUMP_FOLLOW", value_parser = BoolishValueParser::new(), num_args = 0, default_missing_value = "true", default_value = "false")]
+    pub follow: bool,
     /// Frame rate for lines without `ts` (also overrides `ts` when given).
     #[arg(long, env = "PUMP_FPS")]
     pub fps: Option<f64>,
@@ -60,9 +91,16 @@ pub struct SetsArgs {
     /// Camera name carried by the sets.
     #[arg(long, env = "PUMP_CAMERA", default_value = "offline")]
     pub camera: String,
-    /// `pump detect` output, or `-` for standard input.
-    #[arg(value_name = "POSES.jsonl|-")]
-    pub input: PathBuf,
+    /// `pump detect` output or `-` (offline), or a camera name (from the gateway; none: all cameras).
+    #[arg(value_name = "POSES.jsonl|-|CAMERA")]
+    pub input: Option<PathBuf>,
+}
+
+impl SetsArgs {
+    /// The offline input, when the argument is `-` or an existing file.
+    pub fn offline_input(&self) -> Option<&std::path::Path> {
+        self.input.as_deref().filter(|p| p.as_os_str() == "-" || p.is_file())
+    }
 }
 
 #[derive(Debug, Args)]

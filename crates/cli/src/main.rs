@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 mod args;
+mod client;
 mod detect;
 mod listen;
 mod output;
@@ -19,6 +20,8 @@ fn main() -> ExitCode {
         args::Command::Listen(a) => listen::run(a),
         args::Command::Sets(a) => sets::run(a),
         args::Command::Prototype(a) => sets::record_prototype(a),
+        args::Command::Cameras(a) => client::cameras(&a.grpc_addr, a.json),
+        args::Command::Poses(a) => client::poses(&a.client.grpc_addr, &a.camera, a.follow, a.client.json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -144,10 +144,20 @@ pub fn track(
 }
 
 pub fn run(args: SetsArgs) -> Result<()> {
+    let Some(path) = args.offline_input() else {
+        let camera = args.input.as_ref().map(|p| p.to_string_lossy().to_string());
+        if let Some(c) = &camera {
+            // A name that looks like a file but is not one is a mistake, not a camera.
+            if c.contains('/') || c.ends_with(".jsonl") || c.ends_with(".json") {
+                bail!("{c}: no such file");
+            }
+        }
+        return crate::client::sets(&args.client.grpc_addr, camera.as_deref(), args.follow, args.client.json);
+    };
     if args.quiet_seconds <= 0.0 || !args.quiet_seconds.is_finite() {
         bail!("--quiet-seconds must be above zero");
     }
-    let input = open_input(&args.input)?;
+    let input = open_input(path)?;
     let prototypes = match &args.prototypes {
         Some(dir) => pump_features::load_prototypes(dir)?,
         None => Vec::new(),

@@ -1,0 +1,143 @@
+//! gRPC client commands (`pump cameras`, `pump poses`, `pump sets CAMERA`): the gateway is the
+//! one way in; human-readable by default, `--json` for scripts.
+
+use anyhow::{Context, Result};
+use futures::StreamExt;
+use pump_proto::pose_query_client::PoseQueryClient;
+use pump_proto::{
+    GetLatestPosesRequest, ListCamerasRequest, ListSetsRequest, PoseFrame, SetEvent, StreamPosesRequest,
+    StreamSetsRequest,
+};
+use serde_json::json;
+use tonic::transport::Channel;
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+}
+
+async fn connect(addr: &str) -> Result<PoseQueryClient<Channel>> {
+    let url = if addr.starts_with("http://") || addr.starts_with("https://") {
+        addr.to_string()
+    } else {
+        format!("http://{addr}")
+    };
+    let channel = Channel::from_shared(url.clone())
+        .with_context(|| format!("bad gateway address {addr}"))?
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .connect()
+        .await
+        .with_context(|| format!("cannot reach the gateway at {url} (is pump-gateway running? set --grpc-addr)"))?;
+    Ok(PoseQueryClient::new(channel))
+}
+
+/// A gRPC failure as one line: the status message, not the transport's debug dump.
+fn rpc(e: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{}: {}", e.code().description(), e.message())
+}
+
+pub fn cameras(addr: &str, as_json: bool) -> Result<()> {
+    runtime()?.block_on(async {
+        let mut q = connect(addr).await?;
+        let cams = q.list_cameras(ListCamerasRequest {}).await.map_err(rpc)?.into_inner().cameras;
+        for c in cams {
+            if as_json {
+                println!(
+                    "{}",
+                    json!({"camera": c.camera, "last_pose_ns": c.last_pose_ns, "last_frame_id": c.last_frame_id})
+                );
+            } else {
+                let age = (pump_bus::clock::now_ns() - c.last_pose_ns) as f64 / 1e9;
+                println!("{:<20} last frame {:>8}  {:>8.1} s ago", c.camera, c.last_frame_id, age);
+            }
+        }
+        Ok(())
+    })
+}
+
+fn pose_line(p: &PoseFrame, as_json: bool) -> String {
+    if as_json {
+        let people: Vec<_> = p
+            .people
+            .iter()
+            .map(|person| {
+                let b = person.r#box.unwrap_or_default();
+                json!({"box": [b.x1, b.y1, b.x2, b.y2], "score": person.score,
+                       "keypoints": person.keypoints.iter().map(|k| [k.x, k.y, k.confidence]).collect::<Vec<_>>()})
+            })
+            .collect();
+        json!({"camera": p.camera, "frame_id": p.frame_id, "ts": p.source_ts_ns as f64 / 1e9,
+               "age_ms": (p.publish_ts_ns - p.capture_ts_ns) as f64 / 1e6, "end_of_stream": p.end_of_stream, "poses": people})
+        .to_string()
+    } else if p.end_of_stream {
+        format!("{} end of stream", p.camera)
+    } else {
+        let scores: Vec<String> = p.people.iter().map(|x| format!("{:.2}", x.score)).collect();
+        format!(
+            "{} frame {:>6}  {} people [{}]  age {:.1} ms",
+            p.camera,
+            p.frame_id,
+            p.people.len(),
+            scores.join(", "),
+            (p.publish_ts_ns - p.capture_ts_ns) as f64 / 1e6
+        )
+    }
+}
+
+pub fn poses(addr: &str, camera: &str, follow: bool, as_json: bool) -> Result<()> {
+    runtime()?.block_on(async {
+        let mut q = connect(addr).await?;
+        if follow {
+            let mut s = q.stream_poses(StreamPosesRequest { camera: camera.into() }).await.map_err(rpc)?.into_inner();
+            while let Some(p) = s.next().await {
+                println!("{}", pose_line(&p.map_err(rpc)?, as_json));
+            }
+        } else {
+            let p =
+                q.get_latest_poses(GetLatestPosesRequest { camera: camera.into() }).await.map_err(rpc)?.into_inner();
+            println!("{}", pose_line(&p, as_json));
+        }
+        Ok(())
+    })
+}
+
+fn set_line(s: &SetEvent, as_json: bool) -> String {
+    if as_json {
+        json!({"type": "set", "set_id": s.set_id, "camera": s.camera, "start": s.start_s, "end": s.end_s,
+               "start_frame": s.start_frame, "end_frame": s.end_frame, "reps": s.reps, "rep_times": s.rep_times_s,
+               "exercise": s.exercise, "confidence": s.confidence, "frames": s.frames, "pending": s.pending})
+        .to_string()
+    } else {
+        format!(
+            "{:<12} {:<24} {:>3} reps of {:<12} ({:.0} %){}",
+            s.camera,
+            s.set_id,
+            s.reps,
+            s.exercise,
+            s.confidence * 100.0,
+            if s.pending { "  pending: confirm" } else { "" }
+        )
+    }
+}
+
+pub fn sets(addr: &str, camera: Option<&str>, follow: bool, as_json: bool) -> Result<()> {
+    runtime()?.block_on(async {
+        let mut q = connect(addr).await?;
+        let listed = q
+            .list_sets(ListSetsRequest { camera: camera.unwrap_or_default().into(), since_s: 0.0, limit: 0 })
+            .await
+            .map_err(rpc)?
+            .into_inner()
+            .sets;
+        for s in &listed {
+            println!("{}", set_line(s, as_json));
+        }
+        if follow {
+            let camera = camera.context("--follow needs a CAMERA")?;
+            let mut st = q.stream_sets(StreamSetsRequest { camera: camera.into() }).await.map_err(rpc)?.into_inner();
+            while let Some(s) = st.next().await {
+                println!("{}", set_line(&s.map_err(rpc)?, as_json));
+            }
+        }
+        Ok(())
+    })
+}
