@@ -46,7 +46,7 @@ async fn latest_poses_list_and_errors_have_the_right_codes() {
     assert_eq!(err.code(), Code::NotFound, "{err}");
     let err = q.get_latest_poses(GetLatestPosesRequest { camera: "a.b>".into() }).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument, "{err}");
-    let err = q.stream_poses(StreamPosesRequest { camera: "".into() }).await.unwrap_err();
+    let err = q.stream_poses(StreamPosesRequest { camera: "".into(), from_ns: 0 }).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     gw.shutdown.cancel();
     tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
@@ -58,7 +58,8 @@ async fn stream_poses_goes_live_and_a_slow_client_skips_instead_of_queueing() {
     let gw = start_gateway(&nats).await;
     let c = client(&nats, "publisher").await;
     let mut q = PoseQueryClient::new(gw.channel.clone());
-    let mut stream = q.stream_poses(StreamPosesRequest { camera: "cam".into() }).await.unwrap().into_inner();
+    let mut stream =
+        q.stream_poses(StreamPosesRequest { camera: "cam".into(), from_ns: 0 }).await.unwrap().into_inner();
     tokio::time::sleep(Duration::from_millis(200)).await;
     publish(&c, "cam", 0..5).await;
     for want in 0..5 {
@@ -164,6 +165,34 @@ async fn sets_are_listed_and_streamed_and_reps_stream_live() {
     assert!(ids(none).is_empty());
     let err = q.list_sets(ListSetsRequest { camera: "x y".into(), since_s: 0.0, limit: 0 }).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
+    gw.shutdown.cancel();
+    tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_poses_from_a_time_replays_history_then_goes_live_with_no_gap_or_duplicate() {
+    let nats = NatsServer::start();
+    let gw = start_gateway(&nats).await;
+    let c = client(&nats, "publisher").await;
+    publish(&c, "cam", 0..5).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let from = pump_bus::clock::now_ns();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    publish(&c, "cam", 5..10).await;
+    let mut q = PoseQueryClient::new(gw.channel.clone());
+    let mut stream =
+        q.stream_poses(StreamPosesRequest { camera: "cam".into(), from_ns: from }).await.unwrap().into_inner();
+    let mut got = Vec::new();
+    for _ in 0..5 {
+        got.push(tokio::time::timeout(T, stream.next()).await.unwrap().unwrap().unwrap().frame_id);
+    }
+    // Live frames published while the client is still reading history.
+    publish(&c, "cam", 10..15).await;
+    for _ in 0..5 {
+        got.push(tokio::time::timeout(T, stream.next()).await.unwrap().unwrap().unwrap().frame_id);
+    }
+    assert_eq!(got, (5..15).collect::<Vec<_>>(), "history from `from`, then live, each once, in order");
+    assert!(tokio::time::timeout(Duration::from_millis(300), stream.next()).await.is_err(), "nothing more");
     gw.shutdown.cancel();
     tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
 }

@@ -87,7 +87,11 @@ pub fn poses(addr: &str, camera: &str, follow: bool, as_json: bool) -> Result<()
     runtime()?.block_on(async {
         let mut q = connect(addr).await?;
         if follow {
-            let mut s = q.stream_poses(StreamPosesRequest { camera: camera.into() }).await.map_err(rpc)?.into_inner();
+            let mut s = q
+                .stream_poses(StreamPosesRequest { camera: camera.into(), from_ns: 0 })
+                .await
+                .map_err(rpc)?
+                .into_inner();
             while let Some(p) = s.next().await {
                 println!("{}", pose_line(&p.map_err(rpc)?, as_json));
             }

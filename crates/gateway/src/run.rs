@@ -115,8 +115,26 @@ impl PoseQuery for PoseQueryImpl {
         &self,
         req: Request<StreamPosesRequest>,
     ) -> Result<Response<Self::StreamPosesStream>, Status> {
-        let cam = camera(&req.get_ref().camera)?;
-        self.live(subject::poses(&cam)).await.map(Response::new)
+        let r = req.get_ref();
+        let cam = camera(&r.camera)?;
+        if r.from_ns == 0 {
+            return self.live(subject::poses(&cam)).await.map(Response::new);
+        }
+        let start_time = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(r.from_ns))
+            .map_err(|e| Status::invalid_argument(format!("from_ns: {e}")))?;
+        // One ordered consumer reads the history and then keeps going live: the same cursor
+        // throughout, so nothing falls between the two and nothing comes twice.
+        let stream = self.js.get_stream(POSES_STREAM).await.map_err(status::bus)?;
+        let consumer = stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                filter_subject: subject::poses(&cam),
+                deliver_policy: consumer::DeliverPolicy::ByStartTime { start_time },
+                ..Default::default()
+            })
+            .await
+            .map_err(status::bus)?;
+        let messages = consumer.messages().await.map_err(status::bus)?;
+        Ok(Response::new(self.forward_stored(messages)))
     }
 
     async fn list_sets(&self, req: Request<ListSetsRequest>) -> Result<Response<ListSetsResponse>, Status> {
@@ -174,25 +192,9 @@ impl PoseQuery for PoseQueryImpl {
             })
             .await
             .map_err(status::bus)?;
-        let mut messages = consumer.messages().await.map_err(status::bus)?;
-        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-        let shutdown = self.shutdown.clone();
+        let messages = consumer.messages().await.map_err(status::bus)?;
         // Sets are rare and must not be skipped: a slow client holds up its own consumer only.
-        tokio::spawn(async move {
-            loop {
-                let msg = tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tx.closed() => break,
-                    m = messages.next() => m,
-                };
-                let Some(Ok(msg)) = msg else { break };
-                let Ok(set) = SetEvent::decode(msg.payload.clone()) else { continue };
-                if tx.send(Ok(set)).await.is_err() {
-                    break;
-                }
-            }
-        });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Response::new(self.forward_stored(messages)))
     }
 
     type StreamRepsStream = LiveStream<RepProgress>;
@@ -206,6 +208,33 @@ impl PoseQuery for PoseQueryImpl {
 type LiveStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 impl PoseQueryImpl {
+    /// Forwards messages stored in a stream, in order, none skipped: a slow client only makes its
+    /// own consumer lag (the stream holds the messages, not the gateway).
+    fn forward_stored<T, S, E>(&self, mut messages: S) -> LiveStream<T>
+    where
+        T: Message + Default + Send + 'static,
+        S: Stream<Item = Result<jetstream::Message, E>> + Send + Unpin + 'static,
+        E: Send + 'static,
+    {
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                let msg = tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tx.closed() => break,
+                    m = messages.next() => m,
+                };
+                let Some(Ok(msg)) = msg else { break };
+                let Ok(item) = T::decode(msg.payload.clone()) else { continue };
+                if tx.send(Ok(item)).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Box::pin(ReceiverStream::new(rx))
+    }
+
     /// Forwards a subject's messages to a client as they arrive. The producer ends when the client
     /// goes away, the bus closes or the gateway shuts down; a slow client skips messages rather
     /// than making the gateway buffer them.
