@@ -60,7 +60,7 @@ pub async fn start_infer(
     let client = tokio::time::timeout(T, connect(&bus)).await.unwrap().unwrap();
     let stats = Arc::new(InferStats::default());
     let shutdown = CancellationToken::new();
-    let service = pump_infer::Service { config, client, predictors, stats: stats.clone() };
+    let service = pump_infer::Service { config, client, predictors, stats: stats.clone(), ops: None };
     let token = shutdown.clone();
     let task = tokio::spawn(async move { pump_infer::run(service, token).await.map_err(|e| e.to_string()) });
     // Frames published before the service subscribes are not its to see: wait until it has.

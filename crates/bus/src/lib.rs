@@ -5,6 +5,7 @@
 //! - [`streams`]: the JetStream streams, created or updated idempotently.
 //! - [`codec`]: protobuf payloads and the headers that carry frame id and capture time.
 //! - [`args`]: flags every service shares (`--nats-url`, `--log`).
+//! - [`ops`]: `/healthz`, `/readyz` and `/metrics` over HTTP, for every service.
 //! - [`clock`]: wall-clock nanoseconds, the unit of every timestamp on the wire.
 
 pub mod args;
@@ -12,6 +13,7 @@ pub mod clock;
 pub mod codec;
 pub mod connect;
 mod error;
+pub mod ops;
 pub mod streams;
 pub mod subject;
 

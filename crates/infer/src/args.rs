@@ -36,6 +36,9 @@ pub struct Args {
     /// NATS queue group shared by replicas (each frame goes to one of them).
     #[arg(long, env = "PUMP_QUEUE_GROUP", default_value = pump_infer::config::DEFAULT_QUEUE_GROUP)]
     pub queue_group: String,
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, env = "PUMP_HTTP_ADDR", default_value = "127.0.0.1:9102")]
+    pub http_addr: std::net::SocketAddr,
     /// Seconds between statistics lines in the log.
     #[arg(long, env = "PUMP_STATS_INTERVAL_S", default_value_t = 10)]
     pub stats_interval_s: u64,

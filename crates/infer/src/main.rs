@@ -39,8 +39,16 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let ops = match tokio::net::TcpListener::bind(args.http_addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("pump-infer: cannot listen on {}: {e}", args.http_addr);
+            return ExitCode::FAILURE;
+        }
+    };
     pump_bus::args::serve("pump-infer", &config.bus.clone(), |client, shutdown| {
-        pump_infer::run(Service { config, client, predictors, stats: Arc::new(InferStats::default()) }, shutdown)
+        let stats = Arc::new(InferStats::default());
+        pump_infer::run(Service { config, client, predictors, stats, ops: Some(ops) }, shutdown)
     })
     .await
 }

@@ -147,6 +147,73 @@ impl InferStats {
         });
     }
 
+    /// Prometheus text of every camera's counters (`reason` says whether a drop was by design:
+    /// `replaced`, `too_old`; or bad input: `undecodable`, `invalid`).
+    pub fn prometheus(&self, nats_connected: f64) -> String {
+        let snap = self.snapshot();
+        let mut p = pump_bus::ops::PromText::default();
+        p.family("pump_nats_connected", "gauge", "1 while connected to NATS.").sample(
+            "pump_nats_connected",
+            &[],
+            nats_connected,
+        );
+        p.family(FRAMES_RECEIVED, "counter", "Frames received from pump.frames.");
+        for (c, s) in &snap {
+            p.sample(FRAMES_RECEIVED, &[("camera", c)], s.received as f64);
+        }
+        p.family(FRAMES_DROPPED, "counter", "Frames not inferred, by reason.");
+        for (c, s) in &snap {
+            for (reason, n) in [
+                ("replaced", s.dropped_replaced),
+                ("too_old", s.dropped_too_old),
+                ("undecodable", s.dropped_undecodable),
+                ("invalid", s.dropped_invalid),
+            ] {
+                p.sample(FRAMES_DROPPED, &[("camera", c), ("reason", reason)], n as f64);
+            }
+        }
+        p.family(FRAMES_INFERRED, "counter", "Frames inferred and published.");
+        for (c, s) in &snap {
+            p.sample(FRAMES_INFERRED, &[("camera", c)], s.inferred as f64);
+        }
+        p.family("pump_infer_failures_total", "counter", "Inference runs that failed.");
+        for (c, s) in &snap {
+            p.sample("pump_infer_failures_total", &[("camera", c)], s.failed as f64);
+        }
+        p.family("pump_poses_per_second", "gauge", "Poses published per second over the last 60.");
+        for (c, s) in &snap {
+            p.sample("pump_poses_per_second", &[("camera", c)], s.fps());
+        }
+        for (name, help, pick) in [
+            (INFER_SECONDS, "Model run time (recent window).", 0usize),
+            (FRAME_AGE_SECONDS, "Frame age at publish, publish - capture (recent window).", 1),
+        ] {
+            p.family(name, "summary", help);
+            for (c, s) in &snap {
+                let q = if pick == 0 { &s.infer_ms } else { &s.age_ms };
+                for (label, quant) in [("0.5", 0.5), ("0.99", 0.99)] {
+                    if let Some(v) = quantile(q, quant) {
+                        p.sample(name, &[("camera", c), ("quantile", label)], v / 1e3);
+                    }
+                }
+            }
+        }
+        p.finish()
+    }
+
+    /// Health: per camera the age of the last pose, and the execution provider.
+    pub fn health(&self, provider: &str) -> serde_json::Value {
+        let cameras: serde_json::Map<String, serde_json::Value> = self
+            .snapshot()
+            .into_iter()
+            .map(|(c, s)| {
+                let age = s.published_at.back().map(|t| t.elapsed().as_secs_f64());
+                (c, serde_json::json!({"last_pose_age_s": age, "poses_per_second": s.fps(), "dropped": s.dropped()}))
+            })
+            .collect();
+        serde_json::json!({"service": "pump-infer", "ready": self.is_ready(), "provider": provider, "cameras": cameras})
+    }
+
     /// A copy of every camera's counters.
     pub fn snapshot(&self) -> BTreeMap<String, CameraStats> {
         self.cameras.lock().unwrap_or_else(|e| e.into_inner()).clone()

@@ -40,6 +40,8 @@ pub struct Service {
     /// One per worker thread.
     pub predictors: Vec<Box<dyn Predictor>>,
     pub stats: Arc<InferStats>,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served, if anywhere.
+    pub ops: Option<tokio::net::TcpListener>,
 }
 
 impl std::fmt::Debug for Service {
@@ -49,7 +51,7 @@ impl std::fmt::Debug for Service {
 }
 
 pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
-    let Service { config, client, predictors, stats } = service;
+    let Service { config, client, predictors, stats, ops } = service;
     config.validate()?;
     if predictors.is_empty() {
         return Err(Error::Config("at least one worker is needed".into()));
@@ -70,6 +72,21 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
     }
 
     let tracker = TaskTracker::new();
+    if let Some(listener) = ops {
+        let provider = predictors[0].provider();
+        let (r, h, m, c) = (stats.clone(), stats.clone(), stats.clone(), client.clone());
+        let ops = pump_bus::ops::Ops {
+            not_ready: Arc::new(move || (!r.is_ready()).then(|| "not subscribed to frames yet".to_string())),
+            health: Arc::new(move || h.health(provider)),
+            metrics: Arc::new(move || m.prometheus(pump_bus::ops::nats_connected(&c))),
+        };
+        let shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            if let Err(e) = pump_bus::ops::serve(listener, ops, shutdown).await {
+                warn!(error = %e, "ops endpoints stopped");
+            }
+        });
+    }
     // Workers hold the only senders: the publisher ends when the last worker does.
     let (pose_tx, pose_rx) = mpsc::channel::<PoseFrame>(64);
     for (i, predictor) in predictors.into_iter().enumerate() {

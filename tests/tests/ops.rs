@@ -1,0 +1,80 @@
+//! /healthz, /readyz and /metrics of the inference service, over plain HTTP.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pump_bus::connect::BusConfig;
+use pump_capture::camera::fake::{FakeCamera, FakeCameraLog, FakeCameraScript};
+use pump_capture::run::Mode;
+use pump_infer::{InferStats, SlowPredictor};
+use pump_tests::services::{client, start_capture};
+use pump_tests::NatsServer;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+/// GET `path` from `addr`; returns (status code, body).
+async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    let mut buf = String::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_string(&mut buf)).await.unwrap().unwrap();
+    let code = buf.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (code, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inference_explains_its_health_readiness_and_metrics() {
+    let nats = NatsServer::start();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stats = Arc::new(InferStats::default());
+    let shutdown = CancellationToken::new();
+    let service = pump_infer::Service {
+        config: pump_infer::Config::new(BusConfig::new(nats.url(), "infer")),
+        client: client(&nats, "infer").await,
+        predictors: vec![Box::new(SlowPredictor { delay: Duration::from_millis(5) })],
+        stats: stats.clone(),
+        ops: Some(listener),
+    };
+    let task = tokio::spawn(pump_infer::run(service, shutdown.clone()));
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while !stats.is_ready() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap();
+    let capture = start_capture(
+        &nats,
+        "cam",
+        FakeCamera::factory(FakeCameraScript::default(), Arc::new(FakeCameraLog::default())),
+        Mode::Live,
+        |_| {},
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+
+    let (code, body) = get(addr, "/readyz").await;
+    assert_eq!((code, body.trim()), (200, "ready"));
+    let (code, body) = get(addr, "/healthz").await;
+    assert_eq!(code, 200);
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["provider"], "fake");
+    assert!(health["cameras"]["cam"]["last_pose_age_s"].as_f64().unwrap() < 2.0, "{health}");
+    let (code, body) = get(addr, "/metrics").await;
+    assert_eq!(code, 200);
+    // Parseable Prometheus text: every sample line is `name{labels} number`.
+    for line in body.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        let (_, value) = line.rsplit_once(' ').unwrap();
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+    }
+    assert!(body.contains("pump_nats_connected 1"));
+    assert!(body.contains("pump_infer_frames_inferred_total{camera=\"cam\"}"));
+    assert!(body.contains("pump_infer_frames_dropped_total{camera=\"cam\",reason=\"replaced\"}"));
+    assert!(body.contains("pump_frame_age_seconds{camera=\"cam\",quantile=\"0.99\"}"));
+    capture.stop().await;
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(30), task).await.unwrap().unwrap().unwrap();
+}
