@@ -355,6 +355,7 @@ async fn services_started_before_nats_wait_for_it() {
         client: client_early,
         predictors: slow(1),
         stats: stats.clone(),
+        ops: None,
     };
     let token = shutdown.clone();
     let task = tokio::spawn(async move { pump_infer::run(service, token).await.map_err(|e| e.to_string()) });
