@@ -100,6 +100,7 @@ pub async fn start_capture(
         cameras: vec![CameraInput { id, factory, mode }],
         stats: stats.clone(),
         latest: Arc::default(),
+        ops: None,
     };
     let shutdown = CancellationToken::new();
     let token = shutdown.clone();
@@ -159,6 +160,7 @@ pub async fn start_gateway(nats: &NatsServer) -> Gateway {
         listener,
         limits: Default::default(),
         skipped: skipped.clone(),
+        ops: None,
     };
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(pump_gateway::run(service, shutdown.clone()));

@@ -71,7 +71,10 @@ fn start(
     config.sets.exercise = Some("squat".into());
     let stats = Arc::new(SetsStats::default());
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(pump_sets_service::run(Service { config, client, stats: stats.clone() }, shutdown.clone()));
+    let task = tokio::spawn(pump_sets_service::run(
+        Service { config, client, stats: stats.clone(), ops: None },
+        shutdown.clone(),
+    ));
     (task, shutdown, stats)
 }
 

@@ -38,6 +38,9 @@ struct Args {
     /// With --realtime: play this many times faster than the file's own frame rate.
     #[arg(long, env = "PUMP_REALTIME_SPEED", default_value_t = 1.0)]
     realtime_speed: f64,
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, env = "PUMP_HTTP_ADDR", default_value = "127.0.0.1:9101")]
+    http_addr: std::net::SocketAddr,
     /// Paced files: wait at most this long for a frame's pose before sending the next.
     #[arg(long, env = "PUMP_PACE_TIMEOUT_MS", default_value_t = 10_000)]
     pace_timeout_ms: u64,
@@ -66,8 +69,16 @@ async fn main() -> ExitCode {
         eprintln!("pump-capture: {e}");
         return ExitCode::from(64);
     }
+    let ops = match tokio::net::TcpListener::bind(args.http_addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("pump-capture: cannot listen on {}: {e}", args.http_addr);
+            return ExitCode::FAILURE;
+        }
+    };
     pump_bus::args::serve("pump-capture", &config.bus.clone(), |client, shutdown| {
-        pump_capture::run(Service::from_config(config, client), shutdown)
+        let service = Service { ops: Some(ops), ..Service::from_config(config, client) };
+        pump_capture::run(service, shutdown)
     })
     .await
 }

@@ -43,9 +43,63 @@ impl CaptureCameraStats {
 #[derive(Debug, Default)]
 pub struct CaptureStats {
     cameras: Mutex<BTreeMap<String, CaptureCameraStats>>,
+    /// The streams are set up and cameras are running.
+    ready: std::sync::atomic::AtomicBool,
 }
 
 impl CaptureStats {
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Prometheus text: per camera frames captured/published/skipped, connection, reconnects,
+    /// stalls, fps; and the NATS connection.
+    pub fn prometheus(&self, nats_connected: f64) -> String {
+        let snap = self.snapshot();
+        let mut p = pump_bus::ops::PromText::default();
+        p.family("pump_nats_connected", "gauge", "1 while connected to NATS.").sample(
+            "pump_nats_connected",
+            &[],
+            nats_connected,
+        );
+        type Pick = fn(&CaptureCameraStats) -> f64;
+        let families: [(&str, &str, &str, Pick); 7] = [
+            (FRAMES_CAPTURED, "counter", "Frames decoded from the camera.", |s| s.captured as f64),
+            ("pump_frames_published_total", "counter", "Frames published to pump.frames.", |s| s.published as f64),
+            ("pump_frames_skipped_total", "counter", "Frames replaced by a newer one before publishing.", |s| {
+                s.skipped as f64
+            }),
+            (CAMERA_CONNECTED, "gauge", "1 while the camera delivers frames.", |s| f64::from(u8::from(s.connected))),
+            (CAMERA_RECONNECTS, "counter", "Reconnect attempts.", |s| s.reconnects as f64),
+            ("pump_camera_stalls_total", "counter", "Reads that stalled past the limit.", |s| s.stalls as f64),
+            ("pump_capture_fps", "gauge", "Frames per second over the last 60.", |s| s.fps()),
+        ];
+        for (name, kind, help, pick) in families {
+            p.family(name, kind, help);
+            for (c, s) in &snap {
+                p.sample(name, &[("camera", c)], pick(s));
+            }
+        }
+        p.finish()
+    }
+
+    /// Health: per camera connected, fps and counters.
+    pub fn health(&self) -> serde_json::Value {
+        let cameras: serde_json::Map<String, serde_json::Value> = self
+            .snapshot()
+            .into_iter()
+            .map(|(c, s)| {
+                let age = s.frame_times.back().map(|t| t.elapsed().as_secs_f64());
+                (c, serde_json::json!({"connected": s.connected, "fps": s.fps(), "last_frame_age_s": age, "reconnects": s.reconnects, "ended": s.ended}))
+            })
+            .collect();
+        serde_json::json!({"service": "pump-capture", "ready": self.is_ready(), "cameras": cameras})
+    }
+
     pub fn update(&self, camera: &str, f: impl FnOnce(&mut CaptureCameraStats)) {
         let mut map = self.cameras.lock().unwrap_or_else(|e| e.into_inner());
         f(map.entry(camera.to_string()).or_default());

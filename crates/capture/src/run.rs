@@ -70,6 +70,8 @@ pub struct Service {
     pub cameras: Vec<CameraInput>,
     pub stats: Arc<CaptureStats>,
     pub latest: Arc<LatestFrames>,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served, if anywhere.
+    pub ops: Option<tokio::net::TcpListener>,
 }
 
 impl std::fmt::Debug for Service {
@@ -97,18 +99,30 @@ impl Service {
                 CameraInput { id: c.id.clone(), factory, mode }
             })
             .collect();
-        Self { config, client, cameras, stats: Arc::default(), latest: Arc::default() }
+        Self { config, client, cameras, stats: Arc::default(), latest: Arc::default(), ops: None }
     }
 }
 
 /// Runs until every file source has ended and, with live sources, until `shutdown`.
 pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
-    let Service { config, client, cameras, stats, latest } = service;
+    let Service { config, client, cameras, stats, latest, ops } = service;
     let js = async_nats::jetstream::new(client.clone());
     if !ensure_streams_retrying(&js, &config.limits, &shutdown).await? {
         return Ok(());
     }
     let tracker = TaskTracker::new();
+    // The ops server runs beside the cameras: its own tracker, so file sources still end the run.
+    let ops_task = ops.map(|listener| {
+        let (r, h, m, c) = (stats.clone(), stats.clone(), stats.clone(), client.clone());
+        let ops = pump_bus::ops::Ops {
+            not_ready: Arc::new(move || (!r.is_ready()).then(|| "streams not set up yet".to_string())),
+            health: Arc::new(move || h.health()),
+            metrics: Arc::new(move || m.prometheus(pump_bus::ops::nats_connected(&c))),
+        };
+        let token = shutdown.child_token();
+        (tokio::spawn(pump_bus::ops::serve(listener, ops, token.clone())), token)
+    });
+    stats.set_ready(true);
     for cam in cameras {
         let span = tracing::info_span!("camera", camera_id = %cam.id);
         let (tx, rx) = watch::channel(None::<Arc<EncodedFrame>>);
@@ -146,6 +160,11 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
                 break;
             }
         }
+    }
+    stats.set_ready(false);
+    if let Some((task, token)) = ops_task {
+        token.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
     }
     flush_bounded(&client).await;
     stats.log();

@@ -14,6 +14,9 @@ struct Args {
     /// Address the gRPC server listens on.
     #[arg(long, env = "PUMP_GRPC_ADDR", default_value = "127.0.0.1:50051")]
     grpc_addr: std::net::SocketAddr,
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, env = "PUMP_HTTP_ADDR", default_value = "127.0.0.1:9104")]
+    http_addr: std::net::SocketAddr,
 }
 
 #[tokio::main]
@@ -30,10 +33,20 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let ops = match tokio::net::TcpListener::bind(args.http_addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("pump-gateway: cannot listen on {}: {e}", args.http_addr);
+            return ExitCode::FAILURE;
+        }
+    };
     let bus = BusConfig::new(&args.common.nats_url, "pump-gateway");
     let limits = args.common.stream_limits();
     pump_bus::args::serve("pump-gateway", &bus, |client, shutdown| {
-        pump_gateway::run(pump_gateway::Service { client, listener, limits, skipped: Default::default() }, shutdown)
+        pump_gateway::run(
+            pump_gateway::Service { client, listener, limits, skipped: Default::default(), ops: Some(ops) },
+            shutdown,
+        )
     })
     .await
 }

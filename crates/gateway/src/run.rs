@@ -31,6 +31,8 @@ pub struct Service {
     pub limits: StreamLimits,
     /// Pose frames skipped for slow streaming clients.
     pub skipped: Arc<AtomicU64>,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served, if anywhere.
+    pub ops: Option<tokio::net::TcpListener>,
 }
 
 impl std::fmt::Debug for Service {
@@ -268,7 +270,36 @@ impl PoseQueryImpl {
 /// Serves until `shutdown`: health NOT_SERVING until the streams exist, then SERVING; at
 /// shutdown NOT_SERVING first, then the server drains.
 pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let Service { client, listener, limits, skipped } = service;
+    let Service { client, listener, limits, skipped, ops } = service;
+    let serving = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ops_task = ops.map(|ops_listener| {
+        let (r, h, c1, c2, sk) = (serving.clone(), serving.clone(), client.clone(), client.clone(), skipped.clone());
+        let ops = pump_bus::ops::Ops {
+            not_ready: Arc::new(move || {
+                if pump_bus::ops::nats_connected(&c1) == 0.0 {
+                    Some("not connected to NATS".to_string())
+                } else {
+                    (!r.load(Ordering::SeqCst)).then(|| "streams not set up yet".to_string())
+                }
+            }),
+            health: Arc::new(
+                move || serde_json::json!({"service": "pump-gateway", "serving": h.load(Ordering::SeqCst)}),
+            ),
+            metrics: Arc::new(move || {
+                let mut p = pump_bus::ops::PromText::default();
+                p.family("pump_nats_connected", "gauge", "1 while connected to NATS.").sample(
+                    "pump_nats_connected",
+                    &[],
+                    pump_bus::ops::nats_connected(&c2),
+                );
+                p.family("pump_gateway_skipped_total", "counter", "Messages skipped for slow streaming clients.")
+                    .sample("pump_gateway_skipped_total", &[], sk.load(Ordering::Relaxed) as f64);
+                p.finish()
+            }),
+        };
+        let token = shutdown.child_token();
+        (tokio::spawn(pump_bus::ops::serve(ops_listener, ops, token.clone())), token)
+    });
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter.set_not_serving::<PoseQueryServer<PoseQueryImpl>>().await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -284,7 +315,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
     let addr = listener.local_addr()?;
     // The streams may not exist yet (nats-server just started): report serving once they do.
     let ready = {
-        let (reporter, shutdown) = (reporter.clone(), shutdown.clone());
+        let (reporter, shutdown, serving) = (reporter.clone(), shutdown.clone(), serving.clone());
         tokio::spawn(async move {
             match ensure_streams_retrying(&js, &limits, &shutdown).await {
                 Ok(true) => {
@@ -292,7 +323,8 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
                         warn!(error = %e, "sets stream not set up");
                         return;
                     }
-                    reporter.set_serving::<PoseQueryServer<PoseQueryImpl>>().await
+                    reporter.set_serving::<PoseQueryServer<PoseQueryImpl>>().await;
+                    serving.store(true, Ordering::SeqCst);
                 }
                 Ok(false) => {}
                 Err(e) => warn!(error = %e, "streams not set up"),
@@ -315,5 +347,9 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop)
         .await?;
     ready.abort();
+    if let Some((task, token)) = ops_task {
+        token.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+    }
     Ok(())
 }

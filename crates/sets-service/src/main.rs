@@ -21,6 +21,9 @@ struct Args {
     /// The exercise for every camera; otherwise recognised from prototypes.
     #[arg(long, env = "PUMP_EXERCISE")]
     exercise: Option<String>,
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, env = "PUMP_HTTP_ADDR", default_value = "127.0.0.1:9103")]
+    http_addr: std::net::SocketAddr,
     /// Folder of prototype files (`{"exercise": …, "frames": [[6 angles], …]}`).
     #[arg(long, env = "PUMP_PROTOTYPES")]
     prototypes: Option<PathBuf>,
@@ -50,8 +53,15 @@ async fn main() -> ExitCode {
             }
         }
     }
+    let ops = match tokio::net::TcpListener::bind(args.http_addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("pump-sets: cannot listen on {}: {e}", args.http_addr);
+            return ExitCode::FAILURE;
+        }
+    };
     pump_bus::args::serve("pump-sets", &config.bus.clone(), |client, shutdown| {
-        pump_sets_service::run(Service { config, client, stats: Arc::default() }, shutdown)
+        pump_sets_service::run(Service { config, client, stats: Arc::default(), ops: Some(ops) }, shutdown)
     })
     .await
 }

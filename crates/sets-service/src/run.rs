@@ -63,6 +63,30 @@ pub struct Service {
     pub config: Config,
     pub client: async_nats::Client,
     pub stats: Arc<SetsStats>,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served, if anywhere.
+    pub ops: Option<tokio::net::TcpListener>,
+}
+
+impl SetsStats {
+    /// Prometheus text of the sets stage.
+    pub fn prometheus(&self, nats_connected: f64) -> String {
+        let mut p = pump_bus::ops::PromText::default();
+        p.family("pump_nats_connected", "gauge", "1 while connected to NATS.").sample(
+            "pump_nats_connected",
+            &[],
+            nats_connected,
+        );
+        for (name, help, v) in [
+            ("pump_sets_poses_total", "Pose frames processed.", &self.poses),
+            ("pump_sets_out_of_order_total", "Pose frames dropped as older than the last one.", &self.out_of_order),
+            ("pump_sets_published_total", "Sets stored (duplicates not counted).", &self.sets_published),
+            ("pump_reps_published_total", "Live rep counts published.", &self.reps_published),
+            ("pump_sets_replayed_total", "Pose frames replayed after a restart.", &self.replayed),
+        ] {
+            p.family(name, "counter", help).sample(name, &[], v.load(Ordering::Relaxed) as f64);
+        }
+        p.finish()
+    }
 }
 
 impl std::fmt::Debug for Service {
@@ -134,7 +158,20 @@ pub fn set_message(e: &SetEvent) -> pump_proto::SetEvent {
 }
 
 pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let Service { config, client, stats } = service;
+    let Service { config, client, stats, ops } = service;
+    let ops_task = ops.map(|listener| {
+        let (r, h, m, c) = (stats.clone(), stats.clone(), stats.clone(), client.clone());
+        let ops = pump_bus::ops::Ops {
+            not_ready: Arc::new(move || (!r.ready.load(Ordering::SeqCst)).then(|| "poses consumer not in place yet".to_string())),
+            health: Arc::new(move || {
+                serde_json::json!({"service": "pump-sets", "ready": h.ready.load(Ordering::SeqCst),
+                    "poses": h.poses.load(Ordering::Relaxed), "sets_published": h.sets_published.load(Ordering::Relaxed)})
+            }),
+            metrics: Arc::new(move || m.prometheus(pump_bus::ops::nats_connected(&c))),
+        };
+        let token = shutdown.child_token();
+        (tokio::spawn(pump_bus::ops::serve(listener, ops, token.clone())), token)
+    });
     let js = jetstream::new(client.clone());
     if !ensure_streams_retrying(&js, &config.limits, &shutdown).await? {
         return Ok(());
@@ -227,6 +264,10 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
         }
     }
     stats.ready.store(false, Ordering::SeqCst);
+    if let Some((task, token)) = ops_task {
+        token.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+    }
     save_checkpoints(&js, &mut cameras).await;
     flush_bounded(&client).await;
     Ok(())
