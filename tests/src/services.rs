@@ -148,6 +148,7 @@ pub struct Gateway {
     pub channel: tonic::transport::Channel,
     pub skipped: Arc<std::sync::atomic::AtomicU64>,
     pub addr: std::net::SocketAddr,
+    pub snapshots: Arc<pump_gateway::snapshot::SnapshotCache>,
 }
 
 /// Starts the gateway on a free port and waits until it reports SERVING.
@@ -155,12 +156,14 @@ pub async fn start_gateway(nats: &NatsServer) -> Gateway {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let skipped = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let snapshots = Arc::new(pump_gateway::snapshot::SnapshotCache::default());
     let service = pump_gateway::Service {
         client: client(nats, "gateway").await,
         listener,
         limits: Default::default(),
         skipped: skipped.clone(),
         ops: None,
+        snapshots: snapshots.clone(),
     };
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(pump_gateway::run(service, shutdown.clone()));
@@ -184,5 +187,5 @@ pub async fn start_gateway(nats: &NatsServer) -> Gateway {
     })
     .await
     .expect("gateway reports SERVING");
-    Gateway { task, shutdown, channel, skipped, addr }
+    Gateway { task, shutdown, channel, skipped, addr, snapshots }
 }

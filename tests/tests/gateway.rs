@@ -196,3 +196,61 @@ async fn stream_poses_from_a_time_replays_history_then_goes_live_with_no_gap_or_
     gw.shutdown.cancel();
     tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_are_jpeg_encoded_once_per_frame_and_never_stale() {
+    use pump_proto::{Encoding, Frame, GetSnapshotRequest, Keypoint, Person};
+    let nats = NatsServer::start();
+    let gw = start_gateway(&nats).await;
+    let c = client(&nats, "publisher").await;
+    let now = pump_bus::clock::now_ns();
+    let frame = |camera: &str, id: u64, ts: i64| Frame {
+        camera: camera.into(),
+        frame_id: id,
+        capture_ts_ns: ts,
+        width: 64,
+        height: 48,
+        encoding: Encoding::Bgr8 as i32,
+        data: vec![40u8; 64 * 48 * 3].into(),
+        ..Default::default()
+    };
+    c.publish("pump.frames.cam", frame("cam", 7, now).encode_to_vec().into()).await.unwrap();
+    c.publish("pump.frames.old", frame("old", 1, now - 10_000_000_000).encode_to_vec().into()).await.unwrap();
+    let kps = (0..17).map(|i| Keypoint { x: 10.0 + i as f32 * 2.0, y: 10.0 + i as f32, confidence: 0.9 }).collect();
+    let person = Person { r#box: None, score: 0.9, keypoints: kps };
+    let pf = PoseFrame { camera: "cam".into(), frame_id: 7, people: vec![person], ..Default::default() };
+    c.publish("pump.poses.cam", pf.encode_to_vec().into()).await.unwrap();
+    c.flush().await.unwrap();
+
+    let mut q = PoseQueryClient::new(gw.channel.clone());
+    let plain = q.get_snapshot(GetSnapshotRequest { camera: "cam".into(), overlay: false }).await.unwrap().into_inner();
+    assert_eq!((plain.frame_id, plain.width, plain.height), (7, 64, 48));
+    assert_eq!(&plain.jpeg[..2], &[0xff, 0xd8], "a JPEG");
+    let mut overlays = Vec::new();
+    for _ in 0..3 {
+        overlays.push(
+            q.get_snapshot(GetSnapshotRequest { camera: "cam".into(), overlay: true }).await.unwrap().into_inner().jpeg,
+        );
+    }
+    assert_ne!(overlays[0], plain.jpeg, "the skeleton is drawn on");
+    assert!(overlays.iter().all(|j| *j == overlays[0]));
+    assert_eq!(gw.snapshots.encodes.load(Ordering::Relaxed), 2, "one encode per frame and variant, however many ask");
+    for (camera, code) in [("nobody", Code::NotFound), ("old", Code::NotFound), ("a.b", Code::InvalidArgument)] {
+        let err = q.get_snapshot(GetSnapshotRequest { camera: camera.into(), overlay: false }).await.unwrap_err();
+        assert_eq!(err.code(), code, "{camera}: {err}");
+    }
+    // A stream that ended has no snapshot either.
+    let eos = Frame {
+        camera: "cam".into(),
+        frame_id: 8,
+        capture_ts_ns: pump_bus::clock::now_ns(),
+        end_of_stream: true,
+        ..Default::default()
+    };
+    c.publish("pump.frames.cam", eos.encode_to_vec().into()).await.unwrap();
+    c.flush().await.unwrap();
+    let err = q.get_snapshot(GetSnapshotRequest { camera: "cam".into(), overlay: false }).await.unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    gw.shutdown.cancel();
+    tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
+}

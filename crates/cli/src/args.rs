@@ -29,6 +29,21 @@ pub enum Command {
     Cameras(ClientArgs),
     /// The newest poses of a camera, or follow them (gRPC).
     Poses(PosesArgs),
+    /// Save the camera's newest frame as JPEG, optionally with the skeleton drawn on (gRPC).
+    Snapshot(SnapshotArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Draw the skeletons on the frame.
+    #[arg(long, env = "PUMP_OVERLAY", value_parser = BoolishValueParser::new(), num_args = 0, default_missing_value = "true", default_value = "false")]
+    pub overlay: bool,
+    /// Where to write the JPEG.
+    #[arg(short, long, default_value = "snapshot.jpg")]
+    pub output: PathBuf,
+    pub camera: String,
 }
 
 /// How to reach the gateway.

@@ -5,8 +5,8 @@ use anyhow::{Context, Result};
 use futures::StreamExt;
 use pump_proto::pose_query_client::PoseQueryClient;
 use pump_proto::{
-    GetLatestPosesRequest, ListCamerasRequest, ListSetsRequest, PoseFrame, SetEvent, StreamPosesRequest,
-    StreamSetsRequest,
+    GetLatestPosesRequest, GetSnapshotRequest, ListCamerasRequest, ListSetsRequest, PoseFrame, SetEvent,
+    StreamPosesRequest, StreamSetsRequest,
 };
 use serde_json::json;
 use tonic::transport::Channel;
@@ -142,6 +142,16 @@ pub fn sets(addr: &str, camera: Option<&str>, follow: bool, as_json: bool) -> Re
                 println!("{}", set_line(&s.map_err(rpc)?, as_json));
             }
         }
+        Ok(())
+    })
+}
+
+pub fn snapshot(addr: &str, camera: &str, overlay: bool, output: &std::path::Path) -> Result<()> {
+    runtime()?.block_on(async {
+        let mut q = connect(addr).await?;
+        let s = q.get_snapshot(GetSnapshotRequest { camera: camera.into(), overlay }).await.map_err(rpc)?.into_inner();
+        std::fs::write(output, &s.jpeg).with_context(|| format!("cannot write {}", output.display()))?;
+        eprintln!("{}: frame {} ({}x{}) written to {}", s.camera, s.frame_id, s.width, s.height, output.display());
         Ok(())
     })
 }

@@ -7,5 +7,6 @@
 //! an unknown camera NOT_FOUND, the bus unreachable UNAVAILABLE.
 
 pub mod run;
+pub mod snapshot;
 
 pub use run::{run, Service};

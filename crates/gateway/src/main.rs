@@ -44,7 +44,14 @@ async fn main() -> ExitCode {
     let limits = args.common.stream_limits();
     pump_bus::args::serve("pump-gateway", &bus, |client, shutdown| {
         pump_gateway::run(
-            pump_gateway::Service { client, listener, limits, skipped: Default::default(), ops: Some(ops) },
+            pump_gateway::Service {
+                client,
+                listener,
+                limits,
+                skipped: Default::default(),
+                ops: Some(ops),
+                snapshots: Default::default(),
+            },
             shutdown,
         )
     })

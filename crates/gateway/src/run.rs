@@ -7,12 +7,13 @@ use std::sync::Arc;
 use async_nats::jetstream::{self, consumer};
 use futures::{Stream, StreamExt};
 use prost::Message;
-use pump_bus::streams::{ensure_streams_retrying, sets_config, StreamLimits, POSES_STREAM, SETS_STREAM};
+use pump_bus::streams::{ensure_streams_retrying, sets_config, StreamLimits, FRAMES_STREAM, POSES_STREAM, SETS_STREAM};
 use pump_bus::subject::{self, CameraId, POSES_ALL, SETS_ALL};
 use pump_proto::pose_query_server::{PoseQuery, PoseQueryServer};
 use pump_proto::{
-    CameraInfo, GetLatestPosesRequest, ListCamerasRequest, ListCamerasResponse, ListSetsRequest, ListSetsResponse,
-    PoseFrame, RepProgress, SetEvent, StreamPosesRequest, StreamRepsRequest, StreamSetsRequest,
+    CameraInfo, Frame, GetLatestPosesRequest, GetSnapshotRequest, ListCamerasRequest, ListCamerasResponse,
+    ListSetsRequest, ListSetsResponse, PoseFrame, RepProgress, SetEvent, Snapshot, StreamPosesRequest,
+    StreamRepsRequest, StreamSetsRequest,
 };
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -20,6 +21,9 @@ use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 use tracing::{info, warn};
+
+/// A camera whose newest frame is older than this has no snapshot (NOT_FOUND, not a stale frame).
+const SNAPSHOT_MAX_AGE_S: f64 = 5.0;
 
 /// Pose frames buffered per streaming client; a slower client skips ahead (newest wins).
 const STREAM_BUFFER: usize = 16;
@@ -33,6 +37,8 @@ pub struct Service {
     pub skipped: Arc<AtomicU64>,
     /// Where `/healthz`, `/readyz` and `/metrics` are served, if anywhere.
     pub ops: Option<tokio::net::TcpListener>,
+    /// Snapshot JPEGs, encoded once per frame.
+    pub snapshots: Arc<crate::snapshot::SnapshotCache>,
 }
 
 impl std::fmt::Debug for Service {
@@ -59,6 +65,7 @@ pub mod status {
 }
 
 struct PoseQueryImpl {
+    snapshots: Arc<crate::snapshot::SnapshotCache>,
     client: async_nats::Client,
     js: jetstream::Context,
     shutdown: CancellationToken,
@@ -199,6 +206,36 @@ impl PoseQuery for PoseQueryImpl {
         Ok(Response::new(self.forward_stored(messages)))
     }
 
+    async fn get_snapshot(&self, req: Request<GetSnapshotRequest>) -> Result<Response<Snapshot>, Status> {
+        let r = req.get_ref();
+        let cam = camera(&r.camera)?;
+        let frames = self.js.get_stream(FRAMES_STREAM).await.map_err(status::bus)?;
+        let frame = match frames.get_last_raw_message_by_subject(&subject::frames(&cam)).await {
+            Ok(m) => Frame::decode(m.payload).map_err(|e| Status::internal(format!("stored frame: {e}")))?,
+            Err(e) if e.kind() == jetstream::stream::LastRawMessageErrorKind::NoMessageFound => {
+                return Err(status::unknown_camera(cam.as_str()))
+            }
+            Err(e) => return Err(status::bus(e)),
+        };
+        let age_s = (pump_bus::clock::now_ns() - frame.capture_ts_ns) as f64 / 1e9;
+        if frame.end_of_stream || age_s > SNAPSHOT_MAX_AGE_S {
+            return Err(Status::not_found(format!("camera {cam} has been silent for {age_s:.0} s")));
+        }
+        let poses = if r.overlay { self.latest(&cam).await.ok() } else { None };
+        // Overlay asked for but no pose yet: the plain frame, drawn with nobody.
+        let overlay = r.overlay.then(|| poses.unwrap_or_default());
+        let jpeg =
+            self.snapshots.jpeg(&frame, overlay.as_ref()).map_err(|e| Status::internal(format!("snapshot: {e}")))?;
+        Ok(Response::new(Snapshot {
+            camera: cam.to_string(),
+            frame_id: frame.frame_id,
+            capture_ts_ns: frame.capture_ts_ns,
+            width: frame.width,
+            height: frame.height,
+            jpeg,
+        }))
+    }
+
     type StreamRepsStream = LiveStream<RepProgress>;
 
     async fn stream_reps(&self, req: Request<StreamRepsRequest>) -> Result<Response<Self::StreamRepsStream>, Status> {
@@ -270,7 +307,7 @@ impl PoseQueryImpl {
 /// Serves until `shutdown`: health NOT_SERVING until the streams exist, then SERVING; at
 /// shutdown NOT_SERVING first, then the server drains.
 pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let Service { client, listener, limits, skipped, ops } = service;
+    let Service { client, listener, limits, skipped, ops, snapshots } = service;
     let serving = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let ops_task = ops.map(|ops_listener| {
         let (r, h, c1, c2, sk) = (serving.clone(), serving.clone(), client.clone(), client.clone(), skipped.clone());
@@ -311,7 +348,8 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
     let js = jetstream::new(client.clone());
-    let query = PoseQueryImpl { client: client.clone(), js: js.clone(), shutdown: shutdown.clone(), skipped };
+    let query =
+        PoseQueryImpl { snapshots, client: client.clone(), js: js.clone(), shutdown: shutdown.clone(), skipped };
     let addr = listener.local_addr()?;
     // The streams may not exist yet (nats-server just started): report serving once they do.
     let ready = {
