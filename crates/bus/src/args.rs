@@ -82,6 +82,14 @@ where
     }
 }
 
+/// Binds a listener, or says why not in one line (for `main`, which then exits 1).
+pub async fn bind(binary: &str, addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener, std::process::ExitCode> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        eprintln!("{binary}: cannot listen on {addr}: {e}");
+        std::process::ExitCode::FAILURE
+    })
+}
+
 /// Waits for SIGINT or SIGTERM, cancels `token`, and exits with 1 on a second signal.
 pub async fn shutdown_on_signal(token: tokio_util::sync::CancellationToken) {
     #[cfg(unix)]

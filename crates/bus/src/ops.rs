@@ -79,6 +79,39 @@ impl PromText {
     }
 }
 
+/// Events per second over the last `N` events (60 for every pump rate), and the age of the last.
+#[derive(Debug, Clone, Default)]
+pub struct RateWindow {
+    times: std::collections::VecDeque<std::time::Instant>,
+}
+
+impl RateWindow {
+    const N: usize = 60;
+
+    /// Records an event now.
+    pub fn tick(&mut self) {
+        if self.times.len() == Self::N {
+            self.times.pop_front();
+        }
+        self.times.push_back(std::time::Instant::now());
+    }
+
+    /// Events per second over the window; 0 with fewer than two.
+    pub fn per_second(&self) -> f64 {
+        match (self.times.front(), self.times.back()) {
+            (Some(a), Some(b)) if self.times.len() > 1 && b > a => {
+                (self.times.len() - 1) as f64 / (*b - *a).as_secs_f64()
+            }
+            _ => 0.0,
+        }
+    }
+
+    /// Seconds since the last event, if any.
+    pub fn last_age_s(&self) -> Option<f64> {
+        self.times.back().map(|t| t.elapsed().as_secs_f64())
+    }
+}
+
 /// 1 when the client is connected to NATS, else 0.
 pub fn nats_connected(client: &async_nats::Client) -> f64 {
     f64::from(u8::from(client.connection_state() == async_nats::connection::State::Connected))

@@ -69,12 +69,9 @@ async fn main() -> ExitCode {
         eprintln!("pump-capture: {e}");
         return ExitCode::from(64);
     }
-    let ops = match tokio::net::TcpListener::bind(args.http_addr).await {
+    let ops = match pump_bus::args::bind("pump-capture", args.http_addr).await {
         Ok(l) => l,
-        Err(e) => {
-            eprintln!("pump-capture: cannot listen on {}: {e}", args.http_addr);
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     pump_bus::args::serve("pump-capture", &config.bus.clone(), |client, shutdown| {
         let service = Service { ops: Some(ops), ..Service::from_config(config, client) };

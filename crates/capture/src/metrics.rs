@@ -1,15 +1,12 @@
 //! Counters of the capture stage, per camera: connection state, frames, failures, fps over
 //! the last 60 frames.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::Instant;
 
 pub const FRAMES_CAPTURED: &str = "pump_frames_captured_total";
 pub const CAMERA_CONNECTED: &str = "pump_camera_connected";
 pub const CAMERA_RECONNECTS: &str = "pump_camera_reconnects_total";
-
-const FPS_WINDOW: usize = 60;
 
 #[derive(Debug, Clone, Default)]
 pub struct CaptureCameraStats {
@@ -25,18 +22,13 @@ pub struct CaptureCameraStats {
     pub pace_timeouts: u64,
     /// A file source read to its end.
     pub ended: bool,
-    frame_times: VecDeque<Instant>,
+    frames: pump_bus::ops::RateWindow,
 }
 
 impl CaptureCameraStats {
     /// Frames per second over the last 60 frames.
     pub fn fps(&self) -> f64 {
-        match (self.frame_times.front(), self.frame_times.back()) {
-            (Some(a), Some(b)) if self.frame_times.len() > 1 && b > a => {
-                (self.frame_times.len() - 1) as f64 / (*b - *a).as_secs_f64()
-            }
-            _ => 0.0,
-        }
+        self.frames.per_second()
     }
 }
 
@@ -93,7 +85,7 @@ impl CaptureStats {
             .snapshot()
             .into_iter()
             .map(|(c, s)| {
-                let age = s.frame_times.back().map(|t| t.elapsed().as_secs_f64());
+                let age = s.frames.last_age_s();
                 (c, serde_json::json!({"connected": s.connected, "fps": s.fps(), "last_frame_age_s": age, "reconnects": s.reconnects, "ended": s.ended}))
             })
             .collect();
@@ -109,10 +101,7 @@ impl CaptureStats {
         self.update(camera, |s| {
             s.captured += 1;
             s.connected = true;
-            if s.frame_times.len() == FPS_WINDOW {
-                s.frame_times.pop_front();
-            }
-            s.frame_times.push_back(Instant::now());
+            s.frames.tick();
         });
     }
 

@@ -26,19 +26,13 @@ async fn main() -> ExitCode {
         Err(code) => return code,
     };
     args.common.init_tracing();
-    let listener = match tokio::net::TcpListener::bind(args.grpc_addr).await {
+    let listener = match pump_bus::args::bind("pump-gateway", args.grpc_addr).await {
         Ok(l) => l,
-        Err(e) => {
-            eprintln!("pump-gateway: cannot listen on {}: {e}", args.grpc_addr);
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
-    let ops = match tokio::net::TcpListener::bind(args.http_addr).await {
+    let ops = match pump_bus::args::bind("pump-gateway", args.http_addr).await {
         Ok(l) => l,
-        Err(e) => {
-            eprintln!("pump-gateway: cannot listen on {}: {e}", args.http_addr);
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let bus = BusConfig::new(&args.common.nats_url, "pump-gateway");
     let limits = args.common.stream_limits();

@@ -12,7 +12,8 @@ use pump_proto::{Encoding, Frame, PoseFrame};
 const MIN_DRAW_CONFIDENCE: f32 = 0.5;
 const JPEG_QUALITY: u8 = 85;
 
-/// COCO-17 bones (same as the pose engine's skeleton).
+/// COCO-17 bones: `pump_pose::SKELETON`, copied so the gateway does not depend on the pose engine
+/// (and through it on ONNX Runtime).
 const SKELETON: [(usize, usize); 16] = [
     (15, 13),
     (13, 11),

@@ -39,12 +39,9 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let ops = match tokio::net::TcpListener::bind(args.http_addr).await {
+    let ops = match pump_bus::args::bind("pump-infer", args.http_addr).await {
         Ok(l) => l,
-        Err(e) => {
-            eprintln!("pump-infer: cannot listen on {}: {e}", args.http_addr);
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     pump_bus::args::serve("pump-infer", &config.bus.clone(), |client, shutdown| {
         let stats = Arc::new(InferStats::default());

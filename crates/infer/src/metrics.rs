@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
-use std::time::Instant;
 
 pub const FRAMES_RECEIVED: &str = "pump_infer_frames_received_total";
 pub const FRAMES_DROPPED: &str = "pump_infer_frames_dropped_total";
@@ -33,7 +32,6 @@ impl DropReason {
 }
 
 const WINDOW: usize = 1000;
-const FPS_WINDOW: usize = 60;
 
 /// One camera's counters and recent samples.
 #[derive(Debug, Clone, Default)]
@@ -50,7 +48,7 @@ pub struct CameraStats {
     pub infer_ms: VecDeque<f64>,
     /// Recent frame ages at publish (ms), newest last.
     pub age_ms: VecDeque<f64>,
-    published_at: VecDeque<Instant>,
+    published: pump_bus::ops::RateWindow,
 }
 
 fn push(q: &mut VecDeque<f64>, v: f64) {
@@ -78,12 +76,7 @@ impl CameraStats {
 
     /// Poses published per second over the last 60.
     pub fn fps(&self) -> f64 {
-        match (self.published_at.front(), self.published_at.back()) {
-            (Some(a), Some(b)) if self.published_at.len() > 1 && b > a => {
-                (self.published_at.len() - 1) as f64 / (*b - *a).as_secs_f64()
-            }
-            _ => 0.0,
-        }
+        self.published.per_second()
     }
 }
 
@@ -140,10 +133,7 @@ impl InferStats {
                 return;
             }
             push(&mut s.age_ms, age_ms);
-            if s.published_at.len() == FPS_WINDOW {
-                s.published_at.pop_front();
-            }
-            s.published_at.push_back(Instant::now());
+            s.published.tick();
         });
     }
 
@@ -207,7 +197,7 @@ impl InferStats {
             .snapshot()
             .into_iter()
             .map(|(c, s)| {
-                let age = s.published_at.back().map(|t| t.elapsed().as_secs_f64());
+                let age = s.published.last_age_s();
                 (c, serde_json::json!({"last_pose_age_s": age, "poses_per_second": s.fps(), "dropped": s.dropped()}))
             })
             .collect();

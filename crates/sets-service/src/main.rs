@@ -53,12 +53,9 @@ async fn main() -> ExitCode {
             }
         }
     }
-    let ops = match tokio::net::TcpListener::bind(args.http_addr).await {
+    let ops = match pump_bus::args::bind("pump-sets", args.http_addr).await {
         Ok(l) => l,
-        Err(e) => {
-            eprintln!("pump-sets: cannot listen on {}: {e}", args.http_addr);
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     pump_bus::args::serve("pump-sets", &config.bus.clone(), |client, shutdown| {
         pump_sets_service::run(Service { config, client, stats: Arc::default(), ops: Some(ops) }, shutdown)
