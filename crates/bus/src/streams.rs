@@ -72,9 +72,9 @@ pub fn poses_config(limits: &StreamLimits) -> stream::Config {
     }
 }
 
-/// Creates the streams, or updates them to these limits when they exist.
+/// Creates the streams (frames, poses, sets), or updates them to these limits when they exist.
 pub async fn ensure_streams(js: &jetstream::Context, limits: &StreamLimits) -> Result<()> {
-    for cfg in [frames_config(limits), poses_config(limits)] {
+    for cfg in [frames_config(limits), poses_config(limits), sets_config()] {
         let name = cfg.name.clone();
         js.create_or_update_stream(cfg).await.map_err(|source| Error::Stream { stream: name, source })?;
     }

@@ -9,7 +9,6 @@ use futures::StreamExt;
 use pump_bus::codec::decode_pose_frame;
 use pump_bus::connect::{connect, BusConfig};
 use pump_bus::subject::{self, CameraId, POSES_ALL};
-use pump_pose::{BBox, Keypoint, Pose, NUM_KEYPOINTS};
 use serde::Serialize;
 
 use crate::args::ListenArgs;
@@ -25,15 +24,6 @@ struct ListenLine {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     end_of_stream: bool,
     poses: Vec<PoseJson>,
-}
-
-fn pose_of(p: &pump_proto::Person) -> Pose {
-    let b = p.r#box.unwrap_or_default();
-    let mut keypoints = [Keypoint::default(); NUM_KEYPOINTS];
-    for (k, kp) in keypoints.iter_mut().zip(&p.keypoints) {
-        *k = Keypoint { x: kp.x, y: kp.y, confidence: kp.confidence };
-    }
-    Pose { bbox: BBox { x1: b.x1, y1: b.y1, x2: b.x2, y2: b.y2 }, score: p.score, keypoints }
 }
 
 pub fn run(args: ListenArgs) -> Result<()> {
@@ -63,7 +53,7 @@ async fn listen(args: ListenArgs) -> Result<()> {
             shape: [p.height, p.width],
             age_ms: ((p.publish_ts_ns - p.capture_ts_ns) as f64 / 1e4).round() / 100.0,
             end_of_stream: p.end_of_stream,
-            poses: p.people.iter().map(|person| PoseJson::from(&pose_of(person))).collect(),
+            poses: p.people.iter().map(|person| PoseJson::from(&pump_pose::proto::from_person(person))).collect(),
         };
         let mut out = stdout.lock();
         serde_json::to_writer(&mut out, &line)?;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_nats::jetstream::{self, consumer};
 use futures::{Stream, StreamExt};
 use prost::Message;
-use pump_bus::streams::{ensure_streams_retrying, sets_config, StreamLimits, FRAMES_STREAM, POSES_STREAM, SETS_STREAM};
+use pump_bus::streams::{ensure_streams_retrying, StreamLimits, FRAMES_STREAM, POSES_STREAM, SETS_STREAM};
 use pump_bus::subject::{self, CameraId, POSES_ALL, SETS_ALL};
 use pump_proto::pose_query_server::{PoseQuery, PoseQueryServer};
 use pump_proto::{
@@ -357,10 +357,6 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
         tokio::spawn(async move {
             match ensure_streams_retrying(&js, &limits, &shutdown).await {
                 Ok(true) => {
-                    if let Err(e) = js.create_or_update_stream(sets_config()).await {
-                        warn!(error = %e, "sets stream not set up");
-                        return;
-                    }
                     reporter.set_serving::<PoseQueryServer<PoseQueryImpl>>().await;
                     serving.store(true, Ordering::SeqCst);
                 }

@@ -18,7 +18,7 @@ use pump_bus::connect::flush_bounded;
 use pump_bus::streams::{ensure_streams_retrying, FRAMES_STREAM};
 use pump_bus::subject::{self, CameraId, FRAMES_ALL};
 use pump_pose::{ImageView, Pose};
-use pump_proto::{Encoding, Frame, Keypoint, Person, PoseFrame};
+use pump_proto::{Encoding, Frame, PoseFrame};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -334,18 +334,9 @@ fn pose_frame(f: &Frame, poses: &[Pose], start: i64, end: i64, model: &str, prov
         height: f.height,
         model: model.into(),
         provider: provider.into(),
-        people: poses.iter().map(person).collect(),
+        people: poses.iter().map(pump_pose::proto::to_person).collect(),
         end_of_stream: false,
         publish_ts_ns: 0,
-    }
-}
-
-/// Converts an engine pose to its wire form.
-pub fn person(p: &Pose) -> Person {
-    Person {
-        r#box: Some(pump_proto::Box { x1: p.bbox.x1, y1: p.bbox.y1, x2: p.bbox.x2, y2: p.bbox.y2 }),
-        score: p.score,
-        keypoints: p.keypoints.iter().map(|k| Keypoint { x: k.x, y: k.y, confidence: k.confidence }).collect(),
     }
 }
 

@@ -13,6 +13,8 @@ pub mod decode;
 pub mod engine;
 mod error;
 pub mod letterbox;
+#[cfg(feature = "proto")]
+pub mod proto;
 pub mod types;
 
 pub use decode::{DecodeConfig, OutputLayout};

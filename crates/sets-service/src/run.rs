@@ -11,9 +11,9 @@ use futures::StreamExt;
 use prost::Message;
 use pump_bus::codec::decode_pose_frame;
 use pump_bus::connect::{flush_bounded, BusConfig};
-use pump_bus::streams::{ensure_streams_retrying, sets_config, StreamLimits, POSES_STREAM};
+use pump_bus::streams::{ensure_streams_retrying, StreamLimits, POSES_STREAM};
 use pump_bus::subject::{self, CameraId, POSES_ALL};
-use pump_pose::{BBox, Keypoint, Pose, NUM_KEYPOINTS};
+use pump_pose::Pose;
 use pump_proto::{AngleRange, FeatureRow, PoseFrame, RepProgress};
 use pump_sets::{FrameInput, SetConfig, SetEvent, SetTracker, TrackerEvent};
 use tokio_util::sync::CancellationToken;
@@ -124,15 +124,6 @@ struct CameraState {
     dirty: bool,
 }
 
-fn pose_of(p: &pump_proto::Person) -> Pose {
-    let b = p.r#box.unwrap_or_default();
-    let mut keypoints = [Keypoint::default(); NUM_KEYPOINTS];
-    for (k, kp) in keypoints.iter_mut().zip(&p.keypoints) {
-        *k = Keypoint { x: kp.x, y: kp.y, confidence: kp.confidence };
-    }
-    Pose { bbox: BBox { x1: b.x1, y1: b.y1, x2: b.x2, y2: b.y2 }, score: p.score, keypoints }
-}
-
 /// The wire form of a set.
 pub fn set_message(e: &SetEvent) -> pump_proto::SetEvent {
     pump_proto::SetEvent {
@@ -176,7 +167,6 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
     if !ensure_streams_retrying(&js, &config.limits, &shutdown).await? {
         return Ok(());
     }
-    js.create_or_update_stream(sets_config()).await.context("cannot set up the sets stream")?;
     let store = js
         .create_or_update_stream(jetstream::stream::Config {
             name: CHECKPOINT_STREAM.into(),
@@ -296,7 +286,7 @@ async fn handle(
             return;
         }
         st.last_frame = Some((pf.frame_id, pf.capture_ts_ns));
-        let poses: Vec<Pose> = pf.people.iter().map(pose_of).collect();
+        let poses: Vec<Pose> = pf.people.iter().map(pump_pose::proto::from_person).collect();
         let t = pf.source_ts_ns as f64 / 1e9;
         let input =
             FrameInput { t, frame: pf.frame_id, width: pf.width as f32, height: pf.height as f32, poses: &poses };
