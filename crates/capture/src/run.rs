@@ -434,8 +434,15 @@ async fn play_realtime(
                     Ok(Some(ts)) => {
                         // Wait until the frame's own time, as a camera would deliver it.
                         let due = start + Duration::from_nanos(ts.max(0) as u64).div_f64(ctx.config.realtime_speed);
-                        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                            std::thread::sleep(wait);
+                        // In short naps, so a stop is seen however slow the replay.
+                        while let Some(wait) = due.checked_duration_since(Instant::now()) {
+                            if stop.load(Ordering::SeqCst) {
+                                break;
+                            }
+                            std::thread::sleep(wait.min(Duration::from_millis(50)));
+                        }
+                        if stop.load(Ordering::SeqCst) {
+                            break;
                         }
                         last_ts = ts;
                         let meta = ctx.meta(id, ts, false);
@@ -467,9 +474,17 @@ async fn play_realtime(
             return;
         }
     }
+    let mut done_rx = done_rx;
     tokio::select! {
-        _ = done_rx => {}
-        _ = ctx.shutdown.cancelled() => stop.store(true, Ordering::SeqCst),
+        _ = &mut done_rx => {}
+        _ = ctx.shutdown.cancelled() => {
+            stop.store(true, Ordering::SeqCst);
+            // Wait for the reader to finish its frame and release the file: left running, it
+            // could be inside OpenCV while the process exits (seen: a crash in imencode).
+            if tokio::time::timeout(READ_GRACE, done_rx).await.is_err() {
+                warn!("the file reader did not stop in time");
+            }
+        }
     }
 }
 

@@ -66,6 +66,9 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
         .await
         .map_err(|source| Error::Subscribe { subject: FRAMES_ALL.into(), source })?;
     let slots = Arc::new(FrameSlots::new());
+    // Should this future be dropped instead of shut down (its runtime going away), the worker
+    // threads must still end: nothing else would wake them.
+    let _close_on_drop = CloseOnDrop(slots.clone());
     let mut limiter = RateLimitedLog::new(Duration::from_secs(5));
     if let Err(e) = seed_from_kept_frames(&js, &slots, &stats, &config).await {
         warn!(error = %e, "could not read the kept frames; starting from live ones");
@@ -94,7 +97,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
         tracker.spawn_blocking(move || worker_loop(i, predictor, &slots, &stats, &tx, &cfg));
     }
     drop(pose_tx);
-    tracker.spawn(publish_loop(client.clone(), pose_rx, stats.clone()));
+    tracker.spawn(publish_loop(client.clone(), pose_rx, stats.clone(), instance_id()));
     tracker.close();
     stats.set_ready(true);
     info!(queue_group = %config.queue_group, "inference service running");
@@ -126,6 +129,14 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
     flush_bounded(&client).await;
     stats.log();
     Ok(())
+}
+
+struct CloseOnDrop(Arc<FrameSlots>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 /// Starts each camera from its kept frame (the frames stream holds the newest per camera), so a
@@ -335,16 +346,31 @@ fn pose_frame(f: &Frame, poses: &[Pose], start: i64, end: i64, model: &str, prov
         model: model.into(),
         provider: provider.into(),
         people: poses.iter().map(pump_pose::proto::to_person).collect(),
-        end_of_stream: false,
-        publish_ts_ns: 0,
+        // Stamped by the publisher.
+        ..Default::default()
     }
 }
 
-/// Publishes pose frames in the order the workers hand them over, stamping the publish time.
-async fn publish_loop(client: async_nats::Client, mut rx: mpsc::Receiver<PoseFrame>, stats: Arc<InferStats>) {
+/// Names this process among the inference replicas: the host, the pid and the start time, so a
+/// restarted replica (whose counters start again at zero) is a new instance.
+fn instance_id() -> String {
+    let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "host".into());
+    format!("{host}-{}-{:x}", std::process::id(), now_ns())
+}
+
+/// Publishes pose frames in the order the workers hand them over, stamping the publish time and
+/// this instance's counters for the camera.
+async fn publish_loop(
+    client: async_nats::Client,
+    mut rx: mpsc::Receiver<PoseFrame>,
+    stats: Arc<InferStats>,
+    instance: String,
+) {
     while let Some(mut pf) = rx.recv().await {
         let Ok(camera) = CameraId::new(pf.camera.clone()) else { continue };
         pf.publish_ts_ns = now_ns();
+        (pf.frames_received, pf.frames_dropped) = stats.counts(&pf.camera);
+        pf.instance.clone_from(&instance);
         let age_ms = (pf.publish_ts_ns - pf.capture_ts_ns) as f64 / 1e6;
         let hdrs = headers(pf.frame_id, pf.capture_ts_ns);
         if let Err(e) = client.publish_with_headers(subject::poses(&camera), hdrs, encode(&pf)).await {
