@@ -10,18 +10,12 @@ use pump_capture::run::Mode;
 use pump_infer::{InferStats, SlowPredictor};
 use pump_tests::services::{client, start_capture};
 use pump_tests::NatsServer;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 /// GET `path` from `addr`; returns (status code, body).
 async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
-    let mut buf = String::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_string(&mut buf)).await.unwrap().unwrap();
-    let code = buf.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    (code, body)
+    let r = pump_tests::http::get(addr, path).await;
+    (r.status, r.text())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,7 +67,9 @@ async fn inference_explains_its_health_readiness_and_metrics() {
     assert!(body.contains("pump_nats_connected 1"));
     assert!(body.contains("pump_infer_frames_inferred_total{camera=\"cam\"}"));
     assert!(body.contains("pump_infer_frames_dropped_total{camera=\"cam\",reason=\"replaced\"}"));
-    assert!(body.contains("pump_frame_age_seconds{camera=\"cam\",quantile=\"0.99\"}"));
+    assert!(body.contains("# TYPE pump_frame_age_seconds histogram"));
+    assert!(body.contains("pump_frame_age_seconds_bucket{camera=\"cam\",le=\"+Inf\"}"));
+    assert!(body.contains("pump_infer_seconds_count{camera=\"cam\"}"));
     capture.stop().await;
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(30), task).await.unwrap().unwrap().unwrap();

@@ -28,6 +28,17 @@ impl std::fmt::Debug for Ops {
 
 /// Serves the endpoints on `listener` until `shutdown`.
 pub async fn serve(listener: tokio::net::TcpListener, ops: Ops, shutdown: CancellationToken) -> std::io::Result<()> {
+    serve_with(listener, ops, Router::new(), shutdown).await
+}
+
+/// Serves the endpoints and a service's own routes (the gateway's preview) on `listener` until
+/// `shutdown`. Long-lived responses must end at `shutdown` themselves: the server waits for them.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    ops: Ops,
+    routes: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     let (h, r, m) = (ops.clone(), ops.clone(), ops);
     let app = Router::new()
         .route("/healthz", get(move || async move { axum::Json((h.health)()) }))
@@ -45,7 +56,8 @@ pub async fn serve(listener: tokio::net::TcpListener, ops: Ops, shutdown: Cancel
             get(move || async move {
                 ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], (m.metrics)()).into_response()
             }),
-        );
+        )
+        .merge(routes);
     axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await
 }
 
@@ -60,7 +72,7 @@ fn escape(v: &str) -> String {
 }
 
 impl PromText {
-    /// Starts a family: `kind` is `counter`, `gauge` or `summary`.
+    /// Starts a family: `kind` is `counter`, `gauge` or `histogram`.
     pub fn family(&mut self, name: &str, kind: &str, help: &str) -> &mut Self {
         let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         self
@@ -74,8 +86,64 @@ impl PromText {
         self
     }
 
+    /// The `_bucket`, `_sum` and `_count` samples of one histogram of the current family.
+    pub fn histogram(&mut self, name: &str, labels: &[(&str, &str)], h: &Histogram) -> &mut Self {
+        let bucket = format!("{name}_bucket");
+        let mut cumulative = 0;
+        for (bound, n) in h.bounds.iter().zip(&h.counts) {
+            cumulative += n;
+            let le = bound.to_string();
+            let mut l = labels.to_vec();
+            l.push(("le", &le));
+            self.sample(&bucket, &l, cumulative as f64);
+        }
+        let mut l = labels.to_vec();
+        l.push(("le", "+Inf"));
+        self.sample(&bucket, &l, h.count as f64);
+        self.sample(&format!("{name}_sum"), labels, h.sum);
+        self.sample(&format!("{name}_count"), labels, h.count as f64)
+    }
+
     pub fn finish(self) -> String {
         self.out
+    }
+}
+
+/// Seconds, bucketed for Prometheus: from a few ms (a model run on a GPU) to seconds (a frame
+/// that waited far too long).
+pub const SECONDS_BUCKETS: &[f64] = &[0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12];
+
+/// A Prometheus histogram: observations counted per bucket since the start, never forgotten.
+#[derive(Debug, Clone)]
+pub struct Histogram {
+    bounds: &'static [f64],
+    /// Observations per bucket (not cumulative); those above the last bound only in `count`.
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Self::new(SECONDS_BUCKETS)
+    }
+}
+
+impl Histogram {
+    pub fn new(bounds: &'static [f64]) -> Self {
+        Self { bounds, counts: vec![0; bounds.len()], sum: 0.0, count: 0 }
+    }
+
+    pub fn observe(&mut self, v: f64) {
+        if let Some(i) = self.bounds.iter().position(|b| v <= *b) {
+            self.counts[i] += 1;
+        }
+        self.sum += v;
+        self.count += 1;
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
     }
 }
 
@@ -128,5 +196,22 @@ mod tests {
         let t = p.finish();
         assert!(t.contains("# TYPE pump_frames_total counter"));
         assert!(t.contains("pump_frames_total{camera=\"a\\\"b\"} 3"));
+    }
+
+    #[test]
+    fn histogram_buckets_are_cumulative_and_end_at_inf() {
+        static B: &[f64] = &[0.1, 1.0];
+        let mut h = Histogram::new(B);
+        for v in [0.05, 0.1, 0.5, 3.0] {
+            h.observe(v);
+        }
+        let mut p = PromText::default();
+        p.family("x_seconds", "histogram", "X.").histogram("x_seconds", &[("camera", "c")], &h);
+        let t = p.finish();
+        assert!(t.contains("x_seconds_bucket{camera=\"c\",le=\"0.1\"} 2\n"), "{t}");
+        assert!(t.contains("x_seconds_bucket{camera=\"c\",le=\"1\"} 3\n"), "{t}");
+        assert!(t.contains("x_seconds_bucket{camera=\"c\",le=\"+Inf\"} 4\n"), "{t}");
+        assert!(t.contains("x_seconds_sum{camera=\"c\"} 3.65\n"), "{t}");
+        assert!(t.contains("x_seconds_count{camera=\"c\"} 4\n"), "{t}");
     }
 }

@@ -48,6 +48,9 @@ pub struct CameraStats {
     pub infer_ms: VecDeque<f64>,
     /// Recent frame ages at publish (ms), newest last.
     pub age_ms: VecDeque<f64>,
+    /// Model run time (s) and frame age at publish (s), since the start, for Prometheus.
+    pub infer_seconds: pump_bus::ops::Histogram,
+    pub age_seconds: pump_bus::ops::Histogram,
     published: pump_bus::ops::RateWindow,
 }
 
@@ -123,6 +126,7 @@ impl InferStats {
         self.with(camera, |s| {
             s.inferred += 1;
             push(&mut s.infer_ms, infer_ms);
+            s.infer_seconds.observe(infer_ms / 1e3);
         });
     }
 
@@ -133,6 +137,7 @@ impl InferStats {
                 return;
             }
             push(&mut s.age_ms, age_ms);
+            s.age_seconds.observe(age_ms / 1e3);
             s.published.tick();
         });
     }
@@ -174,19 +179,13 @@ impl InferStats {
         for (c, s) in &snap {
             p.sample("pump_poses_per_second", &[("camera", c)], s.fps());
         }
-        for (name, help, pick) in [
-            (INFER_SECONDS, "Model run time (recent window).", 0usize),
-            (FRAME_AGE_SECONDS, "Frame age at publish, publish - capture (recent window).", 1),
-        ] {
-            p.family(name, "summary", help);
-            for (c, s) in &snap {
-                let q = if pick == 0 { &s.infer_ms } else { &s.age_ms };
-                for (label, quant) in [("0.5", 0.5), ("0.99", 0.99)] {
-                    if let Some(v) = quantile(q, quant) {
-                        p.sample(name, &[("camera", c), ("quantile", label)], v / 1e3);
-                    }
-                }
-            }
+        p.family(INFER_SECONDS, "histogram", "Model run time.");
+        for (c, s) in &snap {
+            p.histogram(INFER_SECONDS, &[("camera", c)], &s.infer_seconds);
+        }
+        p.family(FRAME_AGE_SECONDS, "histogram", "Frame age at publish, publish - capture.");
+        for (c, s) in &snap {
+            p.histogram(FRAME_AGE_SECONDS, &[("camera", c)], &s.age_seconds);
         }
         p.finish()
     }
@@ -202,6 +201,12 @@ impl InferStats {
             })
             .collect();
         serde_json::json!({"service": "pump-infer", "ready": self.is_ready(), "provider": provider, "cameras": cameras})
+    }
+
+    /// A camera's frames received and frames not inferred (for any reason), since the start.
+    pub fn counts(&self, camera: &str) -> (u64, u64) {
+        let map = self.cameras.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(camera).map_or((0, 0), |s| (s.received, s.dropped()))
     }
 
     /// A copy of every camera's counters.
