@@ -1,10 +1,13 @@
 //! Helpers for pump's integration tests: where the built binaries and the test data are.
 //!
-//! `nats`: a real nats-server per test. The CLI tests run the real `pump` binary (built by `just test` before `cargo test`) on the
+//! `nats`: a real nats-server per test; `http`: a small client for the services' HTTP ports;
+//! `browser`: headless Chromium for the preview page. The CLI tests run the real `pump` binary (built by `just test` before `cargo test`) on the
 //! fixtures in `testdata/`, copied from the reference fixtures with their Ultralytics outputs.
 
 use std::path::PathBuf;
 
+pub mod browser;
+pub mod http;
 pub mod nats;
 pub mod services;
 pub use nats::NatsServer;

@@ -1,0 +1,143 @@
+//! A minimal HTTP/1.1 client for the services' own ports: enough for pages, JPEGs, /metrics and
+//! the start of an endless MJPEG stream. Every read is bounded.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test support: a failure here is a failed test
+
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+const T: Duration = Duration::from_secs(30);
+
+/// A response: status, headers (names lower-cased) and the whole body.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+async fn request(
+    addr: std::net::SocketAddr,
+    path: &str,
+) -> (u16, Vec<(String, String)>, BufReader<tokio::net::TcpStream>) {
+    let mut s = tokio::time::timeout(T, tokio::net::TcpStream::connect(addr)).await.unwrap().unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    tokio::time::timeout(T, r.read_line(&mut line)).await.unwrap().unwrap();
+    let status = line.split_whitespace().nth(1).expect("a status line").parse().unwrap();
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        tokio::time::timeout(T, r.read_line(&mut line)).await.unwrap().unwrap();
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        let (n, v) = l.split_once(':').expect("a header line");
+        headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
+    }
+    (status, headers, r)
+}
+
+/// GETs `path` and reads the whole body (chunked or not).
+pub async fn get(addr: std::net::SocketAddr, path: &str) -> Reply {
+    let (status, headers, mut r) = request(addr, path).await;
+    let mut raw = Vec::new();
+    let length = headers.iter().find(|(n, _)| n == "content-length").map(|(_, v)| v.parse::<usize>().unwrap());
+    match length {
+        // Some servers (Chromium's DevTools) keep the connection open whatever the request says.
+        Some(n) => {
+            raw.resize(n, 0);
+            tokio::time::timeout(T, r.read_exact(&mut raw)).await.unwrap().unwrap();
+        }
+        None => {
+            tokio::time::timeout(T, r.read_to_end(&mut raw)).await.unwrap().unwrap();
+        }
+    }
+    let chunked = headers.iter().any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
+    let body = if chunked { dechunk(&raw) } else { raw };
+    Reply { status, headers, body }
+}
+
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let nl = raw.windows(2).position(|w| w == b"\r\n").expect("a chunk size line");
+        let size = usize::from_str_radix(std::str::from_utf8(&raw[..nl]).unwrap().trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&raw[nl + 2..nl + 2 + size]);
+        raw = &raw[nl + 2 + size + 2..];
+    }
+}
+
+/// The first `n` JPEGs of a multipart MJPEG stream (with the response's status and headers), then
+/// hangs up. Fewer when the stream ends first.
+pub async fn mjpeg_frames(addr: std::net::SocketAddr, path: &str, n: usize) -> (Reply, Vec<Vec<u8>>) {
+    let (status, headers, mut r) = request(addr, path).await;
+    let chunked = headers.iter().any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
+    let reply = Reply { status, headers, body: Vec::new() };
+    let (mut raw, mut data, mut frames) = (Vec::new(), Vec::new(), Vec::new());
+    let mut buf = [0u8; 64 * 1024];
+    while frames.len() < n {
+        let got = tokio::time::timeout(T, r.read(&mut buf)).await.expect("an MJPEG part in time").unwrap();
+        if got == 0 {
+            break;
+        }
+        if chunked {
+            raw.extend_from_slice(&buf[..got]);
+            take_chunks(&mut raw, &mut data);
+        } else {
+            data.extend_from_slice(&buf[..got]);
+        }
+        while let Some(frame) = take_part(&mut data) {
+            frames.push(frame);
+        }
+    }
+    frames.truncate(n);
+    (reply, frames)
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Moves the complete chunks of `raw` into `out`.
+fn take_chunks(raw: &mut Vec<u8>, out: &mut Vec<u8>) {
+    while let Some(nl) = find(raw, b"\r\n") {
+        let size = usize::from_str_radix(std::str::from_utf8(&raw[..nl]).unwrap().trim(), 16).unwrap();
+        if raw.len() < nl + 2 + size + 2 {
+            return;
+        }
+        out.extend_from_slice(&raw[nl + 2..nl + 2 + size]);
+        raw.drain(..nl + 2 + size + 2);
+    }
+}
+
+/// Cuts the first complete part (`--boundary`, headers with Content-Length, body) off `data`.
+fn take_part(data: &mut Vec<u8>) -> Option<Vec<u8>> {
+    let head_end = find(data, b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&data[..head_end]).to_ascii_lowercase();
+    assert!(head.trim_start().starts_with("--"), "a part starts with its boundary: {head:?}");
+    let len: usize =
+        head.lines().find_map(|l| l.strip_prefix("content-length:")).expect("Content-Length").trim().parse().unwrap();
+    let body_start = head_end + 4;
+    if data.len() < body_start + len {
+        return None;
+    }
+    let body = data[body_start..body_start + len].to_vec();
+    data.drain(..body_start + len);
+    Some(body)
+}
