@@ -140,6 +140,24 @@ pub fn file_capture_config(nats: &NatsServer, camera: &str, file: std::path::Pat
     )
 }
 
+/// The sets service, counting squats (a set closes after 3.5 s without a rep: longer than one
+/// 2-s rep, shorter than the rest after a set).
+pub fn start_sets(
+    nats: &NatsServer,
+    client: async_nats::Client,
+) -> (JoinHandle<anyhow::Result<()>>, CancellationToken, Arc<pump_sets_service::SetsStats>) {
+    let mut config = pump_sets_service::Config::new(BusConfig::new(nats.url(), "test-sets"));
+    config.sets.quiet = 3.5;
+    config.sets.exercise = Some("squat".into());
+    let stats = Arc::new(pump_sets_service::SetsStats::default());
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(pump_sets_service::run(
+        pump_sets_service::Service { config, client, stats: stats.clone(), ops: None },
+        shutdown.clone(),
+    ));
+    (task, shutdown, stats)
+}
+
 /// A gateway running in-process, with a connected channel.
 #[derive(Debug)]
 pub struct Gateway {
@@ -148,6 +166,8 @@ pub struct Gateway {
     pub channel: tonic::transport::Channel,
     pub skipped: Arc<std::sync::atomic::AtomicU64>,
     pub addr: std::net::SocketAddr,
+    /// The HTTP port: preview, /metrics, /healthz, /readyz.
+    pub http: std::net::SocketAddr,
     pub snapshots: Arc<pump_gateway::snapshot::SnapshotCache>,
 }
 
@@ -155,6 +175,8 @@ pub struct Gateway {
 pub async fn start_gateway(nats: &NatsServer) -> Gateway {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let ops = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http = ops.local_addr().unwrap();
     let skipped = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let snapshots = Arc::new(pump_gateway::snapshot::SnapshotCache::default());
     let service = pump_gateway::Service {
@@ -162,7 +184,7 @@ pub async fn start_gateway(nats: &NatsServer) -> Gateway {
         listener,
         limits: Default::default(),
         skipped: skipped.clone(),
-        ops: None,
+        ops: Some(ops),
         snapshots: snapshots.clone(),
     };
     let shutdown = CancellationToken::new();
@@ -187,5 +209,5 @@ pub async fn start_gateway(nats: &NatsServer) -> Gateway {
     })
     .await
     .expect("gateway reports SERVING");
-    Gateway { task, shutdown, channel, skipped, addr, snapshots }
+    Gateway { task, shutdown, channel, skipped, addr, http, snapshots }
 }

@@ -61,7 +61,12 @@ async fn client_commands_read_through_the_gateway() {
 
     let out = pump(args(&["cameras"], &addr)).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("rack1"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("CAMERA") && text.contains("DROPPED") && text.contains("rack1"), "{text}");
+    let out = pump(args(&["cameras", "--json"], &addr)).await;
+    let cams = json_lines(&String::from_utf8(out.stdout).unwrap());
+    assert_eq!((cams[0]["camera"].as_str(), cams[0]["last_frame_id"].as_u64()), (Some("rack1"), Some(2)));
+    assert!(cams[0]["pose_fps"].is_f64() && cams[0]["frames_dropped"].is_u64(), "{}", cams[0]);
 
     let out = pump(args(&["poses", "rack1", "--json"], &addr)).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

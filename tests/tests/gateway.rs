@@ -254,3 +254,129 @@ async fn snapshots_are_jpeg_encoded_once_per_frame_and_never_stale() {
     gw.shutdown.cancel();
     tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
 }
+
+/// A 15 fps camera (fake timing) and a 100 ms model (fake delay) through the real services:
+/// ListCameras gives the camera's rate, the pose rate the model allows, and the drops between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_cameras_reports_frame_pose_and_inference_rates_and_drops() {
+    use pump_capture::camera::fake::{FakeCamera, FakeCameraLog, FakeCameraScript};
+    let nats = NatsServer::start();
+    let gw = start_gateway(&nats).await;
+    let infer = pump_tests::services::start_infer(&nats, pump_tests::services::slow(100), |_| {}).await;
+    let script = FakeCameraScript { fps: 15.0, read_takes_period: true, ..Default::default() };
+    let capture = pump_tests::services::start_capture(
+        &nats,
+        "cam",
+        FakeCamera::factory(script, std::sync::Arc::new(FakeCameraLog::default())),
+        pump_capture::run::Mode::Live,
+        |_| {},
+    )
+    .await;
+    // Rates are measured over the last 60 poses at most: 4 s is 40 of them.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mut q = PoseQueryClient::new(gw.channel.clone());
+    let cams = tokio::time::timeout(T, q.list_cameras(ListCamerasRequest {})).await.unwrap().unwrap().into_inner();
+    let cam = &cams.cameras[0];
+    assert_eq!(cam.camera, "cam");
+    assert!((cam.frame_fps - 15.0).abs() < 1.5, "{cam:?}");
+    assert!(cam.pose_fps > 8.0 && cam.pose_fps < 10.5, "{cam:?}");
+    assert!(cam.inference_fps > 8.0 && cam.inference_fps <= 10.0, "{cam:?}");
+    // A third of the frames find the model busy and are replaced by a newer one.
+    assert!(cam.frames_dropped * 5 > cam.frames_received && cam.frames_dropped < cam.frames_received, "{cam:?}");
+    let age_s = (pump_bus::clock::now_ns() - cam.last_frame_ns) as f64 / 1e9;
+    assert!(age_s < 1.0 && !cam.ended, "{cam:?}");
+    assert!(cam.last_pose_ns > 0 && cam.last_frame_id > 30, "{cam:?}");
+    capture.stop().await;
+    infer.stop().await;
+    gw.shutdown.cancel();
+    tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
+}
+
+async fn health(channel: &tonic::transport::Channel) -> i32 {
+    let mut h = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    let r =
+        tokio::time::timeout(T, h.check(tonic_health::pb::HealthCheckRequest { service: "pump.v1.PoseQuery".into() }))
+            .await
+            .unwrap()
+            .unwrap();
+    r.get_ref().status
+}
+
+async fn wait_health(
+    channel: &tonic::transport::Channel,
+    want: tonic_health::pb::health_check_response::ServingStatus,
+) {
+    tokio::time::timeout(T, async {
+        while health(channel).await != want as i32 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("health never became {want:?}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_is_not_serving_while_the_bus_is_down_and_serving_again_after() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    let mut nats = NatsServer::start();
+    let gw = start_gateway(&nats).await;
+    nats.stop();
+    wait_health(&gw.channel, ServingStatus::NotServing).await;
+    let ready = pump_tests::http::get(gw.http, "/readyz").await;
+    assert_eq!((ready.status, ready.text().trim()), (503, "not ready: not connected to NATS"));
+    nats.restart();
+    wait_health(&gw.channel, ServingStatus::Serving).await;
+    assert_eq!(pump_tests::http::get(gw.http, "/readyz").await.status, 200);
+    gw.shutdown.cancel();
+    tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_parse_and_carry_per_camera_histograms() {
+    let nats = NatsServer::start();
+    let gw = start_gateway(&nats).await;
+    let c = client(&nats, "publisher").await;
+    let now = pump_bus::clock::now_ns();
+    for i in 0..5u64 {
+        let pf = PoseFrame {
+            camera: "cam".into(),
+            frame_id: i,
+            capture_ts_ns: now + i as i64 * 66_000_000,
+            inference_start_ns: now + i as i64 * 66_000_000 + 1_000_000,
+            inference_end_ns: now + i as i64 * 66_000_000 + 31_000_000,
+            publish_ts_ns: now + i as i64 * 66_000_000 + 35_000_000,
+            instance: "i1".into(),
+            frames_received: i + 1,
+            frames_dropped: i / 2,
+            ..Default::default()
+        };
+        c.publish("pump.poses.cam", pf.encode_to_vec().into()).await.unwrap();
+    }
+    c.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let body = pump_tests::http::get(gw.http, "/metrics").await.text();
+    // Parseable Prometheus text: every family typed, every sample `name{labels} number`.
+    let mut typed = std::collections::HashSet::new();
+    for line in body.lines().filter(|l| !l.is_empty()) {
+        if let Some(t) = line.strip_prefix("# TYPE ") {
+            typed.insert(t.split_whitespace().next().unwrap().to_string());
+            continue;
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+        let name = series.split('{').next().unwrap();
+        let family = ["_bucket", "_sum", "_count"].iter().fold(name, |n, s| n.strip_suffix(s).unwrap_or(n));
+        assert!(typed.contains(name) || typed.contains(family), "{line} has no # TYPE");
+    }
+    assert!(body.contains("pump_nats_connected 1"));
+    assert!(body.contains("pump_gateway_pose_frames_total{camera=\"cam\"} 5"), "{body}");
+    assert!(body.contains("pump_inference_seconds_bucket{camera=\"cam\",le=\"0.04\"} 5"), "{body}");
+    assert!(body.contains("pump_frame_age_seconds_bucket{camera=\"cam\",le=\"0.04\"} 5"), "{body}");
+    assert!(body.contains("pump_camera_frames_total{camera=\"cam\",stage=\"inference_dropped\"} 2"), "{body}");
+    assert!(body.contains("pump_camera_fps{camera=\"cam\",stage=\"capture\"}"), "{body}");
+    gw.shutdown.cancel();
+    tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
+}

@@ -3,18 +3,14 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use prost::Message;
 use pump_bus::streams::SETS_STREAM;
 use pump_proto::{Keypoint, Person, PoseFrame, RepProgress};
-use pump_sets_service::{Config, Service, SetsStats};
-use pump_tests::services::client;
+use pump_tests::services::{client, start_sets};
 use pump_tests::NatsServer;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 const T: Duration = Duration::from_secs(30);
 const FPS: f64 = 15.0;
@@ -61,23 +57,6 @@ async fn publish_frames(c: &async_nats::Client, frames: std::ops::Range<u64>) {
     c.flush().await.unwrap();
 }
 
-fn start(
-    nats: &NatsServer,
-    client: async_nats::Client,
-) -> (JoinHandle<anyhow::Result<()>>, CancellationToken, Arc<SetsStats>) {
-    let mut config = Config::new(pump_bus::connect::BusConfig::new(nats.url(), "test-sets"));
-    // Longer than one 2-s rep (a rep counts on the way up), shorter than the rest after the set.
-    config.sets.quiet = 3.5;
-    config.sets.exercise = Some("squat".into());
-    let stats = Arc::new(SetsStats::default());
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(pump_sets_service::run(
-        Service { config, client, stats: stats.clone(), ops: None },
-        shutdown.clone(),
-    ));
-    (task, shutdown, stats)
-}
-
 async fn wait_until(what: &str, f: impl Fn() -> bool) {
     tokio::time::timeout(T, async {
         while !f() {
@@ -105,7 +84,7 @@ async fn reps_stream_live_and_the_set_is_stored_once() {
     let nats = NatsServer::start();
     let c = client(&nats, "test").await;
     let mut reps = c.subscribe("pump.reps.gym").await.unwrap();
-    let (task, shutdown, stats) = start(&nats, client(&nats, "sets").await);
+    let (task, shutdown, stats) = start_sets(&nats, client(&nats, "sets").await);
     wait_until("ready", || stats.ready.load(Ordering::SeqCst)).await;
     // 14 s of video: 4 reps, then standing long enough (3.5 s quiet) to close the set.
     publish_frames(&c, 0..210).await;
@@ -134,7 +113,7 @@ async fn reps_stream_live_and_the_set_is_stored_once() {
 async fn a_restart_mid_set_continues_the_set_without_double_counting() {
     let nats = NatsServer::start();
     let c = client(&nats, "test").await;
-    let (task, shutdown, stats) = start(&nats, client(&nats, "sets").await);
+    let (task, shutdown, stats) = start_sets(&nats, client(&nats, "sets").await);
     wait_until("ready", || stats.ready.load(Ordering::SeqCst)).await;
     // Two reps and a half, then the service stops.
     publish_frames(&c, 0..90).await;
@@ -145,7 +124,7 @@ async fn a_restart_mid_set_continues_the_set_without_double_counting() {
 
     // Poses keep coming while it is down; then it restarts.
     publish_frames(&c, 90..150).await;
-    let (task, shutdown, stats) = start(&nats, client(&nats, "sets").await);
+    let (task, shutdown, stats) = start_sets(&nats, client(&nats, "sets").await);
     wait_until("ready again", || stats.ready.load(Ordering::SeqCst)).await;
     publish_frames(&c, 150..210).await;
     wait_until("the set", || stats.sets_published.load(Ordering::SeqCst) == 1).await;

@@ -9,6 +9,8 @@ pub const POSES_ALL: &str = "pump.poses.>";
 
 /// Every camera's closed sets.
 pub const SETS_ALL: &str = "pump.sets.>";
+/// Every camera's live rep counts.
+pub const REPS_ALL: &str = "pump.reps.>";
 
 const FRAMES_PREFIX: &str = "pump.frames.";
 const POSES_PREFIX: &str = "pump.poses.";

@@ -39,15 +39,40 @@ pub fn cameras(addr: &str, as_json: bool) -> Result<()> {
     runtime()?.block_on(async {
         let mut q = connect(addr).await?;
         let cams = q.list_cameras(ListCamerasRequest {}).await.map_err(rpc)?.into_inner().cameras;
+        if !as_json && !cams.is_empty() {
+            println!(
+                "{:<20} {:>10} {:>10} {:>10} {:>10} {:>16} {:>11}",
+                "CAMERA", "FRAME FPS", "POSE FPS", "MODEL FPS", "DROPPED", "LAST FRAME", "LAST POSE"
+            );
+        }
+        let ago = |ns: i64| {
+            if ns == 0 {
+                "-".to_string()
+            } else {
+                format!("{:.1} s ago", (pump_bus::clock::now_ns() - ns) as f64 / 1e9)
+            }
+        };
         for c in cams {
             if as_json {
                 println!(
                     "{}",
-                    json!({"camera": c.camera, "last_pose_ns": c.last_pose_ns, "last_frame_id": c.last_frame_id})
+                    json!({"camera": c.camera, "last_pose_ns": c.last_pose_ns, "last_frame_id": c.last_frame_id,
+                           "last_frame_ns": c.last_frame_ns, "frame_fps": c.frame_fps, "pose_fps": c.pose_fps,
+                           "inference_fps": c.inference_fps, "frames_received": c.frames_received,
+                           "frames_dropped": c.frames_dropped, "ended": c.ended})
                 );
             } else {
-                let age = (pump_bus::clock::now_ns() - c.last_pose_ns) as f64 / 1e9;
-                println!("{:<20} last frame {:>8}  {:>8.1} s ago", c.camera, c.last_frame_id, age);
+                let last_frame = if c.ended { "ended".to_string() } else { ago(c.last_frame_ns) };
+                println!(
+                    "{:<20} {:>10.1} {:>10.1} {:>10.1} {:>10} {:>16} {:>11}",
+                    c.camera,
+                    c.frame_fps,
+                    c.pose_fps,
+                    c.inference_fps,
+                    c.frames_dropped,
+                    last_frame,
+                    ago(c.last_pose_ns)
+                );
             }
         }
         Ok(())

@@ -8,7 +8,7 @@ use async_nats::jetstream::{self, consumer};
 use futures::{Stream, StreamExt};
 use prost::Message;
 use pump_bus::streams::{ensure_streams_retrying, StreamLimits, FRAMES_STREAM, POSES_STREAM, SETS_STREAM};
-use pump_bus::subject::{self, CameraId, POSES_ALL, SETS_ALL};
+use pump_bus::subject::{self, CameraId, FRAMES_ALL, POSES_ALL, SETS_ALL};
 use pump_proto::pose_query_server::{PoseQuery, PoseQueryServer};
 use pump_proto::{
     CameraInfo, Frame, GetLatestPosesRequest, GetSnapshotRequest, ListCamerasRequest, ListCamerasResponse,
@@ -20,10 +20,12 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
+
+use crate::snapshot::Overlay;
 use tracing::{info, warn};
 
 /// A camera whose newest frame is older than this has no snapshot (NOT_FOUND, not a stale frame).
-const SNAPSHOT_MAX_AGE_S: f64 = 5.0;
+pub(crate) const SNAPSHOT_MAX_AGE_S: f64 = 5.0;
 
 /// Pose frames buffered per streaming client; a slower client skips ahead (newest wins).
 const STREAM_BUFFER: usize = 16;
@@ -65,6 +67,7 @@ pub mod status {
 }
 
 struct PoseQueryImpl {
+    book: Arc<crate::book::CameraBook>,
     snapshots: Arc<crate::snapshot::SnapshotCache>,
     client: async_nats::Client,
     js: jetstream::Context,
@@ -92,23 +95,31 @@ impl PoseQueryImpl {
 #[tonic::async_trait]
 impl PoseQuery for PoseQueryImpl {
     async fn list_cameras(&self, _: Request<ListCamerasRequest>) -> Result<Response<ListCamerasResponse>, Status> {
-        let stream = self.js.get_stream(POSES_STREAM).await.map_err(status::bus)?;
-        let mut subjects = stream.info_with_subjects(POSES_ALL).await.map_err(status::bus)?;
-        let mut names = Vec::new();
-        while let Some(item) = subjects.next().await {
-            names.push(item.map_err(status::bus)?.0);
-        }
-        names.sort();
+        let names = camera_names(&self.js).await?;
+        let frames = self.js.get_stream(FRAMES_STREAM).await.map_err(status::bus)?;
         let mut cameras = Vec::new();
-        for name in names {
-            let Some(cam) = subject::camera_of_poses(&name) else { continue };
-            if let Ok(p) = self.latest(&cam).await {
-                cameras.push(CameraInfo {
-                    camera: cam.to_string(),
-                    last_pose_ns: p.publish_ts_ns,
-                    last_frame_id: p.frame_id,
-                });
+        for cam in names {
+            let mut info = CameraInfo { camera: cam.to_string(), ..Default::default() };
+            match self.latest(&cam).await {
+                Ok(p) => {
+                    (info.last_pose_ns, info.last_frame_id) = (p.publish_ts_ns, p.frame_id);
+                    info.ended = p.end_of_stream;
+                }
+                Err(e) if e.code() == tonic::Code::NotFound => {}
+                Err(e) => return Err(e),
             }
+            if let Ok(m) = frames.get_last_raw_message_by_subject(&subject::frames(&cam)).await {
+                if let Ok(f) = Frame::decode(m.payload) {
+                    // The camera's own word on whether it ended beats its last pose's.
+                    info.last_frame_ns = f.capture_ts_ns;
+                    info.ended = f.end_of_stream;
+                }
+            }
+            if let Some(r) = self.book.rates(cam.as_str()) {
+                (info.frame_fps, info.pose_fps, info.inference_fps) = (r.frame_fps, r.pose_fps, r.inference_fps);
+                (info.frames_received, info.frames_dropped) = (r.received, r.dropped);
+            }
+            cameras.push(info);
         }
         Ok(Response::new(ListCamerasResponse { cameras }))
     }
@@ -150,40 +161,7 @@ impl PoseQuery for PoseQueryImpl {
         let r = req.get_ref();
         let filter = if r.camera.is_empty() { SETS_ALL.to_string() } else { subject::sets(&camera(&r.camera)?) };
         let limit = if r.limit == 0 { 100 } else { r.limit as usize };
-        let stream = self.js.get_stream(SETS_STREAM).await.map_err(status::bus)?;
-        let mut consumer: consumer::PullConsumer = stream
-            .create_consumer(consumer::pull::Config {
-                filter_subject: filter,
-                ack_policy: consumer::AckPolicy::None,
-                inactive_threshold: Duration::from_secs(30),
-                ..Default::default()
-            })
-            .await
-            .map_err(status::bus)?;
-        let mut pending = consumer.info().await.map_err(status::bus)?.num_pending;
-        let mut sets = std::collections::VecDeque::new();
-        if pending > 0 {
-            let mut messages = consumer.messages().await.map_err(status::bus)?;
-            while pending > 0 {
-                let msg = tokio::time::timeout(Duration::from_secs(5), messages.next())
-                    .await
-                    .map_err(|_| status::bus("reading the sets stream timed out"))?
-                    .ok_or_else(|| status::bus("sets stream closed"))?
-                    .map_err(status::bus)?;
-                let info = msg.info().map_err(status::bus)?;
-                pending = info.pending;
-                let stored = info.published.unix_timestamp_nanos() as f64 / 1e9;
-                if stored >= r.since_s {
-                    if let Ok(set) = SetEvent::decode(msg.payload.clone()) {
-                        sets.push_back(set);
-                        if sets.len() > limit {
-                            sets.pop_front();
-                        }
-                    }
-                }
-            }
-        }
-        Ok(Response::new(ListSetsResponse { sets: sets.into() }))
+        Ok(Response::new(ListSetsResponse { sets: stored_sets(&self.js, filter, r.since_s, limit).await? }))
     }
 
     type StreamSetsStream = LiveStream<SetEvent>;
@@ -209,23 +187,12 @@ impl PoseQuery for PoseQueryImpl {
     async fn get_snapshot(&self, req: Request<GetSnapshotRequest>) -> Result<Response<Snapshot>, Status> {
         let r = req.get_ref();
         let cam = camera(&r.camera)?;
-        let frames = self.js.get_stream(FRAMES_STREAM).await.map_err(status::bus)?;
-        let frame = match frames.get_last_raw_message_by_subject(&subject::frames(&cam)).await {
-            Ok(m) => Frame::decode(m.payload).map_err(|e| Status::internal(format!("stored frame: {e}")))?,
-            Err(e) if e.kind() == jetstream::stream::LastRawMessageErrorKind::NoMessageFound => {
-                return Err(status::unknown_camera(cam.as_str()))
-            }
-            Err(e) => return Err(status::bus(e)),
-        };
-        let age_s = (pump_bus::clock::now_ns() - frame.capture_ts_ns) as f64 / 1e9;
-        if frame.end_of_stream || age_s > SNAPSHOT_MAX_AGE_S {
-            return Err(Status::not_found(format!("camera {cam} has been silent for {age_s:.0} s")));
-        }
+        let frame = newest_frame(&self.js, &cam).await?;
         let poses = if r.overlay { self.latest(&cam).await.ok() } else { None };
         // Overlay asked for but no pose yet: the plain frame, drawn with nobody.
-        let overlay = r.overlay.then(|| poses.unwrap_or_default());
-        let jpeg =
-            self.snapshots.jpeg(&frame, overlay.as_ref()).map_err(|e| Status::internal(format!("snapshot: {e}")))?;
+        let poses = r.overlay.then(|| poses.unwrap_or_default());
+        let overlay = poses.as_ref().map(|p| Overlay { poses: Some(p), caption: None });
+        let jpeg = self.snapshots.jpeg(&frame, overlay).map_err(|e| Status::internal(format!("snapshot: {e}")))?;
         Ok(Response::new(Snapshot {
             camera: cam.to_string(),
             frame_id: frame.frame_id,
@@ -242,6 +209,90 @@ impl PoseQuery for PoseQueryImpl {
         let cam = camera(&req.get_ref().camera)?;
         self.live(subject::reps(&cam)).await.map(Response::new)
     }
+}
+
+/// Every camera with kept frames or poses. A camera with frames but no poses yet (inference
+/// down) is one too.
+pub(crate) async fn camera_names(js: &jetstream::Context) -> Result<std::collections::BTreeSet<CameraId>, Status> {
+    let mut names = std::collections::BTreeSet::new();
+    for (stream, all) in [(POSES_STREAM, POSES_ALL), (FRAMES_STREAM, FRAMES_ALL)] {
+        let stream = js.get_stream(stream).await.map_err(status::bus)?;
+        let mut subjects = stream.info_with_subjects(all).await.map_err(status::bus)?;
+        while let Some(item) = subjects.next().await {
+            let name = item.map_err(status::bus)?.0;
+            if let Some(cam) = subject::camera_of_poses(&name).or_else(|| subject::camera_of_frames(&name)) {
+                names.insert(cam);
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// The camera's newest kept frame, if it is fresh: a camera silent for longer than
+/// [`SNAPSHOT_MAX_AGE_S`], or whose stream ended, is NOT_FOUND, never its stale frame.
+pub(crate) async fn newest_frame(js: &jetstream::Context, cam: &CameraId) -> Result<Frame, Status> {
+    let frames = js.get_stream(FRAMES_STREAM).await.map_err(status::bus)?;
+    let frame = match frames.get_last_raw_message_by_subject(&subject::frames(cam)).await {
+        Ok(m) => Frame::decode(m.payload).map_err(|e| Status::internal(format!("stored frame: {e}")))?,
+        Err(e) if e.kind() == jetstream::stream::LastRawMessageErrorKind::NoMessageFound => {
+            return Err(status::unknown_camera(cam.as_str()))
+        }
+        Err(e) => return Err(status::bus(e)),
+    };
+    if !is_fresh(&frame) {
+        let age_s = (pump_bus::clock::now_ns() - frame.capture_ts_ns) as f64 / 1e9;
+        return Err(Status::not_found(format!("camera {cam} has been silent for {age_s:.0} s")));
+    }
+    Ok(frame)
+}
+
+/// A frame worth showing: not an end of stream, captured within [`SNAPSHOT_MAX_AGE_S`].
+pub(crate) fn is_fresh(frame: &Frame) -> bool {
+    let age_s = (pump_bus::clock::now_ns() - frame.capture_ts_ns) as f64 / 1e9;
+    !frame.end_of_stream && age_s <= SNAPSHOT_MAX_AGE_S
+}
+
+/// Closed sets on `filter` stored at or after `since_s`, oldest first, the newest `limit` of them.
+pub(crate) async fn stored_sets(
+    js: &jetstream::Context,
+    filter: String,
+    since_s: f64,
+    limit: usize,
+) -> Result<Vec<SetEvent>, Status> {
+    let stream = js.get_stream(SETS_STREAM).await.map_err(status::bus)?;
+    let mut consumer: consumer::PullConsumer = stream
+        .create_consumer(consumer::pull::Config {
+            filter_subject: filter,
+            ack_policy: consumer::AckPolicy::None,
+            inactive_threshold: Duration::from_secs(30),
+            ..Default::default()
+        })
+        .await
+        .map_err(status::bus)?;
+    let mut pending = consumer.info().await.map_err(status::bus)?.num_pending;
+    let mut sets = std::collections::VecDeque::new();
+    if pending > 0 {
+        let mut messages = consumer.messages().await.map_err(status::bus)?;
+        while pending > 0 {
+            let msg = tokio::time::timeout(Duration::from_secs(5), messages.next())
+                .await
+                .map_err(|_| status::bus("reading the sets stream timed out"))?
+                .ok_or_else(|| status::bus("sets stream closed"))?
+                .map_err(status::bus)?;
+            let info = msg.info().map_err(status::bus)?;
+            pending = info.pending;
+            let stored = info.published.unix_timestamp_nanos() as f64 / 1e9;
+            if stored >= since_s {
+                if let Ok(set) = SetEvent::decode(msg.payload.clone()) {
+                    sets.push_back(set);
+                    if sets.len() > limit {
+                        sets.pop_front();
+                    }
+                }
+            }
+        }
+    }
+    Ok(sets.into())
 }
 
 type LiveStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -308,34 +359,64 @@ impl PoseQueryImpl {
 /// shutdown NOT_SERVING first, then the server drains.
 pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Result<()> {
     let Service { client, listener, limits, skipped, ops, snapshots } = service;
-    let serving = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let book = Arc::new(crate::book::CameraBook::default());
+    let js = jetstream::new(client.clone());
+    let listening = tokio::spawn(crate::book::listen(book.clone(), client.clone(), shutdown.clone()));
+    // Streams set up (once) and the bus connected (now): both needed to serve.
+    let streams_ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let ops_task = ops.map(|ops_listener| {
-        let (r, h, c1, c2, sk) = (serving.clone(), serving.clone(), client.clone(), client.clone(), skipped.clone());
-        let ops = pump_bus::ops::Ops {
-            not_ready: Arc::new(move || {
-                if pump_bus::ops::nats_connected(&c1) == 0.0 {
-                    Some("not connected to NATS".to_string())
-                } else {
-                    (!r.load(Ordering::SeqCst)).then(|| "streams not set up yet".to_string())
-                }
-            }),
-            health: Arc::new(
-                move || serde_json::json!({"service": "pump-gateway", "serving": h.load(Ordering::SeqCst)}),
-            ),
-            metrics: Arc::new(move || {
-                let mut p = pump_bus::ops::PromText::default();
-                p.family("pump_nats_connected", "gauge", "1 while connected to NATS.").sample(
-                    "pump_nats_connected",
-                    &[],
-                    pump_bus::ops::nats_connected(&c2),
-                );
-                p.family("pump_gateway_skipped_total", "counter", "Messages skipped for slow streaming clients.")
-                    .sample("pump_gateway_skipped_total", &[], sk.load(Ordering::Relaxed) as f64);
-                p.finish()
-            }),
-        };
+        let (r, h, c1, c2, sk, b, snaps) = (
+            streams_ready.clone(),
+            streams_ready.clone(),
+            client.clone(),
+            client.clone(),
+            skipped.clone(),
+            book.clone(),
+            snapshots.clone(),
+        );
         let token = shutdown.child_token();
-        (tokio::spawn(pump_bus::ops::serve(ops_listener, ops, token.clone())), token)
+        let preview = Arc::new(crate::preview::Preview {
+            js: js.clone(),
+            book: book.clone(),
+            snapshots: snapshots.clone(),
+            feeds: crate::preview::FrameFeeds::new(client.clone(), token.clone()),
+            shutdown: token.clone(),
+        });
+        let feeds = preview.feeds.clone();
+        let ops =
+            pump_bus::ops::Ops {
+                not_ready: Arc::new(move || {
+                    if pump_bus::ops::nats_connected(&c1) == 0.0 {
+                        Some("not connected to NATS".to_string())
+                    } else {
+                        (!r.load(Ordering::SeqCst)).then(|| "streams not set up yet".to_string())
+                    }
+                }),
+                health: Arc::new(
+                    move || serde_json::json!({"service": "pump-gateway", "serving": h.load(Ordering::SeqCst)}),
+                ),
+                metrics: Arc::new(move || {
+                    let mut p = pump_bus::ops::PromText::default();
+                    p.family("pump_nats_connected", "gauge", "1 while connected to NATS.").sample(
+                        "pump_nats_connected",
+                        &[],
+                        pump_bus::ops::nats_connected(&c2),
+                    );
+                    p.family("pump_gateway_skipped_total", "counter", "Messages skipped for slow streaming clients.")
+                        .sample("pump_gateway_skipped_total", &[], sk.load(Ordering::Relaxed) as f64);
+                    p.family("pump_gateway_jpeg_encodes_total", "counter", "Snapshot and preview JPEGs encoded.")
+                        .sample("pump_gateway_jpeg_encodes_total", &[], snaps.encodes.load(Ordering::Relaxed) as f64);
+                    p.family("pump_gateway_previewed_cameras", "gauge", "Cameras with a live preview open.").sample(
+                        "pump_gateway_previewed_cameras",
+                        &[],
+                        feeds.watched() as f64,
+                    );
+                    b.prometheus(&mut p);
+                    p.finish()
+                }),
+            };
+        let routes = crate::preview::routes(preview);
+        (tokio::spawn(pump_bus::ops::serve_with(ops_listener, ops, routes, token.clone())), token)
     });
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter.set_not_serving::<PoseQueryServer<PoseQueryImpl>>().await;
@@ -347,21 +428,52 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
         .register_encoded_file_descriptor_set(pump_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let js = jetstream::new(client.clone());
-    let query =
-        PoseQueryImpl { snapshots, client: client.clone(), js: js.clone(), shutdown: shutdown.clone(), skipped };
+    let query = PoseQueryImpl {
+        book: book.clone(),
+        snapshots,
+        client: client.clone(),
+        js: js.clone(),
+        shutdown: shutdown.clone(),
+        skipped,
+    };
     let addr = listener.local_addr()?;
-    // The streams may not exist yet (nats-server just started): report serving once they do.
-    let ready = {
-        let (reporter, shutdown, serving) = (reporter.clone(), shutdown.clone(), serving.clone());
+    // The streams may not exist yet (nats-server just started); the bus may come and go. Health
+    // says SERVING only while both are there.
+    let watch_health = {
+        let (reporter, shutdown, ready, client, book) =
+            (reporter.clone(), shutdown.clone(), streams_ready.clone(), client.clone(), book.clone());
         tokio::spawn(async move {
             match ensure_streams_retrying(&js, &limits, &shutdown).await {
-                Ok(true) => {
-                    reporter.set_serving::<PoseQueryServer<PoseQueryImpl>>().await;
-                    serving.store(true, Ordering::SeqCst);
+                Ok(true) => ready.store(true, Ordering::SeqCst),
+                Ok(false) => return,
+                Err(e) => {
+                    warn!(error = %e, "streams not set up");
+                    return;
                 }
-                Ok(false) => {}
-                Err(e) => warn!(error = %e, "streams not set up"),
+            }
+            // The preview lists the last sets from the start, not only those closed since.
+            match stored_sets(&js, SETS_ALL.to_string(), 0.0, 500).await {
+                Ok(sets) => sets.into_iter().for_each(|s| book.on_set(s)),
+                Err(e) => warn!(error = %e, "could not read the stored sets"),
+            }
+            let mut serving = false;
+            let mut tick = tokio::time::interval(Duration::from_millis(250));
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                let connected = pump_bus::ops::nats_connected(&client) == 1.0;
+                if connected != serving {
+                    serving = connected;
+                    if serving {
+                        info!("serving: streams set up and connected to NATS");
+                        reporter.set_serving::<PoseQueryServer<PoseQueryImpl>>().await;
+                    } else {
+                        warn!("not serving: lost the connection to NATS");
+                        reporter.set_not_serving::<PoseQueryServer<PoseQueryImpl>>().await;
+                    }
+                }
             }
         })
     };
@@ -380,7 +492,8 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
         .add_service(PoseQueryServer::new(query))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop)
         .await?;
-    ready.abort();
+    watch_health.abort();
+    listening.abort();
     if let Some((task, token)) = ops_task {
         token.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(2), task).await;

@@ -33,10 +33,25 @@ const SKELETON: [(usize, usize); 16] = [
     (1, 3),
 ];
 
-/// Which snapshot: (camera, with overlay).
-type Variant = (String, bool);
-/// The frame a cached JPEG was made from (id, capture time), and the JPEG.
-type Cached = (u64, i64, Bytes);
+/// What is drawn on a frame: the skeletons of a pose frame, and a caption (the preview's rep
+/// count) in the top left corner.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Overlay<'a> {
+    pub poses: Option<&'a PoseFrame>,
+    pub caption: Option<&'a str>,
+}
+
+impl Overlay<'_> {
+    /// What the drawing depends on besides the frame: a cached JPEG is reused only for the same.
+    fn stamp(&self) -> String {
+        format!("{:?}/{:?}", self.poses.map(|p| (p.frame_id, p.publish_ts_ns)), self.caption)
+    }
+}
+
+/// Which snapshot: (camera, with skeleton, with caption).
+type Variant = (String, bool, bool);
+/// The frame and overlay a cached JPEG was made from (id, capture time, stamp), and the JPEG.
+type Cached = (u64, i64, String, Bytes);
 
 /// The newest JPEG of each camera and variant.
 #[derive(Debug, Default)]
@@ -114,17 +129,57 @@ fn draw(rgb: &mut [u8], w: u32, h: u32, poses: &PoseFrame) {
     }
 }
 
+/// Writes `text` (ASCII; others as blanks) at (x, y), `scale` pixels per font pixel, white on a
+/// dark band so it reads on any frame.
+fn caption(rgb: &mut [u8], w: u32, h: u32, text: &str, scale: i64) {
+    let (w, h) = (i64::from(w), i64::from(h));
+    let (x0, y0) = (scale * 2, scale * 2);
+    let band_w = (text.len() as i64 * 8 + 4) * scale;
+    for y in 0..12 * scale {
+        for x in 0..band_w {
+            let (px, py) = (x0 - 2 * scale + x, y0 - 2 * scale + y);
+            if px >= 0 && py >= 0 && px < w && py < h {
+                let i = ((py * w + px) * 3) as usize;
+                for c in &mut rgb[i..i + 3] {
+                    *c /= 4;
+                }
+            }
+        }
+    }
+    for (n, ch) in text.chars().enumerate() {
+        let glyph = font8x8::legacy::BASIC_LEGACY.get(ch as usize).copied().unwrap_or_default();
+        for (row, bits) in glyph.iter().enumerate() {
+            for col in 0..8 {
+                if bits >> col & 1 == 1 {
+                    for dy in 0..scale {
+                        for dx in 0..scale {
+                            let x = x0 + (n as i64 * 8 + col) * scale + dx;
+                            put(rgb, w, h, x, y0 + row as i64 * scale + dy, [255, 255, 255]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 impl SnapshotCache {
-    /// The JPEG of `frame` (with `poses` drawn when given), encoded once per frame and variant.
-    pub fn jpeg(&self, frame: &Frame, poses: Option<&PoseFrame>) -> Result<Bytes, String> {
-        let key = (frame.camera.clone(), poses.is_some());
+    /// The JPEG of `frame` (with `overlay` drawn when given), encoded once per frame, variant and
+    /// overlay content.
+    pub fn jpeg(&self, frame: &Frame, overlay: Option<Overlay<'_>>) -> Result<Bytes, String> {
+        let key = (
+            frame.camera.clone(),
+            overlay.is_some_and(|o| o.poses.is_some()),
+            overlay.is_some_and(|o| o.caption.is_some()),
+        );
+        let stamp = overlay.map(|o| o.stamp()).unwrap_or_default();
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((id, ts, jpeg)) = entries.get(&key) {
-            if *id == frame.frame_id && *ts == frame.capture_ts_ns {
+        if let Some((id, ts, st, jpeg)) = entries.get(&key) {
+            if *id == frame.frame_id && *ts == frame.capture_ts_ns && *st == stamp {
                 return Ok(jpeg.clone());
             }
         }
-        let jpeg = if poses.is_none() && frame.encoding == Encoding::Jpeg as i32 {
+        let jpeg = if overlay.is_none() && frame.encoding == Encoding::Jpeg as i32 {
             // Already a JPEG: served as captured, nothing to encode.
             frame.data.clone()
         } else {
@@ -132,8 +187,15 @@ impl SnapshotCache {
             if rgb.len() != frame.width as usize * frame.height as usize * 3 {
                 return Err("frame size does not match its pixels".into());
             }
-            if let Some(p) = poses {
-                draw(&mut rgb, frame.width, frame.height, p);
+            if let Some(o) = overlay {
+                if let Some(p) = o.poses {
+                    draw(&mut rgb, frame.width, frame.height, p);
+                }
+                if let Some(text) = o.caption {
+                    // Readable on a phone and on a wall: about 1/20 of the frame height.
+                    let scale = i64::from(frame.height / 160).max(1);
+                    caption(&mut rgb, frame.width, frame.height, text, scale);
+                }
             }
             let mut out = Vec::new();
             jpeg_encoder::Encoder::new(&mut out, JPEG_QUALITY)
@@ -142,7 +204,56 @@ impl SnapshotCache {
             self.encodes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Bytes::from(out)
         };
-        entries.insert(key, (frame.frame_id, frame.capture_ts_ns, jpeg.clone()));
+        entries.insert(key, (frame.frame_id, frame.capture_ts_ns, stamp, jpeg.clone()));
         Ok(jpeg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gray_frame(id: u64) -> Frame {
+        Frame {
+            camera: "cam".into(),
+            frame_id: id,
+            capture_ts_ns: 1,
+            width: 160,
+            height: 120,
+            encoding: Encoding::Bgr8 as i32,
+            data: vec![128; 160 * 120 * 3].into(),
+            ..Default::default()
+        }
+    }
+
+    fn decode(jpeg: &[u8]) -> Vec<u8> {
+        jpeg_decoder::Decoder::new(jpeg).decode().unwrap()
+    }
+
+    #[test]
+    fn caption_draws_white_text_on_a_dark_band() {
+        let cache = SnapshotCache::default();
+        let plain = decode(&cache.jpeg(&gray_frame(1), None).unwrap());
+        let text = decode(&cache.jpeg(&gray_frame(1), Some(Overlay { poses: None, caption: Some("REPS 5") })).unwrap());
+        let bright = |px: &[u8]| px.chunks_exact(3).filter(|p| p.iter().all(|v| *v > 200)).count();
+        let dark = |px: &[u8]| px.chunks_exact(3).filter(|p| p.iter().all(|v| *v < 60)).count();
+        assert_eq!((bright(&plain), dark(&plain)), (0, 0));
+        assert!(bright(&text) > 50 && dark(&text) > 200, "{} {}", bright(&text), dark(&text));
+    }
+
+    #[test]
+    fn encodes_once_per_frame_and_overlay_content() {
+        let cache = SnapshotCache::default();
+        let count = || cache.encodes.load(std::sync::atomic::Ordering::Relaxed);
+        let o = |c| Some(Overlay { poses: None, caption: Some(c) });
+        for _ in 0..3 {
+            cache.jpeg(&gray_frame(1), o("REPS 1")).unwrap();
+        }
+        assert_eq!(count(), 1);
+        cache.jpeg(&gray_frame(1), o("REPS 2")).unwrap();
+        assert_eq!(count(), 2);
+        cache.jpeg(&gray_frame(2), o("REPS 2")).unwrap();
+        cache.jpeg(&gray_frame(2), o("REPS 2")).unwrap();
+        assert_eq!(count(), 3);
     }
 }

@@ -1,0 +1,296 @@
+//! What the gateway learns by listening to every camera's poses, reps and sets (core NATS, no
+//! stream reads): the newest pose frame and rep count, rates, drops and latency histograms. It
+//! feeds `ListCameras`, the preview and `/metrics`.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use prost::Message;
+use pump_bus::ops::{Histogram, PromText, RateWindow};
+use pump_bus::subject::{POSES_ALL, REPS_ALL, SETS_ALL};
+use pump_proto::{PoseFrame, RepProgress, SetEvent};
+use tokio_util::sync::CancellationToken;
+
+/// Recent poses a camera's rates are measured over.
+const WINDOW: usize = 60;
+
+/// Closed sets kept per camera for the preview.
+const SETS_KEPT: usize = 10;
+
+/// A camera restarting its frame ids goes back by more than this (replicas reorder by less).
+const RESTART_GAP: u64 = 1000;
+
+#[derive(Debug, Default)]
+struct CameraState {
+    latest: Option<Arc<PoseFrame>>,
+    /// The set in progress (cleared when that set closes).
+    reps: Option<RepProgress>,
+    /// The last closed sets, oldest first.
+    sets: VecDeque<SetEvent>,
+    arrivals: RateWindow,
+    /// (frame id, capture time ns) of recent poses: the camera's own frame rate.
+    frames: VecDeque<(u64, i64)>,
+    /// Model run times (ms) of recent poses.
+    infer_ms: VecDeque<f64>,
+    /// Per inference instance: its (received, dropped) counts for this camera.
+    instances: HashMap<String, (u64, u64)>,
+    pose_frames: u64,
+    infer_seconds: Histogram,
+    age_seconds: Histogram,
+}
+
+/// A camera's rates and counts as the gateway sees them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CameraRates {
+    /// Pose frames arriving per second.
+    pub pose_fps: f64,
+    /// Frames the camera produces per second (from the frame ids of recent poses).
+    pub frame_fps: f64,
+    /// Model runs per second one worker sustains (1 / mean run time of recent poses).
+    pub inference_fps: f64,
+    /// Frames received and frames not inferred, summed over inference instances.
+    pub received: u64,
+    pub dropped: u64,
+    pub ended: bool,
+}
+
+fn push<T>(q: &mut VecDeque<T>, v: T) {
+    if q.len() == WINDOW {
+        q.pop_front();
+    }
+    q.push_back(v);
+}
+
+impl CameraState {
+    fn rates(&self) -> CameraRates {
+        let frame_fps =
+            match (self.frames.iter().min_by_key(|(id, _)| *id), self.frames.iter().max_by_key(|(id, _)| *id)) {
+                (Some(&(a, ta)), Some(&(b, tb))) if b > a && tb > ta => (b - a) as f64 / ((tb - ta) as f64 / 1e9),
+                _ => 0.0,
+            };
+        let mean_ms = self.infer_ms.iter().sum::<f64>() / self.infer_ms.len().max(1) as f64;
+        CameraRates {
+            pose_fps: self.arrivals.per_second(),
+            frame_fps,
+            inference_fps: if mean_ms > 0.0 { 1e3 / mean_ms } else { 0.0 },
+            received: self.instances.values().map(|c| c.0).sum(),
+            dropped: self.instances.values().map(|c| c.1).sum(),
+            ended: self.latest.as_ref().is_some_and(|p| p.end_of_stream),
+        }
+    }
+}
+
+/// Every camera the gateway has heard of since it started.
+#[derive(Debug, Default)]
+pub struct CameraBook {
+    cameras: Mutex<BTreeMap<String, CameraState>>,
+}
+
+impl CameraBook {
+    fn with<R>(&self, camera: &str, f: impl FnOnce(&mut CameraState) -> R) -> R {
+        let mut map = self.cameras.lock().unwrap_or_else(|e| e.into_inner());
+        f(map.entry(camera.to_string()).or_default())
+    }
+
+    fn read<R>(&self, camera: &str, f: impl FnOnce(&CameraState) -> R) -> Option<R> {
+        self.cameras.lock().unwrap_or_else(|e| e.into_inner()).get(camera).map(f)
+    }
+
+    pub fn on_pose(&self, pf: PoseFrame) {
+        self.with(&pf.camera.clone(), |s| {
+            if !pf.instance.is_empty() {
+                s.instances.insert(pf.instance.clone(), (pf.frames_received, pf.frames_dropped));
+            }
+            if !pf.end_of_stream {
+                s.pose_frames += 1;
+                s.arrivals.tick();
+                if s.frames.back().is_some_and(|&(id, _)| pf.frame_id + RESTART_GAP < id) {
+                    s.frames.clear();
+                }
+                push(&mut s.frames, (pf.frame_id, pf.capture_ts_ns));
+                if pf.inference_end_ns > pf.inference_start_ns && pf.inference_start_ns > 0 {
+                    let ms = (pf.inference_end_ns - pf.inference_start_ns) as f64 / 1e6;
+                    push(&mut s.infer_ms, ms);
+                    s.infer_seconds.observe(ms / 1e3);
+                }
+                if pf.publish_ts_ns > pf.capture_ts_ns && pf.capture_ts_ns > 0 {
+                    s.age_seconds.observe((pf.publish_ts_ns - pf.capture_ts_ns) as f64 / 1e9);
+                }
+            }
+            s.latest = Some(Arc::new(pf));
+        });
+    }
+
+    pub fn on_reps(&self, r: RepProgress) {
+        self.with(&r.camera.clone(), |s| s.reps = Some(r));
+    }
+
+    pub fn on_set(&self, set: SetEvent) {
+        self.with(&set.camera.clone(), |s| {
+            if s.reps.as_ref().is_some_and(|r| r.set_id == set.set_id) {
+                s.reps = None;
+            }
+            if !s.sets.iter().any(|k| k.set_id == set.set_id) {
+                if s.sets.len() == SETS_KEPT {
+                    s.sets.pop_front();
+                }
+                s.sets.push_back(set);
+            }
+        });
+    }
+
+    pub fn rates(&self, camera: &str) -> Option<CameraRates> {
+        self.read(camera, CameraState::rates)
+    }
+
+    /// The newest pose frame heard (an end-of-stream one included).
+    pub fn latest(&self, camera: &str) -> Option<Arc<PoseFrame>> {
+        self.read(camera, |s| s.latest.clone()).flatten()
+    }
+
+    /// Reps of the set in progress: 0 between sets.
+    pub fn reps(&self, camera: &str) -> u32 {
+        self.read(camera, |s| s.reps.as_ref().map_or(0, |r| r.reps)).unwrap_or(0)
+    }
+
+    /// The last closed sets (up to 10), newest first.
+    pub fn recent_sets(&self, camera: &str) -> Vec<SetEvent> {
+        self.read(camera, |s| s.sets.iter().rev().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Every camera heard of.
+    pub fn cameras(&self) -> Vec<String> {
+        self.cameras.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
+    }
+
+    /// Per camera and stage: pose frames, drops, fps, model time and frame age histograms.
+    pub fn prometheus(&self, p: &mut PromText) {
+        let map = self.cameras.lock().unwrap_or_else(|e| e.into_inner());
+        let rates: Vec<(&String, CameraRates)> = map.iter().map(|(c, s)| (c, s.rates())).collect();
+        p.family("pump_gateway_pose_frames_total", "counter", "Pose frames heard by the gateway.");
+        for (c, s) in map.iter() {
+            p.sample("pump_gateway_pose_frames_total", &[("camera", c)], s.pose_frames as f64);
+        }
+        p.family("pump_camera_frames_total", "counter", "Frames, by stage (summed over inference instances).");
+        for (c, r) in &rates {
+            p.sample("pump_camera_frames_total", &[("camera", c), ("stage", "inference_received")], r.received as f64);
+            p.sample("pump_camera_frames_total", &[("camera", c), ("stage", "inference_dropped")], r.dropped as f64);
+        }
+        p.family("pump_camera_fps", "gauge", "Frames per second, by stage: capture (camera), inference (poses).");
+        for (c, r) in &rates {
+            p.sample("pump_camera_fps", &[("camera", c), ("stage", "capture")], r.frame_fps);
+            p.sample("pump_camera_fps", &[("camera", c), ("stage", "inference")], r.pose_fps);
+        }
+        p.family("pump_inference_seconds", "histogram", "Model run time of the poses heard.");
+        for (c, s) in map.iter() {
+            p.histogram("pump_inference_seconds", &[("camera", c)], &s.infer_seconds);
+        }
+        p.family("pump_frame_age_seconds", "histogram", "Frame age when its pose was published.");
+        for (c, s) in map.iter() {
+            p.histogram("pump_frame_age_seconds", &[("camera", c)], &s.age_seconds);
+        }
+    }
+}
+
+/// Feeds the book until `shutdown` or until the bus closes the subscriptions.
+pub async fn listen(book: Arc<CameraBook>, client: async_nats::Client, shutdown: CancellationToken) {
+    let subs = async {
+        Ok::<_, async_nats::SubscribeError>((
+            client.subscribe(POSES_ALL).await?,
+            client.subscribe(REPS_ALL).await?,
+            client.subscribe(SETS_ALL).await?,
+        ))
+    };
+    let (mut poses, mut reps, mut sets) = match subs.await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen to poses: camera rates stay empty");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            Some(m) = poses.next() => if let Ok(pf) = PoseFrame::decode(m.payload) { book.on_pose(pf) },
+            Some(m) = reps.next() => if let Ok(r) = RepProgress::decode(m.payload) { book.on_reps(r) },
+            Some(m) = sets.next() => if let Ok(s) = SetEvent::decode(m.payload) { book.on_set(s) },
+            else => break,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pose(id: u64, instance: &str, received: u64, dropped: u64) -> PoseFrame {
+        PoseFrame {
+            camera: "cam".into(),
+            frame_id: id,
+            capture_ts_ns: 1_000_000_000 + id as i64 * 66_666_667,
+            inference_start_ns: 10,
+            inference_end_ns: 10 + 40_000_000,
+            publish_ts_ns: 1_000_000_000 + id as i64 * 66_666_667 + 50_000_000,
+            instance: instance.into(),
+            frames_received: received,
+            frames_dropped: dropped,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn rates_come_from_frame_ids_and_model_times() {
+        let book = CameraBook::default();
+        // Every other frame of a 15 fps camera reaches a pose.
+        for i in 0..20 {
+            book.on_pose(pose(i * 2, "a", i * 2 + 1, i));
+        }
+        let r = book.rates("cam").unwrap();
+        assert!((r.frame_fps - 15.0).abs() < 0.01, "{r:?}");
+        assert!((r.inference_fps - 25.0).abs() < 0.01, "{r:?}");
+        assert_eq!((r.received, r.dropped), (39, 19));
+        assert!(book.rates("other").is_none());
+    }
+
+    #[test]
+    fn drops_sum_over_instances_and_a_restart_resets_the_window() {
+        let book = CameraBook::default();
+        book.on_pose(pose(5000, "a", 10, 2));
+        book.on_pose(pose(5001, "b", 7, 1));
+        book.on_pose(pose(5002, "a", 12, 3));
+        let r = book.rates("cam").unwrap();
+        assert_eq!((r.received, r.dropped), (19, 4));
+        // The camera restarts: ids from 0 again, the old ones no longer count.
+        book.on_pose(pose(0, "a", 13, 3));
+        book.on_pose(pose(3, "a", 14, 3));
+        assert!((book.rates("cam").unwrap().frame_fps - 15.0).abs() < 0.01);
+    }
+
+    #[test]
+    fn reps_clear_when_their_set_closes() {
+        let book = CameraBook::default();
+        book.on_reps(RepProgress { camera: "cam".into(), set_id: "s1".into(), reps: 3, t_s: 1.0 });
+        assert_eq!(book.reps("cam"), 3);
+        book.on_set(SetEvent { camera: "cam".into(), set_id: "s0".into(), ..Default::default() });
+        assert_eq!(book.reps("cam"), 3);
+        book.on_set(SetEvent { camera: "cam".into(), set_id: "s1".into(), reps: 4, ..Default::default() });
+        assert_eq!(book.reps("cam"), 0);
+        assert_eq!(book.recent_sets("cam")[0].reps, 4);
+        // Heard twice (stored, then live): kept once.
+        book.on_set(SetEvent { camera: "cam".into(), set_id: "s1".into(), reps: 4, ..Default::default() });
+        assert_eq!(book.recent_sets("cam").len(), 2);
+    }
+
+    #[test]
+    fn metrics_carry_histograms_per_camera() {
+        let book = CameraBook::default();
+        book.on_pose(pose(1, "a", 1, 0));
+        let mut p = PromText::default();
+        book.prometheus(&mut p);
+        let t = p.finish();
+        assert!(t.contains("pump_inference_seconds_bucket{camera=\"cam\",le=\"0.04\"} 1"), "{t}");
+        assert!(t.contains("pump_frame_age_seconds_count{camera=\"cam\"} 1"), "{t}");
+        assert!(t.contains("pump_camera_fps{camera=\"cam\",stage=\"capture\"}"), "{t}");
+    }
+}

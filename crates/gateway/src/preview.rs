@@ -1,0 +1,435 @@
+//! The browser preview, on the gateway's HTTP port beside `/metrics`:
+//! - `/` a page listing the cameras, each with its live view, rates and last sets;
+//! - `/cameras/{camera}/stream.mjpg` the newest frames with the skeleton and the rep count drawn on
+//!   (multipart MJPEG, which every browser shows in an `<img>`);
+//! - `/cameras/{camera}/snapshot.jpg` the newest frame (`?overlay=1`: with the skeleton);
+//! - `/api/cameras` what the page shows, as JSON.
+//!
+//! Every viewer of a camera shares one NATS subscription and one JPEG per frame; a slow viewer
+//! gets the newest frame when it is ready for one, never a queue.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use bytes::Bytes;
+use futures::StreamExt;
+use prost::Message;
+use pump_bus::subject::{self, CameraId};
+use pump_proto::{Frame, PoseFrame};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::book::CameraBook;
+use crate::run::{camera_names, is_fresh, newest_frame, SNAPSHOT_MAX_AGE_S};
+use crate::snapshot::{Overlay, SnapshotCache};
+
+/// A pose is drawn on a frame only if their capture times are this close (ns): an older pose
+/// would draw the athlete where they no longer are.
+const MAX_POSE_LAG_NS: i64 = 1_000_000_000;
+
+const BOUNDARY: &str = "pumpframe";
+
+type Newest = Option<Arc<Frame>>;
+
+/// One subscription per watched camera, shared by its viewers, ended when the last one leaves.
+#[derive(Debug)]
+pub struct FrameFeeds {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    feeds: Mutex<HashMap<CameraId, Arc<watch::Sender<Newest>>>>,
+    shutdown: CancellationToken,
+}
+
+impl FrameFeeds {
+    pub fn new(client: async_nats::Client, shutdown: CancellationToken) -> Arc<Self> {
+        let js = jetstream::new(client.clone());
+        Arc::new(Self { client, js, feeds: Mutex::default(), shutdown })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CameraId, Arc<watch::Sender<Newest>>>> {
+        self.feeds.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Cameras watched right now.
+    pub fn watched(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// The newest frames of `cam`, starting with the kept one.
+    pub async fn subscribe(self: &Arc<Self>, cam: &CameraId) -> Result<watch::Receiver<Newest>, String> {
+        if let Some(tx) = self.lock().get(cam) {
+            return Ok(tx.subscribe());
+        }
+        // Subscribe before reading the kept frame, so no frame falls between the two.
+        let sub = self.client.subscribe(subject::frames(cam)).await.map_err(|e| e.to_string())?;
+        let kept = match self.js.get_stream(pump_bus::streams::FRAMES_STREAM).await {
+            Ok(s) => s.get_last_raw_message_by_subject(&subject::frames(cam)).await.ok(),
+            Err(_) => None,
+        };
+        let seed = kept.and_then(|m| Frame::decode(m.payload).ok()).map(Arc::new);
+        let mut feeds = self.lock();
+        if let Some(tx) = feeds.get(cam) {
+            // Another viewer set the feed up meanwhile: ours goes unused.
+            return Ok(tx.subscribe());
+        }
+        let tx = Arc::new(watch::Sender::new(seed));
+        let rx = tx.subscribe();
+        feeds.insert(cam.clone(), tx.clone());
+        tokio::spawn(self.clone().feed(cam.clone(), tx, sub));
+        Ok(rx)
+    }
+
+    /// Ends the feed if nobody watches it, decided under the lock that hands out receivers, so
+    /// nobody joins a feed that is ending.
+    fn end_if_unwatched(&self, cam: &CameraId, tx: &Arc<watch::Sender<Newest>>) -> bool {
+        let mut feeds = self.lock();
+        if tx.receiver_count() > 0 {
+            return false;
+        }
+        if feeds.get(cam).is_some_and(|t| Arc::ptr_eq(t, tx)) {
+            feeds.remove(cam);
+        }
+        true
+    }
+
+    fn forget(&self, cam: &CameraId, tx: &Arc<watch::Sender<Newest>>) {
+        let mut feeds = self.lock();
+        if feeds.get(cam).is_some_and(|t| Arc::ptr_eq(t, tx)) {
+            feeds.remove(cam);
+        }
+    }
+
+    async fn feed(self: Arc<Self>, cam: CameraId, tx: Arc<watch::Sender<Newest>>, mut sub: async_nats::Subscriber) {
+        loop {
+            tokio::select! {
+                _ = self.shutdown.cancelled() => break,
+                _ = tx.closed() => {
+                    if self.end_if_unwatched(&cam, &tx) {
+                        break;
+                    }
+                }
+                m = sub.next() => match m {
+                    Some(m) => {
+                        if let Ok(f) = Frame::decode(m.payload) {
+                            tx.send_replace(Some(Arc::new(f)));
+                        }
+                    }
+                    None => break,
+                },
+            }
+        }
+        self.forget(&cam, &tx);
+        let _ = tokio::time::timeout(Duration::from_secs(1), sub.unsubscribe()).await;
+    }
+}
+
+/// What the preview routes share.
+#[derive(Debug)]
+pub struct Preview {
+    pub js: jetstream::Context,
+    pub book: Arc<CameraBook>,
+    pub snapshots: Arc<SnapshotCache>,
+    pub feeds: Arc<FrameFeeds>,
+    /// Ends the MJPEG streams, which would otherwise hold up the server's graceful shutdown.
+    pub shutdown: CancellationToken,
+}
+
+pub fn routes(preview: Arc<Preview>) -> Router {
+    Router::new()
+        .route("/", get(|| async { Html(PAGE) }))
+        .route("/api/cameras", get(api_cameras))
+        .route("/cameras/{camera}/snapshot.jpg", get(snapshot))
+        .route("/cameras/{camera}/stream.mjpg", get(stream))
+        .with_state(preview)
+}
+
+/// A failed request: its status and one line saying why.
+#[derive(Debug)]
+struct HttpError(StatusCode, String);
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        (self.0, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], self.1 + "\n").into_response()
+    }
+}
+
+/// The gRPC status of a shared helper, as the HTTP answer.
+impl From<tonic::Status> for HttpError {
+    fn from(s: tonic::Status) -> Self {
+        let code = match s.code() {
+            tonic::Code::NotFound => StatusCode::NOT_FOUND,
+            tonic::Code::InvalidArgument => StatusCode::BAD_REQUEST,
+            tonic::Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        HttpError(code, s.message().to_string())
+    }
+}
+
+fn camera(name: &str) -> Result<CameraId, HttpError> {
+    CameraId::new(name).map_err(|_| crate::run::status::bad_camera(name).into())
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct SnapshotQuery {
+    #[serde(default)]
+    overlay: Option<String>,
+}
+
+/// The pose to draw on `frame`: the camera's newest, if it is close enough in time.
+fn pose_for(book: &CameraBook, frame: &Frame) -> Option<Arc<PoseFrame>> {
+    book.latest(&frame.camera)
+        .filter(|p| !p.end_of_stream && (p.capture_ts_ns - frame.capture_ts_ns).abs() <= MAX_POSE_LAG_NS)
+}
+
+/// Encodes off the async threads: a JPEG of a large frame takes milliseconds.
+async fn jpeg(preview: &Arc<Preview>, frame: Arc<Frame>, skeleton: bool, reps: bool) -> Result<Bytes, String> {
+    let p = preview.clone();
+    tokio::task::spawn_blocking(move || {
+        let poses = if skeleton { pose_for(&p.book, &frame) } else { None };
+        let caption = reps.then(|| format!("REPS {}", p.book.reps(&frame.camera)));
+        let overlay = (skeleton || reps).then_some(Overlay { poses: poses.as_deref(), caption: caption.as_deref() });
+        p.snapshots.jpeg(&frame, overlay)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+async fn snapshot(
+    State(p): State<Arc<Preview>>,
+    Path(name): Path<String>,
+    Query(q): Query<SnapshotQuery>,
+) -> Result<Response, HttpError> {
+    let cam = camera(&name)?;
+    let frame = newest_frame(&p.js, &cam).await?;
+    let overlay = q.overlay.as_deref().is_some_and(|v| !matches!(v, "" | "0" | "false"));
+    let body = jpeg(&p, Arc::new(frame), overlay, false)
+        .await
+        .map_err(|e| HttpError(StatusCode::INTERNAL_SERVER_ERROR, format!("snapshot: {e}")))?;
+    Ok(([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "no-store")], body).into_response())
+}
+
+struct Viewer {
+    preview: Arc<Preview>,
+    rx: watch::Receiver<Newest>,
+    first: bool,
+}
+
+impl Viewer {
+    /// The next fresh frame to show, or `None` when the stream should end: the camera's stream
+    /// ended, it fell silent, or the gateway is shutting down.
+    async fn next_frame(&mut self) -> Option<Arc<Frame>> {
+        loop {
+            if !std::mem::take(&mut self.first) {
+                let silence = Duration::from_secs_f64(SNAPSHOT_MAX_AGE_S);
+                tokio::select! {
+                    _ = self.preview.shutdown.cancelled() => return None,
+                    r = tokio::time::timeout(silence, self.rx.changed()) => {
+                        if !matches!(r, Ok(Ok(()))) {
+                            return None;
+                        }
+                    }
+                }
+            }
+            let Some(frame) = self.rx.borrow_and_update().clone() else { continue };
+            if frame.end_of_stream {
+                return None;
+            }
+            if is_fresh(&frame) {
+                return Some(frame);
+            }
+        }
+    }
+}
+
+async fn stream(State(p): State<Arc<Preview>>, Path(name): Path<String>) -> Result<Response, HttpError> {
+    let cam = camera(&name)?;
+    // A silent camera is a 404 at once, not a stream that shows nothing.
+    newest_frame(&p.js, &cam).await?;
+    let rx = p
+        .feeds
+        .subscribe(&cam)
+        .await
+        .map_err(|e| HttpError(StatusCode::SERVICE_UNAVAILABLE, format!("message bus unavailable: {e}")))?;
+    let viewer = Viewer { preview: p, rx, first: true };
+    let parts = futures::stream::unfold(viewer, |mut v| async move {
+        loop {
+            let frame = v.next_frame().await?;
+            let Ok(jpeg) = jpeg(&v.preview, frame, true, true).await else { continue };
+            let head = format!("--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n", jpeg.len());
+            let mut part = Vec::with_capacity(head.len() + jpeg.len() + 2);
+            part.extend_from_slice(head.as_bytes());
+            part.extend_from_slice(&jpeg);
+            part.extend_from_slice(b"\r\n");
+            return Some((Ok::<_, Infallible>(Bytes::from(part)), v));
+        }
+    });
+    Ok((
+        [
+            (header::CONTENT_TYPE, format!("multipart/x-mixed-replace; boundary={BOUNDARY}")),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        Body::from_stream(parts),
+    )
+        .into_response())
+}
+
+#[derive(Debug, serde::Serialize)]
+struct SetRow {
+    set_id: String,
+    reps: u32,
+    exercise: String,
+    confidence: f32,
+    start_s: f64,
+    end_s: f64,
+    pending: bool,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct CameraRow {
+    camera: String,
+    frame_fps: f64,
+    pose_fps: f64,
+    inference_fps: f64,
+    frames_received: u64,
+    frames_dropped: u64,
+    reps: u32,
+    ended: bool,
+    sets: Vec<SetRow>,
+}
+
+async fn api_cameras(State(p): State<Arc<Preview>>) -> Result<Response, HttpError> {
+    let names = camera_names(&p.js).await?;
+    let cameras: Vec<CameraRow> = names
+        .iter()
+        .map(|cam| {
+            let r = p.book.rates(cam.as_str()).unwrap_or_default();
+            CameraRow {
+                camera: cam.to_string(),
+                frame_fps: r.frame_fps,
+                pose_fps: r.pose_fps,
+                inference_fps: r.inference_fps,
+                frames_received: r.received,
+                frames_dropped: r.dropped,
+                reps: p.book.reps(cam.as_str()),
+                ended: r.ended,
+                sets: p
+                    .book
+                    .recent_sets(cam.as_str())
+                    .into_iter()
+                    .map(|s| SetRow {
+                        set_id: s.set_id,
+                        reps: s.reps,
+                        exercise: s.exercise,
+                        confidence: s.confidence,
+                        start_s: s.start_s,
+                        end_s: s.end_s,
+                        pending: s.pending,
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "cameras": cameras })).into_response())
+}
+
+/// The page: plain HTML and a little script that lists the cameras and refreshes their numbers.
+/// Each live view reports the frame size the browser decoded, and shows "no signal" (retrying)
+/// while its camera is silent.
+const PAGE: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>pump — live</title>
+<style>
+  body { font-family: system-ui, sans-serif; margin: 1rem; background: #111; color: #eee; }
+  h1 { font-size: 1.3rem; margin: 0 0 1rem; }
+  #cameras { display: flex; flex-wrap: wrap; gap: 1rem; }
+  .camera { background: #1c1c1c; border-radius: 6px; padding: .75rem; max-width: 100%; }
+  .camera h2 { font-size: 1.1rem; margin: 0 0 .5rem; }
+  .camera img { display: block; max-width: min(640px, 100%); background: #000; min-height: 120px; }
+  .stats, .frame { font-size: .85rem; color: #aaa; margin: .4rem 0; }
+  .sets { font-size: .9rem; margin: .3rem 0 0; padding-left: 1.2rem; }
+  .pending { color: #fc6; }
+</style>
+</head>
+<body>
+<h1>pump — live</h1>
+<p id="status">Loading cameras…</p>
+<div id="cameras"></div>
+<script>
+"use strict";
+const shown = new Map();
+
+function view(name) {
+  const s = document.createElement("section");
+  s.className = "camera";
+  s.dataset.camera = name;
+  s.innerHTML = '<h2></h2><img class="live" alt=""><p class="frame">connecting…</p>' +
+    '<p class="stats"></p><ol class="sets"></ol>';
+  s.querySelector("h2").textContent = name;
+  const img = s.querySelector("img");
+  const frame = s.querySelector(".frame");
+  const src = "/cameras/" + encodeURIComponent(name) + "/stream.mjpg";
+  img.alt = "live view of " + name;
+  img.addEventListener("load", () => {
+    frame.textContent = "live " + img.naturalWidth + "×" + img.naturalHeight;
+    s.dataset.width = img.naturalWidth;
+    s.dataset.height = img.naturalHeight;
+  });
+  img.addEventListener("error", () => {
+    frame.textContent = "no signal";
+    setTimeout(() => { img.src = src + "?t=" + Date.now(); }, 3000);
+  });
+  img.src = src;
+  document.getElementById("cameras").appendChild(s);
+  return s;
+}
+
+function fill(s, c) {
+  s.querySelector(".stats").textContent =
+    `camera ${c.frame_fps.toFixed(1)} fps · poses ${c.pose_fps.toFixed(1)} fps · ` +
+    `model ${c.inference_fps.toFixed(1)} fps · dropped ${c.frames_dropped} of ${c.frames_received}` +
+    ` · reps now ${c.reps}` + (c.ended ? " · ended" : "");
+  const ol = s.querySelector(".sets");
+  ol.replaceChildren(...c.sets.slice(0, 5).map(set => {
+    const li = document.createElement("li");
+    const took = (set.end_s - set.start_s).toFixed(1);
+    li.textContent = `${set.reps} × ${set.exercise || "unknown"} in ${took} s` + (set.pending ? " (to confirm)" : "");
+    if (set.pending) li.className = "pending";
+    return li;
+  }));
+  if (c.sets.length === 0) ol.innerHTML = "<li>no sets yet</li>";
+}
+
+async function refresh() {
+  try {
+    const r = await fetch("/api/cameras", { cache: "no-store" });
+    if (!r.ok) throw new Error(await r.text());
+    const { cameras } = await r.json();
+    for (const c of cameras) {
+      if (!shown.has(c.camera)) shown.set(c.camera, view(c.camera));
+      fill(shown.get(c.camera), c);
+    }
+    document.getElementById("status").textContent =
+      cameras.length ? `${cameras.length} camera${cameras.length > 1 ? "s" : ""}` : "No cameras yet.";
+  } catch (e) {
+    document.getElementById("status").textContent = "gateway unreachable: " + e.message;
+  }
+}
+refresh();
+setInterval(refresh, 2000);
+</script>
+</body>
+</html>
+"#;

@@ -1,0 +1,193 @@
+//! The gateway's HTTP side against a real nats-server: snapshots (cached, never stale), the MJPEG
+//! preview with skeleton and rep count, /metrics, and the page as headless Chromium shows it.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use prost::Message;
+use pump_proto::{Encoding, Frame, Keypoint, Person, PoseFrame};
+use pump_tests::http::{get, mjpeg_frames};
+use pump_tests::services::{client, file_capture_config, start_gateway, start_real_infer, start_sets};
+use pump_tests::{testdata, NatsServer};
+use tokio_util::sync::CancellationToken;
+
+const T: Duration = Duration::from_secs(60);
+
+/// Decodes a JPEG to (width, height, RGB).
+fn rgb(jpeg: &[u8]) -> (usize, usize, Vec<u8>) {
+    let mut d = jpeg_decoder::Decoder::new(jpeg);
+    let px = d.decode().unwrap();
+    let info = d.info().unwrap();
+    (usize::from(info.width), usize::from(info.height), px)
+}
+
+/// Pixels of the skeleton's green (washed out by JPEG's halved colour resolution).
+fn green(rgb: &[u8], channels: usize) -> usize {
+    rgb.chunks_exact(channels).filter(|p| i32::from(p[1]) - i32::from(p[0].max(p[2])) > 60).count()
+}
+
+fn gray_frame(camera: &str, id: u64, capture_ts_ns: i64) -> Frame {
+    Frame {
+        camera: camera.into(),
+        frame_id: id,
+        capture_ts_ns,
+        width: 200,
+        height: 150,
+        encoding: Encoding::Bgr8 as i32,
+        data: vec![90; 200 * 150 * 3].into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_jpg_is_encoded_once_per_frame_and_never_stale() {
+    let nats = NatsServer::start();
+    let gw = start_gateway(&nats).await;
+    let c = client(&nats, "publisher").await;
+    let now = pump_bus::clock::now_ns();
+    c.publish("pump.frames.cam", gray_frame("cam", 1, now).encode_to_vec().into()).await.unwrap();
+    let person = Person {
+        // Spread over the frame so the bones are long lines, not hidden under the joints' dots.
+        keypoints: (0..17)
+            .map(|i| Keypoint { x: 20.0 + 40.0 * (i % 4) as f32, y: 10.0 + 30.0 * (i / 4) as f32, confidence: 0.9 })
+            .collect(),
+        ..Default::default()
+    };
+    let pf =
+        PoseFrame { camera: "cam".into(), frame_id: 1, capture_ts_ns: now, people: vec![person], ..Default::default() };
+    c.publish("pump.poses.cam", pf.encode_to_vec().into()).await.unwrap();
+    let old = gray_frame("old", 1, now - 60_000_000_000);
+    c.publish("pump.frames.old", old.encode_to_vec().into()).await.unwrap();
+    let ended = Frame { end_of_stream: true, ..gray_frame("ended", 2, now) };
+    c.publish("pump.frames.ended", ended.encode_to_vec().into()).await.unwrap();
+    c.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let plain = get(gw.http, "/cameras/cam/snapshot.jpg").await;
+    assert_eq!(plain.status, 200, "{}", plain.text());
+    assert_eq!(plain.header("content-type"), Some("image/jpeg"));
+    let (w, h, px) = rgb(&plain.body);
+    assert_eq!((w, h, green(&px, 3)), (200, 150, 0));
+    // Ten viewers at once, asking for the skeleton: one encode for the lot.
+    let before = gw.snapshots.encodes.load(Ordering::Relaxed);
+    let replies = futures::future::join_all((0..10).map(|_| get(gw.http, "/cameras/cam/snapshot.jpg?overlay=1"))).await;
+    assert_eq!(gw.snapshots.encodes.load(Ordering::Relaxed) - before, 1);
+    for r in &replies {
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, replies[0].body);
+    }
+    assert!(green(&rgb(&replies[0].body).2, 3) > 100, "the skeleton is drawn");
+
+    for (path, want) in [
+        ("/cameras/old/snapshot.jpg", 404),
+        ("/cameras/ended/snapshot.jpg", 404),
+        ("/cameras/nobody/snapshot.jpg", 404),
+        ("/cameras/a.b/snapshot.jpg", 400),
+        ("/cameras/old/stream.mjpg", 404),
+        ("/cameras/nobody/stream.mjpg", 404),
+    ] {
+        let r = get(gw.http, path).await;
+        assert_eq!(r.status, want, "{path}: {}", r.text());
+    }
+    let api: serde_json::Value = serde_json::from_slice(&get(gw.http, "/api/cameras").await.body).unwrap();
+    let names: Vec<&str> = api["cameras"].as_array().unwrap().iter().map(|c| c["camera"].as_str().unwrap()).collect();
+    assert_eq!(names, ["cam", "ended", "old"]);
+    gw.shutdown.cancel();
+    tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
+}
+
+/// The whole pipeline on the squat clip (half speed, so the browser has time): capture, the real
+/// model, the sets service and the gateway; then the live view over HTTP and in Chromium.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_preview_page_shows_the_live_skeleton_and_rep_count_in_chromium() {
+    let nats = NatsServer::start();
+    let gw = start_gateway(&nats).await;
+    let (sets_task, sets_shutdown, _) = start_sets(&nats, client(&nats, "sets").await);
+    let infer = start_real_infer(&nats).await;
+    let mut config = file_capture_config(&nats, "squat", testdata("squat_5reps_15fps.mp4"));
+    (config.realtime, config.realtime_speed) = (true, 0.5);
+    let capture_shutdown = CancellationToken::new();
+    let capture = tokio::spawn(pump_capture::run(
+        pump_capture::Service::from_config(config, client(&nats, "capture").await),
+        capture_shutdown.clone(),
+    ));
+    // Live once poses flow.
+    tokio::time::timeout(T, async {
+        loop {
+            let api: serde_json::Value = serde_json::from_slice(&get(gw.http, "/api/cameras").await.body).unwrap();
+            if api["cameras"][0]["pose_fps"].as_f64().unwrap_or(0.0) > 0.0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("poses reach the gateway");
+
+    let (reply, frames) = mjpeg_frames(gw.http, "/cameras/squat/stream.mjpg", 3).await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.header("content-type").unwrap().starts_with("multipart/x-mixed-replace; boundary="));
+    assert_eq!(frames.len(), 3);
+    let (w, h, px) = rgb(&frames[2]);
+    assert_eq!((w, h), (320, 516));
+    assert!(green(&px, 3) > 200, "the skeleton is drawn on the live view");
+    // The rep count's caption: white letters on a darkened band in the top left corner (3 px per
+    // font pixel at this height, "REPS n" is 6 glyphs of 8).
+    let (mut white, mut dark, mut all) = (0, 0, 0);
+    for y in 8..30 {
+        for x in 8..150 {
+            let p = &px[(y * w + x) * 3..(y * w + x) * 3 + 3];
+            all += 1;
+            white += usize::from(p.iter().all(|v| *v > 200));
+            dark += usize::from(p.iter().all(|v| *v < 80));
+        }
+    }
+    assert!(white * 10 > all && dark * 3 > all, "caption: {white} white, {dark} dark of {all}");
+
+    let mut browser = pump_tests::browser::Browser::open(&format!("http://{}/", gw.http), 900, 800).await;
+    let size = browser
+        .wait_for(
+            "the live view shows a frame",
+            r#"(() => { const s = document.querySelector('section[data-camera="squat"]');
+                return s && s.dataset.width && `${s.dataset.width}x${s.dataset.height}`; })()"#,
+            Duration::from_secs(20),
+        )
+        .await;
+    assert_eq!(size, "320x516");
+    let stats = browser
+        .wait_for("the numbers are shown", "document.querySelector('.stats').textContent", Duration::from_secs(10))
+        .await;
+    assert!(stats.as_str().unwrap().contains("poses "), "{stats}");
+    assert_eq!(browser.eval("document.querySelector('.frame').textContent").await, "live 320×516");
+    // What the user sees: the skeleton on the frame, in the browser's own pixels.
+    let decoder = png::Decoder::new(std::io::Cursor::new(browser.screenshot().await));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    assert!(green(&buf[..info.buffer_size()], channels) > 200, "the screenshot shows the skeleton");
+    drop(browser);
+
+    // The sets service counts reps from the same poses: the count the caption shows moves.
+    tokio::time::timeout(T, async {
+        loop {
+            let api: serde_json::Value = serde_json::from_slice(&get(gw.http, "/api/cameras").await.body).unwrap();
+            let cam = &api["cameras"][0];
+            if cam["reps"].as_u64().unwrap_or(0) > 0 || !cam["sets"].as_array().unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("reps are counted live");
+
+    capture_shutdown.cancel();
+    tokio::time::timeout(T, capture).await.unwrap().unwrap().unwrap();
+    infer.stop().await;
+    sets_shutdown.cancel();
+    tokio::time::timeout(T, sets_task).await.unwrap().unwrap().unwrap();
+    gw.shutdown.cancel();
+    tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
+}
