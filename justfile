@@ -28,14 +28,14 @@ lint:
 
 # Build in release mode; poses, reps and sets from the sample videos, then the services over NATS.
 demo: setup
-    cargo build --release -p pump-cli -p pump-capture -p pump-infer
+    cargo build --release -p pump-cli -p pump-capture -p pump-infer -p pump-sets-service -p pump-gateway
     @echo "== pump detect on the squat fixture (first 3 frames, cut to 160 columns)" >&2
     ./target/release/pump detect --no-progress testdata/squat_5reps_15fps.mp4 | head -n 3 | cut -c1-160
     @echo "== reps and sets: pump detect on the squat fixture piped into pump sets" >&2
     ./target/release/pump detect --no-progress testdata/squat_5reps_15fps.mp4 | ./target/release/pump sets --exercise squat -
     @echo "== pump detect on {{video}}" >&2
     ./target/release/pump detect {{video}} | python3 deploy/summary.py
-    @echo "== the services: nats-server + pump-infer + pump-capture on {{video}}" >&2
+    @echo "== the services: nats-server, pump-infer, pump-sets, pump-gateway; pump-capture on {{video}}, then the squat clip live" >&2
     bash deploy/demo.sh {{video}}
 
 # Benchmarks: per-stage ms and whole-video fps against Ultralytics; capture/inference decoupling over NATS.

@@ -11,8 +11,9 @@ ORT_DIR="$ROOT/.cache/onnxruntime"
 say() { printf 'setup: %s\n' "$*" >&2; }
 
 # 1. Debian packages: OpenCV + clang for the opencv crate, nats-server for the bus, protoc for
-#    the protos, ffmpeg for test media, opencv-doc for the sample video.
-packages=(libopencv-dev clang libclang-dev pkg-config nats-server ffmpeg protobuf-compiler opencv-doc)
+#    the protos, ffmpeg for test media, opencv-doc for the sample video, chromium for the test
+#    that looks at the gateway's preview page the way a browser shows it.
+packages=(libopencv-dev clang libclang-dev pkg-config nats-server ffmpeg protobuf-compiler opencv-doc chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
