@@ -161,7 +161,12 @@ async fn the_preview_page_shows_the_live_skeleton_and_rep_count_in_chromium() {
     assert!(stats.as_str().unwrap().contains("poses "), "{stats}");
     assert_eq!(browser.eval("document.querySelector('.frame').textContent").await, "live 320×516");
     // What the user sees: the skeleton on the frame, in the browser's own pixels.
-    let decoder = png::Decoder::new(std::io::Cursor::new(browser.screenshot().await));
+    let shot = browser.screenshot().await;
+    // To look at it by eye: PUMP_TEST_SCREENSHOT=/tmp/preview.png cargo test --test preview
+    if let Some(path) = std::env::var_os("PUMP_TEST_SCREENSHOT") {
+        std::fs::write(path, &shot).unwrap();
+    }
+    let decoder = png::Decoder::new(std::io::Cursor::new(shot));
     let mut reader = decoder.read_info().unwrap();
     let mut buf = vec![0; reader.output_buffer_size()];
     let info = reader.next_frame(&mut buf).unwrap();
