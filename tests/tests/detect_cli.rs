@@ -66,6 +66,16 @@ fn video_frames_carry_the_media_timestamps() {
 }
 
 #[test]
+fn decoding_threads_change_speed_not_answers() {
+    let video = testdata("squat_5reps_15fps.mp4");
+    let one = pump(&[os("detect"), os("--decode-threads"), os("1"), video.as_os_str()]);
+    let auto = pump(&[os("detect"), os("--decode-threads"), os("0"), video.as_os_str()]);
+    assert!(one.status.success() && auto.status.success(), "{}", String::from_utf8_lossy(&auto.stderr));
+    assert_eq!(json_lines(std::str::from_utf8(&one.stdout).unwrap()).len(), 180);
+    assert!(one.stdout == auto.stdout, "the same frames decoded, the same poses");
+}
+
+#[test]
 fn several_sources_are_processed_in_order_and_named() {
     let (a, b) = (testdata("bus.jpg"), testdata("zidane.jpg"));
     let out = pump(&[os("detect"), a.as_os_str(), b.as_os_str(), a.as_os_str()]);

@@ -23,7 +23,7 @@ use pump_pose::{EngineConfig, ImageView, PoseEngine};
 use serde_json::Value;
 
 const REPS: usize = 30;
-const VIDEO_ROUNDS: usize = 2;
+const VIDEO_ROUNDS: usize = 4;
 
 fn median(mut v: Vec<Duration>) -> f64 {
     v.sort();

@@ -23,6 +23,8 @@ use pump_pose::{EngineConfig, ImageView, InputTensor, Pose, PoseEngine, Preproce
 use crate::args::DetectArgs;
 use crate::output::FrameLine;
 
+const FFMPEG_OPTIONS: &str = "OPENCV_FFMPEG_CAPTURE_OPTIONS";
+
 /// Frames prepared ahead of the workers: enough to hide decoder jitter, few enough to stay cheap.
 const PREPARED_AHEAD: usize = 2;
 
@@ -74,6 +76,11 @@ impl WorkerPlan {
 }
 
 pub fn run(args: DetectArgs) -> Result<()> {
+    // OpenCV's FFmpeg backend reads its options from the environment when a video is opened;
+    // set here, before any thread exists, and never over the user's own options.
+    if args.decode_threads > 0 && std::env::var_os(FFMPEG_OPTIONS).is_none() {
+        std::env::set_var(FFMPEG_OPTIONS, format!("threads;{}", args.decode_threads));
+    }
     // Open every source first: a bad path fails before minutes of work on the ones before it.
     let sources = args.sources.iter().map(MediaSource::open).collect::<Result<Vec<_>, _>>()?;
     let names: Vec<String> = args.sources.iter().map(|p| p.display().to_string()).collect();
