@@ -20,7 +20,7 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inference_explains_its_health_readiness_and_metrics() {
-    let nats = NatsServer::start();
+    let mut nats = NatsServer::start();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stats = Arc::new(InferStats::default());
@@ -71,6 +71,43 @@ async fn inference_explains_its_health_readiness_and_metrics() {
     assert!(body.contains("pump_frame_age_seconds_bucket{camera=\"cam\",le=\"+Inf\"}"));
     assert!(body.contains("pump_infer_seconds_count{camera=\"cam\"}"));
     capture.stop().await;
+    // The bus gone: not ready, and it says why.
+    nats.stop();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (code, body) = get(addr, "/readyz").await;
+    assert_eq!((code, body.trim()), (503, "not ready: not connected to NATS"));
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(30), task).await.unwrap().unwrap().unwrap();
+}
+
+/// Ready means the model has run once: a camera's first frame does not pay for the warm-up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inference_is_ready_only_once_the_model_is_warmed_up() {
+    let nats = NatsServer::start();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stats = Arc::new(InferStats::default());
+    let shutdown = CancellationToken::new();
+    let service = pump_infer::Service {
+        config: pump_infer::Config::new(BusConfig::new(nats.url(), "infer")),
+        client: client(&nats, "infer").await,
+        // FAKE predictor: its first (warm-up) run takes 1.5 s, as a cold model's might.
+        predictors: vec![Box::new(SlowPredictor { delay: Duration::from_millis(1500) })],
+        stats: stats.clone(),
+        ops: Some(listener),
+    };
+    let task = tokio::spawn(pump_infer::run(service, shutdown.clone()));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (code, body) = get(addr, "/readyz").await;
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("warmed up"), "{body}");
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while get(addr, "/readyz").await.0 != 200 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("ready after the warm-up");
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(30), task).await.unwrap().unwrap().unwrap();
 }

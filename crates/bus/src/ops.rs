@@ -180,6 +180,15 @@ impl RateWindow {
     }
 }
 
+/// Readiness that needs the bus: not ready while NATS is disconnected, whatever the service's
+/// own state says (`own`: `None` when ready, else why not).
+pub fn ready_with_bus(
+    client: async_nats::Client,
+    own: impl Fn() -> Option<String> + Send + Sync + 'static,
+) -> Arc<dyn Fn() -> Option<String> + Send + Sync> {
+    Arc::new(move || if nats_connected(&client) == 0.0 { Some("not connected to NATS".to_string()) } else { own() })
+}
+
 /// 1 when the client is connected to NATS, else 0.
 pub fn nats_connected(client: &async_nats::Client) -> f64 {
     f64::from(u8::from(client.connection_state() == async_nats::connection::State::Connected))

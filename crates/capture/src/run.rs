@@ -115,7 +115,9 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
     let ops_task = ops.map(|listener| {
         let (r, h, m, c) = (stats.clone(), stats.clone(), stats.clone(), client.clone());
         let ops = pump_bus::ops::Ops {
-            not_ready: Arc::new(move || (!r.is_ready()).then(|| "streams not set up yet".to_string())),
+            not_ready: pump_bus::ops::ready_with_bus(client.clone(), move || {
+                (!r.is_ready()).then(|| "streams not set up yet".to_string())
+            }),
             health: Arc::new(move || h.health()),
             metrics: Arc::new(move || m.prometheus(pump_bus::ops::nats_connected(&c))),
         };

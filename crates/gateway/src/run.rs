@@ -385,12 +385,8 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
         let feeds = preview.feeds.clone();
         let ops =
             pump_bus::ops::Ops {
-                not_ready: Arc::new(move || {
-                    if pump_bus::ops::nats_connected(&c1) == 0.0 {
-                        Some("not connected to NATS".to_string())
-                    } else {
-                        (!r.load(Ordering::SeqCst)).then(|| "streams not set up yet".to_string())
-                    }
+                not_ready: pump_bus::ops::ready_with_bus(c1, move || {
+                    (!r.load(Ordering::SeqCst)).then(|| "streams not set up yet".to_string())
                 }),
                 health: Arc::new(
                     move || serde_json::json!({"service": "pump-gateway", "serving": h.load(Ordering::SeqCst)}),

@@ -79,7 +79,9 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
         let provider = predictors[0].provider();
         let (r, h, m, c) = (stats.clone(), stats.clone(), stats.clone(), client.clone());
         let ops = pump_bus::ops::Ops {
-            not_ready: Arc::new(move || (!r.is_ready()).then(|| "not subscribed to frames yet".to_string())),
+            not_ready: pump_bus::ops::ready_with_bus(client.clone(), move || {
+                (!r.is_ready()).then(|| "model not warmed up or not subscribed to frames yet".to_string())
+            }),
             health: Arc::new(move || h.health(provider)),
             metrics: Arc::new(move || m.prometheus(pump_bus::ops::nats_connected(&c))),
         };
@@ -90,6 +92,8 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
             }
         });
     }
+    // A model's first run allocates and packs its weights: done here, not on a camera's frame.
+    let predictors = warm_up(predictors).await?;
     // Workers hold the only senders: the publisher ends when the last worker does.
     let (pose_tx, pose_rx) = mpsc::channel::<PoseFrame>(64);
     for (i, predictor) in predictors.into_iter().enumerate() {
@@ -129,6 +133,23 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
     flush_bounded(&client).await;
     stats.log();
     Ok(())
+}
+
+/// Runs every predictor once on a blank 640×480 frame.
+async fn warm_up(mut predictors: Vec<Box<dyn Predictor>>) -> Result<Vec<Box<dyn Predictor>>> {
+    let t0 = Instant::now();
+    let predictors = tokio::task::spawn_blocking(move || -> Result<_> {
+        let blank = vec![114u8; 640 * 480 * 3];
+        let image = ImageView::new(&blank, 640, 480, 640 * 3).map_err(|e| Error::Worker(e.to_string()))?;
+        for p in &mut predictors {
+            p.predict(std::slice::from_ref(&image)).map_err(|e| Error::Worker(format!("warm-up run failed: {e}")))?;
+        }
+        Ok(predictors)
+    })
+    .await
+    .map_err(|e| Error::Worker(format!("warm-up panicked: {e}")))??;
+    info!(ms = format!("{:.0}", t0.elapsed().as_secs_f64() * 1e3), "model warmed up");
+    Ok(predictors)
 }
 
 struct CloseOnDrop(Arc<FrameSlots>);

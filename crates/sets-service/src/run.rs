@@ -153,7 +153,9 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
     let ops_task = ops.map(|listener| {
         let (r, h, m, c) = (stats.clone(), stats.clone(), stats.clone(), client.clone());
         let ops = pump_bus::ops::Ops {
-            not_ready: Arc::new(move || (!r.ready.load(Ordering::SeqCst)).then(|| "poses consumer not in place yet".to_string())),
+            not_ready: pump_bus::ops::ready_with_bus(client.clone(), move || {
+                (!r.ready.load(Ordering::SeqCst)).then(|| "poses consumer not in place yet".to_string())
+            }),
             health: Arc::new(move || {
                 serde_json::json!({"service": "pump-sets", "ready": h.ready.load(Ordering::SeqCst),
                     "poses": h.poses.load(Ordering::Relaxed), "sets_published": h.sets_published.load(Ordering::Relaxed)})
