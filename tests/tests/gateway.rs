@@ -346,6 +346,7 @@ async fn metrics_parse_and_carry_per_camera_histograms() {
             inference_end_ns: now + i as i64 * 66_000_000 + 31_000_000,
             publish_ts_ns: now + i as i64 * 66_000_000 + 35_000_000,
             instance: "i1".into(),
+            provider: "CPUExecutionProvider".into(),
             frames_received: i + 1,
             frames_dropped: i / 2,
             ..Default::default()
@@ -377,6 +378,13 @@ async fn metrics_parse_and_carry_per_camera_histograms() {
     assert!(body.contains("pump_frame_age_seconds_bucket{camera=\"cam\",le=\"0.04\"} 5"), "{body}");
     assert!(body.contains("pump_camera_frames_total{camera=\"cam\",stage=\"inference_dropped\"} 2"), "{body}");
     assert!(body.contains("pump_camera_fps{camera=\"cam\",stage=\"capture\"}"), "{body}");
+    // Health explains itself: per camera how long ago, how fast, on what.
+    let health: serde_json::Value =
+        serde_json::from_slice(&pump_tests::http::get(gw.http, "/healthz").await.body).unwrap();
+    let cam = &health["cameras"]["cam"];
+    assert!(cam["last_pose_age_s"].as_f64().unwrap() < 5.0, "{health}");
+    assert_eq!((cam["provider"].as_str(), cam["frames_dropped"].as_u64()), (Some("CPUExecutionProvider"), Some(2)));
+    assert_eq!(health["nats_connected"], true);
     gw.shutdown.cancel();
     tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
 }

@@ -90,6 +90,9 @@ async fn snapshot_jpg_is_encoded_once_per_frame_and_never_stale() {
         let r = get(gw.http, path).await;
         assert_eq!(r.status, want, "{path}: {}", r.text());
     }
+    // One line saying which: silent, or ended.
+    assert!(get(gw.http, "/cameras/old/snapshot.jpg").await.text().contains("silent for 60 s"));
+    assert!(get(gw.http, "/cameras/ended/snapshot.jpg").await.text().contains("stream has ended"));
     let api: serde_json::Value = serde_json::from_slice(&get(gw.http, "/api/cameras").await.body).unwrap();
     let names: Vec<&str> = api["cameras"].as_array().unwrap().iter().map(|c| c["camera"].as_str().unwrap()).collect();
     assert_eq!(names, ["cam", "ended", "old"]);

@@ -164,6 +164,32 @@ impl CameraBook {
         self.cameras.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
     }
 
+    /// Per camera: how long ago a pose was heard and its frame captured, rates, and the
+    /// execution provider the poses came from.
+    pub fn health(&self) -> serde_json::Value {
+        let map = self.cameras.lock().unwrap_or_else(|e| e.into_inner());
+        let now = pump_bus::clock::now_ns();
+        let cameras: serde_json::Map<String, serde_json::Value> = map
+            .iter()
+            .map(|(c, s)| {
+                let r = s.rates();
+                let latest = s.latest.as_deref();
+                let age = |ns: i64| (ns > 0).then(|| (now - ns) as f64 / 1e9);
+                let v = serde_json::json!({
+                    "last_pose_age_s": s.arrivals.last_age_s(),
+                    "last_posed_frame_age_s": latest.and_then(|p| age(p.capture_ts_ns)),
+                    "provider": latest.map(|p| p.provider.clone()),
+                    "pose_fps": r.pose_fps,
+                    "frame_fps": r.frame_fps,
+                    "frames_dropped": r.dropped,
+                    "ended": r.ended,
+                });
+                (c.clone(), v)
+            })
+            .collect();
+        serde_json::Value::Object(cameras)
+    }
+
     /// Per camera and stage: pose frames, drops, fps, model time and frame age histograms.
     pub fn prometheus(&self, p: &mut PromText) {
         let map = self.cameras.lock().unwrap_or_else(|e| e.into_inner());

@@ -20,9 +20,9 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
+use tracing::{info, warn};
 
 use crate::snapshot::Overlay;
-use tracing::{info, warn};
 
 /// A camera whose newest frame is older than this has no snapshot (NOT_FOUND, not a stale frame).
 pub(crate) const SNAPSHOT_MAX_AGE_S: f64 = 5.0;
@@ -239,6 +239,9 @@ pub(crate) async fn newest_frame(js: &jetstream::Context, cam: &CameraId) -> Res
         }
         Err(e) => return Err(status::bus(e)),
     };
+    if frame.end_of_stream {
+        return Err(Status::not_found(format!("camera {cam}'s stream has ended")));
+    }
     if !is_fresh(&frame) {
         let age_s = (pump_bus::clock::now_ns() - frame.capture_ts_ns) as f64 / 1e9;
         return Err(Status::not_found(format!("camera {cam} has been silent for {age_s:.0} s")));
@@ -388,9 +391,13 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
                 not_ready: pump_bus::ops::ready_with_bus(c1, move || {
                     (!r.load(Ordering::SeqCst)).then(|| "streams not set up yet".to_string())
                 }),
-                health: Arc::new(
-                    move || serde_json::json!({"service": "pump-gateway", "serving": h.load(Ordering::SeqCst)}),
-                ),
+                health: {
+                    let (b, c3) = (book.clone(), client.clone());
+                    Arc::new(move || {
+                        serde_json::json!({"service": "pump-gateway", "serving": h.load(Ordering::SeqCst),
+                            "nats_connected": pump_bus::ops::nats_connected(&c3) == 1.0, "cameras": b.health()})
+                    })
+                },
                 metrics: Arc::new(move || {
                     let mut p = pump_bus::ops::PromText::default();
                     p.family("pump_nats_connected", "gauge", "1 while connected to NATS.").sample(
