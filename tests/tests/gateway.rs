@@ -218,7 +218,9 @@ async fn snapshots_are_jpeg_encoded_once_per_frame_and_never_stale() {
     c.publish("pump.frames.old", frame("old", 1, now - 10_000_000_000).encode_to_vec().into()).await.unwrap();
     let kps = (0..17).map(|i| Keypoint { x: 10.0 + i as f32 * 2.0, y: 10.0 + i as f32, confidence: 0.9 }).collect();
     let person = Person { r#box: None, score: 0.9, keypoints: kps };
-    let pf = PoseFrame { camera: "cam".into(), frame_id: 7, people: vec![person], ..Default::default() };
+    // The pose of frame 7 carries its capture time, as inference's do.
+    let pf =
+        PoseFrame { camera: "cam".into(), frame_id: 7, capture_ts_ns: now, people: vec![person], ..Default::default() };
     c.publish("pump.poses.cam", pf.encode_to_vec().into()).await.unwrap();
     c.flush().await.unwrap();
 

@@ -30,11 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::book::CameraBook;
 use crate::run::{camera_names, is_fresh, newest_frame, SNAPSHOT_MAX_AGE_S};
-use crate::snapshot::{Overlay, SnapshotCache};
-
-/// A pose is drawn on a frame only if their capture times are this close (ns): an older pose
-/// would draw the athlete where they no longer are.
-const MAX_POSE_LAG_NS: i64 = 1_000_000_000;
+use crate::snapshot::{pose_fits, Overlay, SnapshotCache};
 
 const BOUNDARY: &str = "pumpframe";
 
@@ -44,15 +40,13 @@ type Newest = Option<Arc<Frame>>;
 #[derive(Debug)]
 pub struct FrameFeeds {
     client: async_nats::Client,
-    js: jetstream::Context,
     feeds: Mutex<HashMap<CameraId, Arc<watch::Sender<Newest>>>>,
     shutdown: CancellationToken,
 }
 
 impl FrameFeeds {
     pub fn new(client: async_nats::Client, shutdown: CancellationToken) -> Arc<Self> {
-        let js = jetstream::new(client.clone());
-        Arc::new(Self { client, js, feeds: Mutex::default(), shutdown })
+        Arc::new(Self { client, feeds: Mutex::default(), shutdown })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CameraId, Arc<watch::Sender<Newest>>>> {
@@ -64,18 +58,14 @@ impl FrameFeeds {
         self.lock().len()
     }
 
-    /// The newest frames of `cam`, starting with the kept one.
-    pub async fn subscribe(self: &Arc<Self>, cam: &CameraId) -> Result<watch::Receiver<Newest>, String> {
+    /// The newest frames of `cam`; a feed set up now starts from `kept`, the viewer's first frame
+    /// (a frame published between the two is superseded by the next within a frame period).
+    pub async fn subscribe(self: &Arc<Self>, cam: &CameraId, kept: Frame) -> Result<watch::Receiver<Newest>, String> {
         if let Some(tx) = self.lock().get(cam) {
             return Ok(tx.subscribe());
         }
-        // Subscribe before reading the kept frame, so no frame falls between the two.
         let sub = self.client.subscribe(subject::frames(cam)).await.map_err(|e| e.to_string())?;
-        let kept = match self.js.get_stream(pump_bus::streams::FRAMES_STREAM).await {
-            Ok(s) => s.get_last_raw_message_by_subject(&subject::frames(cam)).await.ok(),
-            Err(_) => None,
-        };
-        let seed = kept.and_then(|m| Frame::decode(m.payload).ok()).map(Arc::new);
+        let seed = Some(Arc::new(kept));
         let mut feeds = self.lock();
         if let Some(tx) = feeds.get(cam) {
             // Another viewer set the feed up meanwhile: ours goes unused.
@@ -187,8 +177,7 @@ struct SnapshotQuery {
 
 /// The pose to draw on `frame`: the camera's newest, if it is close enough in time.
 fn pose_for(book: &CameraBook, frame: &Frame) -> Option<Arc<PoseFrame>> {
-    book.latest(&frame.camera)
-        .filter(|p| !p.end_of_stream && (p.capture_ts_ns - frame.capture_ts_ns).abs() <= MAX_POSE_LAG_NS)
+    book.latest(&frame.camera).filter(|p| pose_fits(p, frame))
 }
 
 /// Encodes off the async threads: a JPEG of a large frame takes milliseconds.
@@ -254,10 +243,10 @@ impl Viewer {
 async fn stream(State(p): State<Arc<Preview>>, Path(name): Path<String>) -> Result<Response, HttpError> {
     let cam = camera(&name)?;
     // A silent camera is a 404 at once, not a stream that shows nothing.
-    newest_frame(&p.js, &cam).await?;
+    let kept = newest_frame(&p.js, &cam).await?;
     let rx = p
         .feeds
-        .subscribe(&cam)
+        .subscribe(&cam, kept)
         .await
         .map_err(|e| HttpError(StatusCode::SERVICE_UNAVAILABLE, format!("message bus unavailable: {e}")))?;
     let viewer = Viewer { preview: p, rx, first: true };

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 use tracing::{info, warn};
 
-use crate::snapshot::Overlay;
+use crate::snapshot::{pose_fits, Overlay};
 
 /// A camera whose newest frame is older than this has no snapshot (NOT_FOUND, not a stale frame).
 pub(crate) const SNAPSHOT_MAX_AGE_S: f64 = 5.0;
@@ -188,8 +188,8 @@ impl PoseQuery for PoseQueryImpl {
         let r = req.get_ref();
         let cam = camera(&r.camera)?;
         let frame = newest_frame(&self.js, &cam).await?;
-        let poses = if r.overlay { self.latest(&cam).await.ok() } else { None };
-        // Overlay asked for but no pose yet: the plain frame, drawn with nobody.
+        let poses = if r.overlay { self.latest(&cam).await.ok().filter(|p| pose_fits(p, &frame)) } else { None };
+        // Overlay asked for but no pose of this moment: the plain frame, drawn with nobody.
         let poses = r.overlay.then(|| poses.unwrap_or_default());
         let overlay = poses.as_ref().map(|p| Overlay { poses: Some(p), caption: None });
         let jpeg = self.snapshots.jpeg(&frame, overlay).map_err(|e| Status::internal(format!("snapshot: {e}")))?;

@@ -48,6 +48,15 @@ impl Overlay<'_> {
     }
 }
 
+/// A pose is drawn on a frame only if their capture times are this close (ns): an older pose
+/// would draw the athlete where they no longer are.
+const MAX_POSE_LAG_NS: i64 = 1_000_000_000;
+
+/// Whether `poses` may be drawn on `frame`.
+pub fn pose_fits(poses: &PoseFrame, frame: &Frame) -> bool {
+    !poses.end_of_stream && (poses.capture_ts_ns - frame.capture_ts_ns).abs() <= MAX_POSE_LAG_NS
+}
+
 /// Which snapshot: (camera, with skeleton, with caption).
 type Variant = (String, bool, bool);
 /// The frame and overlay a cached JPEG was made from (id, capture time, stamp), and the JPEG.
