@@ -61,14 +61,18 @@ echo "demo: pump-capture plays $(basename "$SQUAT") in real time as camera 'squa
 PUMP_HTTP_ADDR="127.0.0.1:$(free_port)" "$BIN/pump-capture" --realtime --camera "squat=$SQUAT" &
 capture=$!
 pids+=($capture)
-# Rep counts as they happen, until the set closes (its end of stream closes it at the latest).
-timeout 60 "$BIN/pump" sets squat --follow | head -n 1 &
+# Sets as they close (the clip's end of stream closes its set at the latest).
+"$BIN/pump" sets squat --follow &
 follower=$!
+pids+=($follower)
 sleep 3
 echo "demo: cameras as the gateway sees them mid-clip (pump cameras)" >&2
 "$BIN/pump" cameras
 wait "$capture" || true
-wait "$follower" || true
+for _ in $(seq 100); do [ -n "$("$BIN/pump" sets squat 2>/dev/null)" ] && break; sleep 0.1; done
+sleep 0.5
+kill -TERM "$follower" 2>/dev/null || true
+wait "$follower" 2>/dev/null || true
 echo "demo: the sets the gateway has stored (pump sets)" >&2
 "$BIN/pump" sets
 
