@@ -18,21 +18,32 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     (r.status, r.text())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn inference_explains_its_health_readiness_and_metrics() {
-    let mut nats = NatsServer::start();
+type Task = tokio::task::JoinHandle<pump_infer::Result<()>>;
+
+/// Inference with a FAKE predictor of `delay` per run, serving its ops endpoints on a free port.
+async fn start_infer_with_ops(
+    nats: &NatsServer,
+    delay: Duration,
+) -> (std::net::SocketAddr, Arc<InferStats>, CancellationToken, Task) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stats = Arc::new(InferStats::default());
     let shutdown = CancellationToken::new();
     let service = pump_infer::Service {
         config: pump_infer::Config::new(BusConfig::new(nats.url(), "infer")),
-        client: client(&nats, "infer").await,
-        predictors: vec![Box::new(SlowPredictor { delay: Duration::from_millis(5) })],
+        client: client(nats, "infer").await,
+        predictors: vec![Box::new(SlowPredictor { delay })],
         stats: stats.clone(),
         ops: Some(listener),
     };
     let task = tokio::spawn(pump_infer::run(service, shutdown.clone()));
+    (addr, stats, shutdown, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inference_explains_its_health_readiness_and_metrics() {
+    let mut nats = NatsServer::start();
+    let (addr, stats, shutdown, task) = start_infer_with_ops(&nats, Duration::from_millis(5)).await;
     tokio::time::timeout(Duration::from_secs(30), async {
         while !stats.is_ready() {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -84,19 +95,8 @@ async fn inference_explains_its_health_readiness_and_metrics() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inference_is_ready_only_once_the_model_is_warmed_up() {
     let nats = NatsServer::start();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let stats = Arc::new(InferStats::default());
-    let shutdown = CancellationToken::new();
-    let service = pump_infer::Service {
-        config: pump_infer::Config::new(BusConfig::new(nats.url(), "infer")),
-        client: client(&nats, "infer").await,
-        // FAKE predictor: its first (warm-up) run takes 1.5 s, as a cold model's might.
-        predictors: vec![Box::new(SlowPredictor { delay: Duration::from_millis(1500) })],
-        stats: stats.clone(),
-        ops: Some(listener),
-    };
-    let task = tokio::spawn(pump_infer::run(service, shutdown.clone()));
+    // Its first (warm-up) run takes 1.5 s, as a cold model's might.
+    let (addr, _, shutdown, task) = start_infer_with_ops(&nats, Duration::from_millis(1500)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (code, body) = get(addr, "/readyz").await;
     assert_eq!(code, 503, "{body}");
