@@ -186,12 +186,17 @@ pub fn ready_with_bus(
     client: async_nats::Client,
     own: impl Fn() -> Option<String> + Send + Sync + 'static,
 ) -> Arc<dyn Fn() -> Option<String> + Send + Sync> {
-    Arc::new(move || if nats_connected(&client) == 0.0 { Some("not connected to NATS".to_string()) } else { own() })
+    Arc::new(move || if is_connected(&client) { own() } else { Some("not connected to NATS".to_string()) })
 }
 
-/// 1 when the client is connected to NATS, else 0.
+/// Whether the client is connected to NATS right now.
+pub fn is_connected(client: &async_nats::Client) -> bool {
+    client.connection_state() == async_nats::connection::State::Connected
+}
+
+/// 1 when the client is connected to NATS, else 0 (the Prometheus gauge).
 pub fn nats_connected(client: &async_nats::Client) -> f64 {
-    f64::from(u8::from(client.connection_state() == async_nats::connection::State::Connected))
+    f64::from(u8::from(is_connected(client)))
 }
 
 #[cfg(test)]

@@ -395,7 +395,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
                     let (b, c3) = (book.clone(), client.clone());
                     Arc::new(move || {
                         serde_json::json!({"service": "pump-gateway", "serving": h.load(Ordering::SeqCst),
-                            "nats_connected": pump_bus::ops::nats_connected(&c3) == 1.0, "cameras": b.health()})
+                            "nats_connected": pump_bus::ops::is_connected(&c3), "cameras": b.health()})
                     })
                 },
                 metrics: Arc::new(move || {
@@ -466,7 +466,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
                     _ = shutdown.cancelled() => return,
                     _ = tick.tick() => {}
                 }
-                let connected = pump_bus::ops::nats_connected(&client) == 1.0;
+                let connected = pump_bus::ops::is_connected(&client);
                 if connected != serving {
                     serving = connected;
                     if serving {
