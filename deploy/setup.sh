@@ -23,6 +23,8 @@ if ((${#missing[@]})); then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  # The downloaded .debs are ~400 MB the build needs more than apt does.
+  $SUDO apt-get clean
 fi
 
 # 2. ONNX Runtime's shared library, from the pinned PyPI wheel (no other download is possible
