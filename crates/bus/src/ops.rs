@@ -180,6 +180,61 @@ impl RateWindow {
     }
 }
 
+/// Per-camera state shared between a service's camera tasks and its ops endpoints. The lock
+/// shrugs off poisoning: a panic in one camera's task must not take /metrics and /healthz with it.
+#[derive(Debug)]
+pub struct PerCamera<T> {
+    cameras: std::sync::Mutex<std::collections::BTreeMap<String, T>>,
+}
+
+impl<T> Default for PerCamera<T> {
+    fn default() -> Self {
+        Self { cameras: std::sync::Mutex::default() }
+    }
+}
+
+impl<T> PerCamera<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, T>> {
+        self.cameras.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Changes one camera's state, starting it from `T::default()` the first time the camera is
+    /// seen. Called per frame, so a known camera costs no allocation.
+    pub fn update<R>(&self, camera: &str, f: impl FnOnce(&mut T) -> R) -> R
+    where
+        T: Default,
+    {
+        let mut map = self.lock();
+        match map.get_mut(camera) {
+            Some(state) => f(state),
+            None => f(map.entry(camera.to_string()).or_default()),
+        }
+    }
+
+    /// Reads one camera's state; `None` for a camera never seen.
+    pub fn read<R>(&self, camera: &str, f: impl FnOnce(&T) -> R) -> Option<R> {
+        self.lock().get(camera).map(f)
+    }
+
+    /// Reads every camera's state at once, in camera order.
+    pub fn read_all<R>(&self, f: impl FnOnce(&std::collections::BTreeMap<String, T>) -> R) -> R {
+        f(&self.lock())
+    }
+
+    /// Every camera seen, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+
+    /// A copy of every camera's state.
+    pub fn snapshot(&self) -> std::collections::BTreeMap<String, T>
+    where
+        T: Clone,
+    {
+        self.lock().clone()
+    }
+}
+
 /// Readiness that needs the bus: not ready while NATS is disconnected, whatever the service's
 /// own state says (`own`: `None` when ready, else why not).
 pub fn ready_with_bus(
@@ -210,6 +265,35 @@ mod tests {
         let t = p.finish();
         assert!(t.contains("# TYPE pump_frames_total counter"));
         assert!(t.contains("pump_frames_total{camera=\"a\\\"b\"} 3"));
+    }
+
+    #[test]
+    fn per_camera_state_starts_at_default_and_is_kept_per_camera() {
+        let m = PerCamera::<u64>::default();
+        assert_eq!(m.read("a", |n| *n), None);
+        m.update("b", |n| *n += 2);
+        assert_eq!(
+            m.update("a", |n| {
+                *n += 1;
+                *n
+            }),
+            1
+        );
+        m.update("b", |n| *n += 3);
+        assert_eq!(m.read("b", |n| *n), Some(5));
+        assert_eq!(m.names(), ["a", "b"]);
+        assert_eq!(m.read_all(|all| all.values().sum::<u64>()), 6);
+        assert_eq!(m.snapshot().into_iter().collect::<Vec<_>>(), [("a".to_string(), 1), ("b".to_string(), 5)]);
+    }
+
+    #[test]
+    fn per_camera_state_survives_a_panic_while_it_was_held() {
+        let m = std::sync::Arc::new(PerCamera::<u64>::default());
+        let held = m.clone();
+        let panicked = std::thread::spawn(move || held.update("a", |_| panic!("camera task died"))).join();
+        assert!(panicked.is_err());
+        m.update("a", |n| *n += 1);
+        assert_eq!(m.read("a", |n| *n), Some(1));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! the last 60 frames.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+
+use pump_bus::ops::PerCamera;
 
 pub const FRAMES_CAPTURED: &str = "pump_frames_captured_total";
 pub const CAMERA_CONNECTED: &str = "pump_camera_connected";
@@ -34,7 +35,7 @@ impl CaptureCameraStats {
 
 #[derive(Debug, Default)]
 pub struct CaptureStats {
-    cameras: Mutex<BTreeMap<String, CaptureCameraStats>>,
+    cameras: PerCamera<CaptureCameraStats>,
     /// The streams are set up and cameras are running.
     ready: std::sync::atomic::AtomicBool,
 }
@@ -93,8 +94,7 @@ impl CaptureStats {
     }
 
     pub fn update(&self, camera: &str, f: impl FnOnce(&mut CaptureCameraStats)) {
-        let mut map = self.cameras.lock().unwrap_or_else(|e| e.into_inner());
-        f(map.entry(camera.to_string()).or_default());
+        self.cameras.update(camera, f);
     }
 
     pub fn captured(&self, camera: &str) {
@@ -106,7 +106,7 @@ impl CaptureStats {
     }
 
     pub fn snapshot(&self) -> BTreeMap<String, CaptureCameraStats> {
-        self.cameras.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.cameras.snapshot()
     }
 
     pub fn log(&self) {

@@ -3,11 +3,11 @@
 //! feeds `ListCameras`, the preview and `/metrics`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use futures::StreamExt;
 use prost::Message;
-use pump_bus::ops::{Histogram, PromText, RateWindow};
+use pump_bus::ops::{Histogram, PerCamera, PromText, RateWindow};
 use pump_bus::subject::{POSES_ALL, REPS_ALL, SETS_ALL};
 use pump_proto::{PoseFrame, RepProgress, SetEvent};
 use tokio_util::sync::CancellationToken;
@@ -84,21 +84,12 @@ impl CameraState {
 /// Every camera the gateway has heard of since it started.
 #[derive(Debug, Default)]
 pub struct CameraBook {
-    cameras: Mutex<BTreeMap<String, CameraState>>,
+    cameras: PerCamera<CameraState>,
 }
 
 impl CameraBook {
-    fn with<R>(&self, camera: &str, f: impl FnOnce(&mut CameraState) -> R) -> R {
-        let mut map = self.cameras.lock().unwrap_or_else(|e| e.into_inner());
-        f(map.entry(camera.to_string()).or_default())
-    }
-
-    fn read<R>(&self, camera: &str, f: impl FnOnce(&CameraState) -> R) -> Option<R> {
-        self.cameras.lock().unwrap_or_else(|e| e.into_inner()).get(camera).map(f)
-    }
-
     pub fn on_pose(&self, pf: PoseFrame) {
-        self.with(&pf.camera.clone(), |s| {
+        self.cameras.update(&pf.camera.clone(), |s| {
             if !pf.instance.is_empty() {
                 s.instances.insert(pf.instance.clone(), (pf.frames_received, pf.frames_dropped));
             }
@@ -123,11 +114,11 @@ impl CameraBook {
     }
 
     pub fn on_reps(&self, r: RepProgress) {
-        self.with(&r.camera.clone(), |s| s.reps = Some(r));
+        self.cameras.update(&r.camera.clone(), |s| s.reps = Some(r));
     }
 
     pub fn on_set(&self, set: SetEvent) {
-        self.with(&set.camera.clone(), |s| {
+        self.cameras.update(&set.camera.clone(), |s| {
             if s.reps.as_ref().is_some_and(|r| r.set_id == set.set_id) {
                 s.reps = None;
             }
@@ -141,58 +132,61 @@ impl CameraBook {
     }
 
     pub fn rates(&self, camera: &str) -> Option<CameraRates> {
-        self.read(camera, CameraState::rates)
+        self.cameras.read(camera, CameraState::rates)
     }
 
     /// The newest pose frame heard (an end-of-stream one included).
     pub fn latest(&self, camera: &str) -> Option<Arc<PoseFrame>> {
-        self.read(camera, |s| s.latest.clone()).flatten()
+        self.cameras.read(camera, |s| s.latest.clone()).flatten()
     }
 
     /// Reps of the set in progress: 0 between sets.
     pub fn reps(&self, camera: &str) -> u32 {
-        self.read(camera, |s| s.reps.as_ref().map_or(0, |r| r.reps)).unwrap_or(0)
+        self.cameras.read(camera, |s| s.reps.as_ref().map_or(0, |r| r.reps)).unwrap_or(0)
     }
 
     /// The last closed sets (up to 10), newest first.
     pub fn recent_sets(&self, camera: &str) -> Vec<SetEvent> {
-        self.read(camera, |s| s.sets.iter().rev().cloned().collect()).unwrap_or_default()
+        self.cameras.read(camera, |s| s.sets.iter().rev().cloned().collect()).unwrap_or_default()
     }
 
     /// Every camera heard of.
     pub fn cameras(&self) -> Vec<String> {
-        self.cameras.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
+        self.cameras.names()
     }
 
     /// Per camera: how long ago a pose was heard and its frame captured, rates, and the
     /// execution provider the poses came from.
     pub fn health(&self) -> serde_json::Value {
-        let map = self.cameras.lock().unwrap_or_else(|e| e.into_inner());
         let now = pump_bus::clock::now_ns();
-        let cameras: serde_json::Map<String, serde_json::Value> = map
-            .iter()
-            .map(|(c, s)| {
-                let r = s.rates();
-                let latest = s.latest.as_deref();
-                let age = |ns: i64| (ns > 0).then(|| (now - ns) as f64 / 1e9);
-                let v = serde_json::json!({
-                    "last_pose_age_s": s.arrivals.last_age_s(),
-                    "last_posed_frame_age_s": latest.and_then(|p| age(p.capture_ts_ns)),
-                    "provider": latest.map(|p| p.provider.clone()),
-                    "pose_fps": r.pose_fps,
-                    "frame_fps": r.frame_fps,
-                    "frames_dropped": r.dropped,
-                    "ended": r.ended,
-                });
-                (c.clone(), v)
-            })
-            .collect();
+        let cameras: serde_json::Map<String, serde_json::Value> = self.cameras.read_all(|map| {
+            map.iter()
+                .map(|(c, s)| {
+                    let r = s.rates();
+                    let latest = s.latest.as_deref();
+                    let age = |ns: i64| (ns > 0).then(|| (now - ns) as f64 / 1e9);
+                    let v = serde_json::json!({
+                        "last_pose_age_s": s.arrivals.last_age_s(),
+                        "last_posed_frame_age_s": latest.and_then(|p| age(p.capture_ts_ns)),
+                        "provider": latest.map(|p| p.provider.clone()),
+                        "pose_fps": r.pose_fps,
+                        "frame_fps": r.frame_fps,
+                        "frames_dropped": r.dropped,
+                        "ended": r.ended,
+                    });
+                    (c.clone(), v)
+                })
+                .collect()
+        });
         serde_json::Value::Object(cameras)
     }
 
     /// Per camera and stage: pose frames, drops, fps, model time and frame age histograms.
     pub fn prometheus(&self, p: &mut PromText) {
-        let map = self.cameras.lock().unwrap_or_else(|e| e.into_inner());
+        self.cameras.read_all(|map| Self::prometheus_of(map, p));
+    }
+
+    fn prometheus_of(map: &BTreeMap<String, CameraState>, p: &mut PromText) {
         let rates: Vec<(&String, CameraRates)> = map.iter().map(|(c, s)| (c, s.rates())).collect();
         p.family("pump_gateway_pose_frames_total", "counter", "Pose frames heard by the gateway.");
         for (c, s) in map.iter() {

@@ -13,7 +13,7 @@ const MIN_DRAW_CONFIDENCE: f32 = 0.5;
 const JPEG_QUALITY: u8 = 85;
 
 /// COCO-17 bones: `pump_pose::SKELETON`, copied so the gateway does not depend on the pose engine
-/// (and through it on ONNX Runtime).
+/// (and through it on ONNX Runtime); a test keeps the two the same.
 const SKELETON: [(usize, usize); 16] = [
     (15, 13),
     (13, 11),
@@ -221,6 +221,11 @@ impl SnapshotCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_skeleton_is_the_pose_engines() {
+        assert_eq!(SKELETON, pump_pose::SKELETON);
+    }
 
     fn gray_frame(id: u64) -> Frame {
         Frame {

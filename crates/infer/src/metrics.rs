@@ -2,7 +2,8 @@
 //! them. Names follow `pump_<noun>_<unit>[_total]` for that export.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Mutex;
+
+use pump_bus::ops::PerCamera;
 
 pub const FRAMES_RECEIVED: &str = "pump_infer_frames_received_total";
 pub const FRAMES_DROPPED: &str = "pump_infer_frames_dropped_total";
@@ -86,7 +87,7 @@ impl CameraStats {
 /// Every camera's counters. Cheap to update (one short lock per event at camera frame rates).
 #[derive(Debug, Default)]
 pub struct InferStats {
-    cameras: Mutex<BTreeMap<String, CameraStats>>,
+    cameras: PerCamera<CameraStats>,
     /// Subscribed to frames and seeded from the kept ones: frames published from now on are seen.
     ready: std::sync::atomic::AtomicBool,
 }
@@ -101,8 +102,7 @@ impl InferStats {
     }
 
     fn with(&self, camera: &str, f: impl FnOnce(&mut CameraStats)) {
-        let mut map = self.cameras.lock().unwrap_or_else(|e| e.into_inner());
-        f(map.entry(camera.to_string()).or_default());
+        self.cameras.update(camera, f);
     }
 
     pub fn received(&self, camera: &str) {
@@ -205,13 +205,12 @@ impl InferStats {
 
     /// A camera's frames received and frames not inferred (for any reason), since the start.
     pub fn counts(&self, camera: &str) -> (u64, u64) {
-        let map = self.cameras.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(camera).map_or((0, 0), |s| (s.received, s.dropped()))
+        self.cameras.read(camera, |s| (s.received, s.dropped())).unwrap_or((0, 0))
     }
 
     /// A copy of every camera's counters.
     pub fn snapshot(&self) -> BTreeMap<String, CameraStats> {
-        self.cameras.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.cameras.snapshot()
     }
 
     /// One log line per camera.
