@@ -53,6 +53,13 @@ pub fn parse<A: clap::Parser>() -> Result<A, std::process::ExitCode> {
     })
 }
 
+/// Bad input the flags could not catch (a value out of range, an unreadable file): one line on
+/// stderr, exit code 64 (`EX_USAGE`) as for bad flags.
+pub fn usage_error(binary: &str, message: impl std::fmt::Display) -> std::process::ExitCode {
+    eprintln!("{binary}: {message}");
+    std::process::ExitCode::from(64)
+}
+
 /// Runs a service: connects (retrying until the server is there), runs `service` with a token
 /// that SIGINT/SIGTERM cancel, and turns the outcome into the exit code (1 with one line on
 /// stderr on failure).

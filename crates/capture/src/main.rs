@@ -66,8 +66,7 @@ async fn main() -> ExitCode {
     config.realtime_speed = args.realtime_speed;
     config.pace_timeout = Duration::from_millis(args.pace_timeout_ms);
     if let Err(e) = config.validate() {
-        eprintln!("pump-capture: {e}");
-        return ExitCode::from(64);
+        return pump_bus::args::usage_error("pump-capture", e);
     }
     let ops = match pump_bus::args::bind("pump-capture", args.http_addr).await {
         Ok(l) => l,

@@ -17,8 +17,7 @@ async fn main() -> ExitCode {
     args.common.init_tracing();
     let (config, engine) = args.configs();
     if let Err(e) = config.validate() {
-        eprintln!("pump-infer: {e}");
-        return ExitCode::from(64);
+        return pump_bus::args::usage_error("pump-infer", e);
     }
     let workers = args.workers.max(1);
     // Loading is seconds of blocking work: off the runtime, before connecting.

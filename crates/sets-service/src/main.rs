@@ -37,8 +37,7 @@ async fn main() -> ExitCode {
     };
     args.common.init_tracing();
     if !(args.quiet_seconds.is_finite() && args.quiet_seconds > 0.0) {
-        eprintln!("pump-sets: --quiet-seconds must be above zero");
-        return ExitCode::from(64);
+        return pump_bus::args::usage_error("pump-sets", "--quiet-seconds must be above zero");
     }
     let mut config = Config::new(BusConfig::new(&args.common.nats_url, "pump-sets"));
     config.limits = args.common.stream_limits();
@@ -47,10 +46,7 @@ async fn main() -> ExitCode {
     if let Some(dir) = &args.prototypes {
         match pump_features::load_prototypes(dir) {
             Ok(p) => config.sets.prototypes = p,
-            Err(e) => {
-                eprintln!("pump-sets: {e}");
-                return ExitCode::from(64);
-            }
+            Err(e) => return pump_bus::args::usage_error("pump-sets", e),
         }
     }
     let ops = match pump_bus::args::bind("pump-sets", args.http_addr).await {

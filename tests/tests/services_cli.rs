@@ -1,0 +1,187 @@
+//! The service binaries as an operator runs them: flags and `PUMP_*` environment, bad input
+//! refused in one line with exit code 64, and the whole pipeline on the squat clip
+//! (`pump-capture` → `pump-infer` → `pump-sets` → `pump-gateway` → `pump sets`), every long-running
+//! service stopping on SIGTERM with exit code 0.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use pump_tests::nats::free_port;
+use pump_tests::{bin, json_lines, testdata, wait_with_deadline, workspace, NatsServer};
+
+fn free_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], free_port()))
+}
+
+/// Runs a binary that is expected to end by itself, bounded.
+async fn run(name: &'static str, args: Vec<String>, env: Vec<(&'static str, String)>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let child = Command::new(bin(name))
+            .args(&args)
+            .envs(env)
+            .current_dir(workspace())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_with_deadline(child, Duration::from_secs(120))
+    })
+    .await
+    .unwrap()
+}
+
+fn strings(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+#[tokio::test]
+async fn bad_input_is_one_clear_line_and_exit_code_64() {
+    let squat = testdata("squat_5reps_15fps.mp4").display().to_string();
+    let cases: Vec<(&str, Vec<String>, &str)> = vec![
+        ("pump-capture", strings(&["--camera", "c=/no/such/clip.mp4"]), "/no/such/clip.mp4: no such file"),
+        (
+            "pump-capture",
+            vec!["--camera".into(), format!("c={squat}"), "--jpeg-quality".into(), "0".into()],
+            "JPEG quality 0 must be within 1..=100",
+        ),
+        ("pump-infer", strings(&["--batch", "0"]), "batch 0 must be within 1..=64"),
+        ("pump-sets", strings(&["--quiet-seconds", "0"]), "--quiet-seconds must be above zero"),
+        ("pump-sets", strings(&["--prototypes", "/no/such/folder"]), "/no/such/folder"),
+    ];
+    // Nothing listens here: bad input must be refused before any connection is tried.
+    let nowhere = format!("nats://127.0.0.1:{}", free_port());
+    for (name, args, want) in cases {
+        let out = run(name, args.clone(), vec![("PUMP_NATS_URL", nowhere.clone())]).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{name} {args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{name} {args:?}: one line, got {stderr}");
+        assert!(stderr.starts_with(&format!("{name}: ")) && stderr.contains(want), "{name} {args:?}: {stderr}");
+    }
+    // What clap rejects is the same exit code, with clap's message and usage.
+    for (name, args, want) in [
+        ("pump-capture", vec![], "--camera"),
+        ("pump-gateway", strings(&["--grpc-addr", "not-an-address"]), "not-an-address"),
+        ("pump-infer", strings(&["--device", "tpu"]), "tpu"),
+    ] {
+        let out = run(name, args, vec![]).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{name}: {stderr}");
+        assert!(stderr.starts_with("error: ") && stderr.contains(want), "{name}: {stderr}");
+    }
+}
+
+/// A long-running service binary, its output in a file (a pipe nobody reads could fill up).
+struct Service {
+    name: &'static str,
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Service {
+    fn start(name: &'static str, args: &[&str], env: &[(&str, String)], logs: &std::path::Path) -> Self {
+        let log = logs.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(bin(name))
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .current_dir(workspace())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        Service { name, child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then the exit status, bounded.
+    async fn terminate(self) -> (std::process::ExitStatus, String, Duration) {
+        let started = Instant::now();
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success(), "{} is gone", self.name);
+        let log = self.log.clone();
+        let child = self.child;
+        let out =
+            tokio::task::spawn_blocking(move || wait_with_deadline(child, Duration::from_secs(20))).await.unwrap();
+        (out.status, std::fs::read_to_string(log).unwrap_or_default(), started.elapsed())
+    }
+}
+
+/// Polls `/readyz` until it answers 200.
+async fn wait_ready(service: &Service, addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready = tokio::time::timeout(Duration::from_secs(2), async {
+            match tokio::net::TcpStream::connect(addr).await {
+                Ok(_) => pump_tests::http::get(addr, "/readyz").await.status == 200,
+                Err(_) => false,
+            }
+        })
+        .await
+        .unwrap_or(false);
+        if ready {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{} not ready within 60 s: {}", service.name, service.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_binaries_count_the_squat_clip_and_stop_on_sigterm() {
+    let nats = NatsServer::start();
+    let logs = tempfile::tempdir().unwrap();
+    let grpc = free_addr();
+    let env = |http: SocketAddr| {
+        vec![
+            ("PUMP_NATS_URL", nats.url()),
+            ("PUMP_LOG", "warn".to_string()),
+            ("PUMP_GRPC_ADDR", grpc.to_string()),
+            ("PUMP_HTTP_ADDR", http.to_string()),
+        ]
+    };
+    let (infer_http, sets_http, gateway_http) = (free_addr(), free_addr(), free_addr());
+    let infer = Service::start("pump-infer", &[], &env(infer_http), logs.path());
+    let sets = Service::start("pump-sets", &["--exercise", "squat"], &env(sets_http), logs.path());
+    let gateway = Service::start("pump-gateway", &[], &env(gateway_http), logs.path());
+    wait_ready(&infer, infer_http).await;
+    wait_ready(&sets, sets_http).await;
+    wait_ready(&gateway, gateway_http).await;
+
+    // A file camera is played losslessly (each frame waits for its pose), then ends its stream.
+    let squat = testdata("squat_5reps_15fps.mp4").display().to_string();
+    let out = run("pump-capture", vec!["--camera".into(), format!("squat={squat}")], env(free_addr())).await;
+    assert!(out.status.success(), "pump-capture: {}", String::from_utf8_lossy(&out.stderr));
+
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(testdata("squat_5reps_15fps.mp4.truth.json")).unwrap()).unwrap();
+    let want_reps = truth["sets"][0].as_u64().unwrap();
+    // The end of the stream closes the set; the gateway hears it a moment later.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let set = loop {
+        let out = run("pump", strings(&["sets", "squat", "--json", "--grpc-addr", &grpc.to_string()]), vec![]).await;
+        assert!(out.status.success(), "pump sets: {}", String::from_utf8_lossy(&out.stderr));
+        if let Some(set) = json_lines(&String::from_utf8(out.stdout).unwrap()).into_iter().next() {
+            break set;
+        }
+        assert!(Instant::now() < deadline, "no set within 30 s; pump-sets says: {}", sets.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!((set["reps"].as_u64(), set["exercise"].as_str()), (Some(want_reps), Some("squat")), "{set}");
+
+    let out = run("pump", strings(&["cameras", "--json", "--grpc-addr", &grpc.to_string()]), vec![]).await;
+    let cameras = json_lines(&String::from_utf8(out.stdout).unwrap());
+    let squat_camera = cameras.iter().find(|c| c["camera"] == "squat").unwrap();
+    assert_eq!(squat_camera["frames_dropped"].as_u64(), Some(0), "lossless: {squat_camera}");
+
+    for service in [infer, sets, gateway] {
+        let name = service.name;
+        let (status, log, took) = service.terminate().await;
+        assert_eq!(status.code(), Some(0), "{name} on SIGTERM after {took:?}: {log}");
+        assert!(!log.contains("panicked"), "{name}: {log}");
+    }
+}
