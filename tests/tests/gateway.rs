@@ -326,9 +326,15 @@ async fn health_is_not_serving_while_the_bus_is_down_and_serving_again_after() {
     wait_health(&gw.channel, ServingStatus::NotServing).await;
     let ready = pump_tests::http::get(gw.http, "/readyz").await;
     assert_eq!((ready.status, ready.text().trim()), (503, "not ready: not connected to NATS"));
+    let said = |reply: pump_tests::http::Reply| {
+        let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+        (v["serving"].as_bool(), v["nats_connected"].as_bool())
+    };
+    assert_eq!(said(pump_tests::http::get(gw.http, "/healthz").await), (Some(false), Some(false)));
     nats.restart();
     wait_health(&gw.channel, ServingStatus::Serving).await;
     assert_eq!(pump_tests::http::get(gw.http, "/readyz").await.status, 200);
+    assert_eq!(said(pump_tests::http::get(gw.http, "/healthz").await), (Some(true), Some(true)));
     gw.shutdown.cancel();
     tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
 }

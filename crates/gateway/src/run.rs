@@ -358,6 +358,82 @@ impl PoseQueryImpl {
     }
 }
 
+/// What the HTTP side (health, metrics, preview) reads: the state the gRPC side serves from.
+struct OpsState {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    book: Arc<crate::book::CameraBook>,
+    snapshots: Arc<crate::snapshot::SnapshotCache>,
+    skipped: Arc<AtomicU64>,
+    /// The streams are set up (once, at start).
+    streams_ready: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl OpsState {
+    async fn serve(self, listener: tokio::net::TcpListener, token: CancellationToken) -> std::io::Result<()> {
+        let preview = Arc::new(crate::preview::Preview {
+            js: self.js.clone(),
+            book: self.book.clone(),
+            snapshots: self.snapshots.clone(),
+            feeds: crate::preview::FrameFeeds::new(self.client.clone(), token.clone()),
+            shutdown: token.clone(),
+        });
+        let routes = crate::preview::routes(preview.clone());
+        let state = Arc::new(self);
+        let ops = pump_bus::ops::Ops {
+            not_ready: {
+                let state = state.clone();
+                pump_bus::ops::ready_with_bus(state.client.clone(), move || {
+                    (!state.streams_ready.load(Ordering::SeqCst)).then(|| "streams not set up yet".to_string())
+                })
+            },
+            health: {
+                let state = state.clone();
+                Arc::new(move || state.health())
+            },
+            metrics: Arc::new(move || state.metrics(&preview.feeds)),
+        };
+        pump_bus::ops::serve_with(listener, ops, routes, token).await
+    }
+
+    /// Serving as gRPC health says it (streams set up and NATS connected), and each camera.
+    fn health(&self) -> serde_json::Value {
+        let connected = pump_bus::ops::is_connected(&self.client);
+        serde_json::json!({
+            "service": "pump-gateway",
+            "serving": connected && self.streams_ready.load(Ordering::SeqCst),
+            "nats_connected": connected,
+            "cameras": self.book.health(),
+        })
+    }
+
+    fn metrics(&self, feeds: &crate::preview::FrameFeeds) -> String {
+        let mut p = pump_bus::ops::PromText::default();
+        p.family("pump_nats_connected", "gauge", "1 while connected to NATS.").sample(
+            "pump_nats_connected",
+            &[],
+            pump_bus::ops::nats_connected(&self.client),
+        );
+        p.family("pump_gateway_skipped_total", "counter", "Messages skipped for slow streaming clients.").sample(
+            "pump_gateway_skipped_total",
+            &[],
+            self.skipped.load(Ordering::Relaxed) as f64,
+        );
+        p.family("pump_gateway_jpeg_encodes_total", "counter", "Snapshot and preview JPEGs encoded.").sample(
+            "pump_gateway_jpeg_encodes_total",
+            &[],
+            self.snapshots.encodes.load(Ordering::Relaxed) as f64,
+        );
+        p.family("pump_gateway_previewed_cameras", "gauge", "Cameras with a live preview open.").sample(
+            "pump_gateway_previewed_cameras",
+            &[],
+            feeds.watched() as f64,
+        );
+        self.book.prometheus(&mut p);
+        p.finish()
+    }
+}
+
 /// Serves until `shutdown`: health NOT_SERVING until the streams exist, then SERVING; at
 /// shutdown NOT_SERVING first, then the server drains.
 pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -367,59 +443,17 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
     let listening = tokio::spawn(crate::book::listen(book.clone(), client.clone(), shutdown.clone()));
     // Streams set up (once) and the bus connected (now): both needed to serve.
     let streams_ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let ops_task = ops.map(|ops_listener| {
-        let (r, h, c1, c2, sk, b, snaps) = (
-            streams_ready.clone(),
-            streams_ready.clone(),
-            client.clone(),
-            client.clone(),
-            skipped.clone(),
-            book.clone(),
-            snapshots.clone(),
-        );
+    let ops_task = ops.map(|listener| {
         let token = shutdown.child_token();
-        let preview = Arc::new(crate::preview::Preview {
+        let state = OpsState {
+            client: client.clone(),
             js: js.clone(),
             book: book.clone(),
             snapshots: snapshots.clone(),
-            feeds: crate::preview::FrameFeeds::new(client.clone(), token.clone()),
-            shutdown: token.clone(),
-        });
-        let feeds = preview.feeds.clone();
-        let ops =
-            pump_bus::ops::Ops {
-                not_ready: pump_bus::ops::ready_with_bus(c1, move || {
-                    (!r.load(Ordering::SeqCst)).then(|| "streams not set up yet".to_string())
-                }),
-                health: {
-                    let (b, c3) = (book.clone(), client.clone());
-                    Arc::new(move || {
-                        serde_json::json!({"service": "pump-gateway", "serving": h.load(Ordering::SeqCst),
-                            "nats_connected": pump_bus::ops::is_connected(&c3), "cameras": b.health()})
-                    })
-                },
-                metrics: Arc::new(move || {
-                    let mut p = pump_bus::ops::PromText::default();
-                    p.family("pump_nats_connected", "gauge", "1 while connected to NATS.").sample(
-                        "pump_nats_connected",
-                        &[],
-                        pump_bus::ops::nats_connected(&c2),
-                    );
-                    p.family("pump_gateway_skipped_total", "counter", "Messages skipped for slow streaming clients.")
-                        .sample("pump_gateway_skipped_total", &[], sk.load(Ordering::Relaxed) as f64);
-                    p.family("pump_gateway_jpeg_encodes_total", "counter", "Snapshot and preview JPEGs encoded.")
-                        .sample("pump_gateway_jpeg_encodes_total", &[], snaps.encodes.load(Ordering::Relaxed) as f64);
-                    p.family("pump_gateway_previewed_cameras", "gauge", "Cameras with a live preview open.").sample(
-                        "pump_gateway_previewed_cameras",
-                        &[],
-                        feeds.watched() as f64,
-                    );
-                    b.prometheus(&mut p);
-                    p.finish()
-                }),
-            };
-        let routes = crate::preview::routes(preview);
-        (tokio::spawn(pump_bus::ops::serve_with(ops_listener, ops, routes, token.clone())), token)
+            skipped: skipped.clone(),
+            streams_ready: streams_ready.clone(),
+        };
+        (tokio::spawn(state.serve(listener, token.clone())), token)
     });
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter.set_not_serving::<PoseQueryServer<PoseQueryImpl>>().await;
