@@ -1,13 +1,14 @@
 //! Helpers for pump's integration tests: where the built binaries and the test data are.
 //!
 //! `nats`: a real nats-server per test; `http`: a small client for the services' HTTP ports;
-//! `browser`: headless Chromium for the preview page. The CLI tests run the real `pump` binary (built by `just test` before `cargo test`) on the
+//! `browser`: headless Chromium for the preview page; `media`: frames to publish, JPEGs to read. The CLI tests run the real `pump` binary (built by `just test` before `cargo test`) on the
 //! fixtures in `testdata/`, copied from the reference fixtures with their Ultralytics outputs.
 
 use std::path::PathBuf;
 
 pub mod browser;
 pub mod http;
+pub mod media;
 pub mod nats;
 pub mod services;
 pub use nats::NatsServer;

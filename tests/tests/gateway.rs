@@ -199,21 +199,12 @@ async fn stream_poses_from_a_time_replays_history_then_goes_live_with_no_gap_or_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshots_are_jpeg_encoded_once_per_frame_and_never_stale() {
-    use pump_proto::{Encoding, Frame, GetSnapshotRequest, Keypoint, Person};
+    use pump_proto::{Frame, GetSnapshotRequest, Keypoint, Person};
     let nats = NatsServer::start();
     let gw = start_gateway(&nats).await;
     let c = client(&nats, "publisher").await;
     let now = pump_bus::clock::now_ns();
-    let frame = |camera: &str, id: u64, ts: i64| Frame {
-        camera: camera.into(),
-        frame_id: id,
-        capture_ts_ns: ts,
-        width: 64,
-        height: 48,
-        encoding: Encoding::Bgr8 as i32,
-        data: vec![40u8; 64 * 48 * 3].into(),
-        ..Default::default()
-    };
+    let frame = |camera: &str, id: u64, ts: i64| pump_tests::media::gray_frame(camera, id, ts, 64, 48);
     c.publish("pump.frames.cam", frame("cam", 7, now).encode_to_vec().into()).await.unwrap();
     c.publish("pump.frames.old", frame("old", 1, now - 10_000_000_000).encode_to_vec().into()).await.unwrap();
     let kps = (0..17).map(|i| Keypoint { x: 10.0 + i as f32 * 2.0, y: 10.0 + i as f32, confidence: 0.9 }).collect();

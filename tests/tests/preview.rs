@@ -6,21 +6,14 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use prost::Message;
-use pump_proto::{Encoding, Frame, Keypoint, Person, PoseFrame};
+use pump_proto::{Frame, Keypoint, Person, PoseFrame};
 use pump_tests::http::{get, mjpeg_frames};
+use pump_tests::media::decode_jpeg;
 use pump_tests::services::{client, file_capture_config, start_gateway, start_real_infer, start_sets};
 use pump_tests::{testdata, NatsServer};
 use tokio_util::sync::CancellationToken;
 
 const T: Duration = Duration::from_secs(60);
-
-/// Decodes a JPEG to (width, height, RGB).
-fn rgb(jpeg: &[u8]) -> (usize, usize, Vec<u8>) {
-    let mut d = jpeg_decoder::Decoder::new(jpeg);
-    let px = d.decode().unwrap();
-    let info = d.info().unwrap();
-    (usize::from(info.width), usize::from(info.height), px)
-}
 
 /// Pixels of the skeleton's green (washed out by JPEG's halved colour resolution).
 fn green(rgb: &[u8], channels: usize) -> usize {
@@ -28,16 +21,7 @@ fn green(rgb: &[u8], channels: usize) -> usize {
 }
 
 fn gray_frame(camera: &str, id: u64, capture_ts_ns: i64) -> Frame {
-    Frame {
-        camera: camera.into(),
-        frame_id: id,
-        capture_ts_ns,
-        width: 200,
-        height: 150,
-        encoding: Encoding::Bgr8 as i32,
-        data: vec![90; 200 * 150 * 3].into(),
-        ..Default::default()
-    }
+    pump_tests::media::gray_frame(camera, id, capture_ts_ns, 200, 150)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,7 +51,7 @@ async fn snapshot_jpg_is_encoded_once_per_frame_and_never_stale() {
     let plain = get(gw.http, "/cameras/cam/snapshot.jpg").await;
     assert_eq!(plain.status, 200, "{}", plain.text());
     assert_eq!(plain.header("content-type"), Some("image/jpeg"));
-    let (w, h, px) = rgb(&plain.body);
+    let (w, h, px) = decode_jpeg(&plain.body);
     assert_eq!((w, h, green(&px, 3)), (200, 150, 0));
     // Ten viewers at once, asking for the skeleton: one encode for the lot.
     let before = gw.snapshots.encodes.load(Ordering::Relaxed);
@@ -77,7 +61,7 @@ async fn snapshot_jpg_is_encoded_once_per_frame_and_never_stale() {
         assert_eq!(r.status, 200);
         assert_eq!(r.body, replies[0].body);
     }
-    assert!(green(&rgb(&replies[0].body).2, 3) > 100, "the skeleton is drawn");
+    assert!(green(&decode_jpeg(&replies[0].body).2, 3) > 100, "the skeleton is drawn");
 
     for (path, want) in [
         ("/cameras/old/snapshot.jpg", 404),
@@ -132,7 +116,7 @@ async fn the_preview_page_shows_the_live_skeleton_and_rep_count_in_chromium() {
     assert_eq!(reply.status, 200);
     assert!(reply.header("content-type").unwrap().starts_with("multipart/x-mixed-replace; boundary="));
     assert_eq!(frames.len(), 3);
-    let (w, h, px) = rgb(&frames[2]);
+    let (w, h, px) = decode_jpeg(&frames[2]);
     assert_eq!((w, h), (320, 516));
     assert!(green(&px, 3) > 200, "the skeleton is drawn on the live view");
     // The rep count's caption: white letters on a darkened band in the top left corner (3 px per
