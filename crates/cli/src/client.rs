@@ -31,6 +31,14 @@ async fn connect(addr: &str) -> Result<PoseQueryClient<Channel>> {
 }
 
 /// A gRPC failure as one line: the status message, not the transport's debug dump.
+/// Prints one line and flushes it (a follower's reader sees each as it comes); unlike
+/// `println!`, a closed pipe is an error to return, not a panic.
+fn say(line: impl std::fmt::Display) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}").and_then(|()| out.flush())
+}
+
 fn rpc(e: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!("{}: {}", e.code().description(), e.message())
 }
@@ -40,10 +48,10 @@ pub fn cameras(addr: &str, as_json: bool) -> Result<()> {
         let mut q = connect(addr).await?;
         let cams = q.list_cameras(ListCamerasRequest {}).await.map_err(rpc)?.into_inner().cameras;
         if !as_json && !cams.is_empty() {
-            println!(
+            say(format_args!(
                 "{:<20} {:>10} {:>10} {:>10} {:>10} {:>16} {:>11}",
                 "CAMERA", "FRAME FPS", "POSE FPS", "MODEL FPS", "DROPPED", "LAST FRAME", "LAST POSE"
-            );
+            ))?;
         }
         let ago = |ns: i64| {
             if ns == 0 {
@@ -54,16 +62,16 @@ pub fn cameras(addr: &str, as_json: bool) -> Result<()> {
         };
         for c in cams {
             if as_json {
-                println!(
+                say(format_args!(
                     "{}",
                     json!({"camera": c.camera, "last_pose_ns": c.last_pose_ns, "last_frame_id": c.last_frame_id,
                            "last_frame_ns": c.last_frame_ns, "frame_fps": c.frame_fps, "pose_fps": c.pose_fps,
                            "inference_fps": c.inference_fps, "frames_received": c.frames_received,
                            "frames_dropped": c.frames_dropped, "ended": c.ended})
-                );
+                ))?;
             } else {
                 let last_frame = if c.ended { "ended".to_string() } else { ago(c.last_frame_ns) };
-                println!(
+                say(format_args!(
                     "{:<20} {:>10.1} {:>10.1} {:>10.1} {:>10} {:>16} {:>11}",
                     c.camera,
                     c.frame_fps,
@@ -72,7 +80,7 @@ pub fn cameras(addr: &str, as_json: bool) -> Result<()> {
                     c.frames_dropped,
                     last_frame,
                     ago(c.last_pose_ns)
-                );
+                ))?;
             }
         }
         Ok(())
@@ -118,12 +126,12 @@ pub fn poses(addr: &str, camera: &str, follow: bool, as_json: bool) -> Result<()
                 .map_err(rpc)?
                 .into_inner();
             while let Some(p) = s.next().await {
-                println!("{}", pose_line(&p.map_err(rpc)?, as_json));
+                say(pose_line(&p.map_err(rpc)?, as_json))?;
             }
         } else {
             let p =
                 q.get_latest_poses(GetLatestPosesRequest { camera: camera.into() }).await.map_err(rpc)?.into_inner();
-            println!("{}", pose_line(&p, as_json));
+            say(pose_line(&p, as_json))?;
         }
         Ok(())
     })
@@ -158,13 +166,13 @@ pub fn sets(addr: &str, camera: Option<&str>, follow: bool, as_json: bool) -> Re
             .into_inner()
             .sets;
         for s in &listed {
-            println!("{}", set_line(s, as_json));
+            say(set_line(s, as_json))?;
         }
         if follow {
             let camera = camera.context("--follow needs a CAMERA")?;
             let mut st = q.stream_sets(StreamSetsRequest { camera: camera.into() }).await.map_err(rpc)?.into_inner();
             while let Some(s) = st.next().await {
-                println!("{}", set_line(&s.map_err(rpc)?, as_json));
+                say(set_line(&s.map_err(rpc)?, as_json))?;
             }
         }
         Ok(())

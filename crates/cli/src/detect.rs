@@ -148,10 +148,8 @@ fn write_in_order(done: &Receiver<Job<Done>>, multi: bool, names: &[String], pro
             let source = multi.then(|| names[d.source].as_str());
             let line = FrameLine::new(source, d.info.index, d.info.ts, d.height, d.width, &d.poses);
             serde_json::to_writer(&mut out, &line)?;
-            if let Err(e) = out.write_all(b"\n").and_then(|()| out.flush()) {
-                // A closed pipe (`pump detect … | head`) is the reader saying it has enough.
-                return if e.kind() == io::ErrorKind::BrokenPipe { Ok(()) } else { Err(e.into()) };
-            }
+            // A closed pipe (`pump detect … | head`) ends the run here; `main` calls that success.
+            out.write_all(b"\n").and_then(|()| out.flush())?;
             progress.inc(1);
             next += 1;
         }

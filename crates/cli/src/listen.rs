@@ -57,9 +57,7 @@ async fn listen(args: ListenArgs) -> Result<()> {
         };
         let mut out = stdout.lock();
         serde_json::to_writer(&mut out, &line)?;
-        if out.write_all(b"\n").and_then(|()| out.flush()).is_err() {
-            return Ok(());
-        }
+        out.write_all(b"\n").and_then(|()| out.flush())?;
         if p.end_of_stream && args.until_end {
             open.remove(&p.camera);
             if open.is_empty() {
