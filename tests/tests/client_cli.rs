@@ -97,6 +97,10 @@ async fn an_unreachable_gateway_is_one_clear_line() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr.contains("cannot reach the gateway"), "{stderr}");
     assert!(!stderr.contains("panicked"));
+    // A request that cannot be right is refused before any connection is tried.
+    let out = pump(args(&["sets", "--follow"], &format!("127.0.0.1:{port}"))).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!((out.status.code(), stderr.trim()), (Some(1), "pump: --follow needs a CAMERA"));
 }
 
 /// A `pump … --follow` whose reader takes `n` lines, then goes away as `head -n N` does.

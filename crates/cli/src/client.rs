@@ -157,8 +157,21 @@ fn set_line(s: &SetEvent, as_json: bool) -> String {
 }
 
 pub fn sets(addr: &str, camera: Option<&str>, follow: bool, as_json: bool) -> Result<()> {
+    let followed = match (follow, camera) {
+        (true, None) => anyhow::bail!("--follow needs a CAMERA"),
+        (true, Some(camera)) => Some(camera),
+        (false, _) => None,
+    };
     runtime()?.block_on(async {
         let mut q = connect(addr).await?;
+        // Following starts before the listing, so a set closed in between is in one or the other;
+        // what both have is printed once.
+        let live = match followed {
+            Some(camera) => {
+                Some(q.stream_sets(StreamSetsRequest { camera: camera.into() }).await.map_err(rpc)?.into_inner())
+            }
+            None => None,
+        };
         let listed = q
             .list_sets(ListSetsRequest { camera: camera.unwrap_or_default().into(), since_s: 0.0, limit: 0 })
             .await
@@ -168,11 +181,13 @@ pub fn sets(addr: &str, camera: Option<&str>, follow: bool, as_json: bool) -> Re
         for s in &listed {
             say(set_line(s, as_json))?;
         }
-        if follow {
-            let camera = camera.context("--follow needs a CAMERA")?;
-            let mut st = q.stream_sets(StreamSetsRequest { camera: camera.into() }).await.map_err(rpc)?.into_inner();
-            while let Some(s) = st.next().await {
-                say(set_line(&s.map_err(rpc)?, as_json))?;
+        if let Some(mut live) = live {
+            let shown: std::collections::HashSet<&str> = listed.iter().map(|s| s.set_id.as_str()).collect();
+            while let Some(s) = live.next().await {
+                let s = s.map_err(rpc)?;
+                if !shown.contains(s.set_id.as_str()) {
+                    say(set_line(&s, as_json))?;
+                }
             }
         }
         Ok(())
