@@ -30,6 +30,7 @@ struct Args {
     /// First reconnect delay; doubles per failure up to --backoff-max-ms.
     #[arg(long, env = "PUMP_BACKOFF_INITIAL_MS", default_value_t = 1_000)]
     backoff_initial_ms: u64,
+    /// Longest reconnect delay.
     #[arg(long, env = "PUMP_BACKOFF_MAX_MS", default_value_t = 30_000)]
     backoff_max_ms: u64,
     /// Replay files at their native frame rate as live cameras, instead of paced by inference.
