@@ -30,7 +30,6 @@ async fn connect(addr: &str) -> Result<PoseQueryClient<Channel>> {
     Ok(PoseQueryClient::new(channel))
 }
 
-/// A gRPC failure as one line: the status message, not the transport's debug dump.
 /// Prints one line and flushes it (a follower's reader sees each as it comes); unlike
 /// `println!`, a closed pipe is an error to return, not a panic.
 fn say(line: impl std::fmt::Display) -> std::io::Result<()> {
@@ -39,6 +38,7 @@ fn say(line: impl std::fmt::Display) -> std::io::Result<()> {
     writeln!(out, "{line}").and_then(|()| out.flush())
 }
 
+/// A gRPC failure as one line: the status message, not the transport's debug dump.
 fn rpc(e: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!("{}: {}", e.code().description(), e.message())
 }
@@ -62,13 +62,10 @@ pub fn cameras(addr: &str, as_json: bool) -> Result<()> {
         };
         for c in cams {
             if as_json {
-                say(format_args!(
-                    "{}",
-                    json!({"camera": c.camera, "last_pose_ns": c.last_pose_ns, "last_frame_id": c.last_frame_id,
+                say(json!({"camera": c.camera, "last_pose_ns": c.last_pose_ns, "last_frame_id": c.last_frame_id,
                            "last_frame_ns": c.last_frame_ns, "frame_fps": c.frame_fps, "pose_fps": c.pose_fps,
                            "inference_fps": c.inference_fps, "frames_received": c.frames_received,
-                           "frames_dropped": c.frames_dropped, "ended": c.ended})
-                ))?;
+                           "frames_dropped": c.frames_dropped, "ended": c.ended}))?;
             } else {
                 let last_frame = if c.ended { "ended".to_string() } else { ago(c.last_frame_ns) };
                 say(format_args!(
