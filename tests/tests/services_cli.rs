@@ -178,6 +178,25 @@ async fn the_service_binaries_count_the_squat_clip_and_stop_on_sigterm() {
     let squat_camera = cameras.iter().find(|c| c["camera"] == "squat").unwrap();
     assert_eq!(squat_camera["frames_dropped"].as_u64(), Some(0), "lossless: {squat_camera}");
 
+    // Each service's health explains the camera; the sets service's metrics count the set.
+    let health = |addr: SocketAddr| async move {
+        let reply = pump_tests::http::get(addr, "/healthz").await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        serde_json::from_slice::<serde_json::Value>(&reply.body).unwrap()
+    };
+    let h = health(sets_http).await;
+    let cam = &h["cameras"]["squat"];
+    assert_eq!((cam["sets_stored"].as_u64(), cam["reps_in_set"].as_u64()), (Some(1), Some(0)), "{h}");
+    assert!(cam["last_pose_age_s"].as_f64().is_some_and(|a| a < 60.0), "{h}");
+    let h = health(infer_http).await;
+    assert!(h["provider"].as_str().is_some_and(|p| p.contains("CPU")), "{h}");
+    assert!(h["cameras"]["squat"]["last_pose_age_s"].is_f64(), "{h}");
+    let h = health(gateway_http).await;
+    assert_eq!(h["cameras"]["squat"]["frames_dropped"].as_u64(), Some(0), "{h}");
+    let metrics = pump_tests::http::get(sets_http, "/metrics").await.text();
+    assert!(metrics.contains("pump_sets_stored_total{camera=\"squat\"} 1\n"), "{metrics}");
+    assert!(metrics.contains("pump_sets_reps_in_progress{camera=\"squat\"} 0\n"), "{metrics}");
+
     for service in [infer, sets, gateway] {
         let name = service.name;
         let (status, log, took) = service.terminate().await;

@@ -87,8 +87,13 @@ async fn reps_stream_live_and_the_set_is_stored_once() {
     let (task, shutdown, stats) = start_sets(&nats, client(&nats, "sets").await);
     wait_until("ready", || stats.ready.load(Ordering::SeqCst)).await;
     // 14 s of video: 4 reps, then standing long enough (3.5 s quiet) to close the set.
-    publish_frames(&c, 0..210).await;
+    let reps_in_set = || stats.cameras.read("gym", |c| (c.reps, c.sets));
+    publish_frames(&c, 0..100).await;
+    wait_until("reps of the set in progress", || reps_in_set().is_some_and(|(reps, sets)| reps >= 1 && sets == 0))
+        .await;
+    publish_frames(&c, 100..210).await;
     wait_until("the set", || stats.sets_published.load(Ordering::SeqCst) == 1).await;
+    assert_eq!(reps_in_set(), Some((0, 1)), "the set in progress is over, one stored");
     let mut live = Vec::new();
     while live.len() < 4 {
         let m = tokio::time::timeout(T, reps.next()).await.unwrap().unwrap();

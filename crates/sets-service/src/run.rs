@@ -11,6 +11,7 @@ use futures::StreamExt;
 use prost::Message;
 use pump_bus::codec::decode_pose_frame;
 use pump_bus::connect::{flush_bounded, BusConfig};
+use pump_bus::ops::{PerCamera, RateWindow};
 use pump_bus::streams::{ensure_streams_retrying, StreamLimits, POSES_STREAM};
 use pump_bus::subject::{self, CameraId, POSES_ALL};
 use pump_pose::Pose;
@@ -57,6 +58,17 @@ pub struct SetsStats {
     pub replayed: AtomicU64,
     /// Set once the consumer is in place: poses published from now on are seen.
     pub ready: std::sync::atomic::AtomicBool,
+    pub cameras: PerCamera<SetsCameraStats>,
+}
+
+/// One camera as the sets stage sees it.
+#[derive(Debug, Clone, Default)]
+pub struct SetsCameraStats {
+    poses: RateWindow,
+    /// Reps of the set in progress (0 between sets).
+    pub reps: usize,
+    /// Sets stored since the start (duplicates after a restart not counted).
+    pub sets: u64,
 }
 
 pub struct Service {
@@ -85,7 +97,40 @@ impl SetsStats {
         ] {
             p.family(name, "counter", help).sample(name, &[], v.load(Ordering::Relaxed) as f64);
         }
+        type Pick = fn(&SetsCameraStats) -> f64;
+        let per_camera: [(&str, &str, &str, Pick); 3] = [
+            ("pump_sets_poses_per_second", "gauge", "Pose frames processed per second over the last 60.", |s| {
+                s.poses.per_second()
+            }),
+            ("pump_sets_reps_in_progress", "gauge", "Reps of the set in progress.", |s| s.reps as f64),
+            ("pump_sets_stored_total", "counter", "Sets stored, per camera.", |s| s.sets as f64),
+        ];
+        let cameras = self.cameras.snapshot();
+        for (name, kind, help, pick) in per_camera {
+            p.family(name, kind, help);
+            for (camera, s) in &cameras {
+                p.sample(name, &[("camera", camera)], pick(s));
+            }
+        }
         p.finish()
+    }
+
+    /// Health: readiness, totals, and per camera the age of the last pose, the rate, the reps
+    /// of the set in progress and the sets stored.
+    pub fn health(&self) -> serde_json::Value {
+        let cameras: serde_json::Map<String, serde_json::Value> = self
+            .cameras
+            .snapshot()
+            .into_iter()
+            .map(|(c, s)| {
+                let v = serde_json::json!({"last_pose_age_s": s.poses.last_age_s(),
+                    "poses_per_second": s.poses.per_second(), "reps_in_set": s.reps, "sets_stored": s.sets});
+                (c, v)
+            })
+            .collect();
+        serde_json::json!({"service": "pump-sets", "ready": self.ready.load(Ordering::SeqCst),
+            "poses": self.poses.load(Ordering::Relaxed), "sets_published": self.sets_published.load(Ordering::Relaxed),
+            "cameras": cameras})
     }
 }
 
@@ -156,10 +201,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
             not_ready: pump_bus::ops::ready_with_bus(client.clone(), move || {
                 (!r.ready.load(Ordering::SeqCst)).then(|| "poses consumer not in place yet".to_string())
             }),
-            health: Arc::new(move || {
-                serde_json::json!({"service": "pump-sets", "ready": h.ready.load(Ordering::SeqCst),
-                    "poses": h.poses.load(Ordering::Relaxed), "sets_published": h.sets_published.load(Ordering::Relaxed)})
-            }),
+            health: Arc::new(move || h.health()),
             metrics: Arc::new(move || m.prometheus(pump_bus::ops::nats_connected(&c))),
         };
         let token = shutdown.child_token();
@@ -274,6 +316,7 @@ async fn handle(
     stats: &SetsStats,
 ) {
     stats.poses.fetch_add(1, Ordering::Relaxed);
+    stats.cameras.update(st.id.as_str(), |c| c.poses.tick());
     let replaying = seq <= st.checkpoint.last_seq;
     if replaying {
         stats.replayed.fetch_add(1, Ordering::Relaxed);
@@ -294,19 +337,24 @@ async fn handle(
             FrameInput { t, frame: pf.frame_id, width: pf.width as f32, height: pf.height as f32, poses: &poses };
         for event in st.tracker.push(input) {
             match event {
-                TrackerEvent::Rep { set_id, reps, t } if !replaying => {
+                TrackerEvent::Rep { set_id, reps, t } => {
+                    stats.cameras.update(st.id.as_str(), |c| c.reps = reps);
+                    // A rep replayed after a restart was published before it.
+                    if replaying {
+                        continue;
+                    }
                     let msg = RepProgress { camera: st.id.to_string(), set_id, reps: reps as u32, t_s: t };
                     if client.publish(subject::reps(&st.id), msg.encode_to_vec().into()).await.is_ok() {
                         stats.reps_published.fetch_add(1, Ordering::Relaxed);
                     }
                 }
-                TrackerEvent::Rep { .. } => {}
                 TrackerEvent::Closed(set) => closed.push(set),
             }
         }
         st.seqs.push_back((t, seq));
     }
     for set in closed {
+        stats.cameras.update(st.id.as_str(), |c| c.reps = 0);
         publish_set(js, &st.id, &set, stats).await;
     }
     let earliest = st.tracker.earliest_needed();
@@ -333,6 +381,7 @@ async fn publish_set(js: &jetstream::Context, camera: &CameraId, set: &SetEvent,
             Ok(duplicate) => {
                 if !duplicate {
                     stats.sets_published.fetch_add(1, Ordering::Relaxed);
+                    stats.cameras.update(camera.as_str(), |c| c.sets += 1);
                 }
                 info!(camera_id = %camera, set_id = %set.set_id, reps = set.reps, duplicate, "set closed");
                 return;
