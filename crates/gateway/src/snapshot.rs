@@ -3,7 +3,7 @@
 //! once per variant, however many clients ask.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use pump_proto::{Encoding, Frame, PoseFrame};
@@ -65,7 +65,9 @@ type Cached = (u64, i64, String, Bytes);
 /// The newest JPEG of each camera and variant.
 #[derive(Debug, Default)]
 pub struct SnapshotCache {
-    entries: Mutex<HashMap<Variant, Cached>>,
+    /// Each variant has its own slot: requests for the same one wait for a single encode, while
+    /// other cameras encode in parallel.
+    entries: Mutex<HashMap<Variant, Arc<Mutex<Option<Cached>>>>>,
     /// JPEG encodes done (the cache's measure of success).
     pub encodes: std::sync::atomic::AtomicU64,
 }
@@ -182,8 +184,9 @@ impl SnapshotCache {
             overlay.is_some_and(|o| o.caption.is_some()),
         );
         let stamp = overlay.map(|o| o.stamp()).unwrap_or_default();
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((id, ts, st, jpeg)) = entries.get(&key) {
+        let slot = self.entries.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default().clone();
+        let mut cached = slot.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((id, ts, st, jpeg)) = cached.as_ref() {
             if *id == frame.frame_id && *ts == frame.capture_ts_ns && *st == stamp {
                 return Ok(jpeg.clone());
             }
@@ -206,14 +209,17 @@ impl SnapshotCache {
                     caption(&mut rgb, frame.width, frame.height, text, scale);
                 }
             }
+            let (Ok(width), Ok(height)) = (u16::try_from(frame.width), u16::try_from(frame.height)) else {
+                return Err(format!("a {}x{} frame is too large for JPEG", frame.width, frame.height));
+            };
             let mut out = Vec::new();
             jpeg_encoder::Encoder::new(&mut out, JPEG_QUALITY)
-                .encode(&rgb, frame.width as u16, frame.height as u16, jpeg_encoder::ColorType::Rgb)
+                .encode(&rgb, width, height, jpeg_encoder::ColorType::Rgb)
                 .map_err(|e| e.to_string())?;
             self.encodes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Bytes::from(out)
         };
-        entries.insert(key, (frame.frame_id, frame.capture_ts_ns, stamp, jpeg.clone()));
+        *cached = Some((frame.frame_id, frame.capture_ts_ns, stamp, jpeg.clone()));
         Ok(jpeg)
     }
 }
@@ -253,6 +259,18 @@ mod tests {
         let dark = |px: &[u8]| px.chunks_exact(3).filter(|p| p.iter().all(|v| *v < 60)).count();
         assert_eq!((bright(&plain), dark(&plain)), (0, 0));
         assert!(bright(&text) > 50 && dark(&text) > 200, "{} {}", bright(&text), dark(&text));
+    }
+
+    #[test]
+    fn an_encode_in_progress_holds_up_its_own_camera_only() {
+        let cache = Arc::new(SnapshotCache::default());
+        // Camera "busy" is mid-encode: its slot is held.
+        let busy = cache.entries.lock().unwrap().entry(("busy".into(), false, false)).or_default().clone();
+        let _encoding = busy.lock().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let other = cache.clone();
+        std::thread::spawn(move || tx.send(other.jpeg(&gray_frame(1), None).is_ok()));
+        assert_eq!(rx.recv_timeout(std::time::Duration::from_secs(10)), Ok(true), "camera \"cam\" was held up");
     }
 
     #[test]
