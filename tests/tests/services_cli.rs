@@ -197,10 +197,22 @@ async fn the_service_binaries_count_the_squat_clip_and_stop_on_sigterm() {
     assert!(metrics.contains("pump_sets_stored_total{camera=\"squat\"} 1\n"), "{metrics}");
     assert!(metrics.contains("pump_sets_reps_in_progress{camera=\"squat\"} 0\n"), "{metrics}");
 
+    // A client still following when the gateway stops is let go, not waited for forever.
+    let follower = Command::new(bin("pump"))
+        .args(["poses", "squat", "--follow", "--grpc-addr", &grpc.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
     for service in [infer, sets, gateway] {
         let name = service.name;
         let (status, log, took) = service.terminate().await;
         assert_eq!(status.code(), Some(0), "{name} on SIGTERM after {took:?}: {log}");
         assert!(!log.contains("panicked"), "{name}: {log}");
     }
+    let out = tokio::task::spawn_blocking(move || wait_with_deadline(follower, Duration::from_secs(20))).await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "the follower, when the gateway stopped: {stderr}");
 }
