@@ -72,6 +72,19 @@ fn escape(v: &str) -> String {
 }
 
 impl PromText {
+    /// A service's metrics, starting with what every service exports: its NATS connection
+    /// (`nats_connected`: 1 or 0, see [`nats_connected`]).
+    pub fn for_service(nats_connected: f64) -> Self {
+        let mut p = Self::default();
+        p.single("pump_nats_connected", "gauge", "1 while connected to NATS.", nats_connected);
+        p
+    }
+
+    /// A family of one unlabelled sample.
+    pub fn single(&mut self, name: &str, kind: &str, help: &str, value: f64) -> &mut Self {
+        self.family(name, kind, help).sample(name, &[], value)
+    }
+
     /// Starts a family: `kind` is `counter`, `gauge` or `histogram`.
     pub fn family(&mut self, name: &str, kind: &str, help: &str) -> &mut Self {
         let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");

@@ -53,12 +53,7 @@ impl CaptureStats {
     /// stalls, fps; and the NATS connection.
     pub fn prometheus(&self, nats_connected: f64) -> String {
         let snap = self.snapshot();
-        let mut p = pump_bus::ops::PromText::default();
-        p.family("pump_nats_connected", "gauge", "1 while connected to NATS.").sample(
-            "pump_nats_connected",
-            &[],
-            nats_connected,
-        );
+        let mut p = pump_bus::ops::PromText::for_service(nats_connected);
         type Pick = fn(&CaptureCameraStats) -> f64;
         let families: [(&str, &str, &str, Pick); 7] = [
             (FRAMES_CAPTURED, "counter", "Frames decoded from the camera.", |s| s.captured as f64),

@@ -408,25 +408,23 @@ impl OpsState {
     }
 
     fn metrics(&self, feeds: &crate::preview::FrameFeeds) -> String {
-        let mut p = pump_bus::ops::PromText::default();
-        p.family("pump_nats_connected", "gauge", "1 while connected to NATS.").sample(
-            "pump_nats_connected",
-            &[],
-            pump_bus::ops::nats_connected(&self.client),
-        );
-        p.family("pump_gateway_skipped_total", "counter", "Messages skipped for slow streaming clients.").sample(
+        let mut p = pump_bus::ops::PromText::for_service(pump_bus::ops::nats_connected(&self.client));
+        p.single(
             "pump_gateway_skipped_total",
-            &[],
+            "counter",
+            "Messages skipped for slow streaming clients.",
             self.skipped.load(Ordering::Relaxed) as f64,
         );
-        p.family("pump_gateway_jpeg_encodes_total", "counter", "Snapshot and preview JPEGs encoded.").sample(
+        p.single(
             "pump_gateway_jpeg_encodes_total",
-            &[],
+            "counter",
+            "Snapshot and preview JPEGs encoded.",
             self.snapshots.encodes.load(Ordering::Relaxed) as f64,
         );
-        p.family("pump_gateway_previewed_cameras", "gauge", "Cameras with a live preview open.").sample(
+        p.single(
             "pump_gateway_previewed_cameras",
-            &[],
+            "gauge",
+            "Cameras with a live preview open.",
             feeds.watched() as f64,
         );
         self.book.prometheus(&mut p);

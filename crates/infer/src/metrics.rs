@@ -146,12 +146,7 @@ impl InferStats {
     /// `replaced`, `too_old`; or bad input: `undecodable`, `invalid`).
     pub fn prometheus(&self, nats_connected: f64) -> String {
         let snap = self.snapshot();
-        let mut p = pump_bus::ops::PromText::default();
-        p.family("pump_nats_connected", "gauge", "1 while connected to NATS.").sample(
-            "pump_nats_connected",
-            &[],
-            nats_connected,
-        );
+        let mut p = pump_bus::ops::PromText::for_service(nats_connected);
         p.family(FRAMES_RECEIVED, "counter", "Frames received from pump.frames.");
         for (c, s) in &snap {
             p.sample(FRAMES_RECEIVED, &[("camera", c)], s.received as f64);

@@ -82,12 +82,7 @@ pub struct Service {
 impl SetsStats {
     /// Prometheus text of the sets stage.
     pub fn prometheus(&self, nats_connected: f64) -> String {
-        let mut p = pump_bus::ops::PromText::default();
-        p.family("pump_nats_connected", "gauge", "1 while connected to NATS.").sample(
-            "pump_nats_connected",
-            &[],
-            nats_connected,
-        );
+        let mut p = pump_bus::ops::PromText::for_service(nats_connected);
         for (name, help, v) in [
             ("pump_sets_poses_total", "Pose frames processed.", &self.poses),
             ("pump_sets_out_of_order_total", "Pose frames dropped as older than the last one.", &self.out_of_order),
@@ -95,7 +90,7 @@ impl SetsStats {
             ("pump_reps_published_total", "Live rep counts published.", &self.reps_published),
             ("pump_sets_replayed_total", "Pose frames replayed after a restart.", &self.replayed),
         ] {
-            p.family(name, "counter", help).sample(name, &[], v.load(Ordering::Relaxed) as f64);
+            p.single(name, "counter", help, v.load(Ordering::Relaxed) as f64);
         }
         type Pick = fn(&SetsCameraStats) -> f64;
         let per_camera: [(&str, &str, &str, Pick); 3] = [
