@@ -85,6 +85,22 @@ impl PromText {
         self.family(name, kind, help).sample(name, &[], value)
     }
 
+    /// A family with one sample per camera, `pick`ed from each camera's state.
+    pub fn per_camera<T>(
+        &mut self,
+        name: &str,
+        kind: &str,
+        help: &str,
+        cameras: &std::collections::BTreeMap<String, T>,
+        pick: impl Fn(&T) -> f64,
+    ) -> &mut Self {
+        self.family(name, kind, help);
+        for (camera, state) in cameras {
+            self.sample(name, &[("camera", camera)], pick(state));
+        }
+        self
+    }
+
     /// Starts a family: `kind` is `counter`, `gauge` or `histogram`.
     pub fn family(&mut self, name: &str, kind: &str, help: &str) -> &mut Self {
         let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");

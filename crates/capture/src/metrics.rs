@@ -67,10 +67,7 @@ impl CaptureStats {
             ("pump_capture_fps", "gauge", "Frames per second over the last 60.", |s| s.fps()),
         ];
         for (name, kind, help, pick) in families {
-            p.family(name, kind, help);
-            for (c, s) in &snap {
-                p.sample(name, &[("camera", c)], pick(s));
-            }
+            p.per_camera(name, kind, help, &snap, pick);
         }
         p.finish()
     }

@@ -188,10 +188,9 @@ impl CameraBook {
 
     fn prometheus_of(map: &BTreeMap<String, CameraState>, p: &mut PromText) {
         let rates: Vec<(&String, CameraRates)> = map.iter().map(|(c, s)| (c, s.rates())).collect();
-        p.family("pump_gateway_pose_frames_total", "counter", "Pose frames heard by the gateway.");
-        for (c, s) in map.iter() {
-            p.sample("pump_gateway_pose_frames_total", &[("camera", c)], s.pose_frames as f64);
-        }
+        p.per_camera("pump_gateway_pose_frames_total", "counter", "Pose frames heard by the gateway.", map, |s| {
+            s.pose_frames as f64
+        });
         p.family("pump_camera_frames_total", "counter", "Frames, by stage (summed over inference instances).");
         for (c, r) in &rates {
             p.sample("pump_camera_frames_total", &[("camera", c), ("stage", "inference_received")], r.received as f64);

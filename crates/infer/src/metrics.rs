@@ -147,10 +147,7 @@ impl InferStats {
     pub fn prometheus(&self, nats_connected: f64) -> String {
         let snap = self.snapshot();
         let mut p = pump_bus::ops::PromText::for_service(nats_connected);
-        p.family(FRAMES_RECEIVED, "counter", "Frames received from pump.frames.");
-        for (c, s) in &snap {
-            p.sample(FRAMES_RECEIVED, &[("camera", c)], s.received as f64);
-        }
+        p.per_camera(FRAMES_RECEIVED, "counter", "Frames received from pump.frames.", &snap, |s| s.received as f64);
         p.family(FRAMES_DROPPED, "counter", "Frames not inferred, by reason.");
         for (c, s) in &snap {
             for (reason, n) in [
@@ -162,18 +159,11 @@ impl InferStats {
                 p.sample(FRAMES_DROPPED, &[("camera", c), ("reason", reason)], n as f64);
             }
         }
-        p.family(FRAMES_INFERRED, "counter", "Frames inferred and published.");
-        for (c, s) in &snap {
-            p.sample(FRAMES_INFERRED, &[("camera", c)], s.inferred as f64);
-        }
-        p.family("pump_infer_failures_total", "counter", "Inference runs that failed.");
-        for (c, s) in &snap {
-            p.sample("pump_infer_failures_total", &[("camera", c)], s.failed as f64);
-        }
-        p.family("pump_poses_per_second", "gauge", "Poses published per second over the last 60.");
-        for (c, s) in &snap {
-            p.sample("pump_poses_per_second", &[("camera", c)], s.fps());
-        }
+        p.per_camera(FRAMES_INFERRED, "counter", "Frames inferred and published.", &snap, |s| s.inferred as f64);
+        p.per_camera("pump_infer_failures_total", "counter", "Inference runs that failed.", &snap, |s| s.failed as f64);
+        p.per_camera("pump_poses_per_second", "gauge", "Poses published per second over the last 60.", &snap, |s| {
+            s.fps()
+        });
         p.family(INFER_SECONDS, "histogram", "Model run time.");
         for (c, s) in &snap {
             p.histogram(INFER_SECONDS, &[("camera", c)], &s.infer_seconds);

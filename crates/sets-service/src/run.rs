@@ -102,10 +102,7 @@ impl SetsStats {
         ];
         let cameras = self.cameras.snapshot();
         for (name, kind, help, pick) in per_camera {
-            p.family(name, kind, help);
-            for (camera, s) in &cameras {
-                p.sample(name, &[("camera", camera)], pick(s));
-            }
+            p.per_camera(name, kind, help, &cameras, pick);
         }
         p.finish()
     }
