@@ -55,6 +55,29 @@ pub fn wait_with_deadline(child: std::process::Child, deadline: std::time::Durat
     }
 }
 
+/// Runs `cmd` with `input` on its standard input (written on a thread, so a child that answers
+/// before reading it all cannot deadlock), bounded by `deadline`.
+///
+/// # Panics
+/// When the command cannot start or outlives `deadline`.
+pub fn run_with_input(
+    mut cmd: std::process::Command,
+    input: Vec<u8>,
+    deadline: std::time::Duration,
+) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child =
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start the command");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = wait_with_deadline(child, deadline);
+    let _ = writer.join();
+    out
+}
+
 /// Parses a JSON-lines text.
 pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
     text.lines()

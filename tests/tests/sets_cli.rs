@@ -2,27 +2,15 @@
 //! from Ultralytics' poses and from pump's own (as a pipe), and one clear line for bad input.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use pump_tests::{bin, json_lines, testdata, wait_with_deadline};
+use pump_tests::{bin, json_lines, run_with_input, testdata, wait_with_deadline};
 
 fn sets(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = Command::new(bin("pump"))
-        .arg("sets")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(data) = stdin {
-        input.write_all(data).unwrap();
-    }
-    drop(input);
-    wait_with_deadline(child, Duration::from_secs(60))
+    let mut cmd = Command::new(bin("pump"));
+    cmd.arg("sets").args(args);
+    run_with_input(cmd, stdin.unwrap_or_default().to_vec(), Duration::from_secs(60))
 }
 
 fn truth_reps() -> u64 {

@@ -15,8 +15,8 @@ use crate::error::{Error, Result};
 pub trait Camera: Send {
     /// Opens the source; called once per camera instance.
     fn open(&mut self) -> Result<()>;
-    /// Decodes the next frame into `frame`, returning its media timestamp in ns; `None` when a
-    /// file ends.
+    /// Decodes the next frame into `frame`, returning its media timestamp in ns (negative when
+    /// the source gives none; [`crate::timeline`] decides what to trust); `None` when a file ends.
     fn read(&mut self, frame: &mut Mat) -> Result<Option<i64>>;
     /// Frees the device or decoder.
     fn release(&mut self);
@@ -136,7 +136,7 @@ impl Camera for OpenCvCamera {
         let err = |source| Error::ReadCamera { uri: uri.clone(), source };
         if cap.read(frame).map_err(err)? && !frame.empty() {
             let ms = cap.get(videoio::CAP_PROP_POS_MSEC).map_err(err)?;
-            Ok(Some(if ms.is_finite() && ms >= 0.0 { (ms * 1e6) as i64 } else { 0 }))
+            Ok(Some(if ms.is_finite() && ms >= 0.0 { (ms * 1e6) as i64 } else { -1 }))
         } else if is_file {
             Ok(None)
         } else {

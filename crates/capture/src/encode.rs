@@ -27,6 +27,7 @@ pub struct FrameMeta<'a> {
     pub frame_id: u64,
     pub capture_ts_ns: i64,
     pub source_ts_ns: i64,
+    pub segment: u64,
     pub paced: bool,
 }
 
@@ -63,6 +64,7 @@ pub fn encode(mat: &Mat, meta: FrameMeta<'_>, encoding: FrameEncoding) -> Result
         data,
         end_of_stream: false,
         paced: meta.paced,
+        segment: meta.segment,
     };
     let payload = Bytes::from(frame.encode_to_vec());
     Ok(Arc::new(EncodedFrame { frame, payload }))
@@ -77,6 +79,7 @@ pub fn end_of_stream(meta: FrameMeta<'_>) -> Arc<EncodedFrame> {
         source_ts_ns: meta.source_ts_ns,
         end_of_stream: true,
         paced: meta.paced,
+        segment: meta.segment,
         ..Default::default()
     };
     let payload = Bytes::from(frame.encode_to_vec());

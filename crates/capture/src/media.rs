@@ -36,6 +36,7 @@ pub struct MediaSource {
     fps: f64,
     frame_count: Option<u64>,
     next_index: u64,
+    timeline: crate::timeline::Timeline,
 }
 
 impl std::fmt::Debug for MediaSource {
@@ -97,6 +98,7 @@ impl MediaSource {
                 fps: 0.0,
                 frame_count: Some(1),
                 next_index: 0,
+                timeline: crate::timeline::Timeline::file(0.0),
             });
         }
 
@@ -111,14 +113,16 @@ impl MediaSource {
         }
         let fps = cap.get(videoio::CAP_PROP_FPS).map_err(cv)?;
         let count = cap.get(videoio::CAP_PROP_FRAME_COUNT).map_err(cv)?;
+        let fps = if fps.is_finite() && fps > 0.0 { fps } else { 0.0 };
         Ok(Self {
             path,
             kind: MediaKind::Video,
             image: None,
             video: Some(cap),
-            fps: if fps.is_finite() && fps > 0.0 { fps } else { 0.0 },
+            fps,
             frame_count: (count.is_finite() && count >= 1.0).then_some(count as u64),
             next_index: 0,
+            timeline: crate::timeline::Timeline::file(fps),
         })
     }
 
@@ -157,13 +161,10 @@ impl MediaSource {
                 let ok = cap.read(frame).map_err(cv)?;
                 if ok && !frame.empty() {
                     let ms = cap.get(videoio::CAP_PROP_POS_MSEC).map_err(cv)?;
-                    let ts = if ms.is_finite() && ms >= 0.0 {
-                        ms / 1000.0
-                    } else if self.fps > 0.0 {
-                        index as f64 / self.fps
-                    } else {
-                        0.0
-                    };
+                    let media = (ms.is_finite() && ms >= 0.0).then_some((ms * 1e6) as i64);
+                    // The container's clock, with a frame period where it goes wrong (OpenCV
+                    // reports 0 for some last frames): never backwards.
+                    let ts = self.timeline.next(media, 0) as f64 / 1e9;
                     Some(FrameInfo { index, ts })
                 } else {
                     if index == 0 {

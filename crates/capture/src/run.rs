@@ -33,6 +33,7 @@ use crate::config::Config;
 use crate::encode::{encode, end_of_stream, EncodedFrame, FrameMeta};
 use crate::error::Result;
 use crate::metrics::CaptureStats;
+use crate::timeline::Timeline;
 
 /// How long shutdown lets an in-flight read finish before leaving its thread behind.
 const READ_GRACE: Duration = Duration::from_secs(5);
@@ -182,10 +183,15 @@ struct CameraCtx {
 }
 
 impl CameraCtx {
-    /// The identity of a frame decoded now.
-    fn meta(&self, frame_id: u64, source_ts_ns: i64, paced: bool) -> FrameMeta<'_> {
-        FrameMeta { camera: self.id.as_str(), frame_id, capture_ts_ns: now_ns(), source_ts_ns, paced }
+    /// The identity of a frame decoded at `wall_ns`, at `source_ts_ns` on `segment`'s timeline.
+    fn meta(&self, frame_id: u64, wall_ns: i64, source_ts_ns: i64, segment: u64, paced: bool) -> FrameMeta<'_> {
+        FrameMeta { camera: self.id.as_str(), frame_id, capture_ts_ns: wall_ns, source_ts_ns, segment, paced }
     }
+}
+
+/// A new segment of a camera's timeline, named by the wall clock now.
+fn new_segment() -> u64 {
+    u64::try_from(now_ns()).unwrap_or_default()
 }
 
 /// What one reader thread shares with its supervisor.
@@ -251,6 +257,8 @@ fn reader_cycle(
         return CycleEnd::OpenFailed(e.to_string());
     }
     ctx.stats.update(ctx.id.as_str(), |s| s.connected = true);
+    // Each connection is a segment of the camera's timeline: the source's clock restarts with it.
+    let (segment, mut timeline) = (new_segment(), Timeline::live());
     // One Mat per cycle, reused by every read.
     let mut mat = Mat::default();
     let end = loop {
@@ -258,17 +266,13 @@ fn reader_cycle(
             break CycleEnd::Stopped;
         }
         match cam.read(&mut mat) {
-            Ok(Some(source_ts_ns)) => {
+            Ok(Some(media_ns)) => {
                 if cycle.stop.load(Ordering::SeqCst) {
                     break CycleEnd::Stopped;
                 }
-                let meta = FrameMeta {
-                    camera: ctx.id.as_str(),
-                    frame_id: next_id.fetch_add(1, Ordering::SeqCst),
-                    capture_ts_ns: now_ns(),
-                    source_ts_ns,
-                    paced: false,
-                };
+                let wall = now_ns();
+                let ts = timeline.next(Some(media_ns), wall);
+                let meta = ctx.meta(next_id.fetch_add(1, Ordering::SeqCst), wall, ts, segment, false);
                 match encode(&mat, meta, ctx.config.encoding) {
                     Ok(f) => {
                         cycle.alive();
@@ -430,10 +434,12 @@ async fn play_realtime(
                 return;
             }
             let (mut mat, start, mut id) = (Mat::default(), Instant::now(), 0u64);
+            let (segment, mut timeline) = (new_segment(), Timeline::file(cam.fps()));
             let mut last_ts = 0i64;
             while !stop.load(Ordering::SeqCst) {
                 match cam.read(&mut mat) {
-                    Ok(Some(ts)) => {
+                    Ok(Some(media_ns)) => {
+                        let ts = timeline.next(Some(media_ns), now_ns());
                         // Wait until the frame's own time, as a camera would deliver it.
                         let due = start + Duration::from_nanos(ts.max(0) as u64).div_f64(ctx.config.realtime_speed);
                         // In short naps, so a stop is seen however slow the replay.
@@ -447,7 +453,7 @@ async fn play_realtime(
                             break;
                         }
                         last_ts = ts;
-                        let meta = ctx.meta(id, ts, false);
+                        let meta = ctx.meta(id, now_ns(), ts, segment, false);
                         match encode(&mat, meta, ctx.config.encoding) {
                             Ok(f) => {
                                 ctx.stats.captured(ctx.id.as_str());
@@ -466,7 +472,7 @@ async fn play_realtime(
             }
             cam.release();
             if !stop.load(Ordering::SeqCst) {
-                let meta = ctx.meta(id, last_ts, false);
+                let meta = ctx.meta(id, now_ns(), last_ts, segment, false);
                 let _ = eos_tx.send(end_of_stream(meta));
             }
             let _ = done_tx.send(());
@@ -575,6 +581,7 @@ fn paced_reader(ctx: &CameraCtx, factory: &CameraFactory, stop: &AtomicBool, req
         return;
     }
     let (mut mat, mut id, mut last_ts) = (Mat::default(), 0u64, 0i64);
+    let (segment, mut timeline) = (new_segment(), Timeline::file(cam.fps()));
     let send = |f: Arc<EncodedFrame>| -> bool {
         let (go_tx, go_rx) = oneshot::channel();
         req.blocking_send((f, go_tx)).is_ok() && go_rx.blocking_recv().is_ok()
@@ -584,9 +591,11 @@ fn paced_reader(ctx: &CameraCtx, factory: &CameraFactory, stop: &AtomicBool, req
             break false;
         }
         match cam.read(&mut mat) {
-            Ok(Some(ts)) => {
+            Ok(Some(media_ns)) => {
+                let wall = now_ns();
+                let ts = timeline.next(Some(media_ns), wall);
                 last_ts = ts;
-                let meta = ctx.meta(id, ts, true);
+                let meta = ctx.meta(id, wall, ts, segment, true);
                 match encode(&mat, meta, ctx.config.encoding) {
                     Ok(f) => {
                         ctx.stats.captured(ctx.id.as_str());
@@ -607,7 +616,7 @@ fn paced_reader(ctx: &CameraCtx, factory: &CameraFactory, stop: &AtomicBool, req
     };
     cam.release();
     if finished {
-        let meta = ctx.meta(id, last_ts, true);
+        let meta = ctx.meta(id, now_ns(), last_ts, segment, true);
         send(end_of_stream(meta));
     }
 }

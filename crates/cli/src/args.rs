@@ -70,7 +70,7 @@ pub struct PosesArgs {
 #[derive(Debug, Args)]
 pub struct PrototypeArgs {
     /// The exercise the clip shows (its driving joint counts the rep).
-    #[arg(long, env = "PUMP_EXERCISE")]
+    #[arg(long, env = "PUMP_EXERCISE", value_parser = pump_features::parse_exercise)]
     pub exercise: String,
     /// Frame rate for lines without `ts`.
     #[arg(long, env = "PUMP_FPS")]
@@ -98,8 +98,18 @@ pub struct SetsArgs {
     #[arg(long, env = "PUMP_QUIET_SECONDS", default_value_t = 25.0)]
     pub quiet_seconds: f64,
     /// The exercise (squat, deadlift, bench_press, curl, …); otherwise recognised from prototypes.
-    #[arg(long, env = "PUMP_EXERCISE")]
+    #[arg(long, env = "PUMP_EXERCISE", value_parser = pump_features::parse_exercise)]
     pub exercise: Option<String>,
+    /// Only a person standing in this rectangle can be the athlete: x1,y1,x2,y2 in fractions of
+    /// the frame (e.g. 0.25,0,0.75,1 for the middle half).
+    #[arg(long, env = "PUMP_ZONE")]
+    pub zone: Option<pump_sets::Zone>,
+    /// Seconds of the moving average on each joint angle before reps are counted.
+    #[arg(long, env = "PUMP_SMOOTHING_SECONDS", default_value_t = pump_sets::RepConfig::default().smoothing)]
+    pub smoothing_seconds: f64,
+    /// Poses a second under which a set is pending (its count not trusted).
+    #[arg(long, env = "PUMP_MIN_POSE_RATE", default_value_t = pump_sets::DEFAULT_MIN_POSE_RATE)]
+    pub min_pose_rate: f64,
     /// Folder of prototype files (one reference rep each, exercise name inside).
     #[arg(long, env = "PUMP_PROTOTYPES")]
     pub prototypes: Option<PathBuf>,

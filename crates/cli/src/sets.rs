@@ -1,6 +1,6 @@
 //! `pump sets`: reads `pump detect` lines, prints one JSON line per closed set:
 //! `{"type":"set","set_id":…,"camera":…,"start":s,"end":s,"start_frame":i,"end_frame":j,
-//!   "reps":N,"rep_times":[…],"exercise":…,"confidence":c,"frames":T}` (plus `pending`).
+//!   "reps":N,"rep_times":[…],"exercise":…,"confidence":c,"frames":T,"pose_rate":r,"longest_gap":s,"pending":b}`.
 
 use std::io::{BufRead, BufReader, Write};
 
@@ -45,6 +45,8 @@ struct OutSet<'a> {
     exercise: &'a str,
     confidence: f64,
     frames: usize,
+    pose_rate: f64,
+    longest_gap: f64,
     pending: bool,
 }
 
@@ -66,6 +68,8 @@ fn print_set(out: &mut impl Write, e: &SetEvent) -> Result<()> {
         exercise: &e.exercise,
         confidence: r3(e.confidence as f64),
         frames: e.features.len(),
+        pose_rate: r3(e.pose_rate),
+        longest_gap: r3(e.longest_gap),
         pending: e.pending,
     };
     serde_json::to_writer(&mut *out, &line)?;
@@ -157,13 +161,25 @@ pub fn run(args: SetsArgs) -> Result<()> {
     if args.quiet_seconds <= 0.0 || !args.quiet_seconds.is_finite() {
         bail!("--quiet-seconds must be above zero");
     }
+    if !(args.smoothing_seconds >= 0.0 && args.smoothing_seconds.is_finite()) {
+        bail!("--smoothing-seconds must be zero or more");
+    }
+    if !(args.min_pose_rate >= 0.0 && args.min_pose_rate.is_finite()) {
+        bail!("--min-pose-rate must be zero or more");
+    }
     let input = open_input(path)?;
     let prototypes = match &args.prototypes {
         Some(dir) => pump_features::load_prototypes(dir)?,
         None => Vec::new(),
     };
-    let cfg =
-        SetConfig { quiet: args.quiet_seconds, exercise: args.exercise.clone(), prototypes, ..Default::default() };
+    let cfg = SetConfig {
+        quiet: args.quiet_seconds,
+        exercise: args.exercise.clone(),
+        prototypes,
+        zone: args.zone,
+        min_pose_rate: args.min_pose_rate,
+        reps: pump_sets::RepConfig { smoothing: args.smoothing_seconds, ..Default::default() },
+    };
     let mut tracker = SetTracker::new(&args.camera, cfg);
     let mut out = std::io::stdout().lock();
     track(input, args.fps, &mut tracker, |set| print_set(&mut out, set))

@@ -9,28 +9,54 @@ use crate::matrix::FeatureMatrix;
 /// An exercise name as the athlete knows it (`squat`, `bench_press`, …).
 pub type Exercise = String;
 
-/// The joint family whose angle drives the rep count, on the left side (the caller picks the
-/// side the camera sees better). Unknown exercises count on the knee.
-pub fn driving_joint(exercise: &str) -> Joint {
-    let e = exercise.to_ascii_lowercase().replace([' ', '-'], "_");
-    match e.as_str() {
-        "deadlift" | "rdl" | "romanian_deadlift" => Joint::LeftHip,
-        "bench"
-        | "bench_press"
-        | "incline"
-        | "incline_press"
-        | "incline_bench_press"
-        | "overhead_press"
-        | "ohp"
-        | "curl"
-        | "bicep_curl"
-        | "biceps_curl"
-        | "triceps_extension"
-        | "tricep_extension"
-        | "row"
-        | "barbell_row" => Joint::LeftElbow,
-        _ => Joint::LeftKnee, // squat, front_squat, lunge, goblet_squat and anything else
-    }
+/// The exercises pump knows, each with the joint family (left side) whose angle drives its rep
+/// count; aliases share a joint. The caller picks the side the camera sees better.
+pub const EXERCISES: &[(&str, Joint)] = &[
+    ("squat", Joint::LeftKnee),
+    ("front_squat", Joint::LeftKnee),
+    ("goblet_squat", Joint::LeftKnee),
+    ("lunge", Joint::LeftKnee),
+    ("deadlift", Joint::LeftHip),
+    ("rdl", Joint::LeftHip),
+    ("romanian_deadlift", Joint::LeftHip),
+    ("bench", Joint::LeftElbow),
+    ("bench_press", Joint::LeftElbow),
+    ("incline", Joint::LeftElbow),
+    ("incline_press", Joint::LeftElbow),
+    ("incline_bench_press", Joint::LeftElbow),
+    ("overhead_press", Joint::LeftElbow),
+    ("ohp", Joint::LeftElbow),
+    ("curl", Joint::LeftElbow),
+    ("bicep_curl", Joint::LeftElbow),
+    ("biceps_curl", Joint::LeftElbow),
+    ("triceps_extension", Joint::LeftElbow),
+    ("tricep_extension", Joint::LeftElbow),
+    ("row", Joint::LeftElbow),
+    ("barbell_row", Joint::LeftElbow),
+];
+
+/// The canonical form of an exercise name: lowercase, `-` and spaces as `_`.
+pub fn normalise_exercise(exercise: &str) -> String {
+    exercise.trim().to_ascii_lowercase().replace([' ', '-'], "_")
+}
+
+/// The joint family that drives `exercise`'s rep count; `None` for a name pump does not know
+/// (a usage error where the user typed it: see [`unknown_exercise`]).
+pub fn driving_joint(exercise: &str) -> Option<Joint> {
+    let e = normalise_exercise(exercise);
+    EXERCISES.iter().find(|(name, _)| *name == e).map(|(_, j)| *j)
+}
+
+/// Checks an exercise name a user typed (a flag's value parser): its canonical form, or the one
+/// line that lists the valid names.
+pub fn parse_exercise(exercise: &str) -> Result<String, String> {
+    driving_joint(exercise).map(|_| normalise_exercise(exercise)).ok_or_else(|| unknown_exercise(exercise))
+}
+
+/// The one line a user gets for an exercise name pump does not know, listing the valid ones.
+pub fn unknown_exercise(exercise: &str) -> String {
+    let names: Vec<&str> = EXERCISES.iter().map(|(n, _)| *n).collect();
+    format!("unknown exercise `{exercise}`; known: {}", names.join(", "))
 }
 
 /// One reference repetition of an exercise.
@@ -182,13 +208,24 @@ mod tests {
     #[test]
     fn exercise_table_picks_the_driving_joint() {
         for e in ["squat", "front squat", "lunge", "goblet_squat"] {
-            assert_eq!(driving_joint(e), Joint::LeftKnee, "{e}");
+            assert_eq!(driving_joint(e), Some(Joint::LeftKnee), "{e}");
         }
         for e in ["deadlift", "RDL"] {
-            assert_eq!(driving_joint(e), Joint::LeftHip, "{e}");
+            assert_eq!(driving_joint(e), Some(Joint::LeftHip), "{e}");
         }
         for e in ["bench_press", "incline press", "overhead_press", "curl", "triceps_extension", "row"] {
-            assert_eq!(driving_joint(e), Joint::LeftElbow, "{e}");
+            assert_eq!(driving_joint(e), Some(Joint::LeftElbow), "{e}");
         }
+    }
+
+    #[test]
+    fn an_unknown_exercise_is_refused_with_the_valid_names() {
+        assert_eq!(driving_joint("benchpress"), None);
+        assert_eq!(driving_joint(""), None);
+        let line = unknown_exercise("benchpress");
+        assert!(line.contains("`benchpress`") && line.contains("bench_press") && line.contains("squat"), "{line}");
+        assert!(!line.contains('\n'));
+        assert_eq!(parse_exercise("Bench Press").as_deref(), Ok("bench_press"));
+        assert!(parse_exercise("benchpress").is_err());
     }
 }

@@ -1,13 +1,15 @@
 //! Sets service: `pump.poses.<camera>` in, live rep counts (`pump.reps.<camera>`) and closed
 //! sets (`pump.sets.<camera>`) out.
 //!
-//! - [`run`]: the service — a durable consumer on the poses stream, one `SetTracker` per camera.
+//! - [`run`]: the service — a durable consumer on the poses stream, one `SetTracker` per camera
+//!   and segment of its timeline (a new capture run or connection closes the set in progress);
+//!   per-camera exercise and zone; the pose rate watched against the floor for exact counts.
 //! - Never lost, never twice: sets go to a file-backed stream with the set id (deterministic:
-//!   camera, first frame, start time) as message id, and count as sent only on the server's ack.
+//!   camera, segment, first frame, start time) as message id, and count as sent only on the server's ack.
 //!   Per camera, the stream sequence of the earliest pose the tracker still needs is checkpointed
 //!   (the last value per camera, in a small stream); a restarted service replays from there, rebuilds the set in progress, and a
 //!   set it publishes again is deduplicated by the server.
 
 pub mod run;
 
-pub use run::{run, Config, Service, SetsStats};
+pub use run::{run, CameraSettings, Config, Service, SetsStats};

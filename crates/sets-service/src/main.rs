@@ -18,15 +18,40 @@ struct Args {
     /// Seconds without a rep that close a set.
     #[arg(long, env = "PUMP_QUIET_SECONDS", default_value_t = 25.0)]
     quiet_seconds: f64,
-    /// The exercise for every camera; otherwise recognised from prototypes.
-    #[arg(long, env = "PUMP_EXERCISE")]
+    /// The exercise for every camera (squat, deadlift, bench_press, curl, …); otherwise
+    /// recognised from prototypes.
+    #[arg(long, env = "PUMP_EXERCISE", value_parser = pump_features::parse_exercise)]
     exercise: Option<String>,
+    /// The exercise of one camera, CAMERA=NAME (repeat the flag; in the environment, comma-separated).
+    #[arg(long = "camera-exercise", env = "PUMP_CAMERA_EXERCISE", value_delimiter = ',', value_parser = parse_camera_exercise)]
+    camera_exercise: Vec<(String, String)>,
+    /// Where a camera's athlete stands, CAMERA=x1,y1,x2,y2 in fractions of the frame (e.g.
+    /// rack1=0.25,0,0.75,1): people elsewhere are never counted. Repeat the flag; in the
+    /// environment, separate cameras with `;`.
+    #[arg(long, env = "PUMP_ZONE", value_delimiter = ';', value_parser = parse_zone)]
+    zone: Vec<(String, pump_sets::Zone)>,
+    /// Poses a second (on the camera's timeline) under which counts are not trusted: a warning,
+    /// `below_pose_rate_floor` in /healthz, and the camera's sets are pending.
+    #[arg(long, env = "PUMP_MIN_POSE_RATE", default_value_t = pump_sets::DEFAULT_MIN_POSE_RATE)]
+    min_pose_rate: f64,
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "PUMP_HTTP_ADDR", default_value = "127.0.0.1:9103")]
     http_addr: std::net::SocketAddr,
     /// Folder of prototype files (`{"exercise": …, "frames": [[6 angles], …]}`).
     #[arg(long, env = "PUMP_PROTOTYPES")]
     prototypes: Option<PathBuf>,
+}
+
+fn parse_camera_exercise(s: &str) -> Result<(String, String), String> {
+    let (camera, exercise) = s.split_once('=').ok_or_else(|| format!("`{s}`: expected CAMERA=EXERCISE"))?;
+    let camera = pump_bus::subject::CameraId::new(camera).map_err(|e| e.to_string())?;
+    Ok((camera.to_string(), pump_features::parse_exercise(exercise)?))
+}
+
+fn parse_zone(s: &str) -> Result<(String, pump_sets::Zone), String> {
+    let (camera, zone) = s.split_once('=').ok_or_else(|| format!("`{s}`: expected CAMERA=x1,y1,x2,y2"))?;
+    let camera = pump_bus::subject::CameraId::new(camera).map_err(|e| e.to_string())?;
+    Ok((camera.to_string(), zone.parse()?))
 }
 
 #[tokio::main]
@@ -43,6 +68,16 @@ async fn main() -> ExitCode {
     config.limits = args.common.stream_limits();
     config.sets.quiet = args.quiet_seconds;
     config.sets.exercise = args.exercise;
+    if !(args.min_pose_rate.is_finite() && args.min_pose_rate >= 0.0) {
+        return pump_bus::args::usage_error("pump-sets", "--min-pose-rate must be zero or more");
+    }
+    config.sets.min_pose_rate = args.min_pose_rate;
+    for (camera, exercise) in args.camera_exercise {
+        config.cameras.entry(camera).or_default().exercise = Some(exercise);
+    }
+    for (camera, zone) in args.zone {
+        config.cameras.entry(camera).or_default().zone = Some(zone);
+    }
     if let Some(dir) = &args.prototypes {
         match pump_features::load_prototypes(dir) {
             Ok(p) => config.sets.prototypes = p,

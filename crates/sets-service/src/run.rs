@@ -16,7 +16,7 @@ use pump_bus::streams::{ensure_streams_retrying, StreamLimits, POSES_STREAM};
 use pump_bus::subject::{self, CameraId, POSES_ALL};
 use pump_pose::Pose;
 use pump_proto::{AngleRange, FeatureRow, PoseFrame, RepProgress};
-use pump_sets::{FrameInput, SetConfig, SetEvent, SetTracker, TrackerEvent};
+use pump_sets::{FrameInput, SetConfig, SetEvent, SetTracker, TrackerEvent, Zone};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -29,7 +29,10 @@ const CHECKPOINT_PREFIX: &str = "pump.sets-resume.";
 pub struct Config {
     pub bus: BusConfig,
     pub limits: StreamLimits,
+    /// Settings of every camera, but for what `cameras` says of one.
     pub sets: SetConfig,
+    /// Per-camera exercise and zone, over `sets`.
+    pub cameras: BTreeMap<String, CameraSettings>,
     /// Durable consumer name on the poses stream.
     pub consumer: String,
     /// How often checkpoints are written (also after every set and at shutdown).
@@ -42,11 +45,38 @@ impl Config {
             bus,
             limits: StreamLimits::default(),
             sets: SetConfig::default(),
+            cameras: BTreeMap::new(),
             consumer: "pump-sets".into(),
             checkpoint_interval: Duration::from_secs(1),
         }
     }
 }
+
+/// What one camera changes of the service's settings.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CameraSettings {
+    pub exercise: Option<String>,
+    pub zone: Option<Zone>,
+}
+
+impl Config {
+    /// The settings `camera` is counted with.
+    pub fn sets_for(&self, camera: &str) -> SetConfig {
+        let mut cfg = self.sets.clone();
+        if let Some(c) = self.cameras.get(camera) {
+            if c.exercise.is_some() {
+                cfg.exercise.clone_from(&c.exercise);
+            }
+            if c.zone.is_some() {
+                cfg.zone = c.zone;
+            }
+        }
+        cfg
+    }
+}
+
+/// Seconds of a camera's timeline over which its pose rate is measured.
+const POSE_RATE_WINDOW_SECONDS: f64 = 5.0;
 
 /// Counters of the sets stage.
 #[derive(Debug, Default)]
@@ -65,6 +95,11 @@ pub struct SetsStats {
 #[derive(Debug, Clone, Default)]
 pub struct SetsCameraStats {
     poses: RateWindow,
+    /// Poses a second on the camera's own timeline (what the rep counter sees), over the last
+    /// few seconds of it; 0 until there are enough.
+    pub pose_rate: f64,
+    /// The pose rate is under the floor at which counts are exact: sets are pending.
+    pub below_floor: bool,
     /// Reps of the set in progress (0 between sets).
     pub reps: usize,
     /// Sets stored since the start (duplicates after a restart not counted).
@@ -93,11 +128,20 @@ impl SetsStats {
             p.single(name, "counter", help, v.load(Ordering::Relaxed) as f64);
         }
         type Pick = fn(&SetsCameraStats) -> f64;
-        let per_camera: [(&str, &str, &str, Pick); 3] = [
+        let per_camera: [(&str, &str, &str, Pick); 5] = [
             ("pump_sets_poses_per_second", "gauge", "Pose frames processed per second over the last 60.", |s| {
                 s.poses.per_second()
             }),
             ("pump_sets_reps_in_progress", "gauge", "Reps of the set in progress.", |s| s.reps as f64),
+            ("pump_sets_pose_rate", "gauge", "Poses a second on the camera's timeline, over its last 5 s.", |s| {
+                s.pose_rate
+            }),
+            (
+                "pump_sets_below_pose_rate_floor",
+                "gauge",
+                "1 while the pose rate is under the floor for exact counts.",
+                |s| f64::from(u8::from(s.below_floor)),
+            ),
             ("pump_sets_stored_total", "counter", "Sets stored, per camera.", |s| s.sets as f64),
         ];
         let cameras = self.cameras.snapshot();
@@ -107,16 +151,19 @@ impl SetsStats {
         p.finish()
     }
 
-    /// Health: readiness, totals, and per camera the age of the last pose, the rate, the reps
-    /// of the set in progress and the sets stored.
-    pub fn health(&self) -> serde_json::Value {
+    /// Health: readiness, totals, and per camera the age of the last pose, the rates (arrival,
+    /// and on the camera's timeline against the floor for exact counts), the reps of the set in
+    /// progress and the sets stored.
+    pub fn health(&self, pose_rate_floor: f64) -> serde_json::Value {
         let cameras: serde_json::Map<String, serde_json::Value> = self
             .cameras
             .snapshot()
             .into_iter()
             .map(|(c, s)| {
                 let v = serde_json::json!({"last_pose_age_s": s.poses.last_age_s(),
-                    "poses_per_second": s.poses.per_second(), "reps_in_set": s.reps, "sets_stored": s.sets});
+                    "poses_per_second": s.poses.per_second(), "pose_rate": s.pose_rate,
+                    "pose_rate_floor": pose_rate_floor, "below_pose_rate_floor": s.below_floor,
+                    "reps_in_set": s.reps, "sets_stored": s.sets});
                 (c, v)
             })
             .collect();
@@ -153,8 +200,13 @@ impl Checkpoint {
 
 struct CameraState {
     id: CameraId,
+    settings: SetConfig,
+    /// The segment of the camera's timeline being counted (a capture run, a connection).
+    segment: Option<u64>,
     tracker: SetTracker,
     last_frame: Option<(u64, i64)>,
+    /// Recent pose times on the timeline, for the pose rate.
+    recent: VecDeque<f64>,
     /// (frame time, stream sequence) of the poses the tracker may still need.
     seqs: VecDeque<(f64, u64)>,
     checkpoint: Checkpoint,
@@ -182,18 +234,21 @@ pub fn set_message(e: &SetEvent) -> pump_proto::SetEvent {
             .unwrap_or_default(),
         features: e.features.rows.iter().map(|r| FeatureRow { angles: r.to_vec() }).collect(),
         pending: e.pending,
+        pose_rate: e.pose_rate,
+        longest_gap_s: e.longest_gap,
     }
 }
 
 pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Result<()> {
     let Service { config, client, stats, ops } = service;
+    let floor = config.sets.min_pose_rate;
     let ops_task = ops.map(|listener| {
         let (r, h, m, c) = (stats.clone(), stats.clone(), stats.clone(), client.clone());
         let ops = pump_bus::ops::Ops {
             not_ready: pump_bus::ops::ready_with_bus(client.clone(), move || {
                 (!r.ready.load(Ordering::SeqCst)).then(|| "poses consumer not in place yet".to_string())
             }),
-            health: Arc::new(move || h.health()),
+            health: Arc::new(move || h.health(floor)),
             metrics: Arc::new(move || m.prometheus(pump_bus::ops::nats_connected(&c))),
         };
         let token = shutdown.child_token();
@@ -272,8 +327,11 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
                     if let Ok(pf) = decode_pose_frame(&msg.payload) {
                         let state = cameras.entry(camera.to_string()).or_insert_with(|| CameraState {
                             id: camera.clone(),
-                            tracker: SetTracker::new(camera.as_str(), config.sets.clone()),
+                            settings: config.sets_for(camera.as_str()),
+                            segment: None,
+                            tracker: SetTracker::new(camera.as_str(), config.sets_for(camera.as_str())),
                             last_frame: None,
+                            recent: VecDeque::new(),
                             seqs: VecDeque::new(),
                             checkpoint: checkpoints.get(camera.as_str()).copied().unwrap_or_default(),
                             dirty: false,
@@ -314,6 +372,26 @@ async fn handle(
         stats.replayed.fetch_add(1, Ordering::Relaxed);
     }
     let mut closed = Vec::new();
+    // A new segment (capture restarted, the camera reconnected): its time starts afresh, so the
+    // set in progress closes with what it has and the new segment gets its own tracker.
+    if st.segment != Some(pf.segment) {
+        if st.segment.is_some_and(|s| pf.segment < s) {
+            // A late pose of an earlier segment.
+            stats.out_of_order.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if st.segment.is_some() {
+            closed.extend(st.tracker.finish());
+            info!(camera_id = %st.id, segment = pf.segment, "new segment of the camera's timeline");
+        }
+        st.segment = Some(pf.segment);
+        let name = if pf.segment == 0 { String::new() } else { format!("{:x}", pf.segment) };
+        st.tracker = SetTracker::for_segment(st.id.as_str(), name, st.settings.clone());
+        st.last_frame = None;
+        st.recent.clear();
+        // The old segment's poses are done with once its set is published below.
+        st.seqs.clear();
+    }
     if pf.end_of_stream {
         closed.extend(st.tracker.finish());
     } else {
@@ -325,6 +403,7 @@ async fn handle(
         st.last_frame = Some((pf.frame_id, pf.capture_ts_ns));
         let poses: Vec<Pose> = pf.people.iter().map(pump_pose::proto::from_person).collect();
         let t = pf.source_ts_ns as f64 / 1e9;
+        watch_pose_rate(st, t, stats);
         let input =
             FrameInput { t, frame: pf.frame_id, width: pf.width as f32, height: pf.height as f32, poses: &poses };
         for event in st.tracker.push(input) {
@@ -358,6 +437,42 @@ async fn handle(
         last_seq: st.checkpoint.last_seq.max(seq),
     };
     st.dirty = true;
+}
+
+/// Measures the camera's pose rate on its own timeline and says when it crosses the floor under
+/// which counts are not exact: a warning (once per crossing), `/healthz`, `/metrics`; the sets
+/// themselves say so with `pending`.
+fn watch_pose_rate(st: &mut CameraState, t: f64, stats: &SetsStats) {
+    st.recent.push_back(t);
+    while st.recent.front().is_some_and(|f| t - f > POSE_RATE_WINDOW_SECONDS) {
+        st.recent.pop_front();
+    }
+    let (Some(first), Some(last)) = (st.recent.front(), st.recent.back()) else { return };
+    // Judged on at least half the window, so the first poses of a camera decide nothing.
+    if last - first < POSE_RATE_WINDOW_SECONDS / 2.0 {
+        return;
+    }
+    let rate = (st.recent.len() - 1) as f64 / (last - first);
+    let floor = st.settings.min_pose_rate;
+    let mut crossed = None;
+    stats.cameras.update(st.id.as_str(), |c| {
+        c.pose_rate = rate;
+        let below = rate < floor;
+        if below != c.below_floor {
+            c.below_floor = below;
+            crossed = Some(below);
+        }
+    });
+    match crossed {
+        Some(true) => warn!(
+            camera_id = %st.id, pose_rate = format!("{rate:.1}"), floor,
+            "pose rate under the floor for exact rep counts: sets will be pending (more inference, fewer cameras per replica)"
+        ),
+        Some(false) => {
+            info!(camera_id = %st.id, pose_rate = format!("{rate:.1}"), floor, "pose rate back above the floor")
+        }
+        None => {}
+    }
 }
 
 /// Publishes a set until the server acknowledges it; a duplicate (same set id) is stored once.

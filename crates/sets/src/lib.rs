@@ -2,13 +2,16 @@
 //! come out; no tokio, NATS or OpenCV (`cargo tree -p pump-sets` shows it).
 //!
 //! - [`reps`]: the rep counter on one joint angle (smoothing, amplitude hysteresis, refractory).
-//! - [`athlete`]: which person is the athlete, kept across frames by an IoU track.
-//! - [`set`]: idle → repping → closed after quiet seconds; set events with features.
+//! - [`people`]: everyone in view followed by box overlap; the zone; in place or walking.
+//! - [`set`]: the athlete (whoever reps in place), idle → repping → closed after quiet seconds;
+//!   set events with features.
 
-pub mod athlete;
+pub mod people;
 pub mod reps;
 pub mod set;
 
-pub use athlete::AthleteTracker;
+pub use people::{People, PersonId, Zone};
 pub use reps::{Rep, RepConfig, RepCounter};
-pub use set::{FrameInput, SetConfig, SetEvent, SetTracker, TrackerEvent};
+pub use set::{
+    FrameInput, SetConfig, SetEvent, SetTracker, TrackerEvent, DEFAULT_MIN_POSE_RATE, MAX_TRUSTED_GAP_SECONDS,
+};

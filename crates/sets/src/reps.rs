@@ -1,29 +1,30 @@
 //! Counting reps on one joint angle.
 //!
 //! A rep is an extended → flexed → extended cycle of the driving angle, as in the original:
-//! a moving average (9 samples) smooths pose jitter, then a swing must go at least
+//! a moving average over `smoothing` seconds smooths pose jitter, then a swing must go at least
 //! `min_amplitude` (25°) down from the last peak and back up from the bottom to count, and two
 //! rep bottoms closer than `min_period` (0.6 s) are one rep. The hysteresis makes wobbles under
-//! the amplitude invisible, and reps of any depth above it count. Missing angles are skipped; a
-//! long gap restarts the smoothing rather than averaging across it.
+//! the amplitude invisible, and reps of any depth above it count. Missing angles are skipped.
+//!
+//! Every window is in seconds, never in samples: newest-wins inference delivers anything from
+//! 60 poses a second to 3, in bursts and pauses, and a window of samples would smooth over 0.15 s
+//! at one rate and 3 s (a whole rep) at the other. The original's 9 samples at 15 fps are 0.6 s.
 
 use std::collections::VecDeque;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RepConfig {
-    /// Moving-average window, in samples.
-    pub smoothing: usize,
+    /// Moving-average window, in seconds.
+    pub smoothing: f64,
     /// Degrees a swing must cover down and back up.
     pub min_amplitude: f32,
     /// Seconds between two rep bottoms.
     pub min_period: f64,
-    /// A gap in valid angles longer than this (s) restarts the smoothing.
-    pub max_gap: f64,
 }
 
 impl Default for RepConfig {
     fn default() -> Self {
-        Self { smoothing: 9, min_amplitude: 25.0, min_period: 0.6, max_gap: 1.0 }
+        Self { smoothing: 0.3, min_amplitude: 25.0, min_period: 0.6 }
     }
 }
 
@@ -75,20 +76,42 @@ impl RepCounter {
     }
 
     /// Feeds the angle at time `t` (`None` when the joint was not seen); returns a rep when one
-    /// completes at this sample.
+    /// completes at this sample. Times must not go backwards (a sample older than the last one is
+    /// ignored): a new timeline gets a new counter.
     pub fn push(&mut self, t: f64, angle: Option<f32>) -> Option<Rep> {
-        let angle = angle?;
-        if self.window.back().is_some_and(|(last, _)| t - last > self.cfg.max_gap) {
-            self.window.clear();
+        let angle = angle.filter(|a| a.is_finite())?;
+        if !t.is_finite() || self.window.back().is_some_and(|(last, _)| t < *last) {
+            return None;
         }
         self.window.push_back((t, angle));
-        if self.window.len() > self.cfg.smoothing.max(1) {
+        // The samples of the last `smoothing` seconds (at least this one): a gap empties the
+        // window by itself, so nothing is averaged across it.
+        while self.window.front().is_some_and(|(first, _)| t - first >= self.cfg.smoothing) && self.window.len() > 1 {
             self.window.pop_front();
         }
-        let smoothed = self.window.iter().map(|(_, a)| a).sum::<f32>() / self.window.len() as f32;
-        // The average describes the middle of its window.
-        let st = self.window[self.window.len() / 2].0;
+        let (st, smoothed) = self.mean();
         self.step(st, smoothed)
+    }
+
+    /// The window's average angle, and the time it describes: the middle of the window.
+    fn mean(&self) -> (f64, f32) {
+        let n = self.window.len().max(1) as f64;
+        let angle = self.window.iter().map(|(_, a)| f64::from(*a)).sum::<f64>() / n;
+        (self.window.iter().map(|(t, _)| t).sum::<f64>() / n, angle as f32)
+    }
+
+    /// Ends the signal. The average lags the motion by half its window, so the last samples are
+    /// averaged over the shrinking tail of the window, as a centred average does at the end of its
+    /// data: a rep finished in the last fraction of a second still counts. Returns the reps that
+    /// completed.
+    pub fn finish(&mut self) -> Vec<Rep> {
+        let mut out = Vec::new();
+        while self.window.len() > 1 {
+            self.window.pop_front();
+            let (st, smoothed) = self.mean();
+            out.extend(self.step(st, smoothed));
+        }
+        out
     }
 
     fn step(&mut self, t: f64, s: f32) -> Option<Rep> {
@@ -176,6 +199,7 @@ mod tests {
         for &(t, a) in signal {
             c.push(t, a);
         }
+        c.finish();
         c
     }
 
@@ -222,7 +246,7 @@ mod tests {
             };
             s.push((t, Some(a)));
         }
-        let cfg = RepConfig { smoothing: 1, ..Default::default() };
+        let cfg = RepConfig { smoothing: 0.0, ..Default::default() };
         assert_eq!(count(&s, cfg).count(), 2);
     }
 
@@ -262,5 +286,59 @@ mod tests {
     fn missing_joint_is_not_a_rep() {
         let s: Vec<(f64, Option<f32>)> = (0..100).map(|i| (i as f64 / 15.0, None)).collect();
         assert_eq!(count(&s, RepConfig::default()).count(), 0);
+    }
+
+    /// Sample times as newest-wins inference delivers them: intervals from half to one and a
+    /// half times the mean, at `rate` poses a second on average.
+    fn newest_wins_times(rate: f64, seconds: f64, seed: usize) -> Vec<f64> {
+        let mut t = 0.0;
+        let mut out = Vec::new();
+        let mut i = seed * 7919;
+        while t < seconds {
+            out.push(t);
+            i += 1;
+            t += (1.0 + 0.5 * f64::from(noise(i))) / rate;
+        }
+        out
+    }
+
+    #[test]
+    fn exact_at_every_pose_rate_from_3_to_60_regular_or_not() {
+        for rate in [3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 30.0, 60.0] {
+            for period in [1.6, 2.0, 3.0] {
+                let signal = |t: f64| {
+                    let x = t - 1.0;
+                    if !(0.0..=5.0 * period).contains(&x) {
+                        175.0
+                    } else {
+                        175.0 - 85.0 * (0.5 - 0.5 * (x / period * std::f64::consts::TAU).cos()) as f32
+                    }
+                };
+                let total = 2.0 + 5.0 * period;
+                for seed in 0..4 {
+                    let times: Vec<f64> = if seed == 0 {
+                        (0..(total * rate) as usize).map(|i| i as f64 / rate).collect()
+                    } else {
+                        newest_wins_times(rate, total, seed)
+                    };
+                    let s: Vec<(f64, Option<f32>)> = times.iter().map(|&t| (t, Some(signal(t)))).collect();
+                    let c = count(&s, RepConfig::default());
+                    assert_eq!(c.count(), 5, "{rate} poses/s, {period} s reps, seed {seed}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_sample_from_the_past_is_ignored() {
+        let mut c = RepCounter::new(RepConfig::default());
+        for (t, a) in squats(2, 90.0, 2.0, 1.0, 15.0) {
+            c.push(t, Some(a));
+        }
+        assert_eq!(c.count(), 2);
+        // A late pose of the first rep's bottom, and a non-finite angle: neither counts.
+        assert_eq!(c.push(2.0, Some(90.0)), None);
+        assert_eq!(c.push(9.0, Some(f32::NAN)), None);
+        assert_eq!(c.count(), 2);
     }
 }

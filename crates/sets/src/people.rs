@@ -1,0 +1,273 @@
+//! Everyone in view, followed from frame to frame by box overlap, so that each person's joint
+//! angles form one signal. Which of them is the athlete is decided in [`crate::set`] by who
+//! exercises (reps of the driving joint, in place); this module supplies the identities, the
+//! zone that limits who may count, and whether a person stayed in place over a span of time.
+//!
+//! All times are seconds on one camera's timeline, so the rules hold at 3 poses a second as at 60.
+
+use std::collections::VecDeque;
+
+use pump_pose::{BBox, Pose};
+
+/// Overlap with a person's last box needed to be that person in a new frame.
+const MIN_TRACK_IOU: f32 = 0.3;
+/// Seconds a person may go unseen (an occlusion, a missed detection, a pause of inference, a
+/// step out of view to grab a plate) and still be the same person when they reappear where they
+/// were: longer than the pauses inside a set, far shorter than the rest between sets.
+pub const KEEP_LOST_SECONDS: f64 = 8.0;
+/// Seconds of box positions kept per person: longer than any rep.
+const POSITION_HISTORY_SECONDS: f64 = 20.0;
+/// A rep is done in place: the feet and the body's centre line move less than this share of the
+/// box width over it. Walking moves them a width or more a second (a slow shuffle half a width); a
+/// squat, a curl or a press moves the box's centre by a tenth of it.
+const MAX_DRIFT_OF_WIDTH: f32 = 0.35;
+
+/// The part of the frame where the athlete may be, in fractions of its width and height (as
+/// Frigate's zones limit who triggers an event). A person counts when the middle of the bottom of
+/// their box (their feet) lies inside.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Zone {
+    pub x1: f32,
+    pub y1: f32,
+    pub x2: f32,
+    pub y2: f32,
+}
+
+impl Zone {
+    /// Whether a person with this box in a `width`×`height` frame stands in the zone.
+    pub fn contains(&self, b: &BBox, width: f32, height: f32) -> bool {
+        let x = (b.x1 + b.x2) / 2.0 / width.max(1.0);
+        let y = b.y2 / height.max(1.0);
+        (self.x1..=self.x2).contains(&x) && (self.y1..=self.y2).contains(&y)
+    }
+}
+
+impl std::str::FromStr for Zone {
+    type Err = String;
+
+    /// `x1,y1,x2,y2` in fractions of the frame, e.g. `0.25,0,0.75,1` for the middle half.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let v: Vec<f32> = s
+            .split(',')
+            .map(|p| p.trim().parse::<f32>().map_err(|_| format!("zone `{s}`: `{p}` is not a number")))
+            .collect::<Result<_, _>>()?;
+        let [x1, y1, x2, y2] = v[..] else {
+            return Err(format!("zone `{s}`: expected x1,y1,x2,y2 (fractions of the frame, 0..1)"));
+        };
+        if !v.iter().all(|c| (0.0..=1.0).contains(c)) || x1 >= x2 || y1 >= y2 {
+            return Err(format!("zone `{s}`: need 0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1 (fractions of the frame)"));
+        }
+        Ok(Self { x1, y1, x2, y2 })
+    }
+}
+
+/// A person's identity on one camera, stable while they stay in view.
+pub type PersonId = u64;
+
+#[derive(Debug, Clone)]
+struct Track {
+    id: PersonId,
+    bbox: BBox,
+    last_seen: f64,
+    /// (time, centre x, bottom y, width) of recent boxes.
+    positions: VecDeque<(f64, f32, f32, f32)>,
+}
+
+/// The people of one camera.
+#[derive(Debug, Clone, Default)]
+pub struct People {
+    tracks: Vec<Track>,
+    next_id: PersonId,
+}
+
+impl People {
+    /// Matches the poses of the frame at `t` to the people seen before (greatest overlap first,
+    /// each person at most once); the others are new people. Returns each pose's person, in order.
+    ///
+    /// People seen in the previous frame are matched first, and only then those lost for a
+    /// while: a stale box (a duplicate detection, someone who left) that happens to overlap the
+    /// athlete's new posture better than their own last box must not take the athlete's identity.
+    pub fn update(&mut self, t: f64, poses: &[Pose]) -> Vec<PersonId> {
+        self.tracks.retain(|tr| t - tr.last_seen <= KEEP_LOST_SECONDS);
+        let previous = self.tracks.iter().map(|tr| tr.last_seen).fold(f64::MIN, f64::max);
+        let mut ids: Vec<Option<PersonId>> = vec![None; poses.len()];
+        let mut taken = vec![false; self.tracks.len()];
+        for recent in [true, false] {
+            let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
+            for (pi, p) in poses.iter().enumerate().filter(|(pi, _)| ids[*pi].is_none()) {
+                for (ti, tr) in self.tracks.iter().enumerate() {
+                    if taken[ti] || (tr.last_seen >= previous) != recent {
+                        continue;
+                    }
+                    let iou = p.bbox.iou(&tr.bbox);
+                    if iou >= MIN_TRACK_IOU {
+                        pairs.push((iou, pi, ti));
+                    }
+                }
+            }
+            pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
+            for (_, pi, ti) in pairs {
+                if ids[pi].is_none() && !taken[ti] {
+                    ids[pi] = Some(self.tracks[ti].id);
+                    taken[ti] = true;
+                    self.tracks[ti].see(t, poses[pi].bbox);
+                }
+            }
+        }
+        ids.into_iter()
+            .zip(poses)
+            .map(|(id, p)| {
+                id.unwrap_or_else(|| {
+                    let id = self.next_id;
+                    self.next_id += 1;
+                    let mut tr = Track { id, bbox: p.bbox, last_seen: t, positions: VecDeque::new() };
+                    tr.see(t, p.bbox);
+                    self.tracks.push(tr);
+                    id
+                })
+            })
+            .collect()
+    }
+
+    /// The last box of a person still followed.
+    pub fn last_box(&self, id: PersonId) -> Option<BBox> {
+        self.tracks.iter().find(|t| t.id == id).map(|t| t.bbox)
+    }
+
+    /// Whether a person is still followed (seen within [`KEEP_LOST_SECONDS`]).
+    pub fn is_followed(&self, id: PersonId) -> bool {
+        self.tracks.iter().any(|t| t.id == id)
+    }
+
+    /// Whether the person stayed in place from `from` to `to` (an exercise, not a walk): their
+    /// feet and centre line drifted less than a third of their box width. A person unknown here or seen
+    /// once in that span is taken as in place.
+    pub fn stayed_in_place(&self, id: PersonId, from: f64, to: f64) -> bool {
+        let Some(tr) = self.tracks.iter().find(|t| t.id == id) else { return true };
+        let span: Vec<&(f64, f32, f32, f32)> = tr.positions.iter().filter(|p| p.0 >= from && p.0 <= to).collect();
+        if span.len() < 2 {
+            return true;
+        }
+        let range = |f: fn(&(f64, f32, f32, f32)) -> f32| {
+            let (lo, hi) = span.iter().map(|p| f(p)).fold((f32::MAX, f32::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+            hi - lo
+        };
+        let mut widths: Vec<f32> = span.iter().map(|p| p.3).collect();
+        widths.sort_by(f32::total_cmp);
+        let width = widths[widths.len() / 2].max(1.0);
+        range(|p| p.1) <= MAX_DRIFT_OF_WIDTH * width && range(|p| p.2) <= MAX_DRIFT_OF_WIDTH * width
+    }
+}
+
+impl Track {
+    fn see(&mut self, t: f64, b: BBox) {
+        self.bbox = b;
+        self.last_seen = t;
+        self.positions.push_back((t, (b.x1 + b.x2) / 2.0, b.y2, b.x2 - b.x1));
+        while self.positions.front().is_some_and(|p| t - p.0 > POSITION_HISTORY_SECONDS) {
+            self.positions.pop_front();
+        }
+    }
+}
+
+/// How athlete-like a person looks when several exercise at once: area share (square-rooted, so
+/// size does not swamp the rest) × closeness to the frame centre × score.
+pub fn presence(p: &Pose, width: f32, height: f32) -> f32 {
+    let b = &p.bbox;
+    let area = (b.area() / (width * height).max(1.0)).clamp(0.0, 1.0);
+    let (cx, cy) = ((b.x1 + b.x2) / 2.0, (b.y1 + b.y2) / 2.0);
+    let (dx, dy) = ((cx - width / 2.0) / (width / 2.0).max(1.0), (cy - height / 2.0) / (height / 2.0).max(1.0));
+    let centrality = (1.0 - (dx * dx + dy * dy).sqrt() / std::f32::consts::SQRT_2).clamp(0.0, 1.0);
+    area.sqrt() * (0.25 + 0.75 * centrality) * p.score
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pump_pose::Keypoint;
+
+    fn person(x1: f32, y1: f32, x2: f32, y2: f32, score: f32) -> Pose {
+        Pose { bbox: BBox { x1, y1, x2, y2 }, score, keypoints: [Keypoint::default(); 17] }
+    }
+
+    #[test]
+    fn presence_prefers_the_large_central_confident_person() {
+        let (w, h) = (800.0, 600.0);
+        let small_corner = presence(&person(0.0, 0.0, 40.0, 80.0, 0.9), w, h);
+        let big_centre = presence(&person(300.0, 100.0, 500.0, 500.0, 0.85), w, h);
+        assert!(big_centre > 3.0 * small_corner);
+    }
+
+    #[test]
+    fn people_keep_their_identity_and_a_crossing_walker_does_not_take_it() {
+        let mut people = People::default();
+        let athlete = person(300.0, 100.0, 500.0, 500.0, 0.8);
+        let a = people.update(0.0, std::slice::from_ref(&athlete))[0];
+        let mut walker_ids = std::collections::BTreeSet::new();
+        for step in 1..20 {
+            let x = 100.0 + step as f32 * 30.0;
+            let walker = person(x, 50.0, x + 260.0, 580.0, 0.95);
+            let ids = people.update(step as f64 * 0.25, &[walker, athlete.clone()]);
+            assert_eq!(ids[1], a, "step {step}");
+            walker_ids.insert(ids[0]);
+        }
+        assert!(!walker_ids.contains(&a));
+    }
+
+    #[test]
+    fn a_stale_box_does_not_take_the_identity_of_someone_seen_a_frame_ago() {
+        let mut people = People::default();
+        let standing = person(100.0, 100.0, 200.0, 400.0, 0.9);
+        let squatting = person(90.0, 220.0, 215.0, 400.0, 0.9);
+        let a = people.update(0.0, std::slice::from_ref(&standing))[0];
+        // A duplicate detection of the standing athlete, once.
+        let dup = people.update(0.25, &[standing.clone(), person(102.0, 98.0, 198.0, 402.0, 0.5)])[1];
+        assert_ne!(dup, a);
+        assert_eq!(people.update(0.5, std::slice::from_ref(&squatting))[0], a);
+        // Standing again: the duplicate's stale box overlaps better than the squat box, but the
+        // athlete was seen a frame ago.
+        assert_eq!(people.update(0.75, std::slice::from_ref(&standing))[0], a);
+    }
+
+    #[test]
+    fn a_short_occlusion_keeps_the_person_a_long_one_does_not() {
+        let mut people = People::default();
+        let p = person(100.0, 100.0, 200.0, 400.0, 0.9);
+        let a = people.update(0.0, std::slice::from_ref(&p))[0];
+        people.update(1.0, &[]);
+        assert_eq!(people.update(7.5, std::slice::from_ref(&p))[0], a, "7.5 s unseen: same person");
+        people.update(8.0, &[]);
+        assert_ne!(people.update(16.0, std::slice::from_ref(&p))[0], a, "8.5 s unseen: someone new");
+    }
+
+    #[test]
+    fn in_place_or_walking() {
+        let mut people = People::default();
+        // Squatting: the box top goes down and up, the feet stay.
+        let mut id = 0;
+        for i in 0..40 {
+            let t = i as f64 * 0.1;
+            let top = 100.0 + 80.0 * (t as f32).sin().abs();
+            id = people.update(t, &[person(100.0, top, 200.0, 400.0, 0.9)])[0];
+        }
+        assert!(people.stayed_in_place(id, 0.0, 4.0));
+        // Walking at 1.5 widths a second.
+        let mut people = People::default();
+        for i in 0..40 {
+            let t = i as f64 * 0.1;
+            let x = 100.0 + 150.0 * t as f32;
+            id = people.update(t, &[person(x, 100.0, x + 100.0, 400.0, 0.9)])[0];
+        }
+        assert!(!people.stayed_in_place(id, 2.0, 3.0));
+    }
+
+    #[test]
+    fn zones_parse_and_hold_feet() {
+        let z: Zone = "0.25,0,0.75,1".parse().unwrap();
+        assert!(z.contains(&BBox { x1: 300.0, y1: 0.0, x2: 500.0, y2: 500.0 }, 800.0, 600.0));
+        assert!(!z.contains(&BBox { x1: 0.0, y1: 0.0, x2: 100.0, y2: 500.0 }, 800.0, 600.0));
+        for bad in ["", "1,2,3", "0.5,0,0.2,1", "0,0,1,1.5", "a,b,c,d"] {
+            assert!(bad.parse::<Zone>().is_err(), "{bad}");
+        }
+    }
+}
