@@ -10,6 +10,7 @@ pub mod browser;
 pub mod http;
 pub mod media;
 pub mod nats;
+pub mod procs;
 pub mod services;
 pub use nats::NatsServer;
 

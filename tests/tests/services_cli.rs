@@ -5,32 +5,12 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use pump_tests::nats::free_port;
-use pump_tests::{bin, json_lines, testdata, wait_with_deadline, workspace, NatsServer};
-
-fn free_addr() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], free_port()))
-}
-
-/// Runs a binary that is expected to end by itself, bounded.
-async fn run(name: &'static str, args: Vec<String>, env: Vec<(&'static str, String)>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        let child = Command::new(bin(name))
-            .args(&args)
-            .envs(env)
-            .current_dir(workspace())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        wait_with_deadline(child, Duration::from_secs(120))
-    })
-    .await
-    .unwrap()
-}
+use pump_tests::procs::{free_addr, run, wait_ready, Service};
+use pump_tests::{bin, json_lines, testdata, wait_with_deadline, NatsServer};
 
 fn strings(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
@@ -69,65 +49,6 @@ async fn bad_input_is_one_clear_line_and_exit_code_64() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(64), "{name}: {stderr}");
         assert!(stderr.starts_with("error: ") && stderr.contains(want), "{name}: {stderr}");
-    }
-}
-
-/// A long-running service binary, its output in a file (a pipe nobody reads could fill up).
-struct Service {
-    name: &'static str,
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Service {
-    fn start(name: &'static str, args: &[&str], env: &[(&str, String)], logs: &std::path::Path) -> Self {
-        let log = logs.join(format!("{name}.log"));
-        let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(bin(name))
-            .args(args)
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .current_dir(workspace())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .unwrap();
-        Service { name, child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGTERM, then the exit status, bounded.
-    async fn terminate(self) -> (std::process::ExitStatus, String, Duration) {
-        let started = Instant::now();
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success(), "{} is gone", self.name);
-        let log = self.log.clone();
-        let child = self.child;
-        let out =
-            tokio::task::spawn_blocking(move || wait_with_deadline(child, Duration::from_secs(20))).await.unwrap();
-        (out.status, std::fs::read_to_string(log).unwrap_or_default(), started.elapsed())
-    }
-}
-
-/// Polls `/readyz` until it answers 200.
-async fn wait_ready(service: &Service, addr: SocketAddr) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let ready = tokio::time::timeout(Duration::from_secs(2), async {
-            match tokio::net::TcpStream::connect(addr).await {
-                Ok(_) => pump_tests::http::get(addr, "/readyz").await.status == 200,
-                Err(_) => false,
-            }
-        })
-        .await
-        .unwrap_or(false);
-        if ready {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{} not ready within 60 s: {}", service.name, service.log());
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

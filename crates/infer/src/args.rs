@@ -39,6 +39,10 @@ pub struct Args {
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "PUMP_HTTP_ADDR", default_value = "127.0.0.1:9102")]
     pub http_addr: std::net::SocketAddr,
+    /// Each model run takes at least this many ms: this machine made as slow as a busy one (tests
+    /// of low pose rates, capacity planning). 0: as fast as it goes.
+    #[arg(long, env = "PUMP_MIN_INFERENCE_MS", default_value_t = 0)]
+    pub min_inference_ms: u64,
     /// Seconds between statistics lines in the log.
     #[arg(long, env = "PUMP_STATS_INTERVAL_S", default_value_t = 10)]
     pub stats_interval_s: u64,
@@ -55,6 +59,7 @@ impl Args {
         config.max_frame_age = Duration::from_millis(self.max_frame_age_ms);
         config.queue_group = self.queue_group.clone();
         config.stats_interval = Duration::from_secs(self.stats_interval_s.max(1));
+        config.min_inference = Duration::from_millis(self.min_inference_ms);
         (config, self.engine.engine_config())
     }
 }

@@ -23,6 +23,9 @@ pub struct Config {
     pub max_dimension: u32,
     /// How often the counters are logged.
     pub stats_interval: Duration,
+    /// Each model run takes at least this long (zero: as long as it takes). Makes this machine
+    /// as slow as a busy one, for tests and capacity planning.
+    pub min_inference: Duration,
 }
 
 impl Config {
@@ -35,6 +38,7 @@ impl Config {
             queue_group: DEFAULT_QUEUE_GROUP.into(),
             max_dimension: 8192,
             stats_interval: Duration::from_secs(10),
+            min_inference: Duration::ZERO,
         }
     }
 

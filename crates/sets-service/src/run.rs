@@ -207,6 +207,8 @@ struct CameraState {
     last_frame: Option<(u64, i64)>,
     /// Recent pose times on the timeline, for the pose rate.
     recent: VecDeque<f64>,
+    /// When the last pose arrived: a camera silent for its quiet time has its set closed.
+    last_pose_at: std::time::Instant,
     /// (frame time, stream sequence) of the poses the tracker may still need.
     seqs: VecDeque<(f64, u64)>,
     checkpoint: Checkpoint,
@@ -312,7 +314,10 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = tick.tick() => save_checkpoints(&js, &mut cameras).await,
+            _ = tick.tick() => {
+                close_silent_sets(&js, &mut cameras, &stats).await;
+                save_checkpoints(&js, &mut cameras).await;
+            }
             msg = messages.next() => {
                 let Some(msg) = msg else { break };
                 let msg = match msg {
@@ -332,6 +337,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
                             tracker: SetTracker::new(camera.as_str(), config.sets_for(camera.as_str())),
                             last_frame: None,
                             recent: VecDeque::new(),
+                            last_pose_at: std::time::Instant::now(),
                             seqs: VecDeque::new(),
                             checkpoint: checkpoints.get(camera.as_str()).copied().unwrap_or_default(),
                             dirty: false,
@@ -367,6 +373,7 @@ async fn handle(
 ) {
     stats.poses.fetch_add(1, Ordering::Relaxed);
     stats.cameras.update(st.id.as_str(), |c| c.poses.tick());
+    st.last_pose_at = std::time::Instant::now();
     let replaying = seq <= st.checkpoint.last_seq;
     if replaying {
         stats.replayed.fetch_add(1, Ordering::Relaxed);
@@ -424,6 +431,18 @@ async fn handle(
         }
         st.seqs.push_back((t, seq));
     }
+    publish_and_checkpoint(js, st, closed, seq, stats).await;
+}
+
+/// Publishes the sets a camera closed, then moves its checkpoint past what the tracker no
+/// longer needs (`seq`: the last pose handled).
+async fn publish_and_checkpoint(
+    js: &jetstream::Context,
+    st: &mut CameraState,
+    closed: Vec<SetEvent>,
+    seq: u64,
+    stats: &SetsStats,
+) {
     for set in closed {
         stats.cameras.update(st.id.as_str(), |c| c.reps = 0);
         publish_set(js, &st.id, &set, stats).await;
@@ -437,6 +456,20 @@ async fn handle(
         last_seq: st.checkpoint.last_seq.max(seq),
     };
     st.dirty = true;
+}
+
+/// Closes the set in progress of every camera silent for its quiet time: a live camera that was
+/// unplugged, or whose capture stopped, sends no frame that would close it.
+async fn close_silent_sets(js: &jetstream::Context, cameras: &mut HashMap<String, CameraState>, stats: &SetsStats) {
+    for st in cameras.values_mut() {
+        let silent = st.last_pose_at.elapsed().as_secs_f64() >= st.settings.quiet;
+        if silent && st.tracker.in_set() {
+            info!(camera_id = %st.id, quiet_s = st.settings.quiet, "camera silent: closing its set");
+            let closed: Vec<SetEvent> = st.tracker.finish().into_iter().collect();
+            let seq = st.checkpoint.last_seq;
+            publish_and_checkpoint(js, st, closed, seq, stats).await;
+        }
+    }
 }
 
 /// Measures the camera's pose rate on its own timeline and says when it crosses the floor under

@@ -1,0 +1,191 @@
+//! Reps in the gym: the squat clip served as a live network camera by ffmpeg (HTTP MJPEG, in
+//! real time, no clock in the stream), through the real binaries `pump-capture` → `pump-infer`
+//! → `pump-sets`: exactly its one set of 5 reps, at the full pose rate and with inference held
+//! to about 4 poses a second. Then the same camera name played twice, with capture restarted
+//! between and with pump-sets restarted between: two sets, both right, with different ids.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use prost::Message;
+use pump_tests::nats::free_port;
+use pump_tests::procs::{free_addr, run, wait_ready, Service};
+use pump_tests::{testdata, NatsServer};
+
+/// Bound on waiting for a set: the clip is 12 s, the quiet time 6 s.
+const SET_WITHIN: Duration = Duration::from_secs(90);
+
+/// ffmpeg serving a clip once, in real time, as an MJPEG camera on `http://127.0.0.1:PORT/cam.mjpg`
+/// (it waits for its one client, then plays).
+struct FfmpegCamera {
+    child: Child,
+    url: String,
+}
+
+impl FfmpegCamera {
+    fn serve(clip: &std::path::Path) -> Self {
+        let url = format!("http://127.0.0.1:{}/cam.mjpg", free_port());
+        let child = Command::new("ffmpeg")
+            .args(["-loglevel", "error", "-re", "-i"])
+            .arg(clip)
+            .args(["-c:v", "mjpeg", "-q:v", "3", "-f", "mpjpeg", "-listen", "1", &url])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ffmpeg (apt install ffmpeg)");
+        Self { child, url }
+    }
+}
+
+impl Drop for FfmpegCamera {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn env(nats: &NatsServer) -> Vec<(&'static str, String)> {
+    vec![("PUMP_NATS_URL", nats.url()), ("PUMP_LOG", "info".into()), ("PUMP_HTTP_ADDR", free_addr().to_string())]
+}
+
+/// Starts a service binary and waits until it is ready.
+async fn start(name: &'static str, args: &[&str], nats: &NatsServer, logs: &std::path::Path) -> Service {
+    let http = free_addr();
+    let mut env = env(nats);
+    env.retain(|(k, _)| *k != "PUMP_HTTP_ADDR");
+    env.push(("PUMP_HTTP_ADDR", http.to_string()));
+    let s = Service::start(name, args, &env, logs);
+    wait_ready(&s, http).await;
+    s
+}
+
+/// The sets stored for `camera`, oldest first.
+async fn stored_sets(client: &async_nats::Client, camera: &str) -> Vec<pump_proto::SetEvent> {
+    let js = async_nats::jetstream::new(client.clone());
+    let Ok(stream) = js.get_stream(pump_bus::streams::SETS_STREAM).await else { return Vec::new() };
+    let info = stream.cached_info().clone();
+    let mut out = Vec::new();
+    for seq in info.state.first_sequence..=info.state.last_sequence {
+        if let Ok(m) = stream.get_raw_message(seq).await {
+            if m.subject.as_str() == format!("pump.sets.{camera}") {
+                out.push(pump_proto::SetEvent::decode(m.payload).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// Waits until `camera` has `n` stored sets (bounded), and a moment more for any extra one.
+async fn wait_sets(client: &async_nats::Client, camera: &str, n: usize, sets: &Service) -> Vec<pump_proto::SetEvent> {
+    let deadline = Instant::now() + SET_WITHIN;
+    loop {
+        let got = stored_sets(client, camera).await;
+        if got.len() >= n {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            return stored_sets(client, camera).await;
+        }
+        let reps: Vec<u32> = got.iter().map(|s| s.reps).collect();
+        assert!(
+            Instant::now() < deadline,
+            "{n} set(s) of {camera} within {SET_WITHIN:?}; got {reps:?}\n{}",
+            sets.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn truth_reps() -> u32 {
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(testdata("squat_5reps_15fps.mp4.truth.json")).unwrap()).unwrap();
+    truth["sets"][0].as_u64().unwrap() as u32
+}
+
+/// Plays the squat clip as a live HTTP camera through the binaries; `infer_args` sets inference's pace.
+async fn live_camera_set(infer_args: &[&str]) -> (pump_proto::SetEvent, Vec<pump_proto::PoseFrame>) {
+    let nats = NatsServer::start();
+    let logs = tempfile::tempdir().unwrap();
+    let client = pump_tests::services::client(&nats, "test").await;
+    let mut poses = client.subscribe("pump.poses.gym").await.unwrap();
+    let infer = start("pump-infer", infer_args, &nats, logs.path()).await;
+    let sets = start("pump-sets", &["--exercise", "squat", "--quiet-seconds", "6"], &nats, logs.path()).await;
+    let camera = FfmpegCamera::serve(&testdata("squat_5reps_15fps.mp4"));
+    let capture =
+        Service::start("pump-capture", &["--camera", &format!("gym={}", camera.url)], &env(&nats), logs.path());
+    let got = wait_sets(&client, "gym", 1, &sets).await;
+    eprintln!("live camera, inference {infer_args:?}: {} reps at {:.1} poses/s", got[0].reps, got[0].pose_rate);
+    let mut seen = Vec::new();
+    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(100), poses.next()).await {
+        seen.push(pump_proto::PoseFrame::decode(m.payload).unwrap());
+    }
+    for s in [capture, infer, sets] {
+        let name = s.name;
+        let (status, log, _) = s.terminate().await;
+        assert_eq!(status.code(), Some(0), "{name}: {log}");
+    }
+    assert_eq!(got.len(), 1, "one set: {got:?}");
+    (got.into_iter().next().unwrap(), seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_http_camera_counts_exactly_at_full_rate_and_at_4_poses_a_second() {
+    for (infer_args, rate) in [(&[][..], "full"), (&["--min-inference-ms", "250"][..], "about 4/s")] {
+        let (set, poses) = live_camera_set(infer_args).await;
+        assert_eq!(set.reps, truth_reps(), "{rate}: {} reps at {:?} s", set.reps, set.rep_times_s);
+        assert_eq!(set.exercise, "squat");
+        // The live timeline: wall clock (the MJPEG stream has none), one segment, increasing.
+        let times: Vec<i64> = poses.iter().map(|p| p.source_ts_ns).collect();
+        assert!(times.windows(2).all(|w| w[1] > w[0]), "{rate}: time goes forward: {times:?}");
+        assert!(poses.iter().all(|p| p.segment == poses[0].segment && p.segment > 0), "{rate}: one segment");
+        assert!(set.set_id.contains(&format!("{:x}", poses[0].segment)), "{rate}: {}", set.set_id);
+        // Pending only when the rate really was under the floor, and it says so.
+        assert_eq!(set.pending, set.pose_rate < pump_sets::DEFAULT_MIN_POSE_RATE, "{rate}: {}/s", set.pose_rate);
+        if rate == "about 4/s" {
+            assert!((3.0..5.0).contains(&set.pose_rate), "{rate}: {}", set.pose_rate);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clip_played_twice_makes_two_sets_across_capture_and_sets_restarts() {
+    let nats = NatsServer::start();
+    let logs = tempfile::tempdir().unwrap();
+    let client = pump_tests::services::client(&nats, "test").await;
+    let infer = start("pump-infer", &[], &nats, logs.path()).await;
+    let mut sets = start("pump-sets", &["--exercise", "squat"], &nats, logs.path()).await;
+    let squat = testdata("squat_5reps_15fps.mp4").display().to_string();
+    let play = || async {
+        // Each run of capture plays the file to its end: a new segment of camera `gym`.
+        let out = run("pump-capture", vec!["--camera".into(), format!("gym={squat}")], env(&nats)).await;
+        assert!(out.status.success(), "pump-capture: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    play().await;
+    let first = wait_sets(&client, "gym", 1, &sets).await;
+    // Capture restarted (a second run), pump-sets kept.
+    play().await;
+    let two = wait_sets(&client, "gym", 2, &sets).await;
+    // pump-sets restarted too, before a third play.
+    let (status, log, _) = sets.terminate().await;
+    assert_eq!(status.code(), Some(0), "{log}");
+    sets = start("pump-sets", &["--exercise", "squat"], &nats, logs.path()).await;
+    play().await;
+    let three = wait_sets(&client, "gym", 3, &sets).await;
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(two.len(), 2, "{two:?}");
+    assert_eq!(three.len(), 3, "{three:?}");
+    for s in &three {
+        let what = format!("{} reps, frames {}..{} ({})", s.reps, s.start_frame, s.end_frame, s.set_id);
+        assert_eq!(s.reps, truth_reps(), "{what}");
+        // The truth's set runs over frames 15–165 (a third of a second either way).
+        assert!(s.start_frame.abs_diff(15) <= 5 && s.end_frame.abs_diff(165) <= 5, "{what}");
+    }
+    let ids: std::collections::BTreeSet<&str> = three.iter().map(|s| s.set_id.as_str()).collect();
+    assert_eq!(ids.len(), 3, "distinct ids: {ids:?}");
+    for s in [infer, sets] {
+        let name = s.name;
+        let (status, log, _) = s.terminate().await;
+        assert_eq!(status.code(), Some(0), "{name}: {log}");
+    }
+}
