@@ -27,7 +27,7 @@ port_or_free() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && free_port || e
 port="$(free_port)"
 export PUMP_NATS_URL="nats://127.0.0.1:$port"
 export PUMP_LOG="${PUMP_LOG:-warn}"
-nats-server -js -a 127.0.0.1 -p "$port" --store_dir "$work/store" >"$work/nats.log" 2>&1 &
+nats-server -c deploy/nats.conf -js -a 127.0.0.1 -p "$port" --store_dir "$work/store" >"$work/nats.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
 echo "demo: nats-server on $PUMP_NATS_URL (JetStream, throw-away store)" >&2

@@ -50,6 +50,9 @@ impl NatsServer {
 
     fn spawn(&mut self) {
         let child = Command::new(binary())
+            // The configuration pump ships (raw 1080p frames fit), with this test's port and store.
+            .arg("-c")
+            .arg(crate::workspace().join("deploy/nats.conf"))
             .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "--store_dir"])
             .arg(self.store.path())
             .stdout(Stdio::null())

@@ -50,7 +50,8 @@ impl Config {
             bus,
             limits: StreamLimits::default(),
             cameras,
-            encoding: FrameEncoding::Jpeg { quality: 90 },
+            // Raw pixels: JPEG moves the poses by pixels (README, "Frames on the wire").
+            encoding: FrameEncoding::Bgr8,
             stall_timeout: Duration::from_secs(15),
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(30),

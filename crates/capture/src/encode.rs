@@ -31,6 +31,22 @@ pub struct FrameMeta<'a> {
     pub paced: bool,
 }
 
+/// Bytes a frame message carries besides its pixels (ids, times, camera name), with room to spare.
+const FRAME_OVERHEAD_BYTES: usize = 1024;
+/// Quality of the JPEG sent when raw frames are too large for the server.
+pub const FALLBACK_JPEG_QUALITY: i32 = 95;
+
+/// How a `width`×`height` frame goes on the wire: `configured`, unless it is raw and would not
+/// fit in one message of at most `max_payload` bytes (0: unknown, no limit); then JPEG.
+pub fn wire_encoding(configured: FrameEncoding, width: usize, height: usize, max_payload: usize) -> FrameEncoding {
+    match configured {
+        FrameEncoding::Bgr8 if max_payload > 0 && width * height * 3 + FRAME_OVERHEAD_BYTES > max_payload => {
+            FrameEncoding::Jpeg { quality: FALLBACK_JPEG_QUALITY }
+        }
+        other => other,
+    }
+}
+
 pub fn encode(mat: &Mat, meta: FrameMeta<'_>, encoding: FrameEncoding) -> Result<Arc<EncodedFrame>> {
     let e = |err: opencv::Error| Error::Encode(err.to_string());
     let (kind, data) = match encoding {
@@ -84,4 +100,23 @@ pub fn end_of_stream(meta: FrameMeta<'_>) -> Arc<EncodedFrame> {
     };
     let payload = Bytes::from(frame.encode_to_vec());
     Arc::new(EncodedFrame { frame, payload })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_frames_too_large_for_the_server_go_as_jpeg() {
+        let mb = 1024 * 1024;
+        assert_eq!(wire_encoding(FrameEncoding::Bgr8, 640, 480, mb), FrameEncoding::Bgr8);
+        assert_eq!(
+            wire_encoding(FrameEncoding::Bgr8, 1920, 1080, mb),
+            FrameEncoding::Jpeg { quality: FALLBACK_JPEG_QUALITY }
+        );
+        assert_eq!(wire_encoding(FrameEncoding::Bgr8, 1920, 1080, 8 * mb), FrameEncoding::Bgr8);
+        assert_eq!(wire_encoding(FrameEncoding::Bgr8, 1920, 1080, 0), FrameEncoding::Bgr8);
+        let jpeg = FrameEncoding::Jpeg { quality: 80 };
+        assert_eq!(wire_encoding(jpeg, 1920, 1080, mb), jpeg);
+    }
 }

@@ -18,10 +18,12 @@ struct Args {
     /// A camera as NAME=SOURCE: a video file, an rtsp/http URL, or a V4L2 device (/dev/video0 or 0).
     #[arg(long = "camera", env = "PUMP_CAMERAS", value_delimiter = ',', required = true, value_parser = parse_camera)]
     cameras: Vec<CameraConfig>,
-    /// Wire encoding of frames: jpeg or bgr8 (raw).
-    #[arg(long, env = "PUMP_ENCODING", default_value = "jpeg", value_parser = ["jpeg", "bgr8"])]
+    /// Wire encoding of frames: bgr8 (raw: the poses are the camera's, exactly; needs nats-server's
+    /// max_payload above width × height × 3, see deploy/nats.conf, else JPEG is sent) or jpeg
+    /// (a tenth of the bytes, for slow links; poses move by pixels).
+    #[arg(long, env = "PUMP_ENCODING", default_value = "bgr8", value_parser = ["jpeg", "bgr8"])]
     encoding: String,
-    /// JPEG quality (1-100).
+    /// JPEG quality (1-100), with --encoding jpeg.
     #[arg(long, env = "PUMP_JPEG_QUALITY", default_value_t = 90)]
     jpeg_quality: i32,
     /// A live camera with no frame for this long is reopened.
@@ -56,6 +58,11 @@ async fn main() -> ExitCode {
     args.common.init_tracing();
     let mut config = Config::new(BusConfig::new(&args.common.nats_url, "pump-capture"), args.cameras);
     config.limits = args.common.stream_limits();
+    // Checked whichever encoding is chosen: a bad value is a mistake even while unused.
+    if !(1..=100).contains(&args.jpeg_quality) {
+        let e = format!("JPEG quality {} must be within 1..=100", args.jpeg_quality);
+        return pump_bus::args::usage_error("pump-capture", e);
+    }
     config.encoding = match args.encoding.as_str() {
         "bgr8" => FrameEncoding::Bgr8,
         _ => FrameEncoding::Jpeg { quality: args.jpeg_quality },

@@ -30,7 +30,7 @@ use tracing::{info, warn, Instrument};
 
 use crate::camera::{CameraFactory, OpenCvCamera, SourceSpec};
 use crate::config::Config;
-use crate::encode::{encode, end_of_stream, EncodedFrame, FrameMeta};
+use crate::encode::{encode, end_of_stream, wire_encoding, EncodedFrame, FrameMeta};
 use crate::error::Result;
 use crate::metrics::CaptureStats;
 use crate::timeline::Timeline;
@@ -126,13 +126,21 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
         (tokio::spawn(pump_bus::ops::serve(listener, ops, token.clone())), token)
     });
     stats.set_ready(true);
+    // The largest message the server takes: a raw frame over it goes as JPEG instead.
+    let max_payload = client.server_info().max_payload;
     for cam in cameras {
         let span = tracing::info_span!("camera", camera_id = %cam.id);
         let (tx, rx) = watch::channel(None::<Arc<EncodedFrame>>);
         latest.lock().unwrap_or_else(|e| e.into_inner()).insert(cam.id.to_string(), rx.clone());
         let tx = Arc::new(tx);
-        let ctx =
-            CameraCtx { id: cam.id.clone(), config: config.clone(), stats: stats.clone(), shutdown: shutdown.clone() };
+        let ctx = CameraCtx {
+            id: cam.id.clone(),
+            config: config.clone(),
+            stats: stats.clone(),
+            shutdown: shutdown.clone(),
+            max_payload,
+            fell_back: Arc::default(),
+        };
         match cam.mode {
             Mode::Live => {
                 tracker.spawn(supervise_live(ctx.clone(), cam.factory, tx).instrument(span.clone()));
@@ -180,12 +188,34 @@ struct CameraCtx {
     config: Config,
     stats: Arc<CaptureStats>,
     shutdown: CancellationToken,
+    /// The server's largest message (bytes; 0 when unknown).
+    max_payload: usize,
+    /// Set once this camera's raw frames were found too large for the server, to warn once.
+    fell_back: Arc<AtomicBool>,
 }
 
 impl CameraCtx {
     /// The identity of a frame decoded at `wall_ns`, at `source_ts_ns` on `segment`'s timeline.
     fn meta(&self, frame_id: u64, wall_ns: i64, source_ts_ns: i64, segment: u64, paced: bool) -> FrameMeta<'_> {
         FrameMeta { camera: self.id.as_str(), frame_id, capture_ts_ns: wall_ns, source_ts_ns, segment, paced }
+    }
+
+    /// Encodes a frame for the wire: as configured, unless raw pixels would not fit in one NATS
+    /// message; then as JPEG, with one warning that says how to keep the pixels faithful.
+    fn encode(&self, mat: &Mat, meta: FrameMeta<'_>) -> Result<Arc<EncodedFrame>> {
+        use opencv::prelude::MatTraitConst;
+        let (w, h) = (mat.cols().max(0) as usize, mat.rows().max(0) as usize);
+        let encoding = wire_encoding(self.config.encoding, w, h, self.max_payload);
+        if encoding != self.config.encoding && !self.fell_back.swap(true, Ordering::Relaxed) {
+            warn!(
+                width = w,
+                height = h,
+                max_payload = self.max_payload,
+                "raw frames do not fit in one NATS message: sending JPEG, whose poses are less faithful; \
+                 raise max_payload in nats-server's configuration (deploy/nats.conf: 8MB)"
+            );
+        }
+        encode(mat, meta, encoding)
     }
 }
 
@@ -273,7 +303,7 @@ fn reader_cycle(
                 let wall = now_ns();
                 let ts = timeline.next(Some(media_ns), wall);
                 let meta = ctx.meta(next_id.fetch_add(1, Ordering::SeqCst), wall, ts, segment, false);
-                match encode(&mat, meta, ctx.config.encoding) {
+                match ctx.encode(&mat, meta) {
                     Ok(f) => {
                         cycle.alive();
                         ctx.stats.captured(ctx.id.as_str());
@@ -454,7 +484,7 @@ async fn play_realtime(
                         }
                         last_ts = ts;
                         let meta = ctx.meta(id, now_ns(), ts, segment, false);
-                        match encode(&mat, meta, ctx.config.encoding) {
+                        match ctx.encode(&mat, meta) {
                             Ok(f) => {
                                 ctx.stats.captured(ctx.id.as_str());
                                 tx.send_replace(Some(f));
@@ -596,7 +626,7 @@ fn paced_reader(ctx: &CameraCtx, factory: &CameraFactory, stop: &AtomicBool, req
                 let ts = timeline.next(Some(media_ns), wall);
                 last_ts = ts;
                 let meta = ctx.meta(id, wall, ts, segment, true);
-                match encode(&mat, meta, ctx.config.encoding) {
+                match ctx.encode(&mat, meta) {
                     Ok(f) => {
                         ctx.stats.captured(ctx.id.as_str());
                         if !send(f) {
