@@ -123,7 +123,7 @@ fn main() -> anyhow::Result<()> {
     let mut mat = Mat::default();
     let mut i = 0usize;
     while cap.read(&mut mat)? && !mat.empty() {
-        if i % every == 0 {
+        if i.is_multiple_of(every) {
             frames.push(mat.try_clone()?);
         }
         i += 1;
