@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The services demo: a throw-away nats-server with pump-infer, pump-sets and pump-gateway; first
 # VIDEO played losslessly (every frame posed, poses printed as they arrive), then the squat clip
-# played in real time as a live camera (reps counted, a set closed, the preview live); then
-# everything stopped cleanly. Run by `just demo` after the build.
+# served by ffmpeg as a live HTTP MJPEG camera (reps counted, a set closed, the preview live);
+# then everything stopped cleanly. Run by `just demo` after the build.
 #
 # DEMO_HOLD=1 keeps the services up at the end, so the preview can be looked at, until Ctrl-C.
 set -euo pipefail
@@ -57,22 +57,32 @@ PUMP_HTTP_ADDR="127.0.0.1:$(free_port)" "$BIN/pump-capture" --camera "demo=$VIDE
 # The summary may stop reading at the end-of-stream line before the listener writes again.
 wait "$listener" || true
 
-echo "demo: pump-capture plays $(basename "$SQUAT") in real time as camera 'squat' (watch it at http://$http/)" >&2
-PUMP_HTTP_ADDR="127.0.0.1:$(free_port)" "$BIN/pump-capture" --realtime --camera "squat=$SQUAT" &
+# The squat clip as a live network camera: ffmpeg serves it in real time as HTTP MJPEG (a stream
+# with no clock of its own, as many IP cameras are), and pump-capture connects to it like any camera.
+cam_port="$(free_port)"
+cam_url="http://127.0.0.1:$cam_port/squat.mjpg"
+ffmpeg -loglevel error -re -i "$SQUAT" -c:v mjpeg -q:v 3 -f mpjpeg -listen 1 "$cam_url" &
+camera=$!
+pids+=($camera)
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$cam_port") 2>/dev/null && break; sleep 0.05; done
+echo "demo: $(basename "$SQUAT") as a live HTTP camera ($cam_url); pump-capture follows it as camera 'squat' (watch it at http://$http/)" >&2
+PUMP_HTTP_ADDR="127.0.0.1:$(free_port)" "$BIN/pump-capture" --camera "squat=$cam_url" &
 capture=$!
 pids+=($capture)
-# Sets as they close (the clip's end of stream closes its set at the latest).
+# Sets as they close: a live camera's set closes once no rep came for --quiet-seconds.
 "$BIN/pump" sets squat --follow &
 follower=$!
 pids+=($follower)
-sleep 3
+sleep 4
 echo "demo: cameras as the gateway sees them mid-clip (pump cameras)" >&2
 "$BIN/pump" cameras
-wait "$capture" || true
-for _ in $(seq 100); do [ -n "$("$BIN/pump" sets squat 2>/dev/null)" ] && break; sleep 0.1; done
+# The camera plays the clip once, then is gone; the set closes 4 s after its last rep.
+wait "$camera" || true
+for _ in $(seq 150); do [ -n "$("$BIN/pump" sets squat 2>/dev/null)" ] && break; sleep 0.1; done
 sleep 0.5
-kill -TERM "$follower" 2>/dev/null || true
+kill -TERM "$follower" "$capture" 2>/dev/null || true
 wait "$follower" 2>/dev/null || true
+wait "$capture" 2>/dev/null || true
 echo "demo: the sets the gateway has stored (pump sets)" >&2
 "$BIN/pump" sets
 

@@ -186,6 +186,7 @@ pub async fn start_gateway(nats: &NatsServer) -> Gateway {
         skipped: skipped.clone(),
         ops: Some(ops),
         snapshots: snapshots.clone(),
+        pose_rate_floor: pump_gateway::book::DEFAULT_POSE_RATE_FLOOR,
     };
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(pump_gateway::run(service, shutdown.clone()));

@@ -51,15 +51,24 @@ fn env(nats: &NatsServer) -> Vec<(&'static str, String)> {
     vec![("PUMP_NATS_URL", nats.url()), ("PUMP_LOG", "info".into()), ("PUMP_HTTP_ADDR", free_addr().to_string())]
 }
 
-/// Starts a service binary and waits until it is ready.
-async fn start(name: &'static str, args: &[&str], nats: &NatsServer, logs: &std::path::Path) -> Service {
+/// Starts a service binary and waits until it is ready; its ops address.
+async fn start_at(
+    name: &'static str,
+    args: &[&str],
+    nats: &NatsServer,
+    logs: &std::path::Path,
+) -> (Service, std::net::SocketAddr) {
     let http = free_addr();
     let mut env = env(nats);
     env.retain(|(k, _)| *k != "PUMP_HTTP_ADDR");
     env.push(("PUMP_HTTP_ADDR", http.to_string()));
     let s = Service::start(name, args, &env, logs);
     wait_ready(&s, http).await;
-    s
+    (s, http)
+}
+
+async fn start(name: &'static str, args: &[&str], nats: &NatsServer, logs: &std::path::Path) -> Service {
+    start_at(name, args, nats, logs).await.0
 }
 
 /// The sets stored for `camera`, oldest first.
@@ -104,13 +113,14 @@ fn truth_reps() -> u32 {
 }
 
 /// Plays the squat clip as a live HTTP camera through the binaries; `infer_args` sets inference's pace.
-async fn live_camera_set(infer_args: &[&str]) -> (pump_proto::SetEvent, Vec<pump_proto::PoseFrame>) {
+async fn live_camera_set(infer_args: &[&str]) -> (pump_proto::SetEvent, Vec<pump_proto::PoseFrame>, serde_json::Value) {
     let nats = NatsServer::start();
     let logs = tempfile::tempdir().unwrap();
     let client = pump_tests::services::client(&nats, "test").await;
     let mut poses = client.subscribe("pump.poses.gym").await.unwrap();
     let infer = start("pump-infer", infer_args, &nats, logs.path()).await;
-    let sets = start("pump-sets", &["--exercise", "squat", "--quiet-seconds", "6"], &nats, logs.path()).await;
+    let (sets, sets_http) =
+        start_at("pump-sets", &["--exercise", "squat", "--quiet-seconds", "6"], &nats, logs.path()).await;
     let camera = FfmpegCamera::serve(&testdata("squat_5reps_15fps.mp4"));
     let capture =
         Service::start("pump-capture", &["--camera", &format!("gym={}", camera.url)], &env(&nats), logs.path());
@@ -120,19 +130,21 @@ async fn live_camera_set(infer_args: &[&str]) -> (pump_proto::SetEvent, Vec<pump
     while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(100), poses.next()).await {
         seen.push(pump_proto::PoseFrame::decode(m.payload).unwrap());
     }
+    let health: serde_json::Value =
+        serde_json::from_slice(&pump_tests::http::get(sets_http, "/healthz").await.body).unwrap();
     for s in [capture, infer, sets] {
         let name = s.name;
         let (status, log, _) = s.terminate().await;
         assert_eq!(status.code(), Some(0), "{name}: {log}");
     }
     assert_eq!(got.len(), 1, "one set: {got:?}");
-    (got.into_iter().next().unwrap(), seen)
+    (got.into_iter().next().unwrap(), seen, health)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_http_camera_counts_exactly_at_full_rate_and_at_4_poses_a_second() {
     for (infer_args, rate) in [(&[][..], "full"), (&["--min-inference-ms", "250"][..], "about 4/s")] {
-        let (set, poses) = live_camera_set(infer_args).await;
+        let (set, poses, health) = live_camera_set(infer_args).await;
         assert_eq!(set.reps, truth_reps(), "{rate}: {} reps at {:?} s", set.reps, set.rep_times_s);
         assert_eq!(set.exercise, "squat");
         // The live timeline: wall clock (the MJPEG stream has none), one segment, increasing.
@@ -145,6 +157,15 @@ async fn a_live_http_camera_counts_exactly_at_full_rate_and_at_4_poses_a_second(
         if rate == "about 4/s" {
             assert!((3.0..5.0).contains(&set.pose_rate), "{rate}: {}", set.pose_rate);
         }
+        // The sets service measured the camera's pose rate on its timeline, against the floor.
+        let cam = &health["cameras"]["gym"];
+        let measured = cam["pose_rate"].as_f64().unwrap();
+        assert!(measured > 2.0, "{rate}: {health}");
+        assert_eq!(
+            cam["below_pose_rate_floor"].as_bool(),
+            Some(measured < pump_sets::DEFAULT_MIN_POSE_RATE),
+            "{health}"
+        );
     }
 }
 
@@ -188,4 +209,9 @@ async fn the_clip_played_twice_makes_two_sets_across_capture_and_sets_restarts()
         let (status, log, _) = s.terminate().await;
         assert_eq!(status.code(), Some(0), "{name}: {log}");
     }
+}
+
+#[test]
+fn the_gateway_and_the_sets_stage_share_the_pose_rate_floor() {
+    assert_eq!(pump_gateway::book::DEFAULT_POSE_RATE_FLOOR, pump_sets::DEFAULT_MIN_POSE_RATE);
 }

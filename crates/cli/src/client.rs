@@ -65,7 +65,8 @@ pub fn cameras(addr: &str, as_json: bool) -> Result<()> {
                 say(json!({"camera": c.camera, "last_pose_ns": c.last_pose_ns, "last_frame_id": c.last_frame_id,
                            "last_frame_ns": c.last_frame_ns, "frame_fps": c.frame_fps, "pose_fps": c.pose_fps,
                            "inference_fps": c.inference_fps, "frames_received": c.frames_received,
-                           "frames_dropped": c.frames_dropped, "ended": c.ended}))?;
+                           "frames_dropped": c.frames_dropped, "ended": c.ended,
+                           "pose_rate_floor": c.pose_rate_floor, "below_pose_rate_floor": c.below_pose_rate_floor}))?;
             } else {
                 let last_frame = if c.ended { "ended".to_string() } else { ago(c.last_frame_ns) };
                 say(format_args!(
@@ -78,6 +79,12 @@ pub fn cameras(addr: &str, as_json: bool) -> Result<()> {
                     last_frame,
                     ago(c.last_pose_ns)
                 ))?;
+                if c.below_pose_rate_floor {
+                    say(format_args!(
+                        "  {}: poses under {} a second, rep counts not exact (its sets are pending)",
+                        c.camera, c.pose_rate_floor
+                    ))?;
+                }
             }
         }
         Ok(())

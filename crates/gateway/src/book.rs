@@ -53,6 +53,8 @@ pub struct CameraRates {
     pub received: u64,
     pub dropped: u64,
     pub ended: bool,
+    /// Poses arrive slower than the floor for exact rep counts (a live camera only).
+    pub below_floor: bool,
 }
 
 fn push<T>(q: &mut VecDeque<T>, v: T) {
@@ -77,14 +79,27 @@ impl CameraState {
             received: self.instances.values().map(|c| c.0).sum(),
             dropped: self.instances.values().map(|c| c.1).sum(),
             ended: self.latest.as_ref().is_some_and(|p| p.end_of_stream),
+            below_floor: false,
         }
     }
 }
 
+/// The sets stage's floor for exact rep counts, in poses a second (`pump_sets::DEFAULT_MIN_POSE_RATE`:
+/// the gateway links no pose crate; a test keeps the two equal).
+pub const DEFAULT_POSE_RATE_FLOOR: f64 = 3.5;
+
 /// Every camera the gateway has heard of since it started.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CameraBook {
     cameras: PerCamera<CameraState>,
+    /// Poses a second under which a camera's counts are not exact.
+    pub pose_rate_floor: f64,
+}
+
+impl Default for CameraBook {
+    fn default() -> Self {
+        Self::with_floor(DEFAULT_POSE_RATE_FLOOR)
+    }
 }
 
 impl CameraBook {
@@ -132,7 +147,18 @@ impl CameraBook {
     }
 
     pub fn rates(&self, camera: &str) -> Option<CameraRates> {
-        self.cameras.read(camera, CameraState::rates)
+        self.cameras.read(camera, CameraState::rates).map(|r| self.judged(r))
+    }
+
+    /// A book whose cameras are judged against `pose_rate_floor`.
+    pub fn with_floor(pose_rate_floor: f64) -> Self {
+        Self { cameras: PerCamera::default(), pose_rate_floor }
+    }
+
+    /// Rates with `below_floor` said: a live camera whose poses come slower than the floor.
+    fn judged(&self, mut r: CameraRates) -> CameraRates {
+        r.below_floor = !r.ended && r.pose_fps > 0.0 && r.pose_fps < self.pose_rate_floor;
+        r
     }
 
     /// The newest pose frame heard (an end-of-stream one included).
@@ -162,7 +188,7 @@ impl CameraBook {
         let cameras: serde_json::Map<String, serde_json::Value> = self.cameras.read_all(|map| {
             map.iter()
                 .map(|(c, s)| {
-                    let r = s.rates();
+                    let r = self.judged(s.rates());
                     let latest = s.latest.as_deref();
                     let age = |ns: i64| (ns > 0).then(|| (now - ns) as f64 / 1e9);
                     let v = serde_json::json!({
@@ -170,6 +196,8 @@ impl CameraBook {
                         "last_posed_frame_age_s": latest.and_then(|p| age(p.capture_ts_ns)),
                         "provider": latest.map(|p| p.provider.clone()),
                         "pose_fps": r.pose_fps,
+                        "pose_rate_floor": self.pose_rate_floor,
+                        "below_pose_rate_floor": r.below_floor,
                         "frame_fps": r.frame_fps,
                         "frames_dropped": r.dropped,
                         "ended": r.ended,
@@ -242,6 +270,16 @@ pub async fn listen(book: Arc<CameraBook>, client: async_nats::Client, shutdown:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_live_camera_under_the_pose_rate_floor_is_said_to_be() {
+        let book = CameraBook::with_floor(3.5);
+        let live = |pose_fps, ended| CameraRates { pose_fps, ended, ..Default::default() };
+        assert!(book.judged(live(2.0, false)).below_floor);
+        assert!(!book.judged(live(4.0, false)).below_floor);
+        assert!(!book.judged(live(2.0, true)).below_floor, "an ended camera is not slow");
+        assert!(!book.judged(live(0.0, false)).below_floor, "no poses yet: nothing to judge");
+    }
 
     fn pose(id: u64, instance: &str, received: u64, dropped: u64) -> PoseFrame {
         PoseFrame {

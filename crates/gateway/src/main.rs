@@ -14,6 +14,10 @@ struct Args {
     /// Address the gRPC server listens on.
     #[arg(long, env = "PUMP_GRPC_ADDR", default_value = "127.0.0.1:50051")]
     grpc_addr: std::net::SocketAddr,
+    /// Poses a second under which a camera's rep counts are not exact: ListCameras, /healthz and
+    /// the preview say when a camera is under it (the same variable as pump-sets').
+    #[arg(long, env = "PUMP_MIN_POSE_RATE", default_value_t = pump_gateway::book::DEFAULT_POSE_RATE_FLOOR)]
+    min_pose_rate: f64,
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "PUMP_HTTP_ADDR", default_value = "127.0.0.1:9104")]
     http_addr: std::net::SocketAddr,
@@ -45,6 +49,7 @@ async fn main() -> ExitCode {
                 skipped: Default::default(),
                 ops: Some(ops),
                 snapshots: Default::default(),
+                pose_rate_floor: args.min_pose_rate,
             },
             shutdown,
         )

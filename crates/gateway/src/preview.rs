@@ -293,6 +293,8 @@ struct CameraRow {
     frames_dropped: u64,
     reps: u32,
     ended: bool,
+    below_pose_rate_floor: bool,
+    pose_rate_floor: f64,
     sets: Vec<SetRow>,
 }
 
@@ -311,6 +313,8 @@ async fn api_cameras(State(p): State<Arc<Preview>>) -> Result<Response, HttpErro
                 frames_dropped: r.dropped,
                 reps: p.book.reps(cam.as_str()),
                 ended: r.ended,
+                below_pose_rate_floor: r.below_floor,
+                pose_rate_floor: p.book.pose_rate_floor,
                 sets: p
                     .book
                     .recent_sets(cam.as_str())
@@ -389,7 +393,11 @@ function fill(s, c) {
   s.querySelector(".stats").textContent =
     `camera ${c.frame_fps.toFixed(1)} fps · poses ${c.pose_fps.toFixed(1)} fps · ` +
     `model ${c.inference_fps.toFixed(1)} fps · dropped ${c.frames_dropped} of ${c.frames_received}` +
-    ` · reps now ${c.reps}` + (c.ended ? " · ended" : "");
+    ` · reps now ${c.reps}` + (c.ended ? " · ended" : "") +
+    (c.below_pose_rate_floor
+      ? ` · poses under ${c.pose_rate_floor} a second: counts not exact, sets to confirm`
+      : "");
+  s.querySelector(".stats").className = c.below_pose_rate_floor ? "stats pending" : "stats";
   const ol = s.querySelector(".sets");
   ol.replaceChildren(...c.sets.slice(0, 5).map(set => {
     const li = document.createElement("li");

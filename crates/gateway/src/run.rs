@@ -41,6 +41,8 @@ pub struct Service {
     pub ops: Option<tokio::net::TcpListener>,
     /// Snapshot JPEGs, encoded once per frame.
     pub snapshots: Arc<crate::snapshot::SnapshotCache>,
+    /// Poses a second under which a camera's rep counts are not exact (said per camera).
+    pub pose_rate_floor: f64,
 }
 
 impl std::fmt::Debug for Service {
@@ -99,7 +101,11 @@ impl PoseQuery for PoseQueryImpl {
         let frames = self.js.get_stream(FRAMES_STREAM).await.map_err(status::bus)?;
         let mut cameras = Vec::new();
         for cam in names {
-            let mut info = CameraInfo { camera: cam.to_string(), ..Default::default() };
+            let mut info = CameraInfo {
+                camera: cam.to_string(),
+                pose_rate_floor: self.book.pose_rate_floor,
+                ..Default::default()
+            };
             match self.latest(&cam).await {
                 Ok(p) => {
                     (info.last_pose_ns, info.last_frame_id) = (p.publish_ts_ns, p.frame_id);
@@ -118,6 +124,7 @@ impl PoseQuery for PoseQueryImpl {
             if let Some(r) = self.book.rates(cam.as_str()) {
                 (info.frame_fps, info.pose_fps, info.inference_fps) = (r.frame_fps, r.pose_fps, r.inference_fps);
                 (info.frames_received, info.frames_dropped) = (r.received, r.dropped);
+                info.below_pose_rate_floor = r.below_floor;
             }
             cameras.push(info);
         }
@@ -435,8 +442,8 @@ impl OpsState {
 /// Serves until `shutdown`: health NOT_SERVING until the streams exist, then SERVING; at
 /// shutdown NOT_SERVING first, then the server drains.
 pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let Service { client, listener, limits, skipped, ops, snapshots } = service;
-    let book = Arc::new(crate::book::CameraBook::default());
+    let Service { client, listener, limits, skipped, ops, snapshots, pose_rate_floor } = service;
+    let book = Arc::new(crate::book::CameraBook::with_floor(pose_rate_floor));
     let js = jetstream::new(client.clone());
     let listening = tokio::spawn(crate::book::listen(book.clone(), client.clone(), shutdown.clone()));
     // Streams set up (once) and the bus connected (now): both needed to serve.
