@@ -38,12 +38,17 @@ demo: setup
     @echo "== the services: nats-server, pump-infer, pump-sets, pump-gateway; pump-capture on {{video}}, then the squat clip live" >&2
     bash deploy/demo.sh {{video}}
 
-# Benchmarks: per-stage ms and whole-video fps against Ultralytics; capture/inference decoupling over NATS.
+# Benchmarks: per-stage ms and whole-video fps against Ultralytics; capture/inference decoupling over NATS;
+# frame encodings against pose parity; how many live cameras one machine serves with exact sets.
 bench: setup bench-python
+    cargo build --release --workspace --bins
     PUMP_BENCH_PYTHON={{justfile_directory()}}/.cache/bench-venv/bin/python cargo bench -p pump-cli --bench pipeline -- \
         --video {{video}} {{justfile_directory()}}/testdata/bus.jpg {{justfile_directory()}}/testdata/zidane.jpg
     cargo bench -p pump-tests --bench decoupling
     cargo bench -p pump-features --bench features
+    cargo bench -p pump-cli --bench encoding
+    cargo bench -p pump-tests --bench cameras
+    cargo bench -p pump-tests --bench cameras -- 4 6 8 10 --infer "--workers 2 --threads 1"
 
 # The reference side of the benchmark: Ultralytics (with torch) in a venv under .cache (~3 GB, once).
 bench-python:

@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 pub mod browser;
+pub mod gym;
 pub mod http;
 pub mod media;
 pub mod nats;

@@ -5,47 +5,16 @@
 //! between and with pump-sets restarted between: two sets, both right, with different ids.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use prost::Message;
-use pump_tests::nats::free_port;
+use pump_tests::gym::FfmpegCamera;
 use pump_tests::procs::{free_addr, run, wait_ready, Service};
 use pump_tests::{testdata, NatsServer};
 
 /// Bound on waiting for a set: the clip is 12 s, the quiet time 6 s.
 const SET_WITHIN: Duration = Duration::from_secs(90);
-
-/// ffmpeg serving a clip once, in real time, as an MJPEG camera on `http://127.0.0.1:PORT/cam.mjpg`
-/// (it waits for its one client, then plays).
-struct FfmpegCamera {
-    child: Child,
-    url: String,
-}
-
-impl FfmpegCamera {
-    fn serve(clip: &std::path::Path) -> Self {
-        let url = format!("http://127.0.0.1:{}/cam.mjpg", free_port());
-        let child = Command::new("ffmpeg")
-            .args(["-loglevel", "error", "-re", "-i"])
-            .arg(clip)
-            .args(["-c:v", "mjpeg", "-q:v", "3", "-f", "mpjpeg", "-listen", "1", &url])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("ffmpeg (apt install ffmpeg)");
-        Self { child, url }
-    }
-}
-
-impl Drop for FfmpegCamera {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn env(nats: &NatsServer) -> Vec<(&'static str, String)> {
     vec![("PUMP_NATS_URL", nats.url()), ("PUMP_LOG", "info".into()), ("PUMP_HTTP_ADDR", free_addr().to_string())]
@@ -73,18 +42,7 @@ async fn start(name: &'static str, args: &[&str], nats: &NatsServer, logs: &std:
 
 /// The sets stored for `camera`, oldest first.
 async fn stored_sets(client: &async_nats::Client, camera: &str) -> Vec<pump_proto::SetEvent> {
-    let js = async_nats::jetstream::new(client.clone());
-    let Ok(stream) = js.get_stream(pump_bus::streams::SETS_STREAM).await else { return Vec::new() };
-    let info = stream.cached_info().clone();
-    let mut out = Vec::new();
-    for seq in info.state.first_sequence..=info.state.last_sequence {
-        if let Ok(m) = stream.get_raw_message(seq).await {
-            if m.subject.as_str() == format!("pump.sets.{camera}") {
-                out.push(pump_proto::SetEvent::decode(m.payload).unwrap());
-            }
-        }
-    }
-    out
+    pump_tests::gym::stored_sets(client).await.remove(camera).unwrap_or_default()
 }
 
 /// Waits until `camera` has `n` stored sets (bounded), and a moment more for any extra one.
