@@ -64,7 +64,8 @@ cam_url="http://127.0.0.1:$cam_port/squat.mjpg"
 ffmpeg -loglevel error -re -i "$SQUAT" -c:v mjpeg -q:v 3 -f mpjpeg -listen 1 "$cam_url" &
 camera=$!
 pids+=($camera)
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$cam_port") 2>/dev/null && break; sleep 0.05; done
+# No probe: ffmpeg's -listen 1 serves its first client only. Capture retries a refused connection.
+sleep 1
 echo "demo: $(basename "$SQUAT") as a live HTTP camera ($cam_url); pump-capture follows it as camera 'squat' (watch it at http://$http/)" >&2
 PUMP_HTTP_ADDR="127.0.0.1:$(free_port)" "$BIN/pump-capture" --camera "squat=$cam_url" &
 capture=$!

@@ -12,7 +12,7 @@ use pump_features::angle::pose_joint_angle;
 use pump_features::{
     driving_joint, exercise_distances, nearest, DtwConfig, FeatureMatrix, Joint, Prototype, MIN_KEYPOINT_CONFIDENCE,
 };
-use pump_pose::{BBox, Keypoint, Pose, NUM_KEYPOINTS};
+use pump_pose::{Keypoint, Pose, NUM_KEYPOINTS};
 
 use crate::people::{presence, People, PersonId, Zone};
 use crate::reps::{Rep, RepConfig, RepCounter};
@@ -138,8 +138,8 @@ const FAMILIES: [Joint; 3] = [Joint::LeftKnee, Joint::LeftHip, Joint::LeftElbow]
 struct FrameRecord {
     t: f64,
     frame: u64,
-    /// Every person in the zone: who, where, and their keypoints.
-    people: Vec<(PersonId, BBox, [Keypoint; NUM_KEYPOINTS])>,
+    /// Every person in the zone, and their keypoints.
+    people: Vec<(PersonId, [Keypoint; NUM_KEYPOINTS])>,
 }
 
 /// One person's joint signals: a rep counter per family, on the side the camera sees better.
@@ -277,7 +277,7 @@ impl SetTracker {
             let person = self.persons.entry(id).or_insert_with(|| Person::new(self.cfg.reps));
             let presence = presence(pose, input.width, input.height);
             reps.extend(person.push(input.t, &pose.keypoints, presence).into_iter().map(|(fi, r)| (id, fi, r)));
-            seen.push((id, pose.bbox, pose.keypoints));
+            seen.push((id, pose.keypoints));
         }
         self.frames.push_back(FrameRecord { t: input.t, frame: input.frame, people: seen });
         if self.open.is_none() {
@@ -402,8 +402,7 @@ impl SetTracker {
                 athlete.map(|p| p.counters[fi].reps().get(base[fi]..).unwrap_or(&[]).to_vec()).unwrap_or_default()
             })
             .collect();
-        let athletes = [open.athlete];
-        let athlete_kps = |f: &FrameRecord| f.people.iter().find(|p| athletes.contains(&p.0)).map(|p| p.2);
+        let athlete_kps = |f: &FrameRecord| f.people.iter().find(|p| p.0 == open.athlete).map(|p| p.1);
         // Which family counts.
         let (mut exercise, mut confidence) = match &self.cfg.exercise {
             Some(e) => (e.clone(), 1.0),
