@@ -113,7 +113,8 @@ async fn a_live_http_camera_counts_exactly_at_full_rate_and_at_4_poses_a_second(
         // Pending only when the rate really was under the floor, and it says so.
         assert_eq!(set.pending, set.pose_rate < pump_sets::DEFAULT_MIN_POSE_RATE, "{rate}: {}/s", set.pose_rate);
         if rate == "about 4/s" {
-            assert!((3.0..5.0).contains(&set.pose_rate), "{rate}: {}", set.pose_rate);
+            // 250 ms a model run: 4 a second, less when the machine is busy.
+            assert!((2.0..4.5).contains(&set.pose_rate), "{rate}: {}", set.pose_rate);
         }
         // The sets service measured the camera's pose rate on its timeline, against the floor.
         let cam = &health["cameras"]["gym"];

@@ -733,17 +733,21 @@ mod tests {
         assert_eq!(sets[0].reps, 5);
     }
 
-    #[test]
-    fn a_set_seen_at_a_low_pose_rate_is_pending() {
+    /// The last set of 4 squats from t = 1, seen at these (frame, time)s.
+    fn squats_at(frames: impl Iterator<Item = (u64, f64)>) -> SetEvent {
         let mut t = SetTracker::new("cam", squat_cfg(5.0));
         let mut events = Vec::new();
-        // 2.5 poses a second: counted, but under the floor.
-        for i in 0..30u64 {
-            let time = i as f64 / 2.5;
+        for (i, time) in frames {
             let p = [person(knee_at(time, 1.0, 4))];
             events.extend(t.push(FrameInput { t: time, frame: i, width: 400.0, height: 500.0, poses: &p }));
         }
-        let s = closed(&events).pop().or_else(|| t.finish()).unwrap();
+        closed(&events).pop().or_else(|| t.finish()).unwrap()
+    }
+
+    #[test]
+    fn a_set_seen_at_a_low_pose_rate_is_pending() {
+        // 2.5 poses a second: counted, but under the floor.
+        let s = squats_at((0..30u64).map(|i| (i, i as f64 / 2.5)));
         assert_eq!(s.reps, 4);
         assert!((s.pose_rate - 2.5).abs() < 0.01, "{}", s.pose_rate);
         assert!(s.pending);
@@ -751,15 +755,8 @@ mod tests {
 
     #[test]
     fn a_pause_that_could_hide_a_rep_makes_the_set_pending() {
-        let mut t = SetTracker::new("cam", squat_cfg(5.0));
-        let mut events = Vec::new();
         // 15 poses a second, but nothing from 4.2 s to 5.2 s (a replica lost for a second).
-        for i in (0..150u64).filter(|i| !(63..78).contains(i)) {
-            let time = i as f64 / 15.0;
-            let p = [person(knee_at(time, 1.0, 4))];
-            events.extend(t.push(FrameInput { t: time, frame: i, width: 400.0, height: 500.0, poses: &p }));
-        }
-        let s = closed(&events).pop().or_else(|| t.finish()).unwrap();
+        let s = squats_at((0..150u64).filter(|i| !(63..78).contains(i)).map(|i| (i, i as f64 / 15.0)));
         assert!(s.longest_gap > 1.0, "{}", s.longest_gap);
         assert!(s.pending);
     }
