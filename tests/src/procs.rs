@@ -54,8 +54,20 @@ impl Service {
         Service { name, child, log }
     }
 
+    /// The process id, for signals other than SIGTERM.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits (bounded) for the process to end by itself: its exit status and log.
+    pub async fn wait_exit(self, within: Duration) -> (std::process::ExitStatus, String) {
+        let (log, child) = (self.log.clone(), self.child);
+        let out = tokio::task::spawn_blocking(move || wait_with_deadline(child, within)).await.unwrap();
+        (out.status, std::fs::read_to_string(log).unwrap_or_default())
     }
 
     /// SIGTERM, then the exit status, bounded.

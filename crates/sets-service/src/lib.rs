@@ -4,12 +4,15 @@
 //! - [`run`]: the service — a durable consumer on the poses stream, one `SetTracker` per camera
 //!   and segment of its timeline (a new capture run or connection closes the set in progress);
 //!   per-camera exercise and zone; the pose rate watched against the floor for exact counts.
+//! - [`lease`]: one instance per bus; a second one refuses to start, a lost consumer fails the
+//!   service (never a silent exit 0).
 //! - Never lost, never twice: sets go to a file-backed stream with the set id (deterministic:
 //!   camera, segment, first frame, start time) as message id, and count as sent only on the server's ack.
 //!   Per camera, the stream sequence of the earliest pose the tracker still needs is checkpointed
 //!   (the last value per camera, in a small stream); a restarted service replays from there, rebuilds the set in progress, and a
 //!   set it publishes again is deduplicated by the server.
 
+pub mod lease;
 pub mod run;
 
 pub use run::{run, CameraSettings, Config, Service, SetsStats};

@@ -263,7 +263,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
     let store = js
         .create_or_update_stream(jetstream::stream::Config {
             name: CHECKPOINT_STREAM.into(),
-            subjects: vec![format!("{CHECKPOINT_PREFIX}>")],
+            subjects: vec![format!("{CHECKPOINT_PREFIX}>"), crate::lease::LEASE_SUBJECT.into()],
             storage: jetstream::stream::StorageType::File,
             max_messages_per_subject: 1,
             discard: jetstream::stream::DiscardPolicy::Old,
@@ -292,6 +292,8 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
         Some(seq) => consumer::DeliverPolicy::ByStartSequence { start_sequence: seq.max(1) },
         None => consumer::DeliverPolicy::New,
     };
+    // Only one instance may own the consumer below: a second one refuses to start.
+    let lease = crate::lease::Lease::acquire(&js, &store, &crate::lease::instance_name()).await?;
     let poses_stream = js.get_stream(POSES_STREAM).await.context("cannot find the poses stream")?;
     // Recreated at each start: its position is the checkpoint's, which covers the set in progress.
     let _ = poses_stream.delete_consumer(&config.consumer).await;
@@ -311,6 +313,8 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
 
     let mut cameras: HashMap<String, CameraState> = HashMap::new();
     let mut tick = tokio::time::interval(config.checkpoint_interval);
+    // Why the loop ended other than by shutdown: the service then fails, never exits 0 silently.
+    let mut lost: Option<String> = None;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -319,9 +323,16 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
                 save_checkpoints(&js, &mut cameras).await;
             }
             msg = messages.next() => {
-                let Some(msg) = msg else { break };
+                let Some(msg) = msg else {
+                    lost = Some("the poses consumer ended".into());
+                    break;
+                };
                 let msg = match msg {
                     Ok(m) => m,
+                    Err(e) if e.kind() == consumer::pull::MessagesErrorKind::ConsumerDeleted => {
+                        lost = Some(format!("the poses consumer was deleted ({e}); was another pump-sets started?"));
+                        break;
+                    }
                     Err(e) => {
                         warn!(error = %e, "poses consumer error");
                         continue;
@@ -359,8 +370,12 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
         let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
     }
     save_checkpoints(&js, &mut cameras).await;
+    lease.release().await;
     flush_bounded(&client).await;
-    Ok(())
+    match lost {
+        Some(why) => anyhow::bail!("{why}"),
+        None => Ok(()),
+    }
 }
 
 async fn handle(

@@ -1,0 +1,82 @@
+//! Faults an operator meets, on the real binaries against a real nats-server.
+//!
+//! - A second pump-sets on the same bus used to delete the first one's consumer: the first logged
+//!   `consumer deleted` and exited 0, and sets stopped while everything looked healthy. Now the
+//!   second refuses to start with one line, the first keeps counting, a clean restart is
+//!   immediate, and after a crash (SIGKILL) the next instance starts once the lease lapses. A
+//!   service whose consumer is deleted under it exits 1 with the reason.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::time::{Duration, Instant};
+
+use pump_tests::procs::{free_addr, run, wait_ready, Service};
+use pump_tests::{testdata, NatsServer};
+
+fn env(nats: &NatsServer, http: std::net::SocketAddr) -> Vec<(&'static str, String)> {
+    vec![("PUMP_NATS_URL", nats.url()), ("PUMP_LOG", "warn".into()), ("PUMP_HTTP_ADDR", http.to_string())]
+}
+
+async fn start_sets(nats: &NatsServer, logs: &std::path::Path) -> Service {
+    let http = free_addr();
+    let s = Service::start("pump-sets", &["--exercise", "squat", "--quiet-seconds", "4"], &env(nats, http), logs);
+    wait_ready(&s, http).await;
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_pump_sets_refuses_to_start_and_the_first_keeps_counting() {
+    let nats = NatsServer::start();
+    let logs = tempfile::tempdir().unwrap();
+    let first = start_sets(&nats, logs.path()).await;
+
+    // The second: one line, a failure exit code, before it touches the first one's consumer.
+    let out = run("pump-sets", vec!["--exercise".into(), "squat".into()], env(&nats, free_addr())).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("another pump-sets") && stderr.lines().count() == 1, "{stderr}");
+
+    // The first still counts: the squat clip through inference gives its set.
+    let infer_http = free_addr();
+    let infer = Service::start("pump-infer", &[], &env(&nats, infer_http), logs.path());
+    wait_ready(&infer, infer_http).await;
+    let squat = testdata("squat_5reps_15fps.mp4").display().to_string();
+    let out = run("pump-capture", vec!["--camera".into(), format!("gym={squat}")], env(&nats, free_addr())).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let client = pump_tests::services::client(&nats, "test").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let sets = loop {
+        let sets = pump_tests::gym::stored_sets(&client).await;
+        if !sets.is_empty() {
+            break sets;
+        }
+        assert!(Instant::now() < deadline, "the first pump-sets stored no set: {}", first.log());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(sets["gym"].iter().map(|s| s.reps).collect::<Vec<_>>(), vec![5]);
+
+    // A clean stop releases the lease: the next instance starts at once.
+    let (status, log, _) = first.terminate().await;
+    assert_eq!(status.code(), Some(0), "{log}");
+    let t0 = Instant::now();
+    let second = start_sets(&nats, logs.path()).await;
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "a restart after a clean stop waits for nothing: {:?}",
+        t0.elapsed()
+    );
+
+    // A crash leaves the lease to lapse: the next instance starts a few seconds later.
+    let pid = second.pid().to_string();
+    assert!(std::process::Command::new("kill").args(["-KILL", &pid]).status().unwrap().success());
+    let third = start_sets(&nats, logs.path()).await;
+
+    // A service whose consumer is taken from it fails, loudly; it never exits 0 as if stopped.
+    let js = async_nats::jetstream::new(client.clone());
+    let poses = js.get_stream(pump_bus::streams::POSES_STREAM).await.unwrap();
+    poses.delete_consumer("pump-sets").await.unwrap();
+    let (status, log) = third.wait_exit(Duration::from_secs(30)).await;
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(log.contains("poses consumer"), "{log}");
+    let (status, log, _) = infer.terminate().await;
+    assert_eq!(status.code(), Some(0), "{log}");
+}
