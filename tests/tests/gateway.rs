@@ -285,14 +285,17 @@ async fn list_cameras_reports_frame_pose_and_inference_rates_and_drops() {
     tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
 }
 
+/// The status of the gateway's service and of "" (what default probes ask): they must agree.
 async fn health(channel: &tonic::transport::Channel) -> i32 {
-    let mut h = tonic_health::pb::health_client::HealthClient::new(channel.clone());
-    let r =
-        tokio::time::timeout(T, h.check(tonic_health::pb::HealthCheckRequest { service: "pump.v1.PoseQuery".into() }))
-            .await
-            .unwrap()
-            .unwrap();
-    r.get_ref().status
+    let ask = |service: &str| {
+        let mut h = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+        let req = tonic_health::pb::HealthCheckRequest { service: service.into() };
+        async move { tokio::time::timeout(T, h.check(req)).await.unwrap().unwrap().get_ref().status }
+    };
+    let named = ask("pump.v1.PoseQuery").await;
+    let server = ask("").await;
+    assert_eq!(named, server, "the named service and \"\" say the same");
+    named
 }
 
 async fn wait_health(

@@ -441,6 +441,18 @@ impl OpsState {
 
 /// Serves until `shutdown`: health NOT_SERVING until the streams exist, then SERVING; at
 /// shutdown NOT_SERVING first, then the server drains.
+/// Says whether the gateway serves, for its service's name and for "" (the whole server, which
+/// default probes such as Kubernetes' ask): both follow the bus.
+async fn set_health(reporter: &tonic_health::server::HealthReporter, serving: bool) {
+    let status = if serving { tonic_health::ServingStatus::Serving } else { tonic_health::ServingStatus::NotServing };
+    if serving {
+        reporter.set_serving::<PoseQueryServer<PoseQueryImpl>>().await;
+    } else {
+        reporter.set_not_serving::<PoseQueryServer<PoseQueryImpl>>().await;
+    }
+    reporter.set_service_status("", status).await;
+}
+
 pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Result<()> {
     let Service { client, listener, limits, skipped, ops, snapshots, pose_rate_floor } = service;
     let book = Arc::new(crate::book::CameraBook::with_floor(pose_rate_floor));
@@ -461,7 +473,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
         (tokio::spawn(state.serve(listener, token.clone())), token)
     });
     let (reporter, health) = tonic_health::server::health_reporter();
-    reporter.set_not_serving::<PoseQueryServer<PoseQueryImpl>>().await;
+    set_health(&reporter, false).await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pump_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -510,10 +522,10 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
                     serving = connected;
                     if serving {
                         info!("serving: streams set up and connected to NATS");
-                        reporter.set_serving::<PoseQueryServer<PoseQueryImpl>>().await;
+                        set_health(&reporter, true).await;
                     } else {
                         warn!("not serving: lost the connection to NATS");
-                        reporter.set_not_serving::<PoseQueryServer<PoseQueryImpl>>().await;
+                        set_health(&reporter, false).await;
                     }
                 }
             }
@@ -524,7 +536,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
         let (reporter, shutdown) = (reporter.clone(), shutdown.clone());
         async move {
             shutdown.cancelled().await;
-            reporter.set_not_serving::<PoseQueryServer<PoseQueryImpl>>().await;
+            set_health(&reporter, false).await;
         }
     };
     tonic::transport::Server::builder()

@@ -118,6 +118,37 @@ fn line(rgb: &mut [u8], w: i64, h: i64, (x0, y0): (i64, i64), (x1, y1): (i64, i6
     }
 }
 
+/// The part of the segment a–b inside the `w`×`h` frame (Liang–Barsky), in whole pixels; `None`
+/// when it misses the frame or a coordinate is not finite. Poses come off the bus: a keypoint at
+/// x = 1e15 must cost what a visible line costs, not a walk of 1e15 steps.
+fn clip(a: (f32, f32), b: (f32, f32), w: i64, h: i64) -> Option<((i64, i64), (i64, i64))> {
+    let (x0, y0, x1, y1) = (f64::from(a.0), f64::from(a.1), f64::from(b.0), f64::from(b.1));
+    if ![x0, y0, x1, y1].iter().all(|v| v.is_finite()) || w <= 0 || h <= 0 {
+        return None;
+    }
+    let (dx, dy) = (x1 - x0, y1 - y0);
+    let (mut t0, mut t1) = (0.0f64, 1.0f64);
+    for (p, q) in [(-dx, x0), (dx, (w - 1) as f64 - x0), (-dy, y0), (dy, (h - 1) as f64 - y0)] {
+        if p == 0.0 {
+            if q < 0.0 {
+                return None;
+            }
+        } else {
+            let r = q / p;
+            if p < 0.0 {
+                t0 = t0.max(r);
+            } else {
+                t1 = t1.min(r);
+            }
+        }
+    }
+    if t0 > t1 {
+        return None;
+    }
+    let at = |t: f64| ((x0 + t * dx).round() as i64, (y0 + t * dy).round() as i64);
+    Some((at(t0), at(t1)))
+}
+
 /// Draws the people of `poses` onto RGB pixels.
 fn draw(rgb: &mut [u8], w: u32, h: u32, poses: &PoseFrame) {
     let (w, h) = (i64::from(w), i64::from(h));
@@ -126,11 +157,16 @@ fn draw(rgb: &mut [u8], w: u32, h: u32, poses: &PoseFrame) {
         for &(a, b) in &SKELETON {
             if let (Some(ka), Some(kb)) = (k.get(a), k.get(b)) {
                 if ka.confidence >= MIN_DRAW_CONFIDENCE && kb.confidence >= MIN_DRAW_CONFIDENCE {
-                    line(rgb, w, h, (ka.x as i64, ka.y as i64), (kb.x as i64, kb.y as i64), [0, 255, 0]);
+                    if let Some((from, to)) = clip((ka.x, ka.y), (kb.x, kb.y), w, h) {
+                        line(rgb, w, h, from, to, [0, 255, 0]);
+                    }
                 }
             }
         }
-        for kp in k.iter().filter(|kp| kp.confidence >= MIN_DRAW_CONFIDENCE) {
+        let inside = |x: f32, y: f32| {
+            x.is_finite() && y.is_finite() && x > -3.0 && y > -3.0 && x < w as f32 + 3.0 && y < h as f32 + 3.0
+        };
+        for kp in k.iter().filter(|kp| kp.confidence >= MIN_DRAW_CONFIDENCE && inside(kp.x, kp.y)) {
             for dy in -2..=2 {
                 for dx in -2..=2 {
                     put(rgb, w, h, kp.x as i64 + dx, kp.y as i64 + dy, [255, 64, 0]);
@@ -248,6 +284,29 @@ mod tests {
 
     fn decode(jpeg: &[u8]) -> Vec<u8> {
         jpeg_decoder::Decoder::new(jpeg).decode().unwrap()
+    }
+
+    #[test]
+    fn lines_are_clipped_to_the_frame_and_absurd_points_cost_nothing() {
+        assert_eq!(clip((10.0, 10.0), (20.0, 30.0), 100, 100), Some(((10, 10), (20, 30))));
+        assert_eq!(clip((-50.0, 50.0), (150.0, 50.0), 100, 100), Some(((0, 50), (99, 50))));
+        assert_eq!(clip((-50.0, -50.0), (-10.0, -10.0), 100, 100), None, "outside");
+        assert_eq!(clip((f32::NAN, 1.0), (2.0, 2.0), 100, 100), None);
+        let far = clip((10.0, 10.0), (1e15, 10.0), 100, 100);
+        assert_eq!(far, Some(((10, 10), (99, 10))));
+        // A whole poisoned pose draws at once.
+        let mut rgb = vec![0u8; 64 * 48 * 3];
+        let mut kps = vec![pump_proto::Keypoint { x: 10.0, y: 10.0, confidence: 0.9 }; 17];
+        kps[5] = pump_proto::Keypoint { x: 1e15, y: -1e15, confidence: 0.9 };
+        kps[6] = pump_proto::Keypoint { x: f32::INFINITY, y: f32::NAN, confidence: 0.9 };
+        let poses = PoseFrame {
+            people: vec![pump_proto::Person { keypoints: kps, ..Default::default() }],
+            ..Default::default()
+        };
+        let t0 = std::time::Instant::now();
+        draw(&mut rgb, 64, 48, &poses);
+        assert!(t0.elapsed() < std::time::Duration::from_secs(1), "{:?}", t0.elapsed());
+        assert!(rgb.iter().any(|&v| v > 0), "the sane keypoints are drawn");
     }
 
     #[test]

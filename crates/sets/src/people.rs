@@ -178,7 +178,13 @@ pub fn presence(p: &Pose, width: f32, height: f32) -> f32 {
     let (cx, cy) = ((b.x1 + b.x2) / 2.0, (b.y1 + b.y2) / 2.0);
     let (dx, dy) = ((cx - width / 2.0) / (width / 2.0).max(1.0), (cy - height / 2.0) / (height / 2.0).max(1.0));
     let centrality = (1.0 - (dx * dx + dy * dy).sqrt() / std::f32::consts::SQRT_2).clamp(0.0, 1.0);
-    area.sqrt() * (0.25 + 0.75 * centrality) * p.score
+    let v = area.sqrt() * (0.25 + 0.75 * centrality) * p.score;
+    // A pose off the bus with non-finite numbers weighs nothing, rather than everything.
+    if v.is_finite() {
+        v
+    } else {
+        0.0
+    }
 }
 
 #[cfg(test)]
@@ -196,6 +202,8 @@ mod tests {
         let small_corner = presence(&person(0.0, 0.0, 40.0, 80.0, 0.9), w, h);
         let big_centre = presence(&person(300.0, 100.0, 500.0, 500.0, 0.85), w, h);
         assert!(big_centre > 3.0 * small_corner);
+        let poisoned = presence(&person(f32::NAN, 0.0, 1e30, f32::INFINITY, 0.9), w, h);
+        assert_eq!(poisoned, 0.0);
     }
 
     #[test]
