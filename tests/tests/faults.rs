@@ -80,3 +80,31 @@ async fn a_second_pump_sets_refuses_to_start_and_the_first_keeps_counting() {
     let (status, log, _) = infer.terminate().await;
     assert_eq!(status.code(), Some(0), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passwords_in_camera_and_nats_urls_never_reach_the_logs() {
+    let nats = NatsServer::start();
+    let logs = tempfile::tempdir().unwrap();
+    // A camera that refuses connections: capture retries and says why, without the password.
+    let camera = format!("gym=http://coach:s3cret-cam@127.0.0.1:{}/stream.mjpg", pump_tests::nats::free_port());
+    let mut env = env(&nats, free_addr());
+    env.retain(|(k, _)| *k != "PUMP_LOG");
+    env.push(("PUMP_LOG", "info".into()));
+    let capture = Service::start("pump-capture", &["--camera", &camera], &env, logs.path());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !capture.log().contains("reconnecting") {
+        assert!(Instant::now() < deadline, "no reconnect logged: {}", capture.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, log, _) = capture.terminate().await;
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(!log.contains("s3cret"), "{log}");
+    assert!(log.contains("coach:***@127.0.0.1"), "{log}");
+
+    // A malformed NATS URL with a password: one line, no password.
+    let bad = vec![("PUMP_NATS_URL", "nats://coach:s3cret-bus@[::1".to_string())];
+    let out = run("pump-sets", vec![], bad).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("s3cret") && !String::from_utf8_lossy(&out.stdout).contains("s3cret"), "{stderr}");
+}

@@ -49,7 +49,10 @@ pub async fn connect(cfg: &BusConfig) -> Result<Client> {
         })
         .connect(cfg.url.as_str())
         .await
-        .map_err(|source| Error::Connect { url: cfg.url.clone(), source })
+        .map_err(|source| Error::Connect {
+            url: crate::redact::url(&cfg.url),
+            reason: crate::redact::secrets_in(&source.to_string(), &cfg.url),
+        })
 }
 
 /// How long shutdown waits for the server to take what is buffered.

@@ -4,8 +4,9 @@ pub enum Error {
     #[error("invalid camera name {name:?}: use letters, digits, '-' and '_' (at most 64)")]
     CameraName { name: String },
 
-    #[error("failed to connect to NATS at {url}: {source}")]
-    Connect { url: String, source: async_nats::ConnectError },
+    /// The URL and the reason with any password hidden (the client's error can echo the URL).
+    #[error("failed to connect to NATS at {url}: {reason}")]
+    Connect { url: String, reason: String },
 
     #[error("failed to set up stream {stream}: {source}")]
     Stream { stream: String, source: async_nats::jetstream::context::CreateStreamError },

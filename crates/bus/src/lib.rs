@@ -6,6 +6,7 @@
 //! - [`codec`]: protobuf payloads and the headers that carry frame id and capture time.
 //! - [`args`]: flags every service shares (`--nats-url`, `--log`).
 //! - [`ops`]: `/healthz`, `/readyz` and `/metrics` over HTTP, for every service.
+//! - [`redact`]: passwords out of URLs in logs, errors and health.
 //! - [`clock`]: wall-clock nanoseconds, the unit of every timestamp on the wire.
 
 pub mod args;
@@ -14,6 +15,7 @@ pub mod codec;
 pub mod connect;
 mod error;
 pub mod ops;
+pub mod redact;
 pub mod streams;
 pub mod subject;
 

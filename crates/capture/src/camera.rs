@@ -70,7 +70,8 @@ impl std::fmt::Display for SourceSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SourceSpec::File(p) => write!(f, "{}", p.display()),
-            SourceSpec::Url(u) => f.write_str(u),
+            // Shown in logs, errors and health: never the camera's password.
+            SourceSpec::Url(u) => f.write_str(&pump_bus::redact::url(u)),
             SourceSpec::Device(n) => write!(f, "/dev/video{n}"),
         }
     }

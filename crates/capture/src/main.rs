@@ -56,6 +56,11 @@ async fn main() -> ExitCode {
         Err(code) => return code,
     };
     args.common.init_tracing();
+    // FFmpeg's own messages echo camera URLs, passwords included; pump reports camera failures
+    // itself, with the password hidden. Set OPENCV_FFMPEG_LOGLEVEL (e.g. 16) to see FFmpeg's.
+    if std::env::var_os("OPENCV_FFMPEG_LOGLEVEL").is_none() {
+        std::env::set_var("OPENCV_FFMPEG_LOGLEVEL", "-8");
+    }
     let mut config = Config::new(BusConfig::new(&args.common.nats_url, "pump-capture"), args.cameras);
     config.limits = args.common.stream_limits();
     // Checked whichever encoding is chosen: a bad value is a mistake even while unused.
