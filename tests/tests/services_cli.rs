@@ -21,6 +21,7 @@ async fn bad_input_is_one_clear_line_and_exit_code_64() {
     let squat = testdata("squat_5reps_15fps.mp4").display().to_string();
     let cases: Vec<(&str, Vec<String>, &str)> = vec![
         ("pump-capture", strings(&["--camera", "c=/no/such/clip.mp4"]), "/no/such/clip.mp4: no such file"),
+        ("pump-capture", strings(&["--camera", "c=Cargo.toml"]), "Cargo.toml: not an image or a video"),
         (
             "pump-capture",
             vec!["--camera".into(), format!("c={squat}"), "--jpeg-quality".into(), "0".into()],

@@ -74,6 +74,10 @@ impl Config {
             }
             if let SourceSpec::File(p) = &c.source {
                 match std::fs::metadata(p) {
+                    // A text file is no camera: refused now, as a missing file is.
+                    Ok(m) if m.is_file() && crate::media::looks_like_text(p) => {
+                        return Err(Error::NotMedia { path: p.clone() })
+                    }
                     Ok(m) if m.is_file() => {}
                     Ok(_) => return Err(Error::NotAFile { path: p.clone() }),
                     Err(_) => return Err(Error::NotFound { path: p.clone() }),
@@ -122,6 +126,8 @@ mod tests {
     #[test]
     fn missing_files_and_duplicates_fail_at_start() {
         assert!(matches!(cfg(&["a=/no/such.mp4"]).validate(), Err(Error::NotFound { .. })));
+        let text = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+        assert!(matches!(cfg(&[&format!("a={text}")]).validate(), Err(Error::NotMedia { .. })));
         assert!(cfg(&["a=rtsp://h/1", "a=rtsp://h/2"]).validate().is_err());
         assert!(cfg(&[]).validate().is_err());
         assert!(cfg(&["a=rtsp://h/1", "b=/dev/video0"]).validate().is_ok());

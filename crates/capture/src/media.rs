@@ -51,7 +51,7 @@ impl std::fmt::Debug for MediaSource {
 }
 
 /// Returns true when the first 4 KiB are printable UTF-8 text (or the file is empty).
-fn looks_like_text(path: &Path) -> bool {
+pub(crate) fn looks_like_text(path: &Path) -> bool {
     use std::io::Read;
     let mut head = Vec::with_capacity(4096);
     let Ok(file) = std::fs::File::open(path) else {
