@@ -5,6 +5,10 @@
 //!   second refuses to start with one line, the first keeps counting, a clean restart is
 //!   immediate, and after a crash (SIGKILL) the next instance starts once the lease lapses. A
 //!   service whose consumer is deleted under it exits 1 with the reason.
+//! - A nats-server restart used to leave the memory-only frames stream gone for good (ListCameras
+//!   and snapshots UNAVAILABLE until the gateway restarted): every service now sets the streams up
+//!   again after each reconnection.
+//! - Camera and NATS passwords never reach the logs.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::time::{Duration, Instant};
@@ -107,4 +111,54 @@ async fn passwords_in_camera_and_nats_urls_never_reach_the_logs() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_ne!(out.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("s3cret") && !String::from_utf8_lossy(&out.stdout).contains("s3cret"), "{stderr}");
+}
+
+/// Asks until `camera`'s snapshot and its ListCameras entry come back (bounded).
+async fn wait_camera_served(gw: &pump_tests::services::Gateway, camera: &str, what: &str) {
+    use pump_proto::pose_query_client::PoseQueryClient;
+    use pump_proto::{GetSnapshotRequest, ListCamerasRequest};
+    let mut q = PoseQueryClient::new(gw.channel.clone());
+    let deadline = Instant::now() + Duration::from_secs(45);
+    loop {
+        let snapshot = tokio::time::timeout(
+            Duration::from_secs(5),
+            q.get_snapshot(GetSnapshotRequest { camera: camera.into(), overlay: true }),
+        )
+        .await;
+        let listed = tokio::time::timeout(Duration::from_secs(5), q.list_cameras(ListCamerasRequest {})).await;
+        let ok_snapshot = matches!(&snapshot, Ok(Ok(s)) if s.get_ref().jpeg.starts_with(&[0xff, 0xd8]));
+        let ok_listed = matches!(&listed, Ok(Ok(l)) if l.get_ref().cameras.iter().any(|c| c.camera == camera));
+        if ok_snapshot && ok_listed {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: snapshot {snapshot:?}, cameras {listed:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_nats_restart_the_streams_come_back_and_the_gateway_serves_again() {
+    use pump_capture::camera::fake::{FakeCamera, FakeCameraLog, FakeCameraScript};
+    let mut nats = NatsServer::start();
+    let gw = pump_tests::services::start_gateway(&nats).await;
+    let infer = pump_tests::services::start_infer(&nats, pump_tests::services::slow(20), |_| {}).await;
+    let script = FakeCameraScript { fps: 15.0, read_takes_period: true, ..Default::default() };
+    let capture = pump_tests::services::start_capture(
+        &nats,
+        "cam",
+        FakeCamera::factory(script, std::sync::Arc::new(FakeCameraLog::default())),
+        pump_capture::run::Mode::Live,
+        |_| {},
+    )
+    .await;
+    wait_camera_served(&gw, "cam", "before the restart").await;
+    // Killed and started again: the memory-only frames stream is gone with it.
+    nats.restart();
+    wait_camera_served(&gw, "cam", "after the restart").await;
+    let ready = pump_tests::http::get(gw.http, "/readyz").await;
+    assert_eq!(ready.status, 200, "{}", ready.text());
+    capture.stop().await;
+    infer.stop().await;
+    gw.shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(30), gw.task).await.unwrap().unwrap().unwrap();
 }

@@ -104,3 +104,63 @@ pub async fn ensure_streams_retrying(
         }
     }
 }
+
+/// Keeps the streams in place while a service runs. A nats-server restarted without its store
+/// (and any restart, for the memory-only frames stream) has forgotten them, and a service that
+/// set them up once at start would answer "stream not found" from then on. After every new
+/// connection the streams are set up again; `present` is false from a disconnection until they
+/// are back, so readiness can say so. Returns when `shutdown` is cancelled.
+pub async fn keep_streams(
+    client: async_nats::Client,
+    limits: StreamLimits,
+    present: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    use std::sync::atomic::Ordering;
+    let js = jetstream::new(client.clone());
+    let connects = || client.statistics().connects.load(Ordering::Relaxed);
+    let mut ensured_at = connects();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut failures = 0u32;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if client.connection_state() != async_nats::connection::State::Connected {
+            present.store(false, Ordering::SeqCst);
+            continue;
+        }
+        let now = connects();
+        if now == ensured_at && present.load(Ordering::SeqCst) {
+            continue;
+        }
+        match ensure_streams(&js, &limits).await {
+            Ok(()) => {
+                tracing::info!("streams in place after reconnecting to NATS");
+                (ensured_at, failures) = (now, 0);
+                present.store(true, Ordering::SeqCst);
+            }
+            Err(e) => {
+                failures += 1;
+                if failures == 1 || failures.is_multiple_of(120) {
+                    tracing::warn!(error = %e, failures, "cannot set the streams up again, retrying");
+                }
+            }
+        }
+    }
+}
+
+/// Runs [`keep_streams`] beside a service until the returned guard is dropped (when the service's
+/// `run` returns) or `shutdown` is cancelled.
+#[must_use = "the streams are kept only while the guard lives"]
+pub fn keep_streams_while(
+    client: &async_nats::Client,
+    limits: StreamLimits,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> tokio_util::sync::DropGuard {
+    let token = shutdown.child_token();
+    let present = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    tokio::spawn(keep_streams(client.clone(), limits, present, token.clone()));
+    token.drop_guard()
+}

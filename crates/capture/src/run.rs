@@ -111,6 +111,8 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
     if !ensure_streams_retrying(&js, &config.limits, &shutdown).await? {
         return Ok(());
     }
+    // Set up again after every reconnection, while this service runs.
+    let _streams = pump_bus::streams::keep_streams_while(&client, config.limits, &shutdown);
     let tracker = TaskTracker::new();
     // The ops server runs beside the cameras: its own tracker, so file sources still end the run.
     let ops_task = ops.map(|listener| {

@@ -391,7 +391,8 @@ impl OpsState {
             not_ready: {
                 let state = state.clone();
                 pump_bus::ops::ready_with_bus(state.client.clone(), move || {
-                    (!state.streams_ready.load(Ordering::SeqCst)).then(|| "streams not set up yet".to_string())
+                    (!state.streams_ready.load(Ordering::SeqCst))
+                        .then(|| "streams not in place (being set up)".to_string())
                 })
             },
             health: {
@@ -510,25 +511,30 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
                 Ok(sets) => sets.into_iter().for_each(|s| book.on_set(s)),
                 Err(e) => warn!(error = %e, "could not read the stored sets"),
             }
-            let mut serving = false;
-            let mut tick = tokio::time::interval(Duration::from_millis(250));
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tick.tick() => {}
-                }
-                let connected = pump_bus::ops::is_connected(&client);
-                if connected != serving {
-                    serving = connected;
-                    if serving {
-                        info!("serving: streams set up and connected to NATS");
-                        set_health(&reporter, true).await;
-                    } else {
-                        warn!("not serving: lost the connection to NATS");
-                        set_health(&reporter, false).await;
+            // The streams again after every reconnection (a restarted server forgets them).
+            let keeper = pump_bus::streams::keep_streams(client.clone(), limits, ready.clone(), shutdown.clone());
+            let health = async {
+                let mut serving = false;
+                let mut tick = tokio::time::interval(Duration::from_millis(250));
+                loop {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tick.tick() => {}
+                    }
+                    let now = pump_bus::ops::is_connected(&client) && ready.load(Ordering::SeqCst);
+                    if now != serving {
+                        serving = now;
+                        if serving {
+                            info!("serving: streams set up and connected to NATS");
+                            set_health(&reporter, true).await;
+                        } else {
+                            warn!("not serving: lost the connection to NATS, or the streams");
+                            set_health(&reporter, false).await;
+                        }
                     }
                 }
-            }
+            };
+            tokio::join!(keeper, health);
         })
     };
     info!(%addr, "gateway serving gRPC");

@@ -60,6 +60,8 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
     if !ensure_streams_retrying(&js, &config.limits, &shutdown).await? {
         return Ok(());
     }
+    // Set up again after every reconnection, while this service runs.
+    let _streams = pump_bus::streams::keep_streams_while(&client, config.limits, &shutdown);
     // Subscribe before seeding, so no frame falls between the kept one and the live ones.
     let mut sub = client
         .queue_subscribe(FRAMES_ALL, config.queue_group.clone())

@@ -260,6 +260,8 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
     if !ensure_streams_retrying(&js, &config.limits, &shutdown).await? {
         return Ok(());
     }
+    // Set up again after every reconnection, while this service runs.
+    let _streams = pump_bus::streams::keep_streams_while(&client, config.limits, &shutdown);
     let store = js
         .create_or_update_stream(jetstream::stream::Config {
             name: CHECKPOINT_STREAM.into(),
