@@ -119,3 +119,19 @@ pub async fn live_cameras(http: usize, files: usize, infer_args: &[&str], within
     drop(ffmpegs);
     GymRun { sets: sets_final, took }
 }
+
+/// The contract of a set on a live camera: exact (and not pending) when its pose rate held at
+/// or above the floor; under it — a machine busier than the camera count allows — the count may
+/// be off, but then the set says so (pending). Never a wrong count that looks right.
+pub fn check_set(set: &pump_proto::SetEvent, want_reps: u32) -> Result<(), String> {
+    let floor = pump_sets::DEFAULT_MIN_POSE_RATE;
+    let what = format!("{}: {} reps at {:.1} poses/s, pending {}", set.camera, set.reps, set.pose_rate, set.pending);
+    if set.pose_rate >= floor {
+        if set.reps != want_reps || set.pending {
+            return Err(format!("{what}: at or above the floor it must be exact ({want_reps}) and not pending"));
+        }
+    } else if !set.pending {
+        return Err(format!("{what}: under the floor it must be pending"));
+    }
+    Ok(())
+}

@@ -2,8 +2,9 @@
 //! cameras and two files replayed in real time, each the squat clip at 15 fps, through one
 //! pump-capture, one pump-infer with its defaults and pump-sets. Newest-wins inference brings
 //! each camera to about 4 poses a second (measured on 2 cores with the debug build: 4.8–5.0
-//! each with 4 cameras; 2.7 with 6, still exact but pending), and every camera gives exactly its one set of 5 reps;
-//! a set is pending only where its camera's pose rate really fell under the floor.
+//! each with 4 cameras; 2.7 with 6, still exact but pending), and every camera gives exactly its
+//! one set of 5 reps. Where another load leaves less than the floor (3.5 poses/s) to a camera,
+//! its set must say so (pending) instead.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::time::Duration;
@@ -24,8 +25,9 @@ async fn four_live_cameras_on_two_cores_each_count_exactly() {
     assert_eq!(run.sets.len(), 4, "every camera gave a set: {report}");
     for (camera, sets) in &run.sets {
         assert_eq!(sets.len(), 1, "{camera}: one set: {report}");
-        let s = &sets[0];
-        assert_eq!(s.reps, 5, "{camera}: {report}");
-        assert_eq!(s.pending, s.pose_rate < pump_sets::DEFAULT_MIN_POSE_RATE, "{camera}: {report}");
+        // Exact at the floor and above; on a machine too busy for four cameras, flagged.
+        if let Err(e) = pump_tests::gym::check_set(&sets[0], 5) {
+            panic!("{e}; all: {report}");
+        }
     }
 }
