@@ -108,6 +108,15 @@ pub async fn start_capture(
     Running { task, shutdown, stats }
 }
 
+/// Capture running a live FAKE camera (camera timing only: synthetic frames, one every period)
+/// at `fps`.
+pub async fn start_fake_live_camera(nats: &NatsServer, camera: &str, fps: f64) -> Running<CaptureStats> {
+    use pump_capture::camera::fake::{FakeCamera, FakeCameraLog, FakeCameraScript};
+    let script = FakeCameraScript { fps, read_takes_period: true, ..Default::default() };
+    let factory = FakeCamera::factory(script, Arc::new(FakeCameraLog::default()));
+    start_capture(nats, camera, factory, pump_capture::run::Mode::Live, |_| {}).await
+}
+
 /// Collects pose frames for `duration`, or until end of stream.
 pub async fn collect(sub: &mut async_nats::Subscriber, duration: Duration) -> Vec<PoseFrame> {
     let mut out = Vec::new();

@@ -138,19 +138,10 @@ async fn wait_camera_served(gw: &pump_tests::services::Gateway, camera: &str, wh
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_nats_restart_the_streams_come_back_and_the_gateway_serves_again() {
-    use pump_capture::camera::fake::{FakeCamera, FakeCameraLog, FakeCameraScript};
     let mut nats = NatsServer::start();
     let gw = pump_tests::services::start_gateway(&nats).await;
     let infer = pump_tests::services::start_infer(&nats, pump_tests::services::slow(20), |_| {}).await;
-    let script = FakeCameraScript { fps: 15.0, read_takes_period: true, ..Default::default() };
-    let capture = pump_tests::services::start_capture(
-        &nats,
-        "cam",
-        FakeCamera::factory(script, std::sync::Arc::new(FakeCameraLog::default())),
-        pump_capture::run::Mode::Live,
-        |_| {},
-    )
-    .await;
+    let capture = pump_tests::services::start_fake_live_camera(&nats, "cam", 15.0).await;
     wait_camera_served(&gw, "cam", "before the restart").await;
     // Killed and started again: the memory-only frames stream is gone with it.
     nats.restart();

@@ -257,19 +257,10 @@ async fn snapshots_are_jpeg_encoded_once_per_frame_and_never_stale() {
 /// ListCameras gives the camera's rate, the pose rate the model allows, and the drops between.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_cameras_reports_frame_pose_and_inference_rates_and_drops() {
-    use pump_capture::camera::fake::{FakeCamera, FakeCameraLog, FakeCameraScript};
     let nats = NatsServer::start();
     let gw = start_gateway(&nats).await;
     let infer = pump_tests::services::start_infer(&nats, pump_tests::services::slow(100), |_| {}).await;
-    let script = FakeCameraScript { fps: 15.0, read_takes_period: true, ..Default::default() };
-    let capture = pump_tests::services::start_capture(
-        &nats,
-        "cam",
-        FakeCamera::factory(script, std::sync::Arc::new(FakeCameraLog::default())),
-        pump_capture::run::Mode::Live,
-        |_| {},
-    )
-    .await;
+    let capture = pump_tests::services::start_fake_live_camera(&nats, "cam", 15.0).await;
     // Rates are measured over the last 60 poses at most: 4 s is 40 of them.
     tokio::time::sleep(Duration::from_secs(4)).await;
     let mut q = PoseQueryClient::new(gw.channel.clone());
