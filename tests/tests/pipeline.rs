@@ -390,3 +390,39 @@ async fn services_shut_down_promptly_even_when_nats_is_gone() {
     let took = infer.stop().await;
     assert!(took < Duration::from_secs(10), "inference took {took:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnected_camera_keeps_its_segment_and_its_time_steps_over_the_outage() {
+    let nats = NatsServer::start();
+    let watcher = client(&nats, "watcher").await;
+    let mut frames = watcher.subscribe("pump.frames.cam").await.unwrap();
+    let log = Arc::new(FakeCameraLog::default());
+    let script = FakeCameraScript { fps: 30.0, stall_after: Some(10), ..Default::default() };
+    let stall = Duration::from_millis(500);
+    let capture = start_capture(&nats, "cam", FakeCamera::factory(script, log.clone()), Mode::Live, |c| {
+        c.stall_timeout = stall;
+        c.backoff_initial = Duration::from_millis(100);
+    })
+    .await;
+    let mut got: Vec<pump_proto::Frame> = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    // Frames before the stall, then 20 from the new connection.
+    while got.len() < 30 {
+        let msg = tokio::time::timeout_at(deadline, futures::StreamExt::next(&mut frames)).await.unwrap().unwrap();
+        got.push(pump_proto::Frame::decode(msg.payload).unwrap());
+    }
+    log.unstall();
+    capture.stop().await;
+    assert_eq!(capture_reconnects(&got), 1, "one reconnection");
+    assert!(got.iter().all(|f| f.segment == got[0].segment && f.segment > 0), "one segment");
+    let ts: Vec<i64> = got.iter().map(|f| f.source_ts_ns).collect();
+    assert!(ts.windows(2).all(|w| w[1] > w[0]), "time goes forward: {ts:?}");
+    // The outage shows as a gap on the timeline, as long as it was on the wall clock.
+    let gap = ts.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+    assert!(gap >= stall.as_nanos() as i64, "gap {gap} ns");
+}
+
+/// How many times the frames' wall-clock spacing shows a reconnection (a gap of over 300 ms).
+fn capture_reconnects(frames: &[pump_proto::Frame]) -> usize {
+    frames.windows(2).filter(|w| w[1].capture_ts_ns - w[0].capture_ts_ns > 300_000_000).count()
+}

@@ -281,6 +281,7 @@ fn reader_cycle(
     factory: &CameraFactory,
     cycle: &Cycle,
     next_id: &AtomicU64,
+    timeline: (u64, &Mutex<Timeline>),
     tx: &watch::Sender<Option<Arc<EncodedFrame>>>,
 ) -> CycleEnd {
     let mut cam = factory();
@@ -289,8 +290,9 @@ fn reader_cycle(
         return CycleEnd::OpenFailed(e.to_string());
     }
     ctx.stats.update(ctx.id.as_str(), |s| s.connected = true);
-    // Each connection is a segment of the camera's timeline: the source's clock restarts with it.
-    let (segment, mut timeline) = (new_segment(), Timeline::live());
+    // One segment for the camera while capture runs; a new connection steps over the outage.
+    let (segment, timeline) = timeline;
+    timeline.lock().unwrap_or_else(|e| e.into_inner()).reconnected();
     // One Mat per cycle, reused by every read.
     let mut mat = Mat::default();
     let end = loop {
@@ -303,7 +305,7 @@ fn reader_cycle(
                     break CycleEnd::Stopped;
                 }
                 let wall = now_ns();
-                let ts = timeline.next(Some(media_ns), wall);
+                let ts = timeline.lock().unwrap_or_else(|e| e.into_inner()).next(Some(media_ns), wall);
                 let meta = ctx.meta(next_id.fetch_add(1, Ordering::SeqCst), wall, ts, segment, false);
                 match ctx.encode(&mat, meta) {
                     Ok(f) => {
@@ -330,16 +332,19 @@ fn reader_cycle(
 async fn supervise_live(ctx: CameraCtx, factory: CameraFactory, tx: Arc<watch::Sender<Option<Arc<EncodedFrame>>>>) {
     let mut backoff = ctx.config.backoff_initial;
     let next_id = Arc::new(AtomicU64::new(0));
+    // The camera's timeline, across its connections (a stalled reader may still hold the lock's
+    // old cycle for a moment; it checks `stop` before it uses it).
+    let (segment, timeline) = (new_segment(), Arc::new(Mutex::new(Timeline::live())));
     let mut attempt = 0u64;
     while !ctx.shutdown.is_cancelled() {
         attempt += 1;
         let cycle = Cycle::new();
         let (done_tx, mut done_rx) = oneshot::channel();
         let spawned = {
-            let (ctx, factory, cycle, next_id, tx) =
-                (ctx.clone(), factory.clone(), cycle.clone(), next_id.clone(), tx.clone());
+            let (ctx, factory, cycle, next_id, tx, timeline) =
+                (ctx.clone(), factory.clone(), cycle.clone(), next_id.clone(), tx.clone(), timeline.clone());
             std::thread::Builder::new().name(format!("capture-{}", ctx.id)).spawn(move || {
-                let end = reader_cycle(&ctx, &factory, &cycle, &next_id, &tx);
+                let end = reader_cycle(&ctx, &factory, &cycle, &next_id, (segment, &timeline), &tx);
                 let _ = done_tx.send(end);
             })
         };

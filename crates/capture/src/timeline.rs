@@ -2,9 +2,12 @@
 //!
 //! A frame's time is the stream's own clock where that clock is real and monotonic (files, most
 //! RTSP), otherwise the capture's wall clock; never a constant, never going backwards inside one
-//! *segment*. A segment is one unbroken run of a camera — a play of a file, a connection to a
-//! live camera — named by the wall-clock time it began: a capture restart or a reconnection
-//! starts a new one, and the sets stage closes (never merges) what was open across it.
+//! *segment*. A segment is one run of a camera in one capture process — a play of a file, a live
+//! camera for as long as capture runs — named by the wall-clock time it began: a capture restart
+//! starts a new one, and the sets stage closes (never merges) what was open across it. A live
+//! camera's reconnection stays in its segment: the new connection's clock starts anywhere, so the
+//! timeline steps over the outage by the wall clock and goes on (a set in progress carries over,
+//! its gap on record).
 //!
 //! Live sources start their timeline at 0 and advance it by the media clock's steps while those
 //! agree with the wall clock; the first step that does not (an MJPEG-over-HTTP camera whose
@@ -34,18 +37,26 @@ pub struct Timeline {
     clock: Clock,
     /// (media ns, wall ns, timeline ns) of the last frame.
     last: Option<(Option<i64>, i64, i64)>,
+    /// A new connection began: its clock has no relation to the last one's.
+    reconnected: bool,
 }
 
 impl Timeline {
     /// A file's timeline, at its container's frame rate (0 when unknown).
     pub fn file(fps: f64) -> Self {
         let period_ns = if fps.is_finite() && fps > 0.0 { (1e9 / fps) as i64 } else { 1_000_000_000 / 30 };
-        Self { file: true, period_ns, clock: Clock::Media, last: None }
+        Self { file: true, period_ns, clock: Clock::Media, last: None, reconnected: false }
     }
 
     /// A live camera's timeline.
     pub fn live() -> Self {
-        Self { file: false, period_ns: 0, clock: Clock::Media, last: None }
+        Self { file: false, period_ns: 0, clock: Clock::Media, last: None, reconnected: false }
+    }
+
+    /// A live camera connected again: its next frame follows the last one by the wall clock,
+    /// and the new connection's own clock gets a fresh chance.
+    pub fn reconnected(&mut self) {
+        self.reconnected = self.last.is_some();
     }
 
     /// Which clock the segment follows now.
@@ -74,6 +85,9 @@ impl Timeline {
         let wall_step = wall_ns - last_wall;
         let step = if self.file {
             media_step.unwrap_or(self.period_ns)
+        } else if std::mem::take(&mut self.reconnected) {
+            self.clock = Clock::Media;
+            wall_step
         } else {
             if self.clock == Clock::Media && media_step.is_none_or(|s| s > wall_step.max(0) + MAX_MEDIA_LEAD_NS) {
                 self.clock = Clock::Wall;
@@ -148,6 +162,19 @@ mod tests {
         t.next(Some(0), 0);
         t.next(Some(66 * MS), 66 * MS);
         assert_eq!(t.next(Some(3_600_000 * MS), 132 * MS), 132 * MS);
+    }
+
+    #[test]
+    fn a_reconnection_steps_over_the_outage_by_the_wall_clock_and_trusts_the_new_clock_again() {
+        let mut t = Timeline::live();
+        assert_eq!(t.next(Some(0), 0), 0);
+        assert_eq!(t.next(Some(0), 66 * MS), 66 * MS);
+        assert_eq!(t.clock(), Clock::Wall, "an MJPEG camera without a clock");
+        // Gone for 3 s; the new connection's clock starts at 7 000 ms and is real.
+        t.reconnected();
+        assert_eq!(t.next(Some(7_000 * MS), 3_066 * MS), 3_066 * MS);
+        assert_eq!(t.next(Some(7_066 * MS), 3_140 * MS), 3_132 * MS);
+        assert_eq!(t.clock(), Clock::Media);
     }
 
     #[test]
