@@ -291,7 +291,8 @@ impl SetTracker {
     }
 
     /// Counts the reps completed this frame: those of the exercise's joint, done in place. The
-    /// first opens a set; the set's athlete is then whoever has the most reps in it.
+    /// first opens a set; the set's athlete is then whoever has the most reps in it, weighed by
+    /// [`presence`].
     fn count(&mut self, mut reps: Vec<(PersonId, usize, Rep)>) -> Vec<TrackerEvent> {
         let active = self.active_families();
         reps.retain(|(id, fi, r)| {
