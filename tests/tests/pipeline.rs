@@ -165,17 +165,27 @@ async fn end_of_stream_follows_the_last_frame_of_a_realtime_file() {
     assert_eq!(before.frame_id, 29, "the file's last frame is processed before the marker");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stalled_camera_is_reopened_within_the_limit_and_released_only_when_its_read_returns() {
-    let nats = NatsServer::start();
+/// Capture on a FAKE 30 fps camera whose read blocks after 10 frames (until `unstall`), reopened
+/// once it shows no frame for `stall`, 100 ms of backoff later.
+async fn start_stalling_camera(
+    nats: &NatsServer,
+    stall: Duration,
+) -> (pump_tests::services::Running<pump_capture::metrics::CaptureStats>, Arc<FakeCameraLog>) {
     let log = Arc::new(FakeCameraLog::default());
     let script = FakeCameraScript { fps: 30.0, stall_after: Some(10), ..Default::default() };
-    let stall = Duration::from_secs(1);
-    let capture = start_capture(&nats, "cam", FakeCamera::factory(script, log.clone()), Mode::Live, |c| {
+    let capture = start_capture(nats, "cam", FakeCamera::factory(script, log.clone()), Mode::Live, |c| {
         c.stall_timeout = stall;
         c.backoff_initial = Duration::from_millis(100);
     })
     .await;
+    (capture, log)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_camera_is_reopened_within_the_limit_and_released_only_when_its_read_returns() {
+    let nats = NatsServer::start();
+    let stall = Duration::from_secs(1);
+    let (capture, log) = start_stalling_camera(&nats, stall).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     let reopened = loop {
         let ev = log.events();
@@ -396,14 +406,8 @@ async fn a_reconnected_camera_keeps_its_segment_and_its_time_steps_over_the_outa
     let nats = NatsServer::start();
     let watcher = client(&nats, "watcher").await;
     let mut frames = watcher.subscribe("pump.frames.cam").await.unwrap();
-    let log = Arc::new(FakeCameraLog::default());
-    let script = FakeCameraScript { fps: 30.0, stall_after: Some(10), ..Default::default() };
     let stall = Duration::from_millis(500);
-    let capture = start_capture(&nats, "cam", FakeCamera::factory(script, log.clone()), Mode::Live, |c| {
-        c.stall_timeout = stall;
-        c.backoff_initial = Duration::from_millis(100);
-    })
-    .await;
+    let (capture, log) = start_stalling_camera(&nats, stall).await;
     let mut got: Vec<pump_proto::Frame> = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     // Frames before the stall, then 20 from the new connection.

@@ -1,29 +1,31 @@
 //! Secrets out of what pump says: a camera URL or NATS URL with a password (`rtsp://user:pw@cam`)
 //! is shown as `rtsp://user:***@cam` in every log line, error and health report.
 
+/// Where the userinfo of `url` lies (between `scheme://` and the `@` before the host), if any.
+fn userinfo(url: &str) -> Option<std::ops::Range<usize>> {
+    let start = url.find("://")? + 3;
+    let rest = &url[start..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let at = rest[..authority_end].rfind('@')?;
+    Some(start..start + at)
+}
+
 /// `url` with the password (or a bare token) of its userinfo replaced by `***`; anything else as is.
 pub fn url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else { return url.to_string() };
-    let rest = &url[scheme_end..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else { return url.to_string() };
-    let userinfo = &rest[..at];
-    let shown = match userinfo.split_once(':') {
+    let Some(span) = userinfo(url) else { return url.to_string() };
+    let shown = match url[span.clone()].split_once(':') {
         Some((user, _)) => format!("{user}:***"),
         None => "***".to_string(),
     };
-    format!("{}{shown}{}", &url[..scheme_end], &rest[at..])
+    format!("{}{shown}{}", &url[..span.start], &url[span.end..])
 }
 
 /// `text` with any secret of `url` (its password or token) replaced by `***`: for messages from
 /// libraries that echo the URL they were given.
 pub fn secrets_in(text: &str, url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else { return text.to_string() };
-    let rest = &url[scheme_end..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else { return text.to_string() };
-    let userinfo = &rest[..at];
-    let secret = userinfo.split_once(':').map(|(_, p)| p).unwrap_or(userinfo);
+    let Some(span) = userinfo(url) else { return text.to_string() };
+    let info = &url[span];
+    let secret = info.split_once(':').map(|(_, p)| p).unwrap_or(info);
     if secret.is_empty() {
         text.to_string()
     } else {

@@ -281,7 +281,7 @@ fn reader_cycle(
     factory: &CameraFactory,
     cycle: &Cycle,
     next_id: &AtomicU64,
-    timeline: (u64, &Mutex<Timeline>),
+    (segment, timeline): (u64, &Mutex<Timeline>),
     tx: &watch::Sender<Option<Arc<EncodedFrame>>>,
 ) -> CycleEnd {
     let mut cam = factory();
@@ -291,7 +291,6 @@ fn reader_cycle(
     }
     ctx.stats.update(ctx.id.as_str(), |s| s.connected = true);
     // One segment for the camera while capture runs; a new connection steps over the outage.
-    let (segment, timeline) = timeline;
     timeline.lock().unwrap_or_else(|e| e.into_inner()).reconnected();
     // One Mat per cycle, reused by every read.
     let mut mat = Mat::default();
@@ -332,8 +331,8 @@ fn reader_cycle(
 async fn supervise_live(ctx: CameraCtx, factory: CameraFactory, tx: Arc<watch::Sender<Option<Arc<EncodedFrame>>>>) {
     let mut backoff = ctx.config.backoff_initial;
     let next_id = Arc::new(AtomicU64::new(0));
-    // The camera's timeline, across its connections (a stalled reader may still hold the lock's
-    // old cycle for a moment; it checks `stop` before it uses it).
+    // The camera's timeline, across its connections. A stalled reader of an ended cycle checks
+    // `stop` after its read returns, before it would touch the timeline.
     let (segment, timeline) = (new_segment(), Arc::new(Mutex::new(Timeline::live())));
     let mut attempt = 0u64;
     while !ctx.shutdown.is_cancelled() {

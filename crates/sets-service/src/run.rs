@@ -50,16 +50,7 @@ impl Config {
             checkpoint_interval: Duration::from_secs(1),
         }
     }
-}
 
-/// What one camera changes of the service's settings.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct CameraSettings {
-    pub exercise: Option<String>,
-    pub zone: Option<Zone>,
-}
-
-impl Config {
     /// The settings `camera` is counted with.
     pub fn sets_for(&self, camera: &str) -> SetConfig {
         let mut cfg = self.sets.clone();
@@ -73,6 +64,13 @@ impl Config {
         }
         cfg
     }
+}
+
+/// What one camera changes of the service's settings.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CameraSettings {
+    pub exercise: Option<String>,
+    pub zone: Option<Zone>,
 }
 
 /// Seconds of a camera's timeline over which its pose rate is measured.
@@ -201,7 +199,7 @@ impl Checkpoint {
 struct CameraState {
     id: CameraId,
     settings: SetConfig,
-    /// The segment of the camera's timeline being counted (a capture run, a connection).
+    /// The segment of the camera's timeline being counted (a capture run, a play of a file).
     segment: Option<u64>,
     tracker: SetTracker,
     last_frame: Option<(u64, i64)>,
@@ -346,8 +344,9 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
                         let state = cameras.entry(camera.to_string()).or_insert_with(|| CameraState {
                             id: camera.clone(),
                             settings: config.sets_for(camera.as_str()),
+                            // Replaced by the first pose's segment's tracker.
                             segment: None,
-                            tracker: SetTracker::new(camera.as_str(), config.sets_for(camera.as_str())),
+                            tracker: SetTracker::new(camera.as_str(), SetConfig::default()),
                             last_frame: None,
                             recent: VecDeque::new(),
                             last_pose_at: std::time::Instant::now(),
@@ -396,8 +395,8 @@ async fn handle(
         stats.replayed.fetch_add(1, Ordering::Relaxed);
     }
     let mut closed = Vec::new();
-    // A new segment (capture restarted, the camera reconnected): its time starts afresh, so the
-    // set in progress closes with what it has and the new segment gets its own tracker.
+    // A new segment (capture restarted, a file played again): its time starts afresh, so the set
+    // in progress closes with what it has and the new segment gets its own tracker.
     if st.segment != Some(pf.segment) {
         if st.segment.is_some_and(|s| pf.segment < s) {
             // A late pose of an earlier segment.

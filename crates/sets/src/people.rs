@@ -129,11 +129,6 @@ impl People {
             .collect()
     }
 
-    /// The last box of a person still followed.
-    pub fn last_box(&self, id: PersonId) -> Option<BBox> {
-        self.tracks.iter().find(|t| t.id == id).map(|t| t.bbox)
-    }
-
     /// Whether a person is still followed (seen within [`KEEP_LOST_SECONDS`]).
     pub fn is_followed(&self, id: PersonId) -> bool {
         self.tracks.iter().any(|t| t.id == id)
