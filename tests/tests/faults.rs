@@ -153,3 +153,79 @@ async fn after_a_nats_restart_the_streams_come_back_and_the_gateway_serves_again
     gw.shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(30), gw.task).await.unwrap().unwrap().unwrap();
 }
+
+/// A JPEG whose header claims `w`×`h` over the pixels of a small one: what a decoder allocates
+/// is the claim (libjpeg fills what is missing), not what the bytes hold.
+fn jpeg_claiming(w: u16, h: u16) -> Vec<u8> {
+    let mut jpeg = std::fs::read(testdata("bus.jpg")).unwrap();
+    let sof = jpeg.windows(2).position(|m| m[0] == 0xFF && (0xC0..=0xC2).contains(&m[1])).unwrap();
+    jpeg[sof + 5..sof + 7].copy_from_slice(&h.to_be_bytes());
+    jpeg[sof + 7..sof + 9].copy_from_slice(&w.to_be_bytes());
+    jpeg
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jpeg_bomb_is_refused_before_it_is_decoded() {
+    use prost::Message;
+    use pump_proto::{Encoding, Frame, GetSnapshotRequest};
+    let nats = NatsServer::start();
+    let logs = tempfile::tempdir().unwrap();
+    let infer_http = free_addr();
+    let infer = Service::start("pump-infer", &[], &env(&nats, infer_http), logs.path());
+    wait_ready(&infer, infer_http).await;
+    let c = pump_tests::services::client(&nats, "attacker").await;
+    let mut poses = c.subscribe("pump.poses.bomb").await.unwrap();
+    let frame = |id: u64, w: u32, h: u32, data: Vec<u8>| Frame {
+        camera: "bomb".into(),
+        frame_id: id,
+        capture_ts_ns: pump_bus::clock::now_ns(),
+        width: w,
+        height: h,
+        encoding: Encoding::Jpeg as i32,
+        data: data.into(),
+        ..Default::default()
+    };
+    // 16000×16000 (768 MB decoded) in a frame that claims 64×48, then one that says so.
+    for (id, f) in
+        [(1, frame(1, 64, 48, jpeg_claiming(16000, 16000))), (2, frame(2, 16000, 16000, jpeg_claiming(16000, 16000)))]
+    {
+        c.publish("pump.frames.bomb", f.encode_to_vec().into()).await.unwrap();
+        c.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(infer.log().is_empty() || !infer.log().contains("panicked"), "frame {id}: {}", infer.log());
+    }
+    // The real photo, honestly sized, still gets its pose.
+    let bus = std::fs::read(testdata("bus.jpg")).unwrap();
+    c.publish("pump.frames.bomb", frame(3, 810, 1080, bus).encode_to_vec().into()).await.unwrap();
+    c.flush().await.unwrap();
+    let got = pump_tests::services::collect(&mut poses, Duration::from_secs(20)).await;
+    assert_eq!(got.iter().map(|p| p.frame_id).collect::<Vec<_>>(), vec![3], "{}", infer.log());
+    let metrics = pump_tests::http::get(infer_http, "/metrics").await.text();
+    assert!(metrics.contains(r#"pump_infer_frames_dropped_total{camera="bomb",reason="invalid"} 2"#), "{metrics}");
+    // Peak memory: the model and one photo (≈150 MB here), never the bomb's 768 MB.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", infer.pid())).unwrap();
+    let hwm_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches(" kB")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(hwm_kb < 400 * 1024, "pump-infer peaked at {} MB", hwm_kb / 1024);
+    let (status, log, _) = infer.terminate().await;
+    assert_eq!(status.code(), Some(0), "{log}");
+
+    // The gateway will not decode it for a snapshot either: one line, at once.
+    c.publish("pump.frames.bomb2", frame(1, 64, 48, jpeg_claiming(16000, 16000)).encode_to_vec().into()).await.unwrap();
+    c.flush().await.unwrap();
+    let gw = pump_tests::services::start_gateway(&nats).await;
+    let mut q = pump_proto::pose_query_client::PoseQueryClient::new(gw.channel.clone());
+    for overlay in [false, true] {
+        let req = GetSnapshotRequest { camera: "bomb2".into(), overlay };
+        let err = tokio::time::timeout(Duration::from_secs(5), q.get_snapshot(req)).await.unwrap().unwrap_err();
+        assert!(err.message().contains("claims 64x48"), "{err}");
+    }
+    gw.shutdown.cancel();
+}

@@ -8,7 +8,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use prost::Message;
 use pump_proto::pose_query_client::PoseQueryClient;
-use pump_proto::{GetLatestPosesRequest, ListCamerasRequest, PoseFrame, StreamPosesRequest};
+use pump_proto::{
+    GetLatestPosesRequest, GetSnapshotRequest, ListCamerasRequest, ListSetsRequest, PoseFrame, StreamPosesRequest,
+};
 use pump_tests::services::{client, start_gateway};
 use pump_tests::NatsServer;
 use tonic::Code;
@@ -46,8 +48,17 @@ async fn latest_poses_list_and_errors_have_the_right_codes() {
     assert_eq!(err.code(), Code::NotFound, "{err}");
     let err = q.get_latest_poses(GetLatestPosesRequest { camera: "a.b>".into() }).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument, "{err}");
-    let err = q.stream_poses(StreamPosesRequest { camera: "".into(), from_ns: 0 }).await.unwrap_err();
+    let err = q.stream_poses(StreamPosesRequest { camera: "".into(), ..Default::default() }).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
+    // A camera nothing is kept of: NOT_FOUND at once, not a stream that waits for ever.
+    let req = StreamPosesRequest { camera: "nobody".into(), ..Default::default() };
+    let err = tokio::time::timeout(T, q.stream_poses(req)).await.unwrap().unwrap_err();
+    assert_eq!(err.code(), Code::NotFound, "{err}");
+    assert!(err.message().contains("unknown camera"), "{err}");
+    let err = q.get_snapshot(GetSnapshotRequest { camera: "nobody".into(), overlay: true }).await.unwrap_err();
+    assert!(err.message().contains("unknown camera"), "{err}");
+    let err = q.list_sets(ListSetsRequest { since_s: f64::NAN, ..Default::default() }).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err}");
     gw.shutdown.cancel();
     tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
 }
@@ -58,8 +69,11 @@ async fn stream_poses_goes_live_and_a_slow_client_skips_instead_of_queueing() {
     let gw = start_gateway(&nats).await;
     let c = client(&nats, "publisher").await;
     let mut q = PoseQueryClient::new(gw.channel.clone());
-    let mut stream =
-        q.stream_poses(StreamPosesRequest { camera: "cam".into(), from_ns: 0 }).await.unwrap().into_inner();
+    let mut stream = q
+        .stream_poses(StreamPosesRequest { camera: "cam".into(), from_ns: 0, wait_for_camera: true })
+        .await
+        .unwrap()
+        .into_inner();
     tokio::time::sleep(Duration::from_millis(200)).await;
     publish(&c, "cam", 0..5).await;
     for want in 0..5 {
@@ -82,6 +96,67 @@ async fn stream_poses_goes_live_and_a_slow_client_skips_instead_of_queueing() {
     // What it kept is bounded: the per-client buffer plus what HTTP/2 flow control holds.
     assert!(got.len() < 1000, "{} frames were held for a slow client", got.len());
     assert!(got.windows(2).all(|w| w[0] < w[1]));
+    gw.shutdown.cancel();
+    tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_client_gets_fresh_poses_after_the_stall() {
+    use pump_proto::{Keypoint, Person};
+    let nats = NatsServer::start();
+    let gw = start_gateway(&nats).await;
+    let c = client(&nats, "publisher").await;
+    // A client that sizes its HTTP/2 window as gRPC's Go and C cores do (64 KB), as pump's does:
+    // what the window holds was sent before the stall and is the client's to read first.
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", gw.addr))
+        .unwrap()
+        .initial_stream_window_size(Some(64 * 1024))
+        .connect()
+        .await
+        .unwrap();
+    let mut q = PoseQueryClient::new(channel);
+    let req = StreamPosesRequest { camera: "cam".into(), from_ns: 0, wait_for_camera: true };
+    let mut stream = q.stream_poses(req).await.unwrap().into_inner();
+    // Pose frames of ~8 KB (30 people), so that what HTTP/2 holds is a few frames.
+    let person = Person { keypoints: vec![Keypoint { x: 1.0, y: 2.0, confidence: 0.5 }; 17], ..Default::default() };
+    let frame = move |i: u64| PoseFrame {
+        camera: "cam".into(),
+        frame_id: i,
+        publish_ts_ns: pump_bus::clock::now_ns(),
+        people: vec![person.clone(); 30],
+        ..Default::default()
+    };
+    let size = frame(0).encoded_len() + 5;
+    // 6 s unread at 30 poses/s.
+    let t_stall = tokio::time::Instant::now();
+    let mut id = 0;
+    while t_stall.elapsed() < Duration::from_secs(6) {
+        c.publish("pump.poses.cam", frame(id).encode_to_vec().into()).await.unwrap();
+        id += 1;
+        tokio::time::sleep(Duration::from_millis(33)).await;
+    }
+    let read_from = pump_bus::clock::now_ns();
+    // Reading again while the camera goes on: the window's worth of old poses, then fresh ones.
+    let publisher = {
+        let c = c.clone();
+        tokio::spawn(async move {
+            for i in id..id + 60 {
+                c.publish("pump.poses.cam", frame(i).encode_to_vec().into()).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(33)).await;
+            }
+        })
+    };
+    let mut ages = Vec::new();
+    while let Ok(Some(Ok(p))) = tokio::time::timeout(Duration::from_millis(1500), stream.next()).await {
+        ages.push((read_from - p.publish_ts_ns) as f64 / 1e9);
+    }
+    publisher.await.unwrap();
+    let stale = ages.iter().filter(|&&a| a > 1.5).count();
+    // The 64 KB window plus one 32 KB chunk of tonic's encoder: what HTTP/2 took before the stall.
+    let in_flight = (96 * 1024) / size + 2;
+    assert!(stale <= in_flight, "{stale} stale poses after the stall (HTTP/2 holds {in_flight}): {ages:?}");
+    assert!(ages.len() > stale + 30, "fresh poses came after the stale ones: {ages:?}");
+    assert!(ages.iter().skip_while(|&&a| a > 1.5).all(|&a| a <= 1.5), "{ages:?}");
     gw.shutdown.cancel();
     tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
 }
@@ -185,8 +260,11 @@ async fn stream_poses_from_a_time_replays_history_then_goes_live_with_no_gap_or_
     tokio::time::sleep(Duration::from_millis(100)).await;
     publish(&c, "cam", 5..10).await;
     let mut q = PoseQueryClient::new(gw.channel.clone());
-    let mut stream =
-        q.stream_poses(StreamPosesRequest { camera: "cam".into(), from_ns: from }).await.unwrap().into_inner();
+    let mut stream = q
+        .stream_poses(StreamPosesRequest { camera: "cam".into(), from_ns: from, wait_for_camera: true })
+        .await
+        .unwrap()
+        .into_inner();
     let mut got = Vec::new();
     for _ in 0..5 {
         got.push(tokio::time::timeout(T, stream.next()).await.unwrap().unwrap().unwrap().frame_id);

@@ -75,7 +75,10 @@ async fn snapshot_jpg_is_encoded_once_per_frame_and_never_stale() {
         assert_eq!(r.status, want, "{path}: {}", r.text());
     }
     // One line saying which: silent, or ended.
-    assert!(get(gw.http, "/cameras/old/snapshot.jpg").await.text().contains("silent for 60 s"));
+    // (Its frame was 60 s old when the test began: more by now on a busy machine.)
+    let silent = get(gw.http, "/cameras/old/snapshot.jpg").await.text();
+    let seconds: Option<u64> = silent.split("silent for ").nth(1).and_then(|r| r.split(' ').next()?.parse().ok());
+    assert!(seconds.is_some_and(|s| (60..120).contains(&s)), "{silent}");
     assert!(get(gw.http, "/cameras/ended/snapshot.jpg").await.text().contains("stream has ended"));
     let api: serde_json::Value = serde_json::from_slice(&get(gw.http, "/api/cameras").await.body).unwrap();
     let names: Vec<&str> = api["cameras"].as_array().unwrap().iter().map(|c| c["camera"].as_str().unwrap()).collect();

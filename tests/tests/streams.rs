@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use pump_bus::streams::{ensure_streams, StreamLimits, FRAMES_STREAM, POSES_STREAM};
+use pump_bus::streams::{ensure_streams, StreamLimits, FRAMES_STREAM, MAX_MESSAGE_BYTES, POSES_STREAM, SETS_STREAM};
 use pump_tests::services::client;
 use pump_tests::NatsServer;
 
@@ -34,4 +34,9 @@ async fn second_set_up_changes_nothing_and_frames_keep_only_the_newest() {
     assert_eq!(after_frames.state.messages, 2, "one frame per camera");
     let last = frames.get_last_raw_message_by_subject("pump.frames.a").await.unwrap();
     assert_eq!(&last.payload[..], &[4]);
+    // Every stream is capped: sets by size too (the oldest go), no message beyond its kind's size.
+    let sets = js.get_stream(SETS_STREAM).await.unwrap().info().await.unwrap().config.clone();
+    assert_eq!((sets.max_bytes, sets.max_message_size), (256 << 20, MAX_MESSAGE_BYTES));
+    assert_eq!(sets.discard, async_nats::jetstream::stream::DiscardPolicy::Old);
+    assert_eq!(after_poses.max_message_size, MAX_MESSAGE_BYTES);
 }

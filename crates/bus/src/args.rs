@@ -17,6 +17,9 @@ pub struct CommonArgs {
     /// Pose history kept by the poses stream, in bytes.
     #[arg(long, env = "PUMP_POSES_MAX_BYTES", default_value_t = 1 << 30)]
     pub poses_max_bytes: i64,
+    /// Set history kept by the sets stream, in bytes (kept 30 days; the oldest go first at the cap).
+    #[arg(long, env = "PUMP_SETS_MAX_BYTES", default_value_t = 256 << 20)]
+    pub sets_max_bytes: i64,
     /// Largest frame message the frames stream accepts, in bytes.
     #[arg(long, env = "PUMP_MAX_FRAME_BYTES", default_value_t = 8 << 20)]
     pub max_frame_bytes: i32,
@@ -29,6 +32,7 @@ impl CommonArgs {
             max_frame_bytes: self.max_frame_bytes,
             poses_max_age: std::time::Duration::from_secs(self.poses_max_age_s),
             poses_max_bytes: self.poses_max_bytes,
+            sets_max_bytes: self.sets_max_bytes,
         }
     }
 

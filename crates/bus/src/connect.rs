@@ -1,6 +1,8 @@
 //! Connecting to NATS: retry at start-up (a service may start before the server), log every
 //! connection state change, and keep subscription buffers small where a queue would hurt.
 
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::{Client, ConnectOptions, Event};
@@ -28,6 +30,7 @@ impl BusConfig {
 /// at once (requests wait for the connection).
 pub async fn connect(cfg: &BusConfig) -> Result<Client> {
     let name = cfg.name.clone();
+    let slow = Arc::new(SlowConsumerLog::default());
     ConnectOptions::new()
         .name(&cfg.name)
         .retry_on_initial_connect()
@@ -35,13 +38,18 @@ pub async fn connect(cfg: &BusConfig) -> Result<Client> {
         .connection_timeout(Duration::from_secs(2))
         .subscription_capacity(cfg.subscription_capacity.max(1))
         .event_callback(move |event| {
-            let name = name.clone();
+            let (name, slow) = (name.clone(), slow.clone());
             async move {
                 match event {
                     Event::Connected => tracing::info!(client = %name, "nats connected"),
                     Event::Disconnected => tracing::warn!(client = %name, "nats disconnected, reconnecting"),
                     Event::SlowConsumer(sid) => {
-                        tracing::warn!(client = %name, sid, "nats slow consumer: messages dropped by the client")
+                        if let Some(since) = slow.report() {
+                            tracing::warn!(
+                                client = %name, sid, events_since_last = since,
+                                "nats slow consumer: messages dropped by the client (said at most every 10 s)"
+                            )
+                        }
                     }
                     other => tracing::debug!(client = %name, event = %other, "nats event"),
                 }
@@ -55,6 +63,31 @@ pub async fn connect(cfg: &BusConfig) -> Result<Client> {
         })
 }
 
+/// How often a flood of slow-consumer events is said: a client falling behind sees one per
+/// message dropped, hundreds a second.
+const SLOW_CONSUMER_LOG_EVERY_NS: i64 = 10_000_000_000;
+
+#[derive(Debug, Default)]
+struct SlowConsumerLog {
+    last_ns: AtomicI64,
+    since: AtomicU64,
+}
+
+impl SlowConsumerLog {
+    /// Counts an event; says how many there were since the last report when one is due.
+    fn report(&self) -> Option<u64> {
+        self.since.fetch_add(1, Ordering::Relaxed);
+        let now = crate::clock::now_ns();
+        let last = self.last_ns.load(Ordering::Relaxed);
+        if now - last < SLOW_CONSUMER_LOG_EVERY_NS
+            || self.last_ns.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err()
+        {
+            return None;
+        }
+        Some(self.since.swap(0, Ordering::Relaxed))
+    }
+}
+
 /// How long shutdown waits for the server to take what is buffered.
 pub const FLUSH_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -65,5 +98,18 @@ pub async fn flush_bounded(client: &Client) {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "flush on shutdown failed"),
         Err(_) => tracing::warn!(deadline = ?FLUSH_DEADLINE, "nats unreachable: unsent messages dropped at shutdown"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_slow_consumer_flood_is_said_once_with_its_count() {
+        let log = super::SlowConsumerLog::default();
+        assert_eq!(log.report(), Some(1));
+        for _ in 0..900 {
+            assert_eq!(log.report(), None);
+        }
+        assert_eq!(log.since.load(std::sync::atomic::Ordering::Relaxed), 900);
     }
 }

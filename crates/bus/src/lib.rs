@@ -5,6 +5,7 @@
 //! - [`streams`]: the JetStream streams, created or updated idempotently.
 //! - [`codec`]: protobuf payloads and the headers that carry frame id and capture time.
 //! - [`args`]: flags every service shares (`--nats-url`, `--log`).
+//! - [`frame`]: what a frame must be before it is decoded (claimed size = its pixels).
 //! - [`ops`]: `/healthz`, `/readyz` and `/metrics` over HTTP, for every service.
 //! - [`redact`]: passwords out of URLs in logs, errors and health.
 //! - [`clock`]: wall-clock nanoseconds, the unit of every timestamp on the wire.
@@ -14,6 +15,7 @@ pub mod clock;
 pub mod codec;
 pub mod connect;
 mod error;
+pub mod frame;
 pub mod ops;
 pub mod redact;
 pub mod streams;

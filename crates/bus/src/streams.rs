@@ -12,14 +12,22 @@ pub const FRAMES_STREAM: &str = "PUMP_FRAMES";
 pub const POSES_STREAM: &str = "PUMP_POSES";
 pub const SETS_STREAM: &str = "PUMP_SETS";
 
-/// The sets stream: on disk, kept for 30 days, and deduplicated by message id (the set id) for a
-/// day, so a set published again after a restart is stored once.
-pub fn sets_config() -> stream::Config {
+/// Largest pose frame or set message the streams accept: a pose frame of 100 people is ~25 KB, a
+/// set with its features a few KB; anything near this is not one.
+pub const MAX_MESSAGE_BYTES: i32 = 1 << 20;
+
+/// The sets stream: on disk, kept for 30 days and at most `sets_max_bytes` (the oldest go first),
+/// and deduplicated by message id (the set id) for a day, so a set published again after a
+/// restart is stored once.
+pub fn sets_config(limits: &StreamLimits) -> stream::Config {
     stream::Config {
         name: SETS_STREAM.into(),
         subjects: vec![crate::subject::SETS_ALL.into()],
         storage: stream::StorageType::File,
         max_age: Duration::from_secs(30 * 24 * 3600),
+        max_bytes: limits.sets_max_bytes,
+        max_message_size: MAX_MESSAGE_BYTES,
+        discard: stream::DiscardPolicy::Old,
         duplicate_window: Duration::from_secs(24 * 3600),
         allow_direct: true,
         ..Default::default()
@@ -35,11 +43,18 @@ pub struct StreamLimits {
     pub poses_max_age: Duration,
     /// How much pose history is kept, in bytes.
     pub poses_max_bytes: i64,
+    /// How much set history is kept, in bytes (the oldest sets go first).
+    pub sets_max_bytes: i64,
 }
 
 impl Default for StreamLimits {
     fn default() -> Self {
-        Self { max_frame_bytes: 8 * 1024 * 1024, poses_max_age: Duration::from_secs(3600), poses_max_bytes: 1 << 30 }
+        Self {
+            max_frame_bytes: 8 * 1024 * 1024,
+            poses_max_age: Duration::from_secs(3600),
+            poses_max_bytes: 1 << 30,
+            sets_max_bytes: 256 << 20,
+        }
     }
 }
 
@@ -66,6 +81,7 @@ pub fn poses_config(limits: &StreamLimits) -> stream::Config {
         storage: stream::StorageType::File,
         max_age: limits.poses_max_age,
         max_bytes: limits.poses_max_bytes,
+        max_message_size: MAX_MESSAGE_BYTES,
         discard: stream::DiscardPolicy::Old,
         allow_direct: true,
         ..Default::default()
@@ -74,7 +90,7 @@ pub fn poses_config(limits: &StreamLimits) -> stream::Config {
 
 /// Creates the streams (frames, poses, sets), or updates them to these limits when they exist.
 pub async fn ensure_streams(js: &jetstream::Context, limits: &StreamLimits) -> Result<()> {
-    for cfg in [frames_config(limits), poses_config(limits), sets_config()] {
+    for cfg in [frames_config(limits), poses_config(limits), sets_config(limits)] {
         let name = cfg.name.clone();
         js.create_or_update_stream(cfg).await.map_err(|source| Error::Stream { stream: name, source })?;
     }

@@ -112,6 +112,12 @@ impl Config {
 pub fn parse_camera(s: &str) -> std::result::Result<CameraConfig, String> {
     let (name, source) = s.split_once('=').ok_or_else(|| format!("`{s}`: expected NAME=SOURCE"))?;
     let id = CameraId::new(name).map_err(|e| e.to_string())?;
+    // `a=0,b=1` was once a list; now it would be a file named `0,b=1`. A URL keeps its commas.
+    let listed = !source.contains("://")
+        && source.split(',').skip(1).any(|part| part.split_once('=').is_some_and(|(n, _)| CameraId::new(n).is_ok()));
+    if listed {
+        return Err(format!("`{s}`: cameras are separated by ';' (PUMP_CAMERAS) or given one per --camera"));
+    }
     Ok(CameraConfig { id, source: source.parse()? })
 }
 
@@ -141,5 +147,9 @@ mod tests {
         assert!(parse_camera("rack1").is_err());
         assert!(parse_camera("bad.name=x.mp4").is_err());
         assert_eq!(parse_camera("rack1=0").unwrap().source, SourceSpec::Device(0));
+        // A URL survives its commas; an old comma list is refused, not read as two cameras.
+        let url = parse_camera("rack1=http://h/x?a=1,b=2").unwrap();
+        assert_eq!(url.source, SourceSpec::Url("http://h/x?a=1,b=2".into()));
+        assert!(parse_camera("a=0,b=1").unwrap_err().contains("separated by ';'"));
     }
 }

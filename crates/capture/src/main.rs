@@ -16,7 +16,8 @@ struct Args {
     #[command(flatten)]
     common: CommonArgs,
     /// A camera as NAME=SOURCE: a video file, an rtsp/http URL, or a V4L2 device (/dev/video0 or 0).
-    #[arg(long = "camera", env = "PUMP_CAMERAS", value_delimiter = ',', required = true, value_parser = parse_camera)]
+    /// Repeat the flag for more; in PUMP_CAMERAS separate them with ';' (URLs keep their commas).
+    #[arg(long = "camera", env = "PUMP_CAMERAS", value_delimiter = ';', required = true, value_parser = parse_camera)]
     cameras: Vec<CameraConfig>,
     /// Wire encoding of frames: bgr8 (raw: the poses are the camera's, exactly; needs nats-server's
     /// max_payload above width × height × 3, see deploy/nats.conf, else JPEG is sent) or jpeg

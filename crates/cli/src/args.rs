@@ -64,6 +64,9 @@ pub struct PosesArgs {
     /// Keep printing pose frames as they arrive.
     #[arg(long, env = "PUMP_FOLLOW", value_parser = BoolishValueParser::new(), num_args = 0, default_missing_value = "true", default_value = "false")]
     pub follow: bool,
+    /// With --follow: wait for a camera nothing is known of yet (instead of "unknown camera").
+    #[arg(long, env = "PUMP_WAIT", value_parser = BoolishValueParser::new(), num_args = 0, default_missing_value = "true", default_value = "false")]
+    pub wait: bool,
     pub camera: String,
 }
 

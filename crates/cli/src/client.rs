@@ -120,12 +120,13 @@ fn pose_line(p: &PoseFrame, as_json: bool) -> String {
     }
 }
 
-pub fn poses(addr: &str, camera: &str, follow: bool, as_json: bool) -> Result<()> {
+/// The newest pose frame, or (`follow` = Some(wait for an unknown camera)) every one from now on.
+pub fn poses(addr: &str, camera: &str, follow: Option<bool>, as_json: bool) -> Result<()> {
     runtime()?.block_on(async {
         let mut q = connect(addr).await?;
-        if follow {
+        if let Some(wait_for_camera) = follow {
             let mut s = q
-                .stream_poses(StreamPosesRequest { camera: camera.into(), from_ns: 0 })
+                .stream_poses(StreamPosesRequest { camera: camera.into(), from_ns: 0, wait_for_camera })
                 .await
                 .map_err(rpc)?
                 .into_inner();

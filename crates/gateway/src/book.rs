@@ -36,6 +36,9 @@ struct CameraState {
     /// Per inference instance: its (received, dropped) counts for this camera.
     instances: HashMap<String, (u64, u64)>,
     pose_frames: u64,
+    /// The capture run the recent frames came from: a new one (a replay under the same name)
+    /// restarts the frame rate's window.
+    segment: u64,
     infer_seconds: Histogram,
     age_seconds: Histogram,
 }
@@ -111,7 +114,8 @@ impl CameraBook {
             if !pf.end_of_stream {
                 s.pose_frames += 1;
                 s.arrivals.tick();
-                if s.frames.back().is_some_and(|&(id, _)| pf.frame_id + RESTART_GAP < id) {
+                if pf.segment != s.segment || s.frames.back().is_some_and(|&(id, _)| pf.frame_id + RESTART_GAP < id) {
+                    s.segment = pf.segment;
                     s.frames.clear();
                 }
                 push(&mut s.frames, (pf.frame_id, pf.capture_ts_ns));
@@ -321,6 +325,22 @@ mod tests {
         // The camera restarts: ids from 0 again, the old ones no longer count.
         book.on_pose(pose(0, "a", 13, 3));
         book.on_pose(pose(3, "a", 14, 3));
+        assert!((book.rates("cam").unwrap().frame_fps - 15.0).abs() < 0.01);
+    }
+
+    #[test]
+    fn a_short_clip_replayed_under_its_name_keeps_its_frame_rate() {
+        let book = CameraBook::default();
+        // A 75-frame clip, played twice under one name: ids restart by less than the restart gap,
+        // later in time; the second play is a new segment.
+        for (segment, t0) in [(1u64, 0i64), (2, 60_000_000_000)] {
+            for id in 0..75u64 {
+                let mut p = pose(id, "a", id + 1, 0);
+                p.segment = segment;
+                p.capture_ts_ns += t0;
+                book.on_pose(p);
+            }
+        }
         assert!((book.rates("cam").unwrap().frame_fps - 15.0).abs() < 0.01);
     }
 

@@ -30,6 +30,10 @@ pub(crate) const SNAPSHOT_MAX_AGE_S: f64 = 5.0;
 /// Pose frames buffered per streaming client; a slower client skips ahead (newest wins).
 const STREAM_BUFFER: usize = 16;
 
+/// A live stream never hands a client a message that waited longer than this in the gateway: a
+/// client that stalled gets fresh poses when it reads again, not the backlog of the stall.
+pub const LIVE_MAX_AGE: Duration = Duration::from_millis(1500);
+
 /// What the gateway runs with; tests pass their own client and a listener on port 0.
 pub struct Service {
     pub client: async_nats::Client,
@@ -59,8 +63,14 @@ pub mod status {
         Status::invalid_argument(format!("camera: {name:?} is not a camera name (letters, digits, '-', '_')"))
     }
 
+    /// A camera nothing is kept of.
     pub fn unknown_camera(name: &str) -> Status {
-        Status::not_found(format!("no poses for camera {name:?}"))
+        Status::not_found(format!("unknown camera {name:?}: no frames or poses kept for it"))
+    }
+
+    /// A camera with frames but no pose yet (inference down or starting).
+    pub fn no_poses(name: &str) -> Status {
+        Status::not_found(format!("camera {name:?} has no poses yet"))
     }
 
     pub fn bus(e: impl std::fmt::Display) -> Status {
@@ -87,7 +97,11 @@ impl PoseQueryImpl {
         match stream.get_last_raw_message_by_subject(&subject::poses(camera)).await {
             Ok(m) => PoseFrame::decode(m.payload).map_err(|e| Status::internal(format!("stored pose frame: {e}"))),
             Err(e) if e.kind() == jetstream::stream::LastRawMessageErrorKind::NoMessageFound => {
-                Err(status::unknown_camera(camera.as_str()))
+                if camera_names(&self.js).await?.contains(camera) {
+                    Err(status::no_poses(camera.as_str()))
+                } else {
+                    Err(status::unknown_camera(camera.as_str()))
+                }
             }
             Err(e) => Err(status::bus(e)),
         }
@@ -144,6 +158,9 @@ impl PoseQuery for PoseQueryImpl {
     ) -> Result<Response<Self::StreamPosesStream>, Status> {
         let r = req.get_ref();
         let cam = camera(&r.camera)?;
+        if !r.wait_for_camera && !camera_names(&self.js).await?.contains(&cam) {
+            return Err(status::unknown_camera(cam.as_str()));
+        }
         if r.from_ns == 0 {
             return self.live(subject::poses(&cam)).await.map(Response::new);
         }
@@ -166,6 +183,9 @@ impl PoseQuery for PoseQueryImpl {
 
     async fn list_sets(&self, req: Request<ListSetsRequest>) -> Result<Response<ListSetsResponse>, Status> {
         let r = req.get_ref();
+        if !r.since_s.is_finite() {
+            return Err(Status::invalid_argument(format!("since_s: {} is not a time", r.since_s)));
+        }
         let filter = if r.camera.is_empty() { SETS_ALL.to_string() } else { subject::sets(&camera(&r.camera)?) };
         let limit = if r.limit == 0 { 100 } else { r.limit as usize };
         Ok(Response::new(ListSetsResponse { sets: stored_sets(&self.js, filter, r.since_s, limit).await? }))
@@ -340,8 +360,9 @@ impl PoseQueryImpl {
     /// than making the gateway buffer them.
     async fn live<T: Message + Default + Send + 'static>(&self, subject: String) -> Result<LiveStream<T>, Status> {
         let mut sub = self.client.subscribe(subject).await.map_err(status::bus)?;
-        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let (tx, rx) = mpsc::channel::<(tokio::time::Instant, Result<T, Status>)>(STREAM_BUFFER);
         let (shutdown, skipped) = (self.shutdown.clone(), self.skipped.clone());
+        let stale = skipped.clone();
         tokio::spawn(async move {
             loop {
                 let msg = tokio::select! {
@@ -351,7 +372,7 @@ impl PoseQueryImpl {
                 };
                 let Some(msg) = msg else { break };
                 let Ok(item) = T::decode(msg.payload) else { continue };
-                match tx.try_send(Ok(item)) {
+                match tx.try_send((tokio::time::Instant::now(), Ok(item))) {
                     Ok(()) => {}
                     Err(mpsc::error::TrySendError::Full(_)) => {
                         skipped.fetch_add(1, Ordering::Relaxed);
@@ -361,7 +382,17 @@ impl PoseQueryImpl {
             }
             let _ = sub.unsubscribe().await;
         });
-        Ok(Box::pin(ReceiverStream::new(rx)))
+        // Aged when the client takes it, by the gateway's own clock: what waited past
+        // LIVE_MAX_AGE for a stalled client is skipped. (What HTTP/2 already carried sits in the
+        // client's receive window, which the client sizes.)
+        let fresh = ReceiverStream::new(rx).filter_map(move |(received, item)| {
+            let keep = received.elapsed() <= LIVE_MAX_AGE;
+            if !keep {
+                stale.fetch_add(1, Ordering::Relaxed);
+            }
+            std::future::ready(keep.then_some(item))
+        });
+        Ok(Box::pin(fresh))
     }
 }
 

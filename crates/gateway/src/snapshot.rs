@@ -219,6 +219,8 @@ impl SnapshotCache {
             overlay.is_some_and(|o| o.poses.is_some()),
             overlay.is_some_and(|o| o.caption.is_some()),
         );
+        // Checked before the cache: a frame that lies about its size is never decoded, nor served.
+        pump_bus::frame::check(frame, pump_bus::frame::MAX_DIMENSION)?;
         let stamp = overlay.map(|o| o.stamp()).unwrap_or_default();
         let slot = self.entries.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default().clone();
         let mut cached = slot.lock().unwrap_or_else(|e| e.into_inner());

@@ -36,7 +36,7 @@ impl Config {
             batch: 1,
             max_frame_age: Duration::from_millis(500),
             queue_group: DEFAULT_QUEUE_GROUP.into(),
-            max_dimension: 8192,
+            max_dimension: pump_bus::frame::MAX_DIMENSION,
             stats_interval: Duration::from_secs(10),
             min_inference: Duration::ZERO,
         }

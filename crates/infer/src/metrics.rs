@@ -34,6 +34,9 @@ impl DropReason {
 
 const WINDOW: usize = 1000;
 
+/// A camera whose freshest frames lag this host's clock by more than this is said once.
+const SKEW_WARN_NS: i64 = 500_000_000;
+
 /// One camera's counters and recent samples.
 #[derive(Debug, Clone, Default)]
 pub struct CameraStats {
@@ -53,6 +56,9 @@ pub struct CameraStats {
     pub infer_seconds: pump_bus::ops::Histogram,
     pub age_seconds: pump_bus::ops::Histogram,
     published: pump_bus::ops::RateWindow,
+    /// The freshest recent lag of this camera's frames: ages are measured above it.
+    lag: pump_bus::clock::LagFloor,
+    skew_reported: bool,
 }
 
 fn push(q: &mut VecDeque<f64>, v: f64) {
@@ -105,8 +111,34 @@ impl InferStats {
         self.cameras.update(camera, f);
     }
 
-    pub fn received(&self, camera: &str) {
-        self.with(camera, |s| s.received += 1);
+    /// A frame captured at `capture_ts_ns` (the capture host's clock) arrived now.
+    pub fn received(&self, camera: &str, capture_ts_ns: i64) {
+        let now = pump_bus::clock::now_ns();
+        self.with(camera, |s| {
+            s.received += 1;
+            if capture_ts_ns > 0 {
+                s.lag.observe(now, capture_ts_ns);
+            }
+            let floor = s.lag.floor_ns().unwrap_or(0);
+            if !s.skew_reported && s.lag.samples() >= 30 && floor.abs() > SKEW_WARN_NS {
+                s.skew_reported = true;
+                tracing::warn!(
+                    camera,
+                    lag_s = format!("{:.2}", floor as f64 / 1e9),
+                    "the freshest frames arrive this far from this host's clock: the capture host's clock \
+                     differs (or frames take this long to arrive); frame ages are measured above it"
+                );
+            }
+        });
+    }
+
+    /// How old a frame captured at `capture_ts_ns` is, above its camera's freshest recent lag (so a
+    /// capture host whose clock differs from this one's does not make every frame too old).
+    pub fn age_ns(&self, camera: &str, capture_ts_ns: i64) -> i64 {
+        let now = pump_bus::clock::now_ns();
+        self.cameras
+            .read(camera, |s| s.lag.age_ns(now, capture_ts_ns))
+            .unwrap_or_else(|| now.saturating_sub(capture_ts_ns))
     }
 
     pub fn dropped(&self, camera: &str, reason: DropReason) {
@@ -136,6 +168,8 @@ impl InferStats {
                 s.end_of_stream += 1;
                 return;
             }
+            // A capture host's clock ahead of this one's gives negative ages: none is younger than 0.
+            let age_ms = age_ms.max(0.0);
             push(&mut s.age_ms, age_ms);
             s.age_seconds.observe(age_ms / 1e3);
             s.published.tick();
@@ -227,11 +261,11 @@ mod tests {
     #[test]
     fn counts_per_camera_and_reason() {
         let s = InferStats::default();
-        s.received("a");
-        s.received("a");
+        s.received("a", 0);
+        s.received("a", 0);
         s.dropped("a", DropReason::Replaced);
         s.inferred("a", 10.0);
-        s.received("b");
+        s.received("b", 0);
         s.dropped("b", DropReason::Undecodable);
         let snap = s.snapshot();
         assert_eq!((snap["a"].received, snap["a"].dropped(), snap["a"].inferred), (2, 1, 1));

@@ -186,7 +186,7 @@ async fn seed_from_kept_frames(
             continue;
         }
         frame.camera = camera.to_string();
-        stats.received(camera.as_str());
+        stats.received(camera.as_str(), frame.capture_ts_ns);
         if slots.offer(frame) != Offer::Stored {
             stats.dropped(camera.as_str(), DropReason::Replaced);
         }
@@ -207,16 +207,17 @@ fn on_frame_message(
         return;
     };
     let cam = camera.as_str();
-    stats.received(cam);
     let mut frame = match decode_frame(&msg.payload) {
         Ok(f) => f,
         Err(e) => {
+            stats.received(cam, 0);
             stats.dropped(cam, DropReason::Invalid);
             limiter.warn(cam, || format!("camera {cam}: not a Frame: {e}"));
             return;
         }
     };
-    if let Err(why) = check_frame(&frame, config.max_dimension) {
+    stats.received(cam, if frame.end_of_stream || frame.paced { 0 } else { frame.capture_ts_ns });
+    if let Err(why) = pump_bus::frame::check(&frame, config.max_dimension) {
         stats.dropped(cam, DropReason::Invalid);
         limiter.warn(cam, || format!("camera {cam}: frame {} refused: {why}", frame.frame_id));
         return;
@@ -226,22 +227,6 @@ fn on_frame_message(
     match slots.offer(frame) {
         Offer::Stored => {}
         Offer::Replaced { .. } | Offer::Older => stats.dropped(cam, DropReason::Replaced),
-    }
-}
-
-/// Refuses frames no decoder should see: zero or absurd sizes, unknown encodings, short pixels.
-fn check_frame(f: &Frame, max_dimension: u32) -> std::result::Result<(), String> {
-    if f.end_of_stream {
-        return Ok(());
-    }
-    if f.width == 0 || f.height == 0 || f.width > max_dimension || f.height > max_dimension {
-        return Err(format!("dimensions {}x{} outside 1..={max_dimension}", f.width, f.height));
-    }
-    match Encoding::try_from(f.encoding) {
-        Ok(Encoding::Jpeg) if !f.data.is_empty() => Ok(()),
-        Ok(Encoding::Bgr8) if f.data.len() as u64 == f.width as u64 * f.height as u64 * 3 => Ok(()),
-        Ok(Encoding::Bgr8) => Err(format!("{} bytes for {}x{} BGR8", f.data.len(), f.width, f.height)),
-        _ => Err(format!("encoding {} with {} bytes", f.encoding, f.data.len())),
     }
 }
 
@@ -312,7 +297,7 @@ fn worker_loop(
                 }
                 Work::Frame(f) => {
                     let cam = f.camera.clone();
-                    if !f.paced && now_ns() - f.capture_ts_ns > max_age_ns {
+                    if !f.paced && stats.age_ns(&cam, f.capture_ts_ns) > max_age_ns {
                         stats.dropped(&cam, DropReason::TooOld);
                         slots.done(&cam);
                         continue;
