@@ -13,6 +13,7 @@ pub mod media;
 pub mod nats;
 pub mod procs;
 pub mod services;
+pub mod tls;
 pub use nats::NatsServer;
 
 /// Returns the workspace root.

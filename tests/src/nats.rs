@@ -11,6 +11,9 @@ pub struct NatsServer {
     child: Option<Child>,
     port: u16,
     store: tempfile::TempDir,
+    /// The server's configuration file, and what its `$VARIABLES` read from the environment.
+    config: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 fn binary() -> PathBuf {
@@ -42,8 +45,14 @@ impl NatsServer {
 
     /// Starts a server on `port` (for tests that start a service before the server).
     pub fn start_on(port: u16) -> Self {
+        Self::start_with(port, crate::workspace().join("deploy/nats.conf"), Vec::new())
+    }
+
+    /// Starts a server with another configuration (`deploy/nats-secure.conf`), whose variables
+    /// (certificate paths, passwords) come from `env`.
+    pub fn start_with(port: u16, config: PathBuf, env: Vec<(String, String)>) -> Self {
         let store = tempfile::tempdir().expect("temp dir");
-        let mut s = Self { child: None, port, store };
+        let mut s = Self { child: None, port, store, config, env };
         s.spawn();
         s
     }
@@ -52,7 +61,8 @@ impl NatsServer {
         let child = Command::new(binary())
             // The configuration pump ships (raw 1080p frames fit), with this test's port and store.
             .arg("-c")
-            .arg(crate::workspace().join("deploy/nats.conf"))
+            .arg(&self.config)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "--store_dir"])
             .arg(self.store.path())
             .stdout(Stdio::null())

@@ -4,9 +4,11 @@ use clap::Args;
 
 #[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
-    /// NATS server URL.
+    /// NATS server URL (tls:// for TLS).
     #[arg(long, env = "PUMP_NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
+    #[command(flatten)]
+    pub nats_auth: crate::auth::NatsAuthArgs,
     /// Log filter (tracing EnvFilter syntax, e.g. `info,pump_infer=debug`).
     #[arg(long, env = "PUMP_LOG", default_value = "info")]
     pub log: String,
@@ -26,6 +28,13 @@ pub struct CommonArgs {
 }
 
 impl CommonArgs {
+    /// How this service connects, as `name`; a credential file that cannot be read is one line.
+    pub fn bus(&self, name: &str) -> Result<crate::connect::BusConfig, String> {
+        let mut bus = crate::connect::BusConfig::new(&self.nats_url, name);
+        bus.auth = self.nats_auth.resolve()?;
+        Ok(bus)
+    }
+
     /// The stream limits these flags ask for.
     pub fn stream_limits(&self) -> crate::streams::StreamLimits {
         crate::streams::StreamLimits {
@@ -82,12 +91,20 @@ where
     };
     let shutdown = tokio_util::sync::CancellationToken::new();
     let signals = tokio::spawn(shutdown_on_signal(shutdown.clone()));
-    let result = service(client, shutdown).await;
+    // A server that refuses these credentials ends the service with its reason, rather than
+    // leaving it waiting for a connection that cannot come.
+    let result = tokio::select! {
+        r = service(client, shutdown.clone()) => r.map_err(|e| format!("{e:#}")),
+        e = crate::connect::refused(bus) => {
+            shutdown.cancel();
+            Err(e.to_string())
+        }
+    };
     signals.abort();
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{binary}: {e:#}");
+            eprintln!("{binary}: {e}");
             std::process::ExitCode::FAILURE
         }
     }

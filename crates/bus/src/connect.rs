@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::{Client, ConnectOptions, Event};
+use async_nats::{Client, ConnectErrorKind, ConnectOptions, Event};
 
+use crate::auth::{BusAuth, Credentials};
 use crate::error::{Error, Result};
 
 /// How a service connects.
@@ -18,24 +19,98 @@ pub struct BusConfig {
     /// Messages a subscription buffers before the server counts us as a slow consumer. The
     /// client's default (65 536) is a queue of stale frames; frame consumers set a small one.
     pub subscription_capacity: usize,
+    /// Credentials and TLS.
+    pub auth: BusAuth,
 }
 
 impl BusConfig {
     pub fn new(url: impl Into<String>, name: impl Into<String>) -> Self {
-        Self { url: url.into(), name: name.into(), subscription_capacity: 1024 }
+        Self { url: url.into(), name: name.into(), subscription_capacity: 1024, auth: BusAuth::default() }
+    }
+}
+
+/// Connect options carrying the credentials and TLS settings of `cfg`.
+async fn secured(cfg: &BusConfig) -> Result<ConnectOptions> {
+    let a = &cfg.auth;
+    let mut o = match &a.credentials {
+        Credentials::None => ConnectOptions::new(),
+        Credentials::CredsFile(path) => {
+            ConnectOptions::with_credentials_file(path).await.map_err(|e| Error::Refused {
+                url: crate::redact::url(&cfg.url),
+                reason: format!("credentials file {}: {e}", path.display()),
+                hint: "",
+            })?
+        }
+        Credentials::NKey(seed) => ConnectOptions::new().nkey(seed.clone()),
+        Credentials::UserPassword(u, p) => ConnectOptions::new().user_and_password(u.clone(), p.clone()),
+        Credentials::Token(t) => ConnectOptions::new().token(t.clone()),
+    };
+    if let Some(ca) = &a.ca {
+        o = o.add_root_certificates(ca.clone());
+    }
+    if let Some((cert, key)) = &a.client_cert {
+        o = o.add_client_certificate(cert.clone(), key.clone());
+    }
+    Ok(o.require_tls(a.tls()).name(&cfg.name).connection_timeout(Duration::from_secs(2)))
+}
+
+/// Whether a failed connection is the server refusing us (retrying cannot help) and what to check.
+fn refusal(e: &async_nats::ConnectError) -> Option<&'static str> {
+    const TLS: &str = " (check PUMP_NATS_CA, PUMP_NATS_CERT/KEY and whether the server speaks TLS)";
+    match e.kind() {
+        ConnectErrorKind::AuthorizationViolation | ConnectErrorKind::Authentication => Some(
+            " (check the service's NATS credentials: PUMP_NATS_USER/PASSWORD_FILE, TOKEN_FILE, NKEY_FILE or CREDS)",
+        ),
+        ConnectErrorKind::Tls => Some(TLS),
+        // A certificate the client does not trust, or one the server does not: rustls says so as
+        // invalid data in the handshake (a server that is away is a refused or reset connection).
+        ConnectErrorKind::Io => {
+            let io = std::error::Error::source(e).and_then(|s| s.downcast_ref::<std::io::Error>());
+            io.is_some_and(|io| io.kind() == std::io::ErrorKind::InvalidData).then_some(TLS)
+        }
+        _ => None,
+    }
+}
+
+/// Resolves once the server has refused this configuration for good (bad credentials, TLS that
+/// cannot work); never while the server is merely away, nor once it has accepted us. The client
+/// of [`connect`] retries for ever in the background, and an authorization failure there would
+/// leave a service waiting silently: a service races its work against this.
+pub async fn refused(cfg: &BusConfig) -> Error {
+    loop {
+        let attempt = match secured(cfg).await {
+            Ok(o) => o.connect(cfg.url.as_str()).await,
+            Err(e) => return e,
+        };
+        match attempt {
+            Ok(client) => {
+                drop(client);
+                return std::future::pending().await;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "nats connection attempt failed");
+                if let Some(hint) = refusal(&e) {
+                    return Error::Refused {
+                        url: crate::redact::url(&cfg.url),
+                        reason: crate::redact::secrets_in(&e.to_string(), &cfg.url),
+                        hint,
+                    };
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
 /// Connects, retrying for ever in the background until the server answers; the client is usable
-/// at once (requests wait for the connection).
+/// at once (requests wait for the connection). See [`refused`] for a server that will not have us.
 pub async fn connect(cfg: &BusConfig) -> Result<Client> {
     let name = cfg.name.clone();
     let slow = Arc::new(SlowConsumerLog::default());
-    ConnectOptions::new()
-        .name(&cfg.name)
+    secured(cfg)
+        .await?
         .retry_on_initial_connect()
         .max_reconnects(None)
-        .connection_timeout(Duration::from_secs(2))
         .subscription_capacity(cfg.subscription_capacity.max(1))
         .event_callback(move |event| {
             let (name, slow) = (name.clone(), slow.clone());

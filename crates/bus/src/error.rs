@@ -8,6 +8,11 @@ pub enum Error {
     #[error("failed to connect to NATS at {url}: {reason}")]
     Connect { url: String, reason: String },
 
+    /// The server answered but will not have us (credentials, permissions or TLS): retrying
+    /// cannot help, so the service stops with this line.
+    #[error("NATS at {url} refused the connection: {reason}{hint}")]
+    Refused { url: String, reason: String, hint: &'static str },
+
     #[error("failed to set up stream {stream}: {source}")]
     Stream { stream: String, source: async_nats::jetstream::context::CreateStreamError },
 

@@ -4,6 +4,7 @@
 //! - [`connect`]: a client that retries until the server is there and logs its state changes.
 //! - [`streams`]: the JetStream streams, created or updated idempotently.
 //! - [`codec`]: protobuf payloads and the headers that carry frame id and capture time.
+//! - [`auth`]: NATS credentials (file, NKey, user/password, token) and TLS, from flags.
 //! - [`args`]: flags every service shares (`--nats-url`, `--log`).
 //! - [`frame`]: what a frame must be before it is decoded (claimed size = its pixels).
 //! - [`ops`]: `/healthz`, `/readyz` and `/metrics` over HTTP, for every service.
@@ -11,6 +12,7 @@
 //! - [`clock`]: wall-clock nanoseconds, the unit of every timestamp on the wire.
 
 pub mod args;
+pub mod auth;
 pub mod clock;
 pub mod codec;
 pub mod connect;

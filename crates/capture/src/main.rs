@@ -6,7 +6,6 @@ use clap::Parser;
 use std::time::Duration;
 
 use pump_bus::args::CommonArgs;
-use pump_bus::connect::BusConfig;
 use pump_capture::config::{parse_camera, CameraConfig, FrameEncoding};
 use pump_capture::{Config, Service};
 
@@ -62,7 +61,10 @@ async fn main() -> ExitCode {
     if std::env::var_os("OPENCV_FFMPEG_LOGLEVEL").is_none() {
         std::env::set_var("OPENCV_FFMPEG_LOGLEVEL", "-8");
     }
-    let mut config = Config::new(BusConfig::new(&args.common.nats_url, "pump-capture"), args.cameras);
+    let mut config = match args.common.bus("pump-capture") {
+        Ok(bus) => Config::new(bus, args.cameras),
+        Err(e) => return pump_bus::args::usage_error("pump-capture", e),
+    };
     config.limits = args.common.stream_limits();
     // Checked whichever encoding is chosen: a bad value is a mistake even while unused.
     if !(1..=100).contains(&args.jpeg_quality) {

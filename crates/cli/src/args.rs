@@ -136,6 +136,8 @@ pub struct ListenArgs {
     /// NATS server URL.
     #[arg(long, env = "PUMP_NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
+    #[command(flatten)]
+    pub nats_auth: pump_bus::auth::NatsAuthArgs,
     /// Stop once every named camera has sent its end of stream.
     #[arg(long, env = "PUMP_UNTIL_END", value_parser = BoolishValueParser::new(), num_args = 0, default_missing_value = "true", default_value = "false")]
     pub until_end: bool,

@@ -33,7 +33,12 @@ pub fn run(args: ListenArgs) -> Result<()> {
 
 async fn listen(args: ListenArgs) -> Result<()> {
     let cameras: Vec<CameraId> = args.cameras.iter().map(CameraId::new).collect::<Result<_, _>>()?;
-    let client = connect(&BusConfig::new(&args.nats_url, "pump-listen")).await?;
+    let mut bus = BusConfig::new(&args.nats_url, "pump-listen");
+    bus.auth = args.nats_auth.resolve().map_err(anyhow::Error::msg)?;
+    let client = tokio::select! {
+        c = connect(&bus) => c?,
+        e = pump_bus::connect::refused(&bus) => return Err(e.into()),
+    };
     let subjects: Vec<String> =
         if cameras.is_empty() { vec![POSES_ALL.to_string()] } else { cameras.iter().map(subject::poses).collect() };
     let mut subs = Vec::new();

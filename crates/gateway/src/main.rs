@@ -4,7 +4,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use pump_bus::args::CommonArgs;
-use pump_bus::connect::BusConfig;
 
 #[derive(Debug, Parser)]
 #[command(name = "pump-gateway", version, about = "Answers gRPC queries about poses (pump.v1.PoseQuery)")]
@@ -38,7 +37,10 @@ async fn main() -> ExitCode {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let bus = BusConfig::new(&args.common.nats_url, "pump-gateway");
+    let bus = match args.common.bus("pump-gateway") {
+        Ok(bus) => bus,
+        Err(e) => return pump_bus::args::usage_error("pump-gateway", e),
+    };
     let limits = args.common.stream_limits();
     pump_bus::args::serve("pump-gateway", &bus, |client, shutdown| {
         pump_gateway::run(

@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use clap::Parser;
 use pump_bus::args::CommonArgs;
-use pump_bus::connect::BusConfig;
 use pump_pose::args::EngineArgs;
 use pump_pose::EngineConfig;
 
@@ -50,8 +49,8 @@ pub struct Args {
 
 impl Args {
     /// Splits the flags into the service's and the engine's configuration.
-    pub fn configs(&self) -> (Config, EngineConfig) {
-        let mut bus = BusConfig::new(&self.common.nats_url, "pump-infer");
+    pub fn configs(&self) -> Result<(Config, EngineConfig), String> {
+        let mut bus = self.common.bus("pump-infer")?;
         bus.subscription_capacity = SUBSCRIPTION_CAPACITY;
         let mut config = Config::new(bus);
         config.limits = self.common.stream_limits();
@@ -60,6 +59,6 @@ impl Args {
         config.queue_group = self.queue_group.clone();
         config.stats_interval = Duration::from_secs(self.stats_interval_s.max(1));
         config.min_inference = Duration::from_millis(self.min_inference_ms);
-        (config, self.engine.engine_config())
+        Ok((config, self.engine.engine_config()))
     }
 }

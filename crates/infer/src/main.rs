@@ -15,7 +15,10 @@ async fn main() -> ExitCode {
         Err(code) => return code,
     };
     args.common.init_tracing();
-    let (config, engine) = args.configs();
+    let (config, engine) = match args.configs() {
+        Ok(c) => c,
+        Err(e) => return pump_bus::args::usage_error("pump-infer", e),
+    };
     if let Err(e) = config.validate() {
         return pump_bus::args::usage_error("pump-infer", e);
     }

@@ -7,7 +7,6 @@ use clap::Parser;
 use std::sync::Arc;
 
 use pump_bus::args::CommonArgs;
-use pump_bus::connect::BusConfig;
 use pump_sets_service::{Config, Service};
 
 #[derive(Debug, Parser)]
@@ -64,7 +63,10 @@ async fn main() -> ExitCode {
     if !(args.quiet_seconds.is_finite() && args.quiet_seconds > 0.0) {
         return pump_bus::args::usage_error("pump-sets", "--quiet-seconds must be above zero");
     }
-    let mut config = Config::new(BusConfig::new(&args.common.nats_url, "pump-sets"));
+    let mut config = match args.common.bus("pump-sets") {
+        Ok(bus) => Config::new(bus),
+        Err(e) => return pump_bus::args::usage_error("pump-sets", e),
+    };
     config.limits = args.common.stream_limits();
     config.sets.quiet = args.quiet_seconds;
     config.sets.exercise = args.exercise;

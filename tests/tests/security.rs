@@ -1,0 +1,246 @@
+//! The bus is not an open door: pump against a nats-server with TLS (certificates made here, a
+//! client certificate required) and one user per service with the permissions of
+//! `deploy/nats-secure.conf`; tokens and NKeys; and a service the server will not have stops with
+//! one line instead of waiting for ever.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use pump_bus::auth::{BusAuth, Credentials};
+use pump_bus::connect::{connect, BusConfig};
+use pump_tests::nats::free_port;
+use pump_tests::procs::{free_addr, run, wait_ready, Service};
+use pump_tests::tls::Certs;
+use pump_tests::{testdata, workspace, NatsServer};
+
+/// A binary's environment.
+type Env = Vec<(&'static str, String)>;
+
+const SERVICES: [&str; 4] = ["capture", "infer", "sets", "gateway"];
+
+/// A nats-server as `deploy/nats-secure.conf` sets it up, and what each service needs to reach it.
+struct SecureBus {
+    nats: NatsServer,
+    certs: Certs,
+    secrets: tempfile::TempDir,
+}
+
+fn password_of(service: &str) -> String {
+    format!("{service}-pw-{}", std::process::id())
+}
+
+impl SecureBus {
+    fn start() -> Self {
+        let certs = Certs::make();
+        let secrets = tempfile::tempdir().unwrap();
+        let mut env = vec![
+            ("PUMP_NATS_SERVER_CERT".to_string(), certs.server_cert.display().to_string()),
+            ("PUMP_NATS_SERVER_KEY".to_string(), certs.server_key.display().to_string()),
+            ("PUMP_NATS_CLIENT_CA".to_string(), certs.ca.display().to_string()),
+        ];
+        for s in SERVICES {
+            env.push((format!("PUMP_{}_NATS_PASSWORD", s.to_uppercase()), password_of(s)));
+            std::fs::write(secrets.path().join(s), format!("{}\n", password_of(s))).unwrap();
+        }
+        let nats = NatsServer::start_with(free_port(), workspace().join("deploy/nats-secure.conf"), env);
+        Self { nats, certs, secrets }
+    }
+
+    fn url(&self) -> String {
+        format!("tls://127.0.0.1:{}", self.nats.port())
+    }
+
+    fn password_file(&self, service: &str) -> PathBuf {
+        self.secrets.path().join(service)
+    }
+
+    /// The environment of `service`'s binary: its user, its password file, the CA and its certificate.
+    fn env(&self, service: &str, http: std::net::SocketAddr) -> Env {
+        vec![
+            ("PUMP_NATS_URL", self.url()),
+            ("PUMP_NATS_USER", format!("pump-{service}")),
+            ("PUMP_NATS_PASSWORD_FILE", self.password_file(service).display().to_string()),
+            ("PUMP_NATS_CA", self.certs.ca.display().to_string()),
+            ("PUMP_NATS_CERT", self.certs.client_cert.display().to_string()),
+            ("PUMP_NATS_KEY", self.certs.client_key.display().to_string()),
+            ("PUMP_HTTP_ADDR", http.to_string()),
+            ("PUMP_LOG", "warn".into()),
+        ]
+    }
+
+    /// A client in the test, as `service`.
+    async fn client(&self, service: &str) -> async_nats::Client {
+        let mut bus = BusConfig::new(self.url(), format!("test-as-{service}"));
+        bus.auth = BusAuth {
+            credentials: Credentials::UserPassword(format!("pump-{service}"), password_of(service)),
+            ca: Some(self.certs.ca.clone()),
+            client_cert: Some((self.certs.client_cert.clone(), self.certs.client_key.clone())),
+            require_tls: true,
+        };
+        let client = tokio::time::timeout(Duration::from_secs(10), connect(&bus)).await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(10), client.flush()).await.unwrap().unwrap();
+        client
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pipeline_counts_over_tls_with_a_user_per_service() {
+    let bus = SecureBus::start();
+    let logs = tempfile::tempdir().unwrap();
+    let (infer_http, sets_http, gw_http) = (free_addr(), free_addr(), free_addr());
+    let infer = Service::start("pump-infer", &[], &bus.env("infer", infer_http), logs.path());
+    let sets = Service::start(
+        "pump-sets",
+        &["--exercise", "squat", "--quiet-seconds", "4"],
+        &bus.env("sets", sets_http),
+        logs.path(),
+    );
+    let mut gw_env = bus.env("gateway", gw_http);
+    let grpc = free_addr();
+    gw_env.push(("PUMP_GRPC_ADDR", grpc.to_string()));
+    let gateway = Service::start("pump-gateway", &[], &gw_env, logs.path());
+    for (s, http) in [(&infer, infer_http), (&sets, sets_http), (&gateway, gw_http)] {
+        wait_ready(s, http).await;
+    }
+    let squat = testdata("squat_5reps_15fps.mp4").display().to_string();
+    let out =
+        run("pump-capture", vec!["--camera".into(), format!("gym={squat}")], bus.env("capture", free_addr())).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The set, read as a client of the gateway would.
+    let channel = tonic::transport::Channel::from_shared(format!("http://{grpc}")).unwrap().connect().await.unwrap();
+    let mut q = pump_proto::pose_query_client::PoseQueryClient::new(channel);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let found = loop {
+        let found = q.list_sets(pump_proto::ListSetsRequest::default()).await.map(|r| r.into_inner().sets);
+        if let Ok(found) = found.as_ref() {
+            if !found.is_empty() {
+                break found.clone();
+            }
+        }
+        assert!(Instant::now() < deadline, "no set: {found:?}\n{}\n{}", sets.log(), infer.log());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(found.iter().map(|s| s.reps).collect::<Vec<_>>(), vec![5]);
+    for s in [infer, sets, gateway] {
+        let (status, log, _) = s.terminate().await;
+        assert_eq!(status.code(), Some(0), "{log}");
+        assert!(!log.contains("Permissions Violation"), "{log}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_service_may_publish_only_what_its_stage_makes() {
+    let bus = SecureBus::start();
+    let reader = bus.client("gateway").await;
+    let mut seen = reader.subscribe("pump.>").await.unwrap();
+    reader.flush().await.unwrap();
+    let attempts = [
+        ("capture", "pump.poses.fake", false),
+        ("capture", "pump.sets.fake", false),
+        ("infer", "pump.sets.fake", false),
+        ("infer", "pump.frames.fake", false),
+        ("gateway", "pump.poses.fake", false),
+        ("sets", "pump.frames.fake", false),
+        ("capture", "pump.frames.real", true),
+        ("infer", "pump.poses.real", true),
+        ("sets", "pump.reps.real", true),
+    ];
+    for (service, subject, _) in attempts {
+        let c = bus.client(service).await;
+        c.publish(subject, format!("{service} on {subject}").into()).await.unwrap();
+        let _ = c.flush().await;
+    }
+    let mut got = Vec::new();
+    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(1500), seen.next()).await {
+        got.push(String::from_utf8_lossy(&m.payload).to_string());
+    }
+    got.sort();
+    let mut want: Vec<String> =
+        attempts.iter().filter(|a| a.2).map(|(service, subject, _)| format!("{service} on {subject}")).collect();
+    want.sort();
+    assert_eq!(got, want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_the_server_refuses_stops_with_one_line() {
+    let bus = SecureBus::start();
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("wrong");
+    std::fs::write(&wrong, "not-the-password\n").unwrap();
+    let mut cases: Vec<(&str, Env, &str)> = Vec::new();
+    let mut env = bus.env("sets", free_addr());
+    env.retain(|(k, _)| *k != "PUMP_NATS_PASSWORD_FILE");
+    env.push(("PUMP_NATS_PASSWORD_FILE", wrong.display().to_string()));
+    cases.push(("a wrong password", env, "authorization violation"));
+    let mut env = bus.env("sets", free_addr());
+    env.retain(|(k, _)| *k != "PUMP_NATS_CA");
+    cases.push(("no CA for the server's certificate", env, "PUMP_NATS_CA"));
+    let mut env = bus.env("sets", free_addr());
+    env.retain(|(k, _)| *k != "PUMP_NATS_PASSWORD_FILE");
+    cases.push(("a user without a password", env, "has no password"));
+    for (what, env, says) in cases {
+        let t0 = Instant::now();
+        let out = run("pump-sets", vec!["--exercise".into(), "squat".into()], env).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(matches!(out.status.code(), Some(1 | 64)), "{what}: {:?} {stderr}", out.status);
+        let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("pump-sets:")).collect();
+        assert_eq!(lines.len(), 1, "{what}: {stderr}");
+        assert!(lines[0].contains(says), "{what}: {stderr}");
+        assert!(!stderr.contains(&password_of("sets")), "{what}: {stderr}");
+        assert!(t0.elapsed() < Duration::from_secs(20), "{what}: took {:?}", t0.elapsed());
+    }
+}
+
+/// A server with `authorization` as given, TLS off.
+fn server_with(authorization: &str, env: Vec<(String, String)>) -> (NatsServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    // nats-server reads includes relative to the including file.
+    std::fs::copy(workspace().join("deploy/nats.conf"), dir.path().join("nats.conf")).unwrap();
+    let conf = dir.path().join("server.conf");
+    std::fs::write(&conf, format!("include \"nats.conf\"\nauthorization {{ {authorization} }}\n")).unwrap();
+    (NatsServer::start_with(free_port(), conf, env), dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_and_nkeys_from_files_or_the_environment() {
+    // A token, from the environment, then from a file.
+    let (nats, dir) = server_with("token: $T", vec![("T".into(), "gym-token".into())]);
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "gym-token\n").unwrap();
+    for secret in
+        [("PUMP_NATS_TOKEN", "gym-token".to_string()), ("PUMP_NATS_TOKEN_FILE", token_file.display().to_string())]
+    {
+        let http = free_addr();
+        let env = vec![("PUMP_NATS_URL", nats.url()), ("PUMP_HTTP_ADDR", http.to_string()), secret.clone()];
+        let sets = Service::start("pump-sets", &["--exercise", "squat"], &env, dir.path());
+        wait_ready(&sets, http).await;
+        let (status, log, _) = sets.terminate().await;
+        assert_eq!(status.code(), Some(0), "{secret:?}: {log}");
+    }
+    let env = vec![("PUMP_NATS_URL", nats.url()), ("PUMP_NATS_TOKEN", "guess".into())];
+    let out = run("pump-sets", vec![], env).await;
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // An NKey: the server knows the public key, the service reads the seed from a file.
+    let user = nkeys::KeyPair::new_user();
+    let (nats, dir) = server_with(&format!("users: [ {{ nkey: {} }} ]", user.public_key()), vec![]);
+    let seed = dir.path().join("seed");
+    std::fs::write(&seed, format!("{}\n", user.seed().unwrap())).unwrap();
+    let http = free_addr();
+    let env = vec![
+        ("PUMP_NATS_URL", nats.url()),
+        ("PUMP_HTTP_ADDR", http.to_string()),
+        ("PUMP_NATS_NKEY_FILE", seed.display().to_string()),
+    ];
+    let sets = Service::start("pump-sets", &["--exercise", "squat"], &env, dir.path());
+    wait_ready(&sets, http).await;
+    let (status, log, _) = sets.terminate().await;
+    assert_eq!(status.code(), Some(0), "{log}");
+    let other = nkeys::KeyPair::new_user();
+    std::fs::write(&seed, other.seed().unwrap()).unwrap();
+    let env = vec![("PUMP_NATS_URL", nats.url()), ("PUMP_NATS_NKEY_FILE", seed.display().to_string())];
+    let out = run("pump-sets", vec![], env).await;
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+}
