@@ -26,12 +26,45 @@ impl Reply {
     }
 }
 
+/// A connection: plain, or TLS.
+trait Conn: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Conn for S {}
+
+/// How to ask: extra headers, and the CA of a TLS server (whose certificate names `localhost`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Ask<'a> {
+    pub headers: &'a [(&'a str, &'a str)],
+    pub tls_ca: Option<&'a std::path::Path>,
+}
+
+async fn connect(addr: std::net::SocketAddr, ask: Ask<'_>) -> Box<dyn Conn> {
+    let tcp = tokio::time::timeout(T, tokio::net::TcpStream::connect(addr)).await.unwrap().unwrap();
+    let Some(ca) = ask.tls_ca else { return Box::new(tcp) };
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config =
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)).connect(name, tcp);
+    Box::new(tokio::time::timeout(T, tls).await.unwrap().unwrap())
+}
+
 async fn request(
     addr: std::net::SocketAddr,
     path: &str,
-) -> (u16, Vec<(String, String)>, BufReader<tokio::net::TcpStream>) {
-    let mut s = tokio::time::timeout(T, tokio::net::TcpStream::connect(addr)).await.unwrap().unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    ask: Ask<'_>,
+) -> (u16, Vec<(String, String)>, BufReader<Box<dyn Conn>>) {
+    let mut s = connect(addr, ask).await;
+    let extra: String = ask.headers.iter().map(|(n, v)| format!("{n}: {v}\r\n")).collect();
+    let head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra}\r\n");
+    s.write_all(head.as_bytes()).await.unwrap();
     let mut r = BufReader::new(s);
     let mut line = String::new();
     tokio::time::timeout(T, r.read_line(&mut line)).await.unwrap().unwrap();
@@ -52,7 +85,12 @@ async fn request(
 
 /// GETs `path` and reads the whole body (chunked or not).
 pub async fn get(addr: std::net::SocketAddr, path: &str) -> Reply {
-    let (status, headers, mut r) = request(addr, path).await;
+    get_with(addr, path, Ask::default()).await
+}
+
+/// [`get`], with headers or over TLS.
+pub async fn get_with(addr: std::net::SocketAddr, path: &str, ask: Ask<'_>) -> Reply {
+    let (status, headers, mut r) = request(addr, path, ask).await;
     let mut raw = Vec::new();
     let length = headers.iter().find(|(n, _)| n == "content-length").map(|(_, v)| v.parse::<usize>().unwrap());
     match length {
@@ -86,7 +124,7 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
 /// The first `n` JPEGs of a multipart MJPEG stream (with the response's status and headers), then
 /// hangs up. Fewer when the stream ends first.
 pub async fn mjpeg_frames(addr: std::net::SocketAddr, path: &str, n: usize) -> (Reply, Vec<Vec<u8>>) {
-    let (status, headers, mut r) = request(addr, path).await;
+    let (status, headers, mut r) = request(addr, path, Ask::default()).await;
     let chunked = headers.iter().any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
     let reply = Reply { status, headers, body: Vec::new() };
     let (mut raw, mut data, mut frames) = (Vec::new(), Vec::new(), Vec::new());

@@ -196,6 +196,8 @@ pub async fn start_gateway(nats: &NatsServer) -> Gateway {
         ops: Some(ops),
         snapshots: snapshots.clone(),
         pose_rate_floor: pump_gateway::book::DEFAULT_POSE_RATE_FLOOR,
+        access: pump_gateway::access::Access::open(),
+        tls: None,
     };
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(pump_gateway::run(service, shutdown.clone()));

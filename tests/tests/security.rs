@@ -244,3 +244,124 @@ async fn tokens_and_nkeys_from_files_or_the_environment() {
     let out = run("pump-sets", vec![], env).await;
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_wants_its_token_over_tls_and_leaves_health_open() {
+    use prost::Message;
+    use pump_proto::pose_query_client::PoseQueryClient;
+    use pump_tests::http::{get_with, Ask};
+    use tonic::transport::{Certificate, Channel, ClientTlsConfig};
+    let nats = NatsServer::start();
+    let certs = Certs::make();
+    let logs = tempfile::tempdir().unwrap();
+    let token_file = logs.path().join("token");
+    std::fs::write(&token_file, "gym-secret\n").unwrap();
+    let (grpc, http) = (free_addr(), free_addr());
+    let env = vec![
+        ("PUMP_NATS_URL", nats.url()),
+        ("PUMP_GRPC_ADDR", grpc.to_string()),
+        ("PUMP_HTTP_ADDR", http.to_string()),
+        ("PUMP_AUTH_TOKEN_FILE", token_file.display().to_string()),
+        ("PUMP_TLS_CERT", certs.server_cert.display().to_string()),
+        ("PUMP_TLS_KEY", certs.server_key.display().to_string()),
+        ("PUMP_LOG", "warn".into()),
+    ];
+    let gateway = Service::start("pump-gateway", &[], &env, logs.path());
+    let tls = Ask { headers: &[], tls_ca: Some(&certs.ca) };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(http).await.is_err() || get_with(http, "/readyz", tls).await.status != 200 {
+        assert!(Instant::now() < deadline, "gateway not ready: {}", gateway.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A camera to ask about.
+    let c = pump_tests::services::client(&nats, "camera").await;
+    let frame = pump_proto::Frame {
+        camera: "gym".into(),
+        frame_id: 1,
+        capture_ts_ns: pump_bus::clock::now_ns(),
+        width: 4,
+        height: 4,
+        encoding: pump_proto::Encoding::Bgr8 as i32,
+        data: vec![9; 48].into(),
+        ..Default::default()
+    };
+    c.publish("pump.frames.gym", frame.encode_to_vec().into()).await.unwrap();
+    c.flush().await.unwrap();
+
+    // gRPC: TLS, then the token for everything but health.
+    let ca = Certificate::from_pem(std::fs::read(&certs.ca).unwrap());
+    let channel = Channel::from_shared(format!("https://{grpc}"))
+        .unwrap()
+        .tls_config(ClientTlsConfig::new().ca_certificate(ca).domain_name("localhost"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let err = PoseQueryClient::new(channel.clone()).list_cameras(pump_proto::ListCamerasRequest {}).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err}");
+    for (token, ok) in [("Bearer wrong", false), ("gym-secret", false), ("Bearer gym-secret", true)] {
+        let value: tonic::metadata::MetadataValue<_> = token.parse().unwrap();
+        let mut q = PoseQueryClient::with_interceptor(channel.clone(), move |mut req: tonic::Request<()>| {
+            req.metadata_mut().insert("authorization", value.clone());
+            Ok(req)
+        });
+        let r = q.list_cameras(pump_proto::ListCamerasRequest {}).await;
+        assert_eq!(r.is_ok(), ok, "{token}: {r:?}");
+        if let Ok(r) = r {
+            assert_eq!(r.into_inner().cameras[0].camera, "gym");
+        }
+    }
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let status = health.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await.unwrap();
+    assert_eq!(status.into_inner().status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+    // Plain text to the TLS port gets nowhere.
+    let plain = Channel::from_shared(format!("http://{grpc}")).unwrap().connect().await;
+    if let Ok(plain) = plain {
+        assert!(PoseQueryClient::new(plain).list_cameras(pump_proto::ListCamerasRequest {}).await.is_err());
+    }
+
+    // HTTP: health and metrics open; the preview, snapshots and API want the token.
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(get_with(http, path, tls).await.status, 200, "{path}");
+    }
+    for path in ["/", "/api/cameras", "/cameras/gym/snapshot.jpg"] {
+        assert_eq!(get_with(http, path, tls).await.status, 401, "{path}");
+        let wrong = Ask { headers: &[("Authorization", "Bearer nope")], ..tls };
+        assert_eq!(get_with(http, path, wrong).await.status, 401, "{path}");
+        let right = Ask { headers: &[("Authorization", "Bearer gym-secret")], ..tls };
+        assert_eq!(get_with(http, path, right).await.status, 200, "{path}");
+    }
+    // A browser: one visit with ?token= sets the cookie the page's own requests then carry.
+    let visit = get_with(http, "/?token=gym-secret", tls).await;
+    assert_eq!(visit.status, 303);
+    assert_eq!(visit.header("location"), Some("/"));
+    let cookie = visit.header("set-cookie").unwrap().split(';').next().unwrap().to_string();
+    assert!(visit.header("set-cookie").unwrap().contains("HttpOnly; SameSite=Strict; Path=/; Secure"));
+    let with_cookie = Ask { headers: &[("Cookie", &cookie)], ..tls };
+    assert_eq!(get_with(http, "/cameras/gym/snapshot.jpg", with_cookie).await.status, 200);
+    assert_eq!(get_with(http, "/?token=guess", tls).await.status, 401);
+    // pump's own client: the CA and the token from files.
+    let ca_flag = vec![
+        "cameras".to_string(),
+        "--grpc-addr".into(),
+        grpc.to_string(),
+        "--tls-ca".into(),
+        certs.ca.display().to_string(),
+    ];
+    let out = run("pump", ca_flag.clone(), vec![("PUMP_AUTH_TOKEN_FILE", token_file.display().to_string())]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("gym"));
+    let out = run("pump", ca_flag, vec![]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("token"), "{stderr}");
+    let (status, log, _) = gateway.terminate().await;
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(!log.contains("gym-secret"), "{log}");
+
+    // Reachable from other machines with no token: refused at start, in one line.
+    let open = vec![("PUMP_NATS_URL", nats.url()), ("PUMP_GRPC_ADDR", format!("0.0.0.0:{}", free_port()))];
+    let out = run("pump-gateway", vec![], open).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("reachable from other machines") && stderr.lines().count() == 1, "{stderr}");
+}

@@ -39,8 +39,13 @@ pub async fn serve_with(
     routes: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    axum::serve(listener, app(ops, routes)).with_graceful_shutdown(shutdown.cancelled_owned()).await
+}
+
+/// The endpoints and `routes` as one app (for a server of the service's own, e.g. over TLS).
+pub fn app(ops: Ops, routes: Router) -> Router {
     let (h, r, m) = (ops.clone(), ops.clone(), ops);
-    let app = Router::new()
+    Router::new()
         .route("/healthz", get(move || async move { axum::Json((h.health)()) }))
         .route(
             "/readyz",
@@ -57,8 +62,7 @@ pub async fn serve_with(
                 ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], (m.metrics)()).into_response()
             }),
         )
-        .merge(routes);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await
+        .merge(routes)
 }
 
 /// Builds Prometheus text, one metric family at a time.

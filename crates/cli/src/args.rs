@@ -49,9 +49,17 @@ pub struct SnapshotArgs {
 /// How to reach the gateway.
 #[derive(Debug, Args)]
 pub struct ClientArgs {
-    /// Gateway gRPC address.
+    /// Gateway gRPC address (https://… for TLS).
     #[arg(long, env = "PUMP_GRPC_ADDR", default_value = "127.0.0.1:50051")]
     pub grpc_addr: String,
+    /// File holding the gateway's token (or PUMP_AUTH_TOKEN, from the environment).
+    #[arg(long, env = "PUMP_AUTH_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    #[arg(long, env = "PUMP_AUTH_TOKEN", hide = true, hide_env_values = true)]
+    pub token: Option<String>,
+    /// CA certificate (PEM) of a gateway serving TLS; implies https.
+    #[arg(long, env = "PUMP_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
     /// One JSON object per line instead of text.
     #[arg(long, env = "PUMP_JSON", value_parser = BoolishValueParser::new(), num_args = 0, default_missing_value = "true", default_value = "false")]
     pub json: bool,

@@ -20,11 +20,9 @@ fn main() -> ExitCode {
         args::Command::Listen(a) => listen::run(a),
         args::Command::Sets(a) => sets::run(a),
         args::Command::Prototype(a) => sets::record_prototype(a),
-        args::Command::Cameras(a) => client::cameras(&a.grpc_addr, a.json),
-        args::Command::Poses(a) => {
-            client::poses(&a.client.grpc_addr, &a.camera, a.follow.then_some(a.wait), a.client.json)
-        }
-        args::Command::Snapshot(a) => client::snapshot(&a.client.grpc_addr, &a.camera, a.overlay, &a.output),
+        args::Command::Cameras(a) => client::cameras(&a, a.json),
+        args::Command::Poses(a) => client::poses(&a.client, &a.camera, a.follow.then_some(a.wait), a.client.json),
+        args::Command::Snapshot(a) => client::snapshot(&a.client, &a.camera, a.overlay, &a.output),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -156,7 +156,7 @@ pub fn run(args: SetsArgs) -> Result<()> {
                 bail!("{c}: no such file");
             }
         }
-        return crate::client::sets(&args.client.grpc_addr, camera.as_deref(), args.follow, args.client.json);
+        return crate::client::sets(&args.client, camera.as_deref(), args.follow, args.client.json);
     };
     if args.quiet_seconds <= 0.0 || !args.quiet_seconds.is_finite() {
         bail!("--quiet-seconds must be above zero");

@@ -47,6 +47,10 @@ pub struct Service {
     pub snapshots: Arc<crate::snapshot::SnapshotCache>,
     /// Poses a second under which a camera's rep counts are not exact (said per camera).
     pub pose_rate_floor: f64,
+    /// The token clients must present (gRPC and the preview), if any.
+    pub access: crate::access::Access,
+    /// A certificate: both ports speak TLS only.
+    pub tls: Option<crate::access::TlsFiles>,
 }
 
 impl std::fmt::Debug for Service {
@@ -405,6 +409,8 @@ struct OpsState {
     skipped: Arc<AtomicU64>,
     /// The streams are set up (once, at start).
     streams_ready: Arc<std::sync::atomic::AtomicBool>,
+    access: crate::access::Access,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl OpsState {
@@ -416,7 +422,8 @@ impl OpsState {
             feeds: crate::preview::FrameFeeds::new(self.client.clone(), token.clone()),
             shutdown: token.clone(),
         });
-        let routes = crate::preview::routes(preview.clone());
+        let routes = self.access.http(crate::preview::routes(preview.clone()));
+        let tls = self.tls.clone();
         let state = Arc::new(self);
         let ops = pump_bus::ops::Ops {
             not_ready: {
@@ -432,7 +439,12 @@ impl OpsState {
             },
             metrics: Arc::new(move || state.metrics(&preview.feeds)),
         };
-        pump_bus::ops::serve_with(listener, ops, routes, token).await
+        match tls {
+            Some(acceptor) => {
+                crate::access::serve_tls(listener, pump_bus::ops::app(ops, routes), acceptor, token).await
+            }
+            None => pump_bus::ops::serve_with(listener, ops, routes, token).await,
+        }
     }
 
     /// Serving as gRPC health says it (streams set up and NATS connected), and each camera.
@@ -486,7 +498,8 @@ async fn set_health(reporter: &tonic_health::server::HealthReporter, serving: bo
 }
 
 pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let Service { client, listener, limits, skipped, ops, snapshots, pose_rate_floor } = service;
+    let Service { client, listener, limits, skipped, ops, snapshots, pose_rate_floor, access, tls } = service;
+    let http_tls = tls.as_ref().map(|t| t.http()).transpose().map_err(anyhow::Error::msg)?;
     let book = Arc::new(crate::book::CameraBook::with_floor(pose_rate_floor));
     let js = jetstream::new(client.clone());
     let listening = tokio::spawn(crate::book::listen(book.clone(), client.clone(), shutdown.clone()));
@@ -501,6 +514,8 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
             snapshots: snapshots.clone(),
             skipped: skipped.clone(),
             streams_ready: streams_ready.clone(),
+            access: access.clone(),
+            tls: http_tls,
         };
         (tokio::spawn(state.serve(listener, token.clone())), token)
     });
@@ -568,7 +583,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
             tokio::join!(keeper, health);
         })
     };
-    info!(%addr, "gateway serving gRPC");
+    info!(%addr, tls = tls.is_some(), token = !access.is_open(), "gateway serving gRPC");
     let stop = {
         let (reporter, shutdown) = (reporter.clone(), shutdown.clone());
         async move {
@@ -576,11 +591,18 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
             set_health(&reporter, false).await;
         }
     };
-    tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(t) = &tls {
+        server = server.tls_config(t.grpc().map_err(anyhow::Error::msg)?)?;
+    }
+    let guard = access.grpc();
+    use tonic::service::interceptor::InterceptedService;
+    // Health stays open: probes carry no token.
+    server
         .add_service(health)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_service(PoseQueryServer::new(query))
+        .add_service(InterceptedService::new(reflection_v1, guard.clone()))
+        .add_service(InterceptedService::new(reflection_v1alpha, guard.clone()))
+        .add_service(PoseQueryServer::with_interceptor(query, guard))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop)
         .await?;
     watch_health.abort();
