@@ -50,6 +50,12 @@ bench: setup bench-python
     cargo bench -p pump-tests --bench cameras
     cargo bench -p pump-tests --bench cameras -- 4 6 8 10 --infer "--workers 2 --threads 1"
 
+# Minutes of two looping live cameras through every service: memory slope per service, drops,
+# sets (PUMP_SOAK_MINUTES, default 5). Not part of `just test` or `just bench`.
+soak: setup
+    cargo build --release --workspace --bins
+    cargo bench -p pump-tests --bench soak
+
 # The reference side of the benchmark: Ultralytics (with torch) in a venv under .cache (~3 GB, once).
 bench-python:
     test -x .cache/bench-venv/bin/python || python3 -m venv .cache/bench-venv

@@ -23,9 +23,19 @@ pub struct FfmpegCamera {
 
 impl FfmpegCamera {
     pub fn serve(clip: &std::path::Path) -> Self {
+        Self::start(clip, false)
+    }
+
+    /// The clip again and again, for ever (the soak).
+    pub fn serve_looping(clip: &std::path::Path) -> Self {
+        Self::start(clip, true)
+    }
+
+    fn start(clip: &std::path::Path, looping: bool) -> Self {
         let url = format!("http://127.0.0.1:{}/cam.mjpg", free_port());
+        let times = if looping { "-1" } else { "0" };
         let child = Command::new("ffmpeg")
-            .args(["-loglevel", "error", "-re", "-i"])
+            .args(["-loglevel", "error", "-stream_loop", times, "-re", "-i"])
             .arg(clip)
             .args(["-c:v", "mjpeg", "-q:v", "3", "-f", "mpjpeg", "-listen", "1", &url])
             .stdin(Stdio::null())

@@ -84,7 +84,7 @@ async fn client_commands_read_through_the_gateway() {
     let out = pump(args(&["poses", "nobody"], &addr)).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("no poses for camera") && stderr.lines().count() == 1, "{stderr}");
+    assert!(stderr.contains("unknown camera \"nobody\"") && stderr.lines().count() == 1, "{stderr}");
     gw.shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(30), gw.task).await.unwrap().unwrap().unwrap();
 }
