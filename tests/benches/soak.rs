@@ -96,8 +96,8 @@ async fn soak(minutes: f64) {
     let got: Arc<BTreeMap<String, AtomicU64>> =
         Arc::new((0..2).map(|i| (format!("cam{i}"), AtomicU64::new(0))).collect());
     let channel = tonic::transport::Channel::from_shared(format!("http://{grpc}")).expect("url").connect_lazy();
-    for cam in got.keys().cloned() {
-        let (channel, got) = (channel.clone(), got.clone());
+    for cam in got.keys() {
+        let (channel, got, cam) = (channel.clone(), got.clone(), cam.clone());
         tokio::spawn(async move {
             let mut q = pump_proto::pose_query_client::PoseQueryClient::new(channel);
             let req =
