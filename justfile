@@ -50,6 +50,15 @@ bench: setup bench-python
     cargo bench -p pump-tests --bench cameras
     cargo bench -p pump-tests --bench cameras -- 4 6 8 10 --infer "--workers 2 --threads 1"
 
+# The service images (pump-capture, -infer, -sets, -gateway, and pump-nats), from the release
+# binaries, with podman or docker; then `docker compose -f deploy/compose.yaml up -d`.
+images: setup
+    bash deploy/images.sh
+
+# The same and pump-infer-gpu (needs NVIDIA's CUDA base image and onnxruntime-gpu's libraries).
+images-gpu: setup
+    PUMP_IMAGES_GPU=1 bash deploy/images.sh
+
 # Minutes of two looping live cameras through every service: memory slope per service, drops,
 # sets (PUMP_SOAK_MINUTES, default 5). Not part of `just test` or `just bench`.
 soak: setup

@@ -13,8 +13,10 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 # 1. Debian packages: OpenCV + clang for the opencv crate, nats-server for the bus, protoc for
 #    the protos, ffmpeg for test media, opencv-doc for the sample video, chromium for the test
 #    that looks at the gateway's preview page the way a browser shows it, openssl for the
-#    certificates the security tests make.
-packages=(libopencv-dev clang libclang-dev pkg-config nats-server ffmpeg protobuf-compiler opencv-doc chromium openssl)
+#    certificates the security tests make, podman (runc, podman-compose) and mmdebstrap to build
+#    and run the images with no registry (deploy/images.sh, tests/tests/containers.rs).
+packages=(libopencv-dev clang libclang-dev pkg-config nats-server ffmpeg protobuf-compiler opencv-doc chromium openssl
+          podman runc podman-compose mmdebstrap)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

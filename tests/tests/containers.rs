@@ -1,0 +1,168 @@
+//! The images, built and run: `deploy/images.sh` builds them (podman, from the release binaries,
+//! the base image made with mmdebstrap where no registry answers), and `deploy/compose.yaml` runs
+//! the whole system under podman-compose on a network of its own: the squat clip played as a
+//! camera in the capture container, two inference replicas sharing its frames, the 5-rep set and
+//! the poses read over gRPC from this host (127.0.0.1, with the gateway's token), one replica
+//! killed and the next play counted all the same, then everything brought down.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+use std::collections::BTreeSet;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use pump_proto::pose_query_client::PoseQueryClient;
+use pump_tests::nats::free_port;
+use pump_tests::{testdata, wait_with_deadline, workspace};
+
+/// Runs a command from the repository root with podman's settings, bounded.
+fn sh(program: &str, args: &[&str], env: &[(&str, String)], within: Duration) -> Output {
+    let child = Command::new(program)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env("CONTAINERS_CONF", workspace().join("deploy/podman/containers.conf"))
+        .current_dir(workspace())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("{program}: {e} (apt install podman podman-compose mmdebstrap runc, or just setup)")
+        });
+    wait_with_deadline(child, within)
+}
+
+fn ok(out: &Output, what: &str) -> String {
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{what}: {text}");
+    text
+}
+
+/// One compose project: its name, its variables, and what it was started with.
+struct Stack {
+    project: String,
+    env: Vec<(&'static str, String)>,
+    files: Vec<String>,
+}
+
+impl Stack {
+    fn compose(&self, args: &[&str], within: Duration) -> Output {
+        let mut all = vec!["-p", self.project.as_str()];
+        for f in &self.files {
+            all.extend(["-f", f.as_str()]);
+        }
+        all.extend(args);
+        sh("podman-compose", &all, &self.env, within)
+    }
+
+    /// The project's containers (all states), by name.
+    fn containers(&self) -> Vec<String> {
+        let filter = format!("label=io.podman.compose.project={}", self.project);
+        let out =
+            sh("podman", &["ps", "-a", "--filter", &filter, "--format", "{{.Names}}"], &[], Duration::from_secs(30));
+        ok(&out, "podman ps").lines().map(str::to_string).filter(|l| !l.is_empty()).collect()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.compose(&["down", "-v", "-t", "5"], Duration::from_secs(120));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stack_runs_in_containers_and_counts_the_squat_clip() {
+    let out = sh("bash", &["deploy/images.sh"], &[], Duration::from_secs(1800));
+    let built = ok(&out, "deploy/images.sh");
+    for image in ["pump-capture", "pump-infer", "pump-sets", "pump-gateway", "pump-nats"] {
+        assert!(built.contains(&format!("{image}:latest")), "{image} not built: {built}");
+    }
+
+    let scratch = tempfile::tempdir().unwrap();
+    let token = scratch.path().join("token");
+    std::fs::write(&token, "compose-secret\n").unwrap();
+    // The camera: the squat clip, mounted into the capture container.
+    let overlay = scratch.path().join("camera.yaml");
+    std::fs::write(
+        &overlay,
+        format!(
+            // Two inference replicas: podman-compose 1.0 takes `deploy.replicas`, not `--scale`.
+            "services:\n  capture:\n    volumes: [\"{}:/clips:ro\"]\n  infer:\n    deploy: {{ replicas: 2 }}\n",
+            testdata("squat_5reps_15fps.mp4").parent().unwrap().display()
+        ),
+    )
+    .unwrap();
+    let grpc = free_port();
+    let stack = Stack {
+        project: format!("pumptest{}", std::process::id()),
+        env: vec![
+            ("PUMP_NATS_IMAGE", "pump-nats:latest".into()),
+            ("PUMP_CAMERAS", "gym=/clips/squat_5reps_15fps.mp4".into()),
+            ("PUMP_GRPC_PORT", grpc.to_string()),
+            ("PUMP_HTTP_PORT", free_port().to_string()),
+            ("PUMP_GATEWAY_TOKEN_FILE", token.display().to_string()),
+        ],
+        files: vec!["deploy/compose.yaml".into(), overlay.display().to_string()],
+    };
+    // Everything but the camera first, inference twice.
+    let up = stack.compose(
+        &["up", "-d", "--no-build", "--scale", "infer=2", "nats", "infer", "sets", "gateway"],
+        Duration::from_secs(300),
+    );
+    ok(&up, "compose up");
+    let names = stack.containers();
+    assert_eq!(names.iter().filter(|n| n.contains("infer")).count(), 2, "{names:?}");
+
+    // gRPC from this host, with the token.
+    let channel = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{grpc}")).unwrap().connect_lazy();
+    let value: tonic::metadata::MetadataValue<_> = "Bearer compose-secret".parse().unwrap();
+    let mut q = PoseQueryClient::with_interceptor(channel, move |mut req: tonic::Request<()>| {
+        req.metadata_mut().insert("authorization", value.clone());
+        Ok(req)
+    });
+    let lister = q.clone();
+    let sets_after = |want: usize| {
+        let mut q = lister.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(180);
+            loop {
+                let got = q.list_sets(pump_proto::ListSetsRequest::default()).await.map(|r| r.into_inner().sets);
+                if let Ok(sets) = &got {
+                    if sets.len() >= want {
+                        return sets.clone();
+                    }
+                }
+                assert!(Instant::now() < deadline, "{want} sets: {got:?}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    };
+    // Both replicas ready before the camera plays (each is ready once its model is warm).
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    ok(&stack.compose(&["up", "-d", "--no-build", "capture"], Duration::from_secs(120)), "capture up");
+    let sets = sets_after(1).await;
+    assert_eq!(sets.iter().map(|s| s.reps).collect::<Vec<_>>(), vec![5], "{sets:?}");
+
+    // Both replicas inferred frames of the one camera (the queue group shares them).
+    let history = pump_proto::StreamPosesRequest { camera: "gym".into(), from_ns: 1, wait_for_camera: false };
+    let mut poses = q.stream_poses(history).await.unwrap().into_inner();
+    let mut instances = BTreeSet::new();
+    while let Ok(Some(Ok(p))) = tokio::time::timeout(Duration::from_secs(2), futures::StreamExt::next(&mut poses)).await
+    {
+        if !p.end_of_stream {
+            instances.insert(p.instance);
+        }
+    }
+    assert_eq!(instances.len(), 2, "poses came from {instances:?}");
+
+    // One replica killed: the clip played again is counted by the other.
+    let victim = stack.containers().into_iter().find(|n| n.contains("infer")).unwrap();
+    ok(&sh("podman", &["kill", &victim], &[], Duration::from_secs(30)), "podman kill");
+    let capture = stack.containers().into_iter().find(|n| n.contains("capture")).unwrap();
+    ok(&sh("podman", &["start", &capture], &[], Duration::from_secs(30)), "podman start capture");
+    let sets = sets_after(2).await;
+    assert_eq!(sets.iter().map(|s| s.reps).collect::<Vec<_>>(), vec![5, 5], "{sets:?}");
+
+    // Down: nothing of the project is left.
+    ok(&stack.compose(&["down", "-v", "-t", "5"], Duration::from_secs(120)), "compose down");
+    assert_eq!(stack.containers(), Vec::<String>::new());
+}
