@@ -98,6 +98,24 @@ impl NatsServer {
         self.stop();
         self.spawn();
     }
+
+    /// Stops with SIGTERM (the server shuts down in order, as under a service manager), then
+    /// starts again on the same port and store.
+    pub fn restart_gracefully(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while c.try_wait().ok().flatten().is_none() {
+                if Instant::now() > deadline {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        self.spawn();
+    }
 }
 
 impl Drop for NatsServer {

@@ -143,15 +143,48 @@ async fn after_a_nats_restart_the_streams_come_back_and_the_gateway_serves_again
     let infer = pump_tests::services::start_infer(&nats, pump_tests::services::slow(20), |_| {}).await;
     let capture = pump_tests::services::start_fake_live_camera(&nats, "cam", 15.0).await;
     wait_camera_served(&gw, "cam", "before the restart").await;
-    // Killed and started again: the memory-only frames stream is gone with it.
+    // Killed and started again: the memory-only frames stream is gone with it. Then the same
+    // after an orderly stop (SIGTERM).
     nats.restart();
-    wait_camera_served(&gw, "cam", "after the restart").await;
+    wait_camera_served(&gw, "cam", "after a SIGKILL restart").await;
+    nats.restart_gracefully();
+    wait_camera_served(&gw, "cam", "after a SIGTERM restart").await;
     let ready = pump_tests::http::get(gw.http, "/readyz").await;
     assert_eq!(ready.status, 200, "{}", ready.text());
     capture.stop().await;
     infer.stop().await;
     gw.shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(30), gw.task).await.unwrap().unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cameras_in_pump_cameras_keep_their_urls_whole() {
+    // A URL with commas is one camera (it used to become two: the URL cut, and `b` on /dev/video2).
+    let nats = NatsServer::start();
+    let logs = tempfile::tempdir().unwrap();
+    let port = pump_tests::nats::free_port();
+    let http = free_addr();
+    let mut e = env(&nats, http);
+    e.push(("PUMP_CAMERAS", format!("rack1=http://127.0.0.1:{port}/x?a=1,b=2")));
+    let capture = Service::start("pump-capture", &[], &e, logs.path());
+    wait_ready(&capture, http).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !capture.log().contains("reconnecting") {
+        assert!(Instant::now() < deadline, "no reconnect logged: {}", capture.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let health: serde_json::Value =
+        serde_json::from_slice(&pump_tests::http::get(http, "/healthz").await.body).unwrap();
+    let (_, log, _) = capture.terminate().await;
+    let cameras: Vec<&String> = health["cameras"].as_object().unwrap().keys().collect();
+    assert_eq!(cameras, ["rack1"], "{health}");
+    assert!(log.contains(&format!("camera http://127.0.0.1:{port}/x?a=1,b=2 is unavailable")), "{log}");
+    // An old comma list is refused in one line, not read as a URL or as two cameras.
+    let out =
+        run("pump-capture", vec![], vec![("PUMP_CAMERAS", "a=0,b=1".into()), ("PUMP_NATS_URL", nats.url())]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.lines().next().is_some_and(|l| l.contains("separated by ';'")), "{stderr}");
 }
 
 /// A JPEG whose header claims `w`×`h` over the pixels of a small one: what a decoder allocates
