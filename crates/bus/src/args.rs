@@ -54,16 +54,63 @@ impl CommonArgs {
 }
 
 /// Parses the command line; on bad flags prints clap's message and returns exit code 64
-/// (`EX_USAGE`), on `--help`/`--version` prints them and returns 0.
+/// (`EX_USAGE`), on `--help`/`--version` prints them and returns 0. A service also takes
+/// `--config FILE` / `PUMP_CONFIG` ([`crate::config`]): the file's settings become the defaults
+/// that flags and variables override; a bad file is one line naming the key, exit 64.
 pub fn parse<A: clap::Parser>() -> Result<A, std::process::ExitCode> {
-    A::try_parse().map_err(|e| {
+    let mut cmd = A::command();
+    let binary = cmd.get_name().to_string();
+    if let Some(table) = crate::config::table_of(&binary) {
+        cmd = cmd.arg(clap::Arg::new("config").long("config").env("PUMP_CONFIG").value_name("FILE").help(
+            "Configuration file (TOML; deploy/pump.toml shows every key): flags and PUMP_* variables override it",
+        ));
+        let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        if let Some(path) = crate::config::path_from(&args) {
+            let bad = |e: String| usage_error(&binary, format!("{}: {e}", path.display()));
+            let settings = crate::config::load(&path, table).map_err(bad)?;
+            cmd = with_settings(cmd, settings, &binary, table).map_err(bad)?;
+        }
+    }
+    let clap_error = |e: clap::Error| {
         let _ = e.print();
         if e.use_stderr() {
             std::process::ExitCode::from(64)
         } else {
             std::process::ExitCode::SUCCESS
         }
-    })
+    };
+    let matches = cmd.try_get_matches().map_err(clap_error)?;
+    A::from_arg_matches(&matches).map_err(clap_error)
+}
+
+/// The file's settings as the defaults of the flags that read the same variables.
+fn with_settings(
+    mut cmd: clap::Command,
+    settings: crate::config::Settings,
+    binary: &str,
+    table: &str,
+) -> Result<clap::Command, String> {
+    let ids: std::collections::BTreeMap<String, clap::Id> =
+        cmd.get_arguments().filter_map(|a| Some((a.get_env()?.to_str()?.to_string(), a.get_id().clone()))).collect();
+    for (var, values) in settings.values {
+        match ids.get(&var) {
+            // A value from the file satisfies a required flag (`--camera`).
+            Some(id) => cmd = cmd.mut_arg(id.clone(), |a| a.default_values(values).required(false)),
+            // A camera's source is capture's, its exercise the sets stage's.
+            None if settings.from_cameras.contains(&var) => {}
+            None => {
+                let key = var.trim_start_matches("PUMP_").to_ascii_lowercase();
+                return Err(match settings.top_level.get(&var) {
+                    Some(k) => format!(
+                        "{k}: {binary} has no such setting ({var}); top-level keys are for every service, \
+                         a service's own go under [{table}] and the others' tables"
+                    ),
+                    None => format!("[{table}] {key}: {binary} has no such setting ({var})"),
+                });
+            }
+        }
+    }
+    Ok(cmd)
 }
 
 /// Bad input the flags could not catch (a value out of range, an unreadable file): one line on

@@ -5,6 +5,7 @@
 //! - [`streams`]: the JetStream streams, created or updated idempotently.
 //! - [`codec`]: protobuf payloads and the headers that carry frame id and capture time.
 //! - [`auth`]: NATS credentials (file, NKey, user/password, token) and TLS, from flags.
+//! - [`config`]: one TOML file for every service, under flags and variables.
 //! - [`args`]: flags every service shares (`--nats-url`, `--log`).
 //! - [`frame`]: what a frame must be before it is decoded (claimed size = its pixels).
 //! - [`ops`]: `/healthz`, `/readyz` and `/metrics` over HTTP, for every service.
@@ -15,6 +16,7 @@ pub mod args;
 pub mod auth;
 pub mod clock;
 pub mod codec;
+pub mod config;
 pub mod connect;
 mod error;
 pub mod frame;

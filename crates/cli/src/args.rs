@@ -31,6 +31,19 @@ pub enum Command {
     Poses(PosesArgs),
     /// Save the camera's newest frame as JPEG, optionally with the skeleton drawn on (gRPC).
     Snapshot(SnapshotArgs),
+    /// Run everything on this machine from one config file: nats-server and every service;
+    /// Ctrl-C stops them in order.
+    Up(UpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// The config file every service reads (deploy/pump.toml shows every key).
+    #[arg(env = "PUMP_CONFIG", default_value = "pump.toml")]
+    pub config: PathBuf,
+    /// Where NATS keeps its streams (sets survive a restart) and the services their logs.
+    #[arg(long, env = "PUMP_DATA", default_value = "pump-data")]
+    pub data: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ mod detect;
 mod listen;
 mod output;
 mod sets;
+mod up;
 
 fn main() -> ExitCode {
     let cli = match pump_bus::args::parse::<args::Cli>() {
@@ -23,6 +24,7 @@ fn main() -> ExitCode {
         args::Command::Cameras(a) => client::cameras(&a, a.json),
         args::Command::Poses(a) => client::poses(&a.client, &a.camera, a.follow.then_some(a.wait), a.client.json),
         args::Command::Snapshot(a) => client::snapshot(&a.client, &a.camera, a.overlay, &a.output),
+        args::Command::Up(a) => up::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,201 @@
+//! `pump up [CONFIG]`: the whole system on one machine, from one config file. Starts nats-server
+//! (from PATH) with its JetStream store in the data folder, then the services — the same binaries
+//! the containers run, each reading the config — says when each is ready and where the preview
+//! and gRPC are, and on Ctrl-C (or SIGTERM) stops them in order: the camera first, so nothing
+//! new arrives; inference; the sets stage, which stores what it has; the gateway; NATS last.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, Command};
+
+use crate::args::UpArgs;
+
+/// The services in the order they start (consumers before the camera) and their default ops port.
+const SERVICES: [(&str, &str, &str); 4] = [
+    ("gateway", "pump-gateway", "127.0.0.1:9104"),
+    ("sets", "pump-sets", "127.0.0.1:9103"),
+    ("infer", "pump-infer", "127.0.0.1:9102"),
+    ("capture", "pump-capture", "127.0.0.1:9101"),
+];
+
+/// How long a service has to stop after SIGTERM before it is killed.
+const STOP_WITHIN: Duration = Duration::from_secs(20);
+
+struct Running {
+    name: &'static str,
+    child: Child,
+    http: Option<SocketAddr>,
+    ready: bool,
+    log: PathBuf,
+}
+
+/// A setting of `table`'s service from the config file, or `default`.
+fn setting(config: &Path, table: &str, var: &str, default: &str) -> Result<String> {
+    let s = pump_bus::config::load(config, table).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
+    Ok(s.values.get(var).and_then(|v| v.first().cloned()).unwrap_or_else(|| default.to_string()))
+}
+
+fn find_on_path(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(program)).find(|p| p.is_file())
+}
+
+/// `/readyz` answers 200.
+async fn ready(addr: SocketAddr) -> bool {
+    let ask = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+        s.write_all(b"GET /readyz HTTP/1.0\r\nHost: localhost\r\n\r\n").await.ok()?;
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).await.ok()?;
+        Some(head.ends_with(b"200"))
+    };
+    tokio::time::timeout(Duration::from_secs(1), ask).await.ok().flatten().unwrap_or(false)
+}
+
+/// Sends SIGTERM and waits; kills what outlives [`STOP_WITHIN`].
+async fn stop(r: &mut Running) {
+    if let Some(pid) = r.child.id() {
+        // tokio's Child can only SIGKILL; a service needs SIGTERM to stop in order.
+        let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await;
+    }
+    match tokio::time::timeout(STOP_WITHIN, r.child.wait()).await {
+        // nats-server says 1 after an orderly stop on SIGTERM.
+        Ok(Ok(status)) if status.success() || r.name == "nats-server" => println!("stopped {}", r.name),
+        Ok(Ok(status)) => println!("stopped {} ({status}; see {})", r.name, r.log.display()),
+        _ => {
+            let _ = r.child.kill().await;
+            println!("killed {} (no stop within {STOP_WITHIN:?})", r.name);
+        }
+    }
+}
+
+fn spawn(name: &'static str, program: &Path, args: &[&str], env: &[(&str, &Path)], logs: &Path) -> Result<Running> {
+    let log = logs.join(format!("{name}.log"));
+    let file = std::fs::File::create(&log).with_context(|| format!("cannot write {}", log.display()))?;
+    let child = Command::new(program)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::null())
+        .stdout(file.try_clone()?)
+        .stderr(file)
+        .kill_on_drop(true)
+        // Its own process group: Ctrl-C reaches `pump up` alone, which then stops each in order
+        // (a second signal would make a service drop what it holds and exit at once).
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("cannot start {}", program.display()))?;
+    Ok(Running { name, child, http: None, ready: false, log })
+}
+
+pub fn run(a: UpArgs) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(up(a))
+}
+
+async fn up(a: UpArgs) -> Result<()> {
+    let config = std::fs::canonicalize(&a.config).with_context(|| format!("cannot read {}", a.config.display()))?;
+    // Every service's view of the file, checked now: a bad key stops `pump up` before anything runs.
+    for (table, _, _) in SERVICES {
+        pump_bus::config::load(&config, table).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
+    }
+    let nats_url = setting(&config, "capture", "PUMP_NATS_URL", "nats://127.0.0.1:4222")?;
+    let host_port = nats_url.trim_start_matches("nats://").rsplit('@').next().unwrap_or("").to_string();
+    let (host, port) = host_port.rsplit_once(':').context("nats_url: expected nats://HOST:PORT")?;
+    let nats_server = find_on_path("nats-server")
+        .context("nats-server is not on PATH: `apt install nats-server` (Debian), or see https://docs.nats.io")?;
+    let bin_dir = std::env::current_exe()?.parent().map(Path::to_path_buf).context("where pump is")?;
+    // Each service reads the file as it will at start (`--version` after the settings are
+    // applied): a key it does not have stops `pump up` here, before anything runs.
+    for (_, binary, _) in SERVICES {
+        let out = Command::new(bin_dir.join(binary))
+            .arg("--config")
+            .arg(&config)
+            .arg("--version")
+            .output()
+            .await
+            .with_context(|| format!("cannot run {binary} (built? cargo build --workspace --bins)"))?;
+        if !out.status.success() {
+            let says = String::from_utf8_lossy(&out.stderr);
+            bail!("{}", says.lines().find(|l| !l.trim().is_empty()).unwrap_or("bad configuration"));
+        }
+    }
+
+    std::fs::create_dir_all(a.data.join("logs"))?;
+    let data = std::fs::canonicalize(&a.data)?;
+    let logs = data.join("logs");
+    // Frames up to 8 MB (raw 1080p, capture's default), JetStream on disk in the data folder.
+    let nats_conf = data.join("nats.conf");
+    std::fs::write(&nats_conf, format!("max_payload: 8MB\njetstream {{ store_dir: {:?} }}\n", data.join("jetstream")))?;
+    let conf = nats_conf.display().to_string();
+    let mut nats = spawn("nats-server", &nats_server, &["-c", &conf, "-a", host, "-p", port], &[], &logs)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect((host, port.parse::<u16>()?)).await.is_err() {
+        if Instant::now() > deadline || nats.child.try_wait()?.is_some() {
+            bail!("nats-server did not start on {host}:{port}: see {}", nats.log.display());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!("nats-server on {nats_url} (store in {})", data.join("jetstream").display());
+
+    let mut services = Vec::new();
+    for (table, binary, default_http) in SERVICES {
+        let mut r = spawn(binary, &bin_dir.join(binary), &[], &[("PUMP_CONFIG", &config)], &logs)?;
+        r.http = setting(&config, table, "PUMP_HTTP_ADDR", default_http)?.parse().ok();
+        services.push(r);
+    }
+    let grpc = setting(&config, "gateway", "PUMP_GRPC_ADDR", "127.0.0.1:50051")?;
+    let preview = setting(&config, "gateway", "PUMP_HTTP_ADDR", "127.0.0.1:9104")?;
+    println!("logs in {}; Ctrl-C stops everything", logs.display());
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut announced = false;
+    let failure = loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break None,
+            _ = term.recv() => break None,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+        let mut failed = None;
+        for r in services.iter_mut() {
+            if let Some(status) = r.child.try_wait()? {
+                // A capture of files ends when they do; anything else ending is a failure.
+                if !(r.name == "pump-capture" && status.success()) {
+                    failed = Some(format!("{} exited ({status}): see {}", r.name, r.log.display()));
+                }
+                continue;
+            }
+            if !r.ready {
+                if let Some(addr) = r.http {
+                    if ready(addr).await {
+                        r.ready = true;
+                        println!("ready: {}", r.name);
+                    }
+                }
+            }
+        }
+        if nats.child.try_wait()?.is_some() {
+            failed = Some(format!("nats-server exited: see {}", nats.log.display()));
+        }
+        if failed.is_some() {
+            break failed;
+        }
+        if !announced && services.iter().filter(|r| r.name != "pump-capture").all(|r| r.ready) {
+            announced = true;
+            println!("preview: http://{preview}/   gRPC: {grpc}");
+        }
+    };
+    // The camera first, NATS last (services store what they hold while the bus is there).
+    for r in services.iter_mut().rev() {
+        if r.child.try_wait()?.is_none() {
+            stop(r).await;
+        }
+    }
+    stop(&mut nats).await;
+    match failure {
+        Some(why) => bail!(why),
+        None => Ok(()),
+    }
+}

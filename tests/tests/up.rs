@@ -1,0 +1,98 @@
+//! `pump up CONFIG`: one file, one command. nats-server and every service start from the config,
+//! the squat clip named there as a camera gives its 5-rep set over gRPC, SIGTERM stops them all
+//! in order and leaves none running; a bad config stops `pump up` before anything runs.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::time::{Duration, Instant};
+
+use pump_tests::nats::free_port;
+use pump_tests::procs::{free_addr, run, Service};
+use pump_tests::testdata;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_config_one_command_the_whole_system() {
+    let dir = tempfile::tempdir().unwrap();
+    let (capture, infer, sets, gateway, grpc) = (free_addr(), free_addr(), free_addr(), free_addr(), free_addr());
+    let config = dir.path().join("pump.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"nats_url = "nats://127.0.0.1:{nats}"
+log = "warn"
+
+[cameras.gym]
+source = "{clip}"
+exercise = "squat"
+
+[capture]
+http_addr = "{capture}"
+
+[infer]
+http_addr = "{infer}"
+
+[sets]
+http_addr = "{sets}"
+quiet_seconds = 4
+
+[gateway]
+http_addr = "{gateway}"
+grpc_addr = "{grpc}"
+"#,
+            nats = free_port(),
+            clip = testdata("squat_5reps_15fps.mp4").display(),
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let up = Service::start(
+        "pump",
+        &["up", &config.display().to_string(), "--data", &data.display().to_string()],
+        &[],
+        dir.path(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !up.log().contains("preview: http://") {
+        assert!(Instant::now() < deadline, "pump up said no preview address: {}", up.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(up.log().contains(&format!("preview: http://{gateway}/   gRPC: {grpc}")), "{}", up.log());
+
+    let channel = tonic::transport::Channel::from_shared(format!("http://{grpc}")).unwrap().connect_lazy();
+    let mut q = pump_proto::pose_query_client::PoseQueryClient::new(channel);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let found = loop {
+        let got = q.list_sets(pump_proto::ListSetsRequest::default()).await.map(|r| r.into_inner().sets);
+        if let Ok(s) = &got {
+            if !s.is_empty() {
+                break s.clone();
+            }
+        }
+        assert!(Instant::now() < deadline, "no set: {got:?}\n{}", up.log());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(found.iter().map(|s| (s.camera.as_str(), s.reps)).collect::<Vec<_>>(), vec![("gym", 5)]);
+
+    let (status, log, took) = up.terminate().await;
+    assert_eq!(status.code(), Some(0), "{log}");
+    for name in ["pump-gateway", "pump-sets", "pump-infer", "nats-server"] {
+        assert!(log.contains(&format!("stopped {name}\n")), "{name}: {log}");
+    }
+    assert!(took < Duration::from_secs(60), "stopping took {took:?}");
+    // Nothing left listening.
+    for addr in [infer, sets, gateway, grpc] {
+        assert!(std::net::TcpListener::bind(addr).is_ok(), "{addr} still taken: {log}");
+    }
+    let _ = capture;
+
+    // A key no service has: one line, nothing started.
+    std::fs::write(&config, "[sets]\nquiet_second = 4\n").unwrap();
+    let out = run(
+        "pump",
+        vec!["up".into(), config.display().to_string(), "--data".into(), data.display().to_string()],
+        vec![],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("quiet_second") && stderr.lines().count() == 1, "{stderr}");
+}
