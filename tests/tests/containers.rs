@@ -3,7 +3,9 @@
 //! the whole system under podman-compose on a network of its own: the squat clip played as a
 //! camera in the capture container, two inference replicas sharing its frames, the 5-rep set and
 //! the poses read over gRPC from this host (127.0.0.1, with the gateway's token), one replica
-//! killed and the next play counted all the same, then everything brought down.
+//! killed and the next play counted all the same, then everything brought down. And the
+//! Kubernetes Deployments of `deploy/k8s/` create their pods from these images under `podman kube
+//! play` (not started: podman has no cluster DNS for them to find NATS by).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::collections::BTreeSet;
@@ -80,6 +82,34 @@ async fn the_stack_runs_in_containers_and_counts_the_squat_clip() {
     let scratch = tempfile::tempdir().unwrap();
     let token = scratch.path().join("token");
     std::fs::write(&token, "compose-secret\n").unwrap();
+
+    // The Kubernetes Deployments, as far as podman runs them: each creates its pod from these
+    // images, with its config map, secret, probes and resources (not started: no cluster DNS here).
+    let secret = "pump-gateway-token";
+    // podman 4.3 takes the secret behind `secretKeyRef` as a JSON map of base64 values.
+    use base64::Engine;
+    let kube_secret = scratch.path().join("secret.json");
+    let encoded = base64::engine::general_purpose::STANDARD.encode("compose-secret\n");
+    std::fs::write(&kube_secret, serde_json::json!({ "token": encoded }).to_string()).unwrap();
+    let _ = sh("podman", &["secret", "rm", secret], &[], Duration::from_secs(30));
+    let create =
+        sh("podman", &["secret", "create", secret, &kube_secret.display().to_string()], &[], Duration::from_secs(30));
+    ok(&create, "secret");
+    for service in ["capture", "infer", "sets", "gateway"] {
+        let manifest = format!("deploy/k8s/{service}.yaml");
+        // What an earlier, interrupted run left goes first; what this one makes goes before any check.
+        let _ = sh("podman", &["kube", "down", &manifest], &[], Duration::from_secs(60));
+        let play = sh(
+            "podman",
+            &["kube", "play", "--start=false", "--configmap", "deploy/k8s/config.yaml", &manifest],
+            &[],
+            Duration::from_secs(120),
+        );
+        let _ = sh("podman", &["kube", "down", &manifest], &[], Duration::from_secs(60));
+        let said = ok(&play, &format!("podman kube play {manifest}"));
+        assert!(said.contains("Pod:"), "{manifest}: {said}");
+    }
+    let _ = sh("podman", &["secret", "rm", secret], &[], Duration::from_secs(30));
     // The camera: the squat clip, mounted into the capture container.
     let overlay = scratch.path().join("camera.yaml");
     std::fs::write(

@@ -122,3 +122,41 @@ fn compose_runs_every_service_image_with_variables_they_read() {
         ["capture", "infer", "sets", "gateway"].iter().map(|s| format!("Dockerfile.{s}")).collect();
     assert_eq!(images, want, "one service per stage; the GPU image is for GPU hosts");
 }
+
+#[test]
+fn kubernetes_manifests_probe_limit_and_place_every_service() {
+    let dir = workspace().join("deploy/k8s");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    for (file, image, port) in [
+        ("capture.yaml", "pump-capture", "9101"),
+        ("infer.yaml", "pump-infer", "9102"),
+        ("infer-gpu.yaml", "pump-infer-gpu", "9102"),
+        ("sets.yaml", "pump-sets", "9103"),
+        ("gateway.yaml", "pump-gateway", "9104"),
+    ] {
+        let text = read(file);
+        assert!(text.contains("kind: Deployment"), "{file}");
+        assert!(text.contains(&format!("image: {image}:latest")), "{file}: image {image}");
+        assert!(text.contains(&format!("containerPort: {port}, name: ops")), "{file}: ops port {port}");
+        assert!(text.contains("livenessProbe: { httpGet: { path: /healthz, port: ops }"), "{file}: liveness");
+        assert!(text.contains("readinessProbe: { httpGet: { path: /readyz, port: ops }"), "{file}: readiness");
+        assert!(text.contains("requests:") && text.contains("limits:"), "{file}: resources");
+        assert!(text.contains("PUMP_CONFIG"), "{file}: reads the config map");
+    }
+    let gpu = read("infer-gpu.yaml");
+    assert!(gpu.contains("nvidia.com/gpu: 1") && gpu.contains("nodeSelector"), "GPU variant");
+    let nats = read("nats.yaml");
+    assert!(nats.contains("kind: StatefulSet") && nats.contains("volumeClaimTemplates") && nats.contains("-js"));
+    assert!(read("hpa.yaml").contains("name: pump-infer") && read("sets.yaml").contains("type: Recreate"));
+    assert!(
+        read("gateway.yaml").contains("name: PUMP_AUTH_TOKEN, valueFrom: { secretKeyRef"),
+        "the gateway wants its token"
+    );
+    // The config map is a config every service reads.
+    let config = read("config.yaml");
+    let toml = config.split("pump.toml: |").nth(1).unwrap();
+    let toml: String = toml.lines().map(|l| l.strip_prefix("    ").unwrap_or(l)).collect::<Vec<_>>().join("\n");
+    for table in ["capture", "infer", "sets", "gateway"] {
+        pump_bus::config::settings(&toml, table).unwrap_or_else(|e| panic!("config.yaml for {table}: {e}"));
+    }
+}
