@@ -35,7 +35,7 @@ demo: setup
     ./target/release/pump detect --no-progress testdata/squat_5reps_15fps.mp4 | ./target/release/pump sets --exercise squat -
     @echo "== pump detect on {{video}}" >&2
     ./target/release/pump detect {{video}} | python3 deploy/summary.py
-    @echo "== the services: nats-server, pump-infer, pump-sets, pump-gateway; pump-capture on {{video}}, then the squat clip live" >&2
+    @echo "== the services, through pump up: the squat clip as a live camera, then {{video}} played losslessly" >&2
     bash deploy/demo.sh {{video}}
 
 # Benchmarks: per-stage ms and whole-video fps against Ultralytics; capture/inference decoupling over NATS;
