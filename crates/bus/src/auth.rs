@@ -87,8 +87,9 @@ impl BusAuth {
     }
 }
 
-/// A secret from a file: its first line, without the line end (files made with `echo` end in one).
-fn secret_from(path: &Path, what: &str) -> Result<String, String> {
+/// A secret from a file: its first line, without the line end (files made with `echo` end in one);
+/// an empty one is an error. For every secret pump reads from a file (NATS's, the gateway's token).
+pub fn secret_from(path: &Path, what: &str) -> Result<String, String> {
     let text =
         std::fs::read_to_string(path).map_err(|e| format!("cannot read the {what} file {}: {e}", path.display()))?;
     let secret = text.lines().next().unwrap_or("").trim().to_string();

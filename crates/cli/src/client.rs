@@ -37,15 +37,7 @@ type Client = PoseQueryClient<InterceptedService<Channel, Bearer>>;
 /// The token from its file or the environment.
 fn token(gw: &ClientArgs) -> Result<Option<MetadataValue<Ascii>>> {
     let token = match (&gw.token_file, &gw.token) {
-        (Some(path), _) => Some(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the token file {}", path.display()))?
-                .lines()
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_string(),
-        ),
+        (Some(path), _) => Some(pump_bus::auth::secret_from(path, "gateway token").map_err(anyhow::Error::msg)?),
         (None, t) => t.clone(),
     };
     token.map(|t| format!("Bearer {t}").parse().context("the token is not valid in a header")).transpose()

@@ -43,11 +43,7 @@ impl Args {
     /// Who may ask, from the flags; a gateway reachable from other machines needs a token.
     fn access(&self) -> Result<pump_gateway::access::Access, String> {
         let token = match (&self.auth_token_file, &self.auth_token) {
-            (Some(path), _) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("cannot read the token file {}: {e}", path.display()))?;
-                Some(text.lines().next().unwrap_or("").trim().to_string())
-            }
+            (Some(path), _) => Some(pump_bus::auth::secret_from(path, "auth token")?),
             (None, t) => t.clone(),
         };
         if token.as_deref().is_some_and(str::is_empty) {

@@ -19,6 +19,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
 use tracing::{info, warn};
 
@@ -596,7 +597,6 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
         server = server.tls_config(t.grpc().map_err(anyhow::Error::msg)?)?;
     }
     let guard = access.grpc();
-    use tonic::service::interceptor::InterceptedService;
     // Health stays open: probes carry no token.
     server
         .add_service(health)
