@@ -9,6 +9,7 @@
 //! second than one engine spread over every core (no intra-op synchronisation), so that is the
 //! default for videos; a single image gets one engine with every core, for latency.
 
+use pump_pose::args::WorkerPlan;
 use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Write};
 
@@ -52,29 +53,6 @@ struct Done {
 /// Numbered so results can be put back in order; an error takes the place of the frame it hit.
 type Job<T> = (u64, Result<T>);
 
-/// How many engines, with how many threads each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WorkerPlan {
-    pub workers: usize,
-    /// Intra-op threads per engine (0 = ONNX Runtime's choice, one per core).
-    pub threads: usize,
-}
-
-impl WorkerPlan {
-    /// Resolves `--workers`/`--threads` (0 = auto) for `cores` cores and `frames` frames.
-    pub fn resolve(workers: usize, threads: usize, cores: usize, frames: u64) -> Self {
-        let cores = cores.max(1);
-        let few_frames = frames < FRAMES_FOR_PARALLEL_ENGINES;
-        match (workers, threads) {
-            (0, t) if few_frames => Self { workers: 1, threads: t },
-            (0, 0) => Self { workers: cores, threads: 1 },
-            (0, t) => Self { workers: (cores / t).max(1), threads: t },
-            (w, 0) => Self { workers: w, threads: (cores / w).max(1) },
-            (w, t) => Self { workers: w, threads: t },
-        }
-    }
-}
-
 pub fn run(args: DetectArgs) -> Result<()> {
     // OpenCV's FFmpeg backend reads its options from the environment when a video is opened;
     // set here, before any thread exists, and never over the user's own options.
@@ -86,7 +64,7 @@ pub fn run(args: DetectArgs) -> Result<()> {
     let names: Vec<String> = args.sources.iter().map(|p| p.display().to_string()).collect();
     let frames: u64 = sources.iter().map(|s| s.frame_count().unwrap_or(u64::MAX / 2)).sum();
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let plan = WorkerPlan::resolve(args.workers, args.model.threads, cores, frames);
+    let plan = WorkerPlan::resolve(args.workers, args.model.threads, cores, frames < FRAMES_FOR_PARALLEL_ENGINES);
     let cfg = EngineConfig { threads: plan.threads, ..args.model.engine_config() };
     let engines = load_engines(&cfg, plan.workers)?;
     tracing::info!(workers = plan.workers, threads = plan.threads, "engines loaded");
@@ -230,20 +208,4 @@ fn progress_bar(sources: &[MediaSource], disabled: bool) -> ProgressBar {
         bar.set_style(style);
     }
     bar
-}
-
-#[cfg(test)]
-mod tests {
-    use super::WorkerPlan;
-
-    #[test]
-    fn plans_parallel_engines_for_videos_and_one_wide_engine_for_images() {
-        assert_eq!(WorkerPlan::resolve(0, 0, 2, 795), WorkerPlan { workers: 2, threads: 1 });
-        assert_eq!(WorkerPlan::resolve(0, 0, 2, 1), WorkerPlan { workers: 1, threads: 0 });
-        assert_eq!(WorkerPlan::resolve(0, 1, 2, 1), WorkerPlan { workers: 1, threads: 1 });
-        assert_eq!(WorkerPlan::resolve(0, 2, 2, 795), WorkerPlan { workers: 1, threads: 2 });
-        assert_eq!(WorkerPlan::resolve(0, 1, 4, 795), WorkerPlan { workers: 4, threads: 1 });
-        assert_eq!(WorkerPlan::resolve(3, 0, 2, 795), WorkerPlan { workers: 3, threads: 1 });
-        assert_eq!(WorkerPlan::resolve(1, 0, 2, 795), WorkerPlan { workers: 1, threads: 2 });
-    }
 }

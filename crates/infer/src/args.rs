@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use pump_bus::args::CommonArgs;
-use pump_pose::args::EngineArgs;
+use pump_pose::args::{EngineArgs, WorkerPlan};
 use pump_pose::EngineConfig;
 
 use pump_infer::Config;
@@ -23,8 +23,9 @@ pub struct Args {
     pub common: CommonArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
-    /// Engines (worker threads), each with its own session.
-    #[arg(long, env = "PUMP_WORKERS", default_value_t = 1)]
+    /// Engines (worker threads), each with its own session. 0 (auto): one single-threaded engine
+    /// per core, as `pump detect` runs (with `--threads T`: cores / T engines of T threads).
+    #[arg(long, env = "PUMP_WORKERS", default_value_t = 0)]
     pub workers: usize,
     /// Up to this many waiting frames of different cameras per model run.
     #[arg(long, env = "PUMP_BATCH", default_value_t = 1)]
@@ -48,8 +49,8 @@ pub struct Args {
 }
 
 impl Args {
-    /// Splits the flags into the service's and the engine's configuration.
-    pub fn configs(&self) -> Result<(Config, EngineConfig), String> {
+    /// Splits the flags into the service's and the engines' configuration, and how many engines.
+    pub fn configs(&self) -> Result<(Config, EngineConfig, WorkerPlan), String> {
         let mut bus = self.common.bus("pump-infer")?;
         bus.subscription_capacity = SUBSCRIPTION_CAPACITY;
         let mut config = Config::new(bus);
@@ -59,6 +60,8 @@ impl Args {
         config.queue_group = self.queue_group.clone();
         config.stats_interval = Duration::from_secs(self.stats_interval_s.max(1));
         config.min_inference = Duration::from_millis(self.min_inference_ms);
-        Ok((config, self.engine.engine_config()))
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let plan = WorkerPlan::resolve(self.workers, self.engine.threads, cores, false);
+        Ok((config, EngineConfig { threads: plan.threads, ..self.engine.engine_config() }, plan))
     }
 }

@@ -15,14 +15,20 @@ async fn main() -> ExitCode {
         Err(code) => return code,
     };
     args.common.init_tracing();
-    let (config, engine) = match args.configs() {
+    let (config, engine, plan) = match args.configs() {
         Ok(c) => c,
         Err(e) => return pump_bus::args::usage_error("pump-infer", e),
     };
     if let Err(e) = config.validate() {
         return pump_bus::args::usage_error("pump-infer", e);
     }
-    let workers = args.workers.max(1);
+    let workers = plan.workers.max(1);
+    let why = if args.workers == 0 {
+        "one single-threaded engine per core (--workers 0, the default)"
+    } else {
+        "as --workers says"
+    };
+    tracing::info!(engines = workers, threads_each = plan.threads, "{why}");
     // Loading is seconds of blocking work: off the runtime, before connecting.
     let loaded = tokio::task::spawn_blocking(move || {
         (0..workers)

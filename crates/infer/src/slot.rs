@@ -7,7 +7,10 @@
 //!   time) is refused instead, so a late seed from the stream can never displace a live frame.
 //! - `take` hands out work round robin over cameras (a camera whose frame was just taken goes to
 //!   the back), at most one item per camera per call, blocking until there is work or the slots
-//!   are closed.
+//!   are closed. A camera has at most one frame in flight: its next frame waits (newest wins) until
+//!   the worker calls `done`, so however many workers there are, a camera's poses are published in
+//!   frame order (the sets stage drops poses older than the newest it has: an out-of-order pose
+//!   was inference thrown away).
 //! - An end-of-stream marker waits until the camera has no frame waiting and none in flight, so
 //!   consumers see the last frame's pose before the marker. Workers call `done` after publishing.
 //!
@@ -58,7 +61,7 @@ struct CameraSlot {
 
 impl CameraSlot {
     fn has_work(&self) -> bool {
-        self.waiting.is_some() || (self.eos.is_some() && self.in_flight == 0)
+        self.in_flight == 0 && (self.waiting.is_some() || self.eos.is_some())
     }
 }
 
@@ -184,6 +187,25 @@ impl FrameSlots {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_camera_has_one_frame_in_flight_so_its_poses_stay_in_order() {
+        let slots = FrameSlots::new();
+        slots.offer(frame("a", 1));
+        let first = slots.take(1, Duration::ZERO).unwrap_or_default();
+        assert_eq!(ids(&first), vec![("a".to_string(), 1, false)]);
+        // Frame 2 arrives while 1 is in flight: a second worker gets nothing of camera a …
+        slots.offer(frame("a", 2));
+        slots.offer(frame("b", 1));
+        let second = slots.take(4, Duration::ZERO).unwrap_or_default();
+        assert_eq!(ids(&second), vec![("b".to_string(), 1, false)]);
+        // … frame 3 replaces 2 (newest wins), and comes once 1 is done.
+        assert_eq!(slots.offer(frame("a", 3)), Offer::Replaced { dropped_frame_id: 2 });
+        assert!(slots.take(4, Duration::ZERO).unwrap_or_default().is_empty());
+        slots.done("a");
+        let third = slots.take(4, Duration::ZERO).unwrap_or_default();
+        assert_eq!(ids(&third), vec![("a".to_string(), 3, false)]);
+    }
 
     fn frame(camera: &str, id: u64) -> Frame {
         Frame { camera: camera.into(), frame_id: id, capture_ts_ns: id as i64 * 1000, ..Default::default() }

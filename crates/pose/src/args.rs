@@ -86,3 +86,44 @@ mod tests {
         assert_eq!(unit_interval("0.5"), Ok(0.5));
     }
 }
+
+/// How many engines, with how many threads each: what `pump detect` and `pump-infer` run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerPlan {
+    pub workers: usize,
+    /// Intra-op threads per engine (0 = ONNX Runtime's choice, one per core).
+    pub threads: usize,
+}
+
+impl WorkerPlan {
+    /// Resolves `--workers`/`--threads` (0 = auto) for `cores` cores. Auto is one single-threaded
+    /// engine per core — engines that never wait for each other, measured fastest on CPU (and no
+    /// idle intra-op thread spinning) — except for a few frames (`few_frames`: a handful of
+    /// images), where one engine on every core finishes sooner.
+    pub fn resolve(workers: usize, threads: usize, cores: usize, few_frames: bool) -> Self {
+        let cores = cores.max(1);
+        match (workers, threads) {
+            (0, t) if few_frames => Self { workers: 1, threads: t },
+            (0, 0) => Self { workers: cores, threads: 1 },
+            (0, t) => Self { workers: (cores / t).max(1), threads: t },
+            (w, 0) => Self { workers: w, threads: (cores / w).max(1) },
+            (w, t) => Self { workers: w, threads: t },
+        }
+    }
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use super::WorkerPlan;
+
+    #[test]
+    fn plans_parallel_engines_for_videos_and_one_wide_engine_for_images() {
+        assert_eq!(WorkerPlan::resolve(0, 0, 2, false), WorkerPlan { workers: 2, threads: 1 });
+        assert_eq!(WorkerPlan::resolve(0, 0, 2, true), WorkerPlan { workers: 1, threads: 0 });
+        assert_eq!(WorkerPlan::resolve(0, 1, 2, true), WorkerPlan { workers: 1, threads: 1 });
+        assert_eq!(WorkerPlan::resolve(0, 2, 2, false), WorkerPlan { workers: 1, threads: 2 });
+        assert_eq!(WorkerPlan::resolve(0, 1, 4, false), WorkerPlan { workers: 4, threads: 1 });
+        assert_eq!(WorkerPlan::resolve(3, 0, 2, false), WorkerPlan { workers: 3, threads: 1 });
+        assert_eq!(WorkerPlan::resolve(1, 0, 2, false), WorkerPlan { workers: 1, threads: 2 });
+    }
+}
