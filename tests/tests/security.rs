@@ -222,6 +222,11 @@ async fn tokens_and_nkeys_from_files_or_the_environment() {
     let env = vec![("PUMP_NATS_URL", nats.url()), ("PUMP_NATS_TOKEN", "guess".into())];
     let out = run("pump-sets", vec![], env).await;
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    // pump's own listener too: the reason, not a silent wait.
+    let env = vec![("PUMP_NATS_URL", nats.url()), ("PUMP_NATS_TOKEN", "guess".into())];
+    let out = run("pump", vec!["listen".into()], env).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.code() == Some(1) && stderr.contains("authorization violation"), "{stderr}");
 
     // An NKey: the server knows the public key, the service reads the seed from a file.
     let user = nkeys::KeyPair::new_user();

@@ -35,10 +35,10 @@ async fn listen(args: ListenArgs) -> Result<()> {
     let cameras: Vec<CameraId> = args.cameras.iter().map(CameraId::new).collect::<Result<_, _>>()?;
     let mut bus = BusConfig::new(&args.nats_url, "pump-listen");
     bus.auth = args.nats_auth.resolve().map_err(anyhow::Error::msg)?;
-    let client = tokio::select! {
-        c = connect(&bus) => c?,
-        e = pump_bus::connect::refused(&bus) => return Err(e.into()),
-    };
+    let client = connect(&bus).await?;
+    // The client connects in the background; a server that refuses us ends the listen with why.
+    let refused = pump_bus::connect::refused(&bus);
+    tokio::pin!(refused);
     let subjects: Vec<String> =
         if cameras.is_empty() { vec![POSES_ALL.to_string()] } else { cameras.iter().map(subject::poses).collect() };
     let mut subs = Vec::new();
@@ -49,7 +49,12 @@ async fn listen(args: ListenArgs) -> Result<()> {
     // `--until-end` with named cameras stops once each has sent its end of stream.
     let mut open: BTreeSet<String> = cameras.iter().map(|c| c.to_string()).collect();
     let stdout = std::io::stdout();
-    while let Some(msg) = messages.next().await {
+    loop {
+        let msg = tokio::select! {
+            m = messages.next() => m,
+            e = &mut refused => return Err(e.into()),
+        };
+        let Some(msg) = msg else { break };
         let Ok(p) = decode_pose_frame(&msg.payload) else { continue };
         let line = ListenLine {
             camera: p.camera.clone(),
