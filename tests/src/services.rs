@@ -89,7 +89,7 @@ pub async fn start_capture(
     let source = SourceSpec::Url("fake://camera".into());
     let mut config = pump_capture::Config::new(
         BusConfig::new(nats.url(), "test-capture"),
-        vec![CameraConfig { id: id.clone(), source }],
+        vec![CameraConfig::new(id.clone(), source)],
     );
     tweak(&mut config);
     let client = client(nats, "test-capture").await;
@@ -97,7 +97,7 @@ pub async fn start_capture(
     let service = pump_capture::Service {
         config,
         client,
-        cameras: vec![CameraInput { id, factory, mode }],
+        cameras: vec![CameraInput { id, factory, mode, encoding: pump_capture::config::FrameEncoding::Bgr8 }],
         stats: stats.clone(),
         latest: Arc::default(),
         ops: None,
@@ -145,7 +145,7 @@ pub async fn start_real_infer(nats: &NatsServer) -> Running<InferStats> {
 pub fn file_capture_config(nats: &NatsServer, camera: &str, file: std::path::PathBuf) -> pump_capture::Config {
     pump_capture::Config::new(
         BusConfig::new(nats.url(), "test-capture"),
-        vec![CameraConfig { id: CameraId::new(camera).unwrap(), source: SourceSpec::File(file) }],
+        vec![CameraConfig::new(CameraId::new(camera).unwrap(), SourceSpec::File(file))],
     )
 }
 

@@ -262,3 +262,45 @@ async fn a_jpeg_bomb_is_refused_before_it_is_decoded() {
     }
     gw.shutdown.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_camera_can_have_its_own_encoding() {
+    use prost::Message;
+    let nats = NatsServer::start();
+    let logs = tempfile::tempdir().unwrap();
+    let squat = testdata("squat_5reps_15fps.mp4").display().to_string();
+    let mut e = env(&nats, free_addr());
+    e.push(("PUMP_CAMERA_ENCODING", "small=jpeg:80".into()));
+    let args = ["--camera", &format!("small={squat}"), "--camera", &format!("exact={squat}")];
+    let capture = Service::start("pump-capture", &args, &e, logs.path());
+    let client = pump_tests::services::client(&nats, "watcher").await;
+    let js = async_nats::jetstream::new(client);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let encoding_of = |camera: &'static str| {
+        let js = js.clone();
+        async move {
+            let stream = js.get_stream(pump_bus::streams::FRAMES_STREAM).await.ok()?;
+            let m = stream.get_last_raw_message_by_subject(&format!("pump.frames.{camera}")).await.ok()?;
+            pump_proto::Frame::decode(m.payload).ok().map(|f| f.encoding)
+        }
+    };
+    let (small, exact) = loop {
+        if let (Some(s), Some(x)) = (encoding_of("small").await, encoding_of("exact").await) {
+            break (s, x);
+        }
+        assert!(Instant::now() < deadline, "no frames: {}", capture.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let _ = capture.terminate().await;
+    assert_eq!((small, exact), (pump_proto::Encoding::Jpeg as i32, pump_proto::Encoding::Bgr8 as i32));
+    // A setting for a camera that is not there is one line, exit 64.
+    let out = run(
+        "pump-capture",
+        vec!["--camera".into(), format!("a={squat}"), "--camera-encoding".into(), "b=jpeg".into()],
+        vec![("PUMP_NATS_URL", nats.url())],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("camera b, which is not one of --camera"), "{stderr}");
+}

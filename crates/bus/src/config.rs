@@ -6,7 +6,8 @@
 //! - top-level keys are what every service reads (`nats_url`, `log`, the NATS credentials, the
 //!   stream limits);
 //! - `[capture]`, `[infer]`, `[sets]`, `[gateway]` hold one service's own settings;
-//! - `[cameras.NAME]` holds a camera: `source` (capture), `exercise` and `zone` (sets).
+//! - `[cameras.NAME]` holds a camera: `source`, `encoding` and `realtime` (capture), `exercise`
+//!   and `zone` (sets).
 //!
 //! A key the service does not have, or a value of the wrong kind, is one line naming the key.
 
@@ -69,6 +70,8 @@ fn camera(name: &str, v: &Value, out: &mut Settings) -> Result<(), String> {
         let (var, text) = match (key.as_str(), value) {
             ("source", Value::String(s)) => ("PUMP_CAMERAS", format!("{name}={s}")),
             ("exercise", Value::String(s)) => ("PUMP_CAMERA_EXERCISE", format!("{name}={s}")),
+            ("encoding", Value::String(s)) => ("PUMP_CAMERA_ENCODING", format!("{name}={s}")),
+            ("realtime", Value::Boolean(b)) => ("PUMP_CAMERA_REALTIME", format!("{name}={b}")),
             ("zone", Value::Array(a)) if a.len() == 4 => {
                 let v: Vec<f64> = a
                     .iter()
@@ -77,9 +80,10 @@ fn camera(name: &str, v: &Value, out: &mut Settings) -> Result<(), String> {
                     .ok_or(format!("{at}: expected four numbers x1, y1, x2, y2 (fractions of the frame)"))?;
                 ("PUMP_ZONE", format!("{name}={},{},{},{}", v[0], v[1], v[2], v[3]))
             }
-            ("source" | "exercise", _) => return Err(format!("{at}: expected a string")),
+            ("source" | "exercise" | "encoding", _) => return Err(format!("{at}: expected a string")),
+            ("realtime", _) => return Err(format!("{at}: expected true or false")),
             ("zone", _) => return Err(format!("{at}: expected four numbers x1, y1, x2, y2 (fractions of the frame)")),
-            _ => return Err(format!("{at}: a camera has source, exercise and zone")),
+            _ => return Err(format!("{at}: a camera has source, encoding, realtime, exercise and zone")),
         };
         out.values.entry(var.to_string()).or_default().push(text);
         if !out.from_cameras.iter().any(|c| c == var) {
@@ -158,6 +162,8 @@ zone = [0.1, 0.2, 0.8, 1]
 
 [cameras.rack2]
 source = "http://h/x?a=1,b=2"
+encoding = "jpeg:80"
+realtime = false
 
 [capture]
 encoding = "jpeg"
@@ -174,6 +180,8 @@ log = "debug"
         assert_eq!(capture.values["PUMP_CAMERAS"], ["rack1=rtsp://cam1/stream", "rack2=http://h/x?a=1,b=2"]);
         assert_eq!(capture.values["PUMP_ENCODING"], ["jpeg"]);
         assert_eq!(capture.values["PUMP_REALTIME"], ["true"]);
+        assert_eq!(capture.values["PUMP_CAMERA_ENCODING"], ["rack2=jpeg:80"]);
+        assert_eq!(capture.values["PUMP_CAMERA_REALTIME"], ["rack2=false"]);
         assert!(!capture.values.contains_key("PUMP_QUIET_SECONDS"));
         let sets = settings(EXAMPLE, "sets").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(sets.values["PUMP_QUIET_SECONDS"], ["20"]);

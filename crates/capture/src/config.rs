@@ -23,6 +23,35 @@ pub enum FrameEncoding {
 pub struct CameraConfig {
     pub id: CameraId,
     pub source: SourceSpec,
+    /// This camera's wire encoding, over the service's.
+    pub encoding: Option<FrameEncoding>,
+    /// Whether this camera, a file, is replayed in real time, over the service's.
+    pub realtime: Option<bool>,
+}
+
+impl CameraConfig {
+    pub fn new(id: CameraId, source: SourceSpec) -> Self {
+        Self { id, source, encoding: None, realtime: None }
+    }
+}
+
+/// `bgr8`, `jpeg` (quality 90) or `jpeg:Q`.
+pub fn parse_encoding(s: &str) -> std::result::Result<FrameEncoding, String> {
+    match s.split_once(':') {
+        None if s == "bgr8" => Ok(FrameEncoding::Bgr8),
+        None if s == "jpeg" => Ok(FrameEncoding::Jpeg { quality: 90 }),
+        Some(("jpeg", q)) => match q.parse::<i32>() {
+            Ok(quality) if (1..=100).contains(&quality) => Ok(FrameEncoding::Jpeg { quality }),
+            _ => Err(format!("`{s}`: JPEG quality must be within 1..=100")),
+        },
+        _ => Err(format!("`{s}`: expected bgr8, jpeg or jpeg:QUALITY")),
+    }
+}
+
+/// `CAMERA=VALUE`, the camera's name checked.
+pub fn per_camera(s: &str) -> std::result::Result<(CameraId, String), String> {
+    let (name, value) = s.split_once('=').ok_or_else(|| format!("`{s}`: expected CAMERA=VALUE"))?;
+    Ok((CameraId::new(name).map_err(|e| e.to_string())?, value.to_string()))
 }
 
 #[derive(Debug, Clone)]
@@ -118,7 +147,7 @@ pub fn parse_camera(s: &str) -> std::result::Result<CameraConfig, String> {
     if listed {
         return Err(format!("`{s}`: cameras are separated by ';' (PUMP_CAMERAS) or given one per --camera"));
     }
-    Ok(CameraConfig { id, source: source.parse()? })
+    Ok(CameraConfig::new(id, source.parse()?))
 }
 
 #[cfg(test)]

@@ -44,6 +44,13 @@ struct Args {
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "PUMP_HTTP_ADDR", default_value = "127.0.0.1:9101")]
     http_addr: std::net::SocketAddr,
+    /// One camera's encoding over --encoding: CAMERA=bgr8, CAMERA=jpeg or CAMERA=jpeg:QUALITY
+    /// (repeat; ';'-separated in the variable).
+    #[arg(long, env = "PUMP_CAMERA_ENCODING", value_delimiter = ';', value_parser = pump_capture::config::per_camera)]
+    camera_encoding: Vec<(pump_bus::subject::CameraId, String)>,
+    /// One file camera replayed in real time or not, over --realtime: CAMERA=true|false (repeat).
+    #[arg(long, env = "PUMP_CAMERA_REALTIME", value_delimiter = ';', value_parser = pump_capture::config::per_camera)]
+    camera_realtime: Vec<(pump_bus::subject::CameraId, String)>,
     /// Paced files: wait at most this long for a frame's pose before sending the next.
     #[arg(long, env = "PUMP_PACE_TIMEOUT_MS", default_value_t = 10_000)]
     pace_timeout_ms: u64,
@@ -61,8 +68,12 @@ async fn main() -> ExitCode {
     if std::env::var_os("OPENCV_FFMPEG_LOGLEVEL").is_none() {
         std::env::set_var("OPENCV_FFMPEG_LOGLEVEL", "-8");
     }
+    let mut cameras = args.cameras;
+    if let Err(e) = per_camera_settings(&mut cameras, &args.camera_encoding, &args.camera_realtime) {
+        return pump_bus::args::usage_error("pump-capture", e);
+    }
     let mut config = match args.common.bus("pump-capture") {
-        Ok(bus) => Config::new(bus, args.cameras),
+        Ok(bus) => Config::new(bus, cameras),
         Err(e) => return pump_bus::args::usage_error("pump-capture", e),
     };
     config.limits = args.common.stream_limits();
@@ -93,4 +104,53 @@ async fn main() -> ExitCode {
         pump_capture::run(service, shutdown)
     })
     .await
+}
+
+/// Puts each camera's own encoding and realtime on it; a setting for a camera that is not
+/// configured is a mistake, said in one line.
+fn per_camera_settings(
+    cameras: &mut [CameraConfig],
+    encodings: &[(pump_bus::subject::CameraId, String)],
+    realtime: &[(pump_bus::subject::CameraId, String)],
+) -> Result<(), String> {
+    let camera = |id: &pump_bus::subject::CameraId, what: &str| {
+        let known = cameras.iter().position(|c| &c.id == id);
+        known.ok_or_else(|| format!("{what} for camera {id}, which is not one of --camera"))
+    };
+    let mut set = Vec::new();
+    for (id, value) in encodings {
+        set.push((camera(id, "--camera-encoding")?, Some(pump_capture::config::parse_encoding(value)?), None));
+    }
+    for (id, value) in realtime {
+        let on = match value.as_str() {
+            "true" | "1" | "yes" | "on" => true,
+            "false" | "0" | "no" | "off" => false,
+            other => return Err(format!("--camera-realtime {id}={other}: expected true or false")),
+        };
+        set.push((camera(id, "--camera-realtime")?, None, Some(on)));
+    }
+    for (i, encoding, on) in set {
+        cameras[i].encoding = encoding.or(cameras[i].encoding);
+        cameras[i].realtime = on.or(cameras[i].realtime);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_camera_takes_its_own_encoding_and_realtime() {
+        let mut cams = vec![parse_camera("a=rtsp://h/1").unwrap_or_else(|e| panic!("{e}"))];
+        let id = cams[0].id.clone();
+        let enc = vec![(id.clone(), "jpeg:70".to_string())];
+        let rt = vec![(id, "true".to_string())];
+        per_camera_settings(&mut cams, &enc, &rt).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((cams[0].encoding, cams[0].realtime), (Some(FrameEncoding::Jpeg { quality: 70 }), Some(true)));
+        let bad = vec![(cams[0].id.clone(), "maybe".to_string())];
+        assert!(per_camera_settings(&mut cams, &[], &bad).unwrap_err().contains("expected true or false"));
+        let worse = vec![(cams[0].id.clone(), "png".to_string())];
+        assert!(per_camera_settings(&mut cams, &worse, &[]).unwrap_err().contains("expected bgr8"));
+    }
 }

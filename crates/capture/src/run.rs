@@ -53,6 +53,8 @@ pub struct CameraInput {
     pub id: CameraId,
     pub factory: CameraFactory,
     pub mode: Mode,
+    /// Its wire encoding (its own, or the service's).
+    pub encoding: crate::config::FrameEncoding,
 }
 
 impl std::fmt::Debug for CameraInput {
@@ -90,14 +92,14 @@ impl Service {
             .iter()
             .map(|c| {
                 let spec = c.source.clone();
-                let mode = match (&c.source, config.realtime) {
+                let mode = match (&c.source, c.realtime.unwrap_or(config.realtime)) {
                     (SourceSpec::File(_), false) => Mode::FilePaced,
                     (SourceSpec::File(_), true) => Mode::FileRealtime,
                     _ => Mode::Live,
                 };
                 let factory: CameraFactory =
                     Arc::new(move || Box::new(OpenCvCamera::new(spec.clone(), read_timeout_ms)) as Box<_>);
-                CameraInput { id: c.id.clone(), factory, mode }
+                CameraInput { id: c.id.clone(), factory, mode, encoding: c.encoding.unwrap_or(config.encoding) }
             })
             .collect();
         Self { config, client, cameras, stats: Arc::default(), latest: Arc::default(), ops: None }
@@ -137,6 +139,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
         let tx = Arc::new(tx);
         let ctx = CameraCtx {
             id: cam.id.clone(),
+            encoding: cam.encoding,
             config: config.clone(),
             stats: stats.clone(),
             shutdown: shutdown.clone(),
@@ -187,6 +190,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
 #[derive(Clone)]
 struct CameraCtx {
     id: CameraId,
+    encoding: crate::config::FrameEncoding,
     config: Config,
     stats: Arc<CaptureStats>,
     shutdown: CancellationToken,
@@ -207,8 +211,8 @@ impl CameraCtx {
     fn encode(&self, mat: &Mat, meta: FrameMeta<'_>) -> Result<Arc<EncodedFrame>> {
         use opencv::prelude::MatTraitConst;
         let (w, h) = (mat.cols().max(0) as usize, mat.rows().max(0) as usize);
-        let encoding = wire_encoding(self.config.encoding, w, h, self.max_payload);
-        if encoding != self.config.encoding && !self.fell_back.swap(true, Ordering::Relaxed) {
+        let encoding = wire_encoding(self.encoding, w, h, self.max_payload);
+        if encoding != self.encoding && !self.fell_back.swap(true, Ordering::Relaxed) {
             warn!(
                 width = w,
                 height = h,
