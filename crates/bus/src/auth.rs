@@ -99,6 +99,14 @@ pub fn secret_from(path: &Path, what: &str) -> Result<String, String> {
     Ok(secret)
 }
 
+/// A secret given as a file or as a value from the environment: the file's, when there is one.
+pub fn secret(file: Option<&Path>, value: Option<&str>, what: &str) -> Result<Option<String>, String> {
+    match (file, value) {
+        (Some(path), _) => secret_from(path, what).map(Some),
+        (None, v) => Ok(v.map(str::to_string)),
+    }
+}
+
 fn readable(path: &Path, what: &str) -> Result<PathBuf, String> {
     std::fs::metadata(path).map_err(|e| format!("cannot read the {what} {}: {e}", path.display()))?;
     Ok(path.to_path_buf())
@@ -107,15 +115,8 @@ fn readable(path: &Path, what: &str) -> Result<PathBuf, String> {
 impl NatsAuthArgs {
     /// Reads the secrets and checks the files, or says in one line what is wrong.
     pub fn resolve(&self) -> Result<BusAuth, String> {
-        let password = match (&self.nats_password_file, &self.nats_password) {
-            (Some(path), _) => Some(secret_from(path, "NATS password")?),
-            (None, Some(p)) => Some(p.clone()),
-            (None, None) => None,
-        };
-        let token = match (&self.nats_token_file, &self.nats_token) {
-            (Some(path), _) => Some(secret_from(path, "NATS token")?),
-            (None, t) => t.clone(),
-        };
+        let password = secret(self.nats_password_file.as_deref(), self.nats_password.as_deref(), "NATS password")?;
+        let token = secret(self.nats_token_file.as_deref(), self.nats_token.as_deref(), "NATS token")?;
         let mut chosen = Vec::new();
         if let Some(p) = &self.nats_creds {
             chosen.push(Credentials::CredsFile(readable(p, "NATS credentials file")?));

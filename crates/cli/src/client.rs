@@ -36,10 +36,8 @@ type Client = PoseQueryClient<InterceptedService<Channel, Bearer>>;
 
 /// The token from its file or the environment.
 fn token(gw: &ClientArgs) -> Result<Option<MetadataValue<Ascii>>> {
-    let token = match (&gw.token_file, &gw.token) {
-        (Some(path), _) => Some(pump_bus::auth::secret_from(path, "gateway token").map_err(anyhow::Error::msg)?),
-        (None, t) => t.clone(),
-    };
+    let token = pump_bus::auth::secret(gw.token_file.as_deref(), gw.token.as_deref(), "gateway token")
+        .map_err(anyhow::Error::msg)?;
     token.map(|t| format!("Bearer {t}").parse().context("the token is not valid in a header")).transpose()
 }
 

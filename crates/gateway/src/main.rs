@@ -42,10 +42,7 @@ struct Args {
 impl Args {
     /// Who may ask, from the flags; a gateway reachable from other machines needs a token.
     fn access(&self) -> Result<pump_gateway::access::Access, String> {
-        let token = match (&self.auth_token_file, &self.auth_token) {
-            (Some(path), _) => Some(pump_bus::auth::secret_from(path, "auth token")?),
-            (None, t) => t.clone(),
-        };
+        let token = pump_bus::auth::secret(self.auth_token_file.as_deref(), self.auth_token.as_deref(), "auth token")?;
         if token.as_deref().is_some_and(str::is_empty) {
             return Err("the auth token is empty".into());
         }
