@@ -33,10 +33,25 @@ struct Running {
     log: PathBuf,
 }
 
-/// A setting of `table`'s service from the config file, or `default`.
-fn setting(config: &Path, table: &str, var: &str, default: &str) -> Result<String> {
-    let s = pump_bus::config::load(config, table).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
-    Ok(s.values.get(var).and_then(|v| v.first().cloned()).unwrap_or_else(|| default.to_string()))
+/// Each service's view of the config file, read once.
+struct Views(std::collections::BTreeMap<&'static str, pump_bus::config::Settings>);
+
+impl Views {
+    /// Reads the file for every service: a bad key stops `pump up` before anything runs.
+    fn read(config: &Path) -> Result<Self> {
+        let mut views = std::collections::BTreeMap::new();
+        for (table, _, _) in SERVICES {
+            let s = pump_bus::config::load(config, table).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
+            views.insert(table, s);
+        }
+        Ok(Self(views))
+    }
+
+    /// A setting of `table`'s service, or `default`.
+    fn setting(&self, table: &str, var: &str, default: &str) -> String {
+        let value = self.0.get(table).and_then(|s| s.values.get(var)).and_then(|v| v.first());
+        value.cloned().unwrap_or_else(|| default.to_string())
+    }
 }
 
 fn find_on_path(program: &str) -> Option<PathBuf> {
@@ -97,11 +112,8 @@ pub fn run(a: UpArgs) -> Result<()> {
 
 async fn up(a: UpArgs) -> Result<()> {
     let config = std::fs::canonicalize(&a.config).with_context(|| format!("cannot read {}", a.config.display()))?;
-    // Every service's view of the file, checked now: a bad key stops `pump up` before anything runs.
-    for (table, _, _) in SERVICES {
-        pump_bus::config::load(&config, table).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
-    }
-    let nats_url = setting(&config, "capture", "PUMP_NATS_URL", "nats://127.0.0.1:4222")?;
+    let views = Views::read(&config)?;
+    let nats_url = views.setting("capture", "PUMP_NATS_URL", "nats://127.0.0.1:4222");
     let host_port = nats_url.trim_start_matches("nats://").rsplit('@').next().unwrap_or("").to_string();
     let (host, port) = host_port.rsplit_once(':').context("nats_url: expected nats://HOST:PORT")?;
     let nats_server = find_on_path("nats-server")
@@ -143,11 +155,11 @@ async fn up(a: UpArgs) -> Result<()> {
     let mut services = Vec::new();
     for (table, binary, default_http) in SERVICES {
         let mut r = spawn(binary, &bin_dir.join(binary), &[], &[("PUMP_CONFIG", &config)], &logs)?;
-        r.http = setting(&config, table, "PUMP_HTTP_ADDR", default_http)?.parse().ok();
+        r.http = views.setting(table, "PUMP_HTTP_ADDR", default_http).parse().ok();
         services.push(r);
     }
-    let grpc = setting(&config, "gateway", "PUMP_GRPC_ADDR", "127.0.0.1:50051")?;
-    let preview = setting(&config, "gateway", "PUMP_HTTP_ADDR", "127.0.0.1:9104")?;
+    let grpc = views.setting("gateway", "PUMP_GRPC_ADDR", "127.0.0.1:50051");
+    let preview = views.setting("gateway", "PUMP_HTTP_ADDR", "127.0.0.1:9104");
     println!("logs in {}; Ctrl-C stops everything", logs.display());
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
