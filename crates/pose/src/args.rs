@@ -22,6 +22,11 @@ pub struct EngineArgs {
     /// NMS IoU threshold.
     #[arg(long, env = "PUMP_IOU", default_value_t = 0.7, value_parser = unit_interval)]
     pub iou: f32,
+    /// Long side of the model input, a multiple of 32. 640 is Ultralytics' default (parity);
+    /// 480, 384 or 320 trade detail for speed (the model's time falls with the pixels): the
+    /// fast mode, for more cameras per machine (README, "Cameras per machine").
+    #[arg(long, env = "PUMP_IMGSZ", default_value_t = 640, value_parser = input_size)]
+    pub imgsz: usize,
     /// Inference threads per engine (0 = auto: see `--workers`).
     #[arg(long, env = "PUMP_THREADS", default_value_t = 0)]
     pub threads: usize,
@@ -47,7 +52,7 @@ impl EngineArgs {
             allow_cpu_fallback: self.allow_cpu_fallback,
             spin: !self.no_spin,
             decode: DecodeConfig { conf: self.conf, iou: self.iou, ..DecodeConfig::default() },
-            imgsz: defaults.imgsz,
+            imgsz: self.imgsz,
         }
     }
 }
@@ -61,6 +66,15 @@ fn parse_device(s: &str) -> Result<Provider, String> {
             .and_then(|n| n.parse().ok())
             .map(|device_id| Provider::Cuda { device_id })
             .ok_or_else(|| format!("unknown device `{s}` (expected cpu, cuda or cuda:N)")),
+    }
+}
+
+fn input_size(s: &str) -> Result<usize, String> {
+    let v: usize = s.parse().map_err(|_| format!("`{s}` is not a whole number"))?;
+    if (32..=1280).contains(&v) && v.is_multiple_of(32) {
+        Ok(v)
+    } else {
+        Err(format!("{v} must be a multiple of 32 from 32 to 1280 (the model's stride)"))
     }
 }
 
@@ -84,6 +98,10 @@ mod tests {
         assert!(parse_device("tpu").is_err());
         assert!(unit_interval("1.5").is_err());
         assert_eq!(unit_interval("0.5"), Ok(0.5));
+        assert_eq!(input_size("320"), Ok(320));
+        assert!(input_size("300").is_err());
+        assert!(input_size("0").is_err());
+        assert!(input_size("2048").is_err());
     }
 }
 
