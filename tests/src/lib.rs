@@ -12,6 +12,7 @@ pub mod http;
 pub mod media;
 pub mod nats;
 pub mod procs;
+pub mod reps;
 pub mod services;
 pub mod tls;
 pub use nats::NatsServer;

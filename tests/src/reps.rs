@@ -1,0 +1,150 @@
+//! The rep tests' clips (testdata/clips: faster and slower reps, 25 and 30 fps, two sets with a
+//! rest, bystanders, a dim and a blurred gym) with their true sets, and the pose rates a busy
+//! machine delivers: every k-th pose, and newest-wins schedules with a jittery model. Shared by
+//! the rate tests and the fast-mode benchmark, which judges each model input size by them.
+#![allow(clippy::unwrap_used)] // test support: a failed unwrap is a failed test
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::{bin, json_lines, run_with_input, testdata};
+
+/// A clip, its true sets and the poses `pump detect` gave for it.
+#[derive(Debug, Clone)]
+pub struct Clip {
+    pub name: String,
+    pub sets: Vec<u64>,
+    pub quiet: f64,
+    pub lines: Vec<serde_json::Value>,
+}
+
+/// Every clip with the poses in `clips/<stem>.<poses>.jsonl` (`poses`: the committed `poses`
+/// at 640, `poses384` for the fast mode).
+pub fn clips(poses: &str) -> Vec<Clip> {
+    clips_with(|name| {
+        let file = testdata(&format!("clips/{}", name.replace(".mp4", &format!(".{poses}.jsonl"))));
+        json_lines(&std::fs::read_to_string(file).unwrap())
+    })
+}
+
+/// Every clip, with the poses `lines` gives for its file name.
+pub fn clips_with(mut lines: impl FnMut(&str) -> Vec<serde_json::Value>) -> Vec<Clip> {
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(testdata("clips/truth.json")).unwrap()).unwrap();
+    truth["clips"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, t)| Clip {
+            name: name.clone(),
+            sets: t["sets"].as_array().unwrap().iter().map(|s| s.as_u64().unwrap()).collect(),
+            quiet: t["quiet_seconds"].as_f64().unwrap(),
+            lines: lines(name),
+        })
+        .collect()
+}
+
+/// `pump sets --exercise squat` on these pose lines: the sets it prints.
+pub fn sets(lines: &[&serde_json::Value], quiet: f64) -> Vec<serde_json::Value> {
+    let mut cmd = Command::new(bin("pump"));
+    cmd.args(["sets", "--exercise", "squat", "--quiet-seconds", &quiet.to_string(), "-"]);
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let out = run_with_input(cmd, text.into_bytes(), Duration::from_secs(60));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    json_lines(&String::from_utf8(out.stdout).unwrap())
+}
+
+fn ts(l: &serde_json::Value) -> f64 {
+    l["ts"].as_f64().unwrap()
+}
+
+/// Every pose whose time is due at `rate` a second.
+pub fn thinned(lines: &[serde_json::Value], rate: f64) -> Vec<&serde_json::Value> {
+    let mut next = 0.0;
+    lines
+        .iter()
+        .filter(|l| {
+            let keep = ts(l) + 1e-9 >= next;
+            if keep {
+                next += 1.0 / rate;
+            }
+            keep
+        })
+        .collect()
+}
+
+/// Deterministic noise in [-1, 1].
+fn noise(i: u64) -> f64 {
+    let x = i.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (x >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+}
+
+/// What newest-wins inference at about `rate` a second takes from a camera: when the model is
+/// free it takes the newest frame, and the model's time varies by ±50 %; `pause` adds a second
+/// without poses (a replica lost) at that time.
+pub fn newest_wins(lines: &[serde_json::Value], rate: f64, seed: u64, pause: Option<f64>) -> Vec<&serde_json::Value> {
+    let (mut out, mut free_at, mut i, mut k) = (Vec::new(), 0.0, 0usize, seed * 7919);
+    while i < lines.len() {
+        let mut j = i;
+        while j + 1 < lines.len() && ts(&lines[j + 1]) <= free_at {
+            j += 1;
+        }
+        free_at = free_at.max(ts(&lines[j]));
+        out.push(&lines[j]);
+        i = j + 1;
+        k += 1;
+        let mut took = (1.0 + 0.5 * noise(k)) / rate;
+        if pause.is_some_and(|p| free_at <= p && p < free_at + took) {
+            took += 1.0;
+        }
+        free_at += took;
+    }
+    out
+}
+
+pub fn reps(sets: &[serde_json::Value]) -> Vec<u64> {
+    sets.iter().map(|s| s["reps"].as_u64().unwrap()).collect()
+}
+
+/// Exact and not pending at full rate and thinned to 10, 6 and 4 poses a second.
+pub fn exact_thinned(clip: &Clip) -> Result<(), String> {
+    let all: Vec<&serde_json::Value> = clip.lines.iter().collect();
+    for (rate, lines) in [
+        (None, all),
+        (Some(10.0), thinned(&clip.lines, 10.0)),
+        (Some(6.0), thinned(&clip.lines, 6.0)),
+        (Some(4.0), thinned(&clip.lines, 4.0)),
+    ] {
+        let got = sets(&lines, clip.quiet);
+        if reps(&got) != clip.sets || got.iter().any(|s| s["pending"] != false) {
+            return Err(format!("{} at {rate:?} poses/s: {got:?}", clip.name));
+        }
+    }
+    Ok(())
+}
+
+/// Exact at about 4 poses a second, newest wins, a jittery model (three schedules).
+pub fn exact_newest_wins(clip: &Clip) -> Result<(), String> {
+    for seed in 1..=3 {
+        let got = sets(&newest_wins(&clip.lines, 4.0, seed, None), clip.quiet);
+        if reps(&got) != clip.sets {
+            return Err(format!("{} seed {seed}: {got:?}", clip.name));
+        }
+    }
+    Ok(())
+}
+
+/// With a second of poses lost: exact, or every set pending; never a wrong count that looks right.
+pub fn never_silently_wrong(clip: &Clip) -> Result<(), String> {
+    for pause in [3.1, 5.0] {
+        let got = sets(&newest_wins(&clip.lines, 6.0, 1, Some(pause)), clip.quiet);
+        let trusted = got.iter().filter(|s| s["pending"] == false).count();
+        if reps(&got) != clip.sets && (got.is_empty() || trusted > 0) {
+            return Err(format!("{} pause at {pause}: a wrong count not pending: {got:?}", clip.name));
+        }
+        if let Some(s) = got.iter().find(|s| s["longest_gap"].as_f64().unwrap() > 1.0 && s["pending"] != true) {
+            return Err(format!("{} pause at {pause}: a gap over 1 s not pending: {s}", clip.name));
+        }
+    }
+    Ok(())
+}
