@@ -39,7 +39,8 @@ demo: setup
     bash deploy/demo.sh {{video}}
 
 # Benchmarks: per-stage ms and whole-video fps against Ultralytics; capture/inference decoupling over NATS;
-# frame encodings against pose parity; how many live cameras one machine serves with exact sets.
+# frame encodings against pose parity; how many live cameras one machine serves with exact sets,
+# against the model's limit; the fast mode (--imgsz) judged by reps and cameras served.
 bench: setup bench-python
     cargo build --release --workspace --bins
     PUMP_BENCH_PYTHON={{justfile_directory()}}/.cache/bench-venv/bin/python cargo bench -p pump-cli --bench pipeline -- \
@@ -48,7 +49,7 @@ bench: setup bench-python
     cargo bench -p pump-features --bench features
     cargo bench -p pump-cli --bench encoding
     cargo bench -p pump-tests --bench cameras
-    cargo bench -p pump-tests --bench cameras -- 4 6 8 10 --infer "--workers 2 --threads 1"
+    cargo bench -p pump-tests --bench fast_mode
 
 # The service images (pump-capture, -infer, -sets, -gateway, and pump-nats), from the release
 # binaries, with podman or docker; then `docker compose -f deploy/compose.yaml up -d`.

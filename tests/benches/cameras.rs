@@ -1,14 +1,20 @@
 //! `just bench`: how many live 15 fps cameras one machine serves with exact sets — pump's
-//! headline number. For N cameras (half ffmpeg HTTP MJPEG cameras, half files replayed in real
-//! time, each the squat clip of 5 reps) through the release binaries: each camera's pose rate,
-//! whether every camera's set has exactly 5 reps, and how many sets are pending (pose rate under
-//! the floor: counted, but not trusted). Not a test: nothing asserts.
+//! headline number — and how close pump-infer comes to the model's limit on this machine. For N
+//! cameras (half ffmpeg HTTP MJPEG cameras, half files replayed in real time, each the squat clip
+//! of 5 reps) through the release binaries: the total and per-camera pose rates (over the span
+//! every camera was live), that total against what `pump detect` does on the same frames in this
+//! run (the limit), frame age, drops, the CPU each process took, and whether every camera's set
+//! has exactly 5 reps and none is pending (pose rate under the floor). Not a test: nothing
+//! asserts.
 //!
-//! `cargo bench -p pump-tests --bench cameras -- [N …] [--infer "ARGS"]` (after `cargo build --release`).
+//! `cargo bench -p pump-tests --bench cameras -- [N …] [--infer "ARGS"]` (after `cargo build
+//! --release`). `--imgsz` and `--model` among the ARGS are given to `pump detect` too.
 
 use std::time::Duration;
 
-use pump_tests::gym::live_cameras;
+use pump_tests::gym::{detect_limit, live_cameras, quantile};
+
+const CAMERA_FPS: f64 = 15.0;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
@@ -23,30 +29,61 @@ fn main() {
         }
     }
     if counts.is_empty() {
-        counts = vec![2, 4, 6, 8, 10];
+        counts = vec![2, 3, 4, 6, 8];
     }
+    let engine_args: Vec<String> =
+        infer.windows(2).filter(|w| w[0] == "--imgsz" || w[0] == "--model").flat_map(|w| w.iter().cloned()).collect();
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    println!("cameras bench: {cores} cores, pump-infer {infer:?}, floor {} poses/s", pump_sets::DEFAULT_MIN_POSE_RATE);
-    println!("| cameras | poses/s per camera (min–max) | total poses/s | sets exact | pending |");
-    println!("|---|---|---|---|---|");
+    let (limit, per_core) = detect_limit(&engine_args);
+    println!(
+        "cameras bench: {cores} cores, pump-infer {infer:?}; limit: pump detect {engine_args:?} {limit:.1} fps on the \
+         clip's frames ({per_core:.1} per CPU-second); floor {} poses/s",
+        pump_sets::DEFAULT_MIN_POSE_RATE
+    );
+    println!(
+        "| cameras | poses/s | per camera min–max (spread) | % of limit | per infer core (% of detect's) | age p50 / p99 ms (bound) | model ms p50 | \
+         dropped | sets exact | pending | CPU cores: infer, capture, nats, cameras, sets |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let mut served = 0;
     for n in counts {
         let infer_args: Vec<&str> = infer.iter().map(String::as_str).collect();
         let run = rt.block_on(live_cameras(n - n / 2, n / 2, &infer_args, Duration::from_secs(180)));
+        let rates = run.pose_rates();
+        let total: f64 = rates.values().sum();
+        let (lo, hi) = rates.values().fold((f64::MAX, 0.0f64), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
+        let spread = if total > 0.0 { (hi - lo) / (total / rates.len() as f64) * 100.0 } else { 0.0 };
+        let reachable = limit.min(CAMERA_FPS * n as f64);
+        let ages: Vec<f64> = run.poses.values().flat_map(|c| c.age_ms.iter().copied()).collect();
+        let model: Vec<f64> = run.poses.values().flat_map(|c| c.model_ms.iter().copied()).collect();
+        let model_p50 = quantile(&model, 0.5);
+        let bound = 2.0 * model_p50 + 1e3 / CAMERA_FPS;
+        let (received, dropped) = run.poses.values().fold((0, 0), |(r, d), c| (r + c.received, d + c.dropped));
         let sets: Vec<&pump_proto::SetEvent> = run.sets.values().flatten().collect();
-        let rates: Vec<f64> = sets.iter().map(|s| s.pose_rate).collect();
-        let (lo, hi) = rates.iter().fold((f64::MAX, 0.0f64), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
         let exact = run.sets.len() == n && run.sets.values().all(|s| s.len() == 1 && s[0].reps == 5);
         let pending = sets.iter().filter(|s| s.pending).count();
         if exact && pending == 0 {
             served = n;
         }
+        let cores_used = run.cores();
+        let used = |p: &str| cores_used.iter().find(|(n, _)| *n == p).map(|(_, c)| *c).unwrap_or(0.0);
+        let cpu: Vec<String> = ["pump-infer", "pump-capture", "nats-server", "ffmpeg cameras", "pump-sets"]
+            .iter()
+            .map(|p| format!("{:.2}", used(p)))
+            .collect();
+        let infer_per_core = total / used("pump-infer").max(1e-9);
         println!(
-            "| {n} | {lo:.1}–{hi:.1} | {:.1} | {} | {pending} of {} |",
-            rates.iter().sum::<f64>(),
+            "| {n} | {total:.1} | {lo:.1}–{hi:.1} ({spread:.0} %) | {:.0} % | {infer_per_core:.1} ({:.0} %) | {:.0} / {:.0} ({bound:.0}) | {model_p50:.1} | \
+             {:.0} % | {} | {pending} of {} | {} |",
+            100.0 * total / reachable,
+            100.0 * infer_per_core / per_core,
+            quantile(&ages, 0.5),
+            quantile(&ages, 0.99),
+            100.0 * dropped as f64 / received.max(1) as f64,
             if exact { "yes" } else { "no" },
-            sets.len()
+            sets.len(),
+            cpu.join(", ")
         );
     }
     println!("\none machine serves {served} live 15 fps cameras with exact, trusted sets");

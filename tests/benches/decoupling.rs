@@ -13,7 +13,9 @@ use std::time::Duration;
 use pump_capture::camera::fake::{FakeCamera, FakeCameraLog, FakeCameraScript};
 use pump_capture::run::Mode;
 use pump_proto::PoseFrame;
-use pump_tests::services::{client, collect, file_capture_config, slow, start_capture, start_infer, start_real_infer};
+use pump_tests::services::{
+    client, collect, file_capture_config, slow, start_capture, start_default_infer, start_infer,
+};
 use pump_tests::{testdata, NatsServer};
 use tokio_util::sync::CancellationToken;
 
@@ -64,7 +66,7 @@ async fn real_model_replay(speed: f64) -> (Outcome, u64, u64) {
     let nats = NatsServer::start();
     let watcher = client(&nats, "bench").await;
     let mut sub = watcher.subscribe("pump.poses.squat").await.unwrap();
-    let infer = start_real_infer(&nats).await;
+    let infer = start_default_infer(&nats).await;
     let mut config = file_capture_config(&nats, "squat", testdata("squat_5reps_15fps.mp4"));
     config.realtime = true;
     config.realtime_speed = speed;
@@ -112,7 +114,7 @@ async fn main() {
             );
         }
     }
-    println!("\nreal model (yolo11n-pose, CPU, one engine) on the squat fixture, replayed with --realtime");
+    println!("\nreal model (yolo11n-pose, CPU, pump-infer's default: one single-threaded engine per core) on the squat fixture, replayed with --realtime");
     println!("{:<12} {:>8} {:>8} {:>8} {:>8} {:>8}", "replay", "poses/s", "inferred", "dropped", "age p50", "age p99");
     for (speed, label) in [(1.0, "15 fps"), (2.0, "30 fps")] {
         let (o, inferred, dropped) = real_model_replay(speed).await;

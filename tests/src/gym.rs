@@ -54,11 +54,140 @@ impl Drop for FfmpegCamera {
     }
 }
 
-/// What the gym gave: every camera's stored sets, and how long it took.
+/// What the gym gave: every camera's stored sets, its poses as they came off the bus, the CPU
+/// each process took while the cameras played, and how long it took.
 #[derive(Debug)]
 pub struct GymRun {
     pub sets: BTreeMap<String, Vec<pump_proto::SetEvent>>,
+    pub poses: BTreeMap<String, CameraPoses>,
+    /// CPU seconds per process (all ffmpeg cameras summed) by wall clock (ns), sampled every
+    /// quarter second from the capture's start to the last set.
+    pub cpu: Vec<(i64, Vec<(&'static str, f64)>)>,
     pub took: Duration,
+}
+
+/// One camera's poses as a subscriber saw them (end-of-stream markers left out).
+#[derive(Debug, Clone, Default)]
+pub struct CameraPoses {
+    /// Publish times (ns, this host's clock).
+    pub published_ns: Vec<i64>,
+    /// Frame age at publish (publish − capture) and the model run, ms, per pose.
+    pub age_ms: Vec<f64>,
+    pub model_ms: Vec<f64>,
+    /// The inference instance's counts for the camera at its last pose.
+    pub received: u64,
+    pub dropped: u64,
+}
+
+impl GymRun {
+    /// The span every camera was being posed: from the last camera's first pose to the first
+    /// camera's last one. Rates over it compare cameras fairly (none is starting or ending).
+    pub fn common_window(&self) -> Option<(i64, i64)> {
+        let start = self.poses.values().filter_map(|c| c.published_ns.first()).max()?;
+        let end = self.poses.values().filter_map(|c| c.published_ns.last()).min()?;
+        (end > start).then_some((*start, *end))
+    }
+
+    /// Cores each process used over the common window (nearest samples).
+    pub fn cores(&self) -> Vec<(&'static str, f64)> {
+        let (Some((a, b)), Some(_)) = (self.common_window(), self.cpu.first()) else { return Vec::new() };
+        let nearest = |t: i64| self.cpu.iter().min_by_key(|(at, _)| (at - t).abs()).map(|(at, v)| (*at, v));
+        let (Some((ta, va)), Some((tb, vb))) = (nearest(a), nearest(b)) else { return Vec::new() };
+        let secs = (tb - ta) as f64 / 1e9;
+        va.iter()
+            .zip(vb)
+            .map(|((name, then), (_, now))| (*name, if secs > 0.0 { (now - then) / secs } else { 0.0 }))
+            .collect()
+    }
+
+    /// Each camera's poses per second over the common window.
+    pub fn pose_rates(&self) -> BTreeMap<String, f64> {
+        let Some((a, b)) = self.common_window() else { return BTreeMap::new() };
+        let secs = (b - a) as f64 / 1e9;
+        self.poses
+            .iter()
+            .map(|(c, p)| (c.clone(), p.published_ns.iter().filter(|t| (a..=b).contains(*t)).count() as f64 / secs))
+            .collect()
+    }
+}
+
+/// The model's limit on this machine: `pump detect`'s frames per second on the squat clip, and
+/// its frames per CPU-second, from one and three passes (the difference leaves out loading the
+/// engines).
+pub fn detect_limit(engine_args: &[String]) -> (f64, f64) {
+    let clip = testdata("squat_5reps_15fps.mp4");
+    let run = |passes: usize| {
+        let t0 = Instant::now();
+        let child = Command::new(crate::bin("pump"))
+            .arg("detect")
+            .arg("--no-progress")
+            .args(engine_args)
+            .args(std::iter::repeat_n(&clip, passes))
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("pump detect");
+        let pid = child.id();
+        // Its CPU time is read just before it is reaped (a reaped process's is gone).
+        let mut cpu = 0.0;
+        let mut child = child;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                assert!(status.success(), "pump detect failed");
+                break;
+            }
+            cpu = cpu_seconds(pid).max(cpu);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        (t0.elapsed().as_secs_f64(), cpu)
+    };
+    let frames = 180.0;
+    let ((one, cpu1), (three, cpu3)) = (run(1), run(3));
+    (2.0 * frames / (three - one), 2.0 * frames / (cpu3 - cpu1))
+}
+
+/// The `p` quantile (0..=1) of `xs`, nearest rank; 0 for none.
+pub fn quantile(xs: &[f64], p: f64) -> f64 {
+    let mut v: Vec<f64> = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return 0.0;
+    }
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+/// CPU seconds (user + system) a process has used so far; 0 once it is gone.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
+    // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = [11, 12].iter().filter_map(|&i| f.get(i)?.parse::<f64>().ok()).sum();
+    // Linux's USER_HZ is 100 on every architecture it runs on.
+    ticks / 100.0
+}
+
+async fn collect_poses(
+    mut sub: async_nats::Subscriber,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) -> BTreeMap<String, CameraPoses> {
+    let mut out: BTreeMap<String, CameraPoses> = BTreeMap::new();
+    loop {
+        let m = tokio::select! {
+            m = futures::StreamExt::next(&mut sub) => match m { Some(m) => m, None => break },
+            _ = &mut stop => break,
+        };
+        let Ok(p) = pump_proto::PoseFrame::decode(m.payload) else { continue };
+        if p.end_of_stream {
+            continue;
+        }
+        let c = out.entry(p.camera.clone()).or_default();
+        c.published_ns.push(p.publish_ts_ns);
+        c.age_ms.push((p.publish_ts_ns - p.capture_ts_ns) as f64 / 1e6);
+        c.model_ms.push((p.inference_end_ns - p.inference_start_ns) as f64 / 1e6);
+        c.received = p.frames_received;
+        c.dropped = p.frames_dropped;
+    }
+    out
 }
 
 /// The sets stored so far, by camera.
@@ -106,8 +235,29 @@ pub async fn live_cameras(http: usize, files: usize, infer_args: &[&str], within
         args.extend(["--camera".into(), format!("file{i}={}", clip.display())]);
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let poses_client = crate::services::client(&nats, "gym-poses").await;
+    let subscription = poses_client.subscribe(pump_bus::subject::POSES_ALL).await.unwrap();
+    // The subscription is in place once a round trip through the server has been made.
+    poses_client.flush().await.unwrap();
+    let (stop_collector, stopped) = tokio::sync::oneshot::channel();
+    let collector = tokio::spawn(collect_poses(subscription, stopped));
     let t0 = Instant::now();
     let capture = Service::start("pump-capture", &args, &env(free_addr()), logs.path());
+    let mut pids: Vec<(&'static str, u32)> =
+        vec![("pump-infer", infer.pid()), ("pump-capture", capture.pid()), ("pump-sets", sets.pid())];
+    pids.extend(nats.pid().map(|p| ("nats-server", p)));
+    pids.extend(ffmpegs.iter().map(|f| ("ffmpeg cameras", f.child.id())));
+    let cpu_at = |pids: &[(&'static str, u32)]| -> Vec<(&'static str, f64)> {
+        let mut by: Vec<(&'static str, f64)> = Vec::new();
+        for (name, pid) in pids {
+            match by.iter_mut().find(|(n, _)| n == name) {
+                Some((_, s)) => *s += cpu_seconds(*pid),
+                None => by.push((name, cpu_seconds(*pid))),
+            }
+        }
+        by
+    };
+    let mut cpu = vec![(pump_bus::clock::now_ns(), cpu_at(&pids))];
     let deadline = Instant::now() + within;
     let sets_now = loop {
         let got = stored_sets(&client).await;
@@ -115,6 +265,7 @@ pub async fn live_cameras(http: usize, files: usize, infer_args: &[&str], within
             break got;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
+        cpu.push((pump_bus::clock::now_ns(), cpu_at(&pids)));
     };
     let took = t0.elapsed();
     // A moment for a stray second set of any camera to show.
@@ -127,7 +278,9 @@ pub async fn live_cameras(http: usize, files: usize, infer_args: &[&str], within
         assert_eq!(status.code(), Some(0), "{name}: {log}");
     }
     drop(ffmpegs);
-    GymRun { sets: sets_final, took }
+    let _ = stop_collector.send(());
+    let poses = tokio::time::timeout(Duration::from_secs(10), collector).await.unwrap().unwrap();
+    GymRun { sets: sets_final, poses, cpu, took }
 }
 
 /// The contract of a set on a live camera: exact (and not pending) when its pose rate held at

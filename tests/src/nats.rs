@@ -85,6 +85,11 @@ impl NatsServer {
         self.port
     }
 
+    /// The server's process id while it runs (its CPU time, in benchmarks).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Stops the server (its store is kept, for a restart).
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {

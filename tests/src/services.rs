@@ -141,6 +141,23 @@ pub async fn start_real_infer(nats: &NatsServer) -> Running<InferStats> {
     start_infer(nats, vec![Box::new(engine)], |_| {}).await
 }
 
+/// Inference with the real model as pump-infer runs it by default: one single-threaded engine
+/// per core.
+pub async fn start_default_infer(nats: &NatsServer) -> Running<InferStats> {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let plan = pump_pose::args::WorkerPlan::resolve(0, 0, cores, false);
+    let config = pump_pose::EngineConfig { threads: plan.threads, ..pump_pose::EngineConfig::default() };
+    let engines = tokio::task::spawn_blocking(move || {
+        (0..plan.workers)
+            .map(|_| pump_pose::PoseEngine::load(&config).map(|e| Box::new(e) as Box<dyn pump_infer::Predictor>))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    start_infer(nats, engines, |_| {}).await
+}
+
 /// Capture configuration for one file camera.
 pub fn file_capture_config(nats: &NatsServer, camera: &str, file: std::path::PathBuf) -> pump_capture::Config {
     pump_capture::Config::new(
