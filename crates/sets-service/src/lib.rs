@@ -4,6 +4,7 @@
 //! - [`run`]: the service — a durable consumer on the poses stream, one `SetTracker` per camera
 //!   and segment of its timeline (a new capture run or connection closes the set in progress);
 //!   per-camera exercise and zone; the pose rate watched against the floor for exact counts.
+//! - [`camera`]: one camera's count and checkpoint, pure — the guarantee below, unit-tested.
 //! - [`lease`]: one instance per bus; a second one refuses to start, a lost consumer fails the
 //!   service (never a silent exit 0).
 //! - Never lost, never twice: sets go to a file-backed stream with the set id (deterministic:
@@ -12,7 +13,12 @@
 //!   (the last value per camera, in a small stream); a restarted service replays from there, rebuilds the set in progress, and a
 //!   set it publishes again is deduplicated by the server.
 
+pub mod camera;
+pub mod config;
 pub mod lease;
+pub mod metrics;
 pub mod run;
 
-pub use run::{run, CameraSettings, Config, Service, SetsStats};
+pub use config::{CameraSettings, Config};
+pub use metrics::{SetsCameraStats, SetsStats};
+pub use run::{run, Service};

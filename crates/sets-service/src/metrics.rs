@@ -1,0 +1,92 @@
+//! Counters of the sets stage: Prometheus text and the health document.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use pump_bus::ops::{PerCamera, RateWindow};
+
+/// Counters of the sets stage.
+#[derive(Debug, Default)]
+pub struct SetsStats {
+    pub poses: AtomicU64,
+    pub out_of_order: AtomicU64,
+    pub sets_published: AtomicU64,
+    pub reps_published: AtomicU64,
+    pub replayed: AtomicU64,
+    /// Set once the consumer is in place: poses published from now on are seen.
+    pub ready: AtomicBool,
+    pub cameras: PerCamera<SetsCameraStats>,
+}
+
+/// One camera as the sets stage sees it.
+#[derive(Debug, Clone, Default)]
+pub struct SetsCameraStats {
+    pub(crate) poses: RateWindow,
+    /// Poses a second on the camera's own timeline (what the rep counter sees), over the last
+    /// few seconds of it; 0 until there are enough.
+    pub pose_rate: f64,
+    /// The pose rate is under the floor at which counts are exact: sets are pending.
+    pub below_floor: bool,
+    /// Reps of the set in progress (0 between sets).
+    pub reps: usize,
+    /// Sets stored since the start (duplicates after a restart not counted).
+    pub sets: u64,
+}
+
+impl SetsStats {
+    /// Prometheus text of the sets stage.
+    pub fn prometheus(&self, nats_connected: f64) -> String {
+        let mut p = pump_bus::ops::PromText::for_service(nats_connected);
+        for (name, help, v) in [
+            ("pump_sets_poses_total", "Pose frames processed.", &self.poses),
+            ("pump_sets_out_of_order_total", "Pose frames dropped as older than the last one.", &self.out_of_order),
+            ("pump_sets_published_total", "Sets stored (duplicates not counted).", &self.sets_published),
+            ("pump_reps_published_total", "Live rep counts published.", &self.reps_published),
+            ("pump_sets_replayed_total", "Pose frames replayed after a restart.", &self.replayed),
+        ] {
+            p.single(name, "counter", help, v.load(Ordering::Relaxed) as f64);
+        }
+        type Pick = fn(&SetsCameraStats) -> f64;
+        let per_camera: [(&str, &str, &str, Pick); 5] = [
+            ("pump_sets_poses_per_second", "gauge", "Pose frames processed per second over the last 60.", |s| {
+                s.poses.per_second()
+            }),
+            ("pump_sets_reps_in_progress", "gauge", "Reps of the set in progress.", |s| s.reps as f64),
+            ("pump_sets_pose_rate", "gauge", "Poses a second on the camera's timeline, over its last 5 s.", |s| {
+                s.pose_rate
+            }),
+            (
+                "pump_sets_below_pose_rate_floor",
+                "gauge",
+                "1 while the pose rate is under the floor for exact counts.",
+                |s| f64::from(u8::from(s.below_floor)),
+            ),
+            ("pump_sets_stored_total", "counter", "Sets stored, per camera.", |s| s.sets as f64),
+        ];
+        let cameras = self.cameras.snapshot();
+        for (name, kind, help, pick) in per_camera {
+            p.per_camera(name, kind, help, &cameras, pick);
+        }
+        p.finish()
+    }
+
+    /// Health: readiness, totals, and per camera the age of the last pose, the rates (arrival,
+    /// and on the camera's timeline against the floor for exact counts), the reps of the set in
+    /// progress and the sets stored.
+    pub fn health(&self, pose_rate_floor: f64) -> serde_json::Value {
+        let cameras: serde_json::Map<String, serde_json::Value> = self
+            .cameras
+            .snapshot()
+            .into_iter()
+            .map(|(c, s)| {
+                let v = serde_json::json!({"last_pose_age_s": s.poses.last_age_s(),
+                    "poses_per_second": s.poses.per_second(), "pose_rate": s.pose_rate,
+                    "pose_rate_floor": pose_rate_floor, "below_pose_rate_floor": s.below_floor,
+                    "reps_in_set": s.reps, "sets_stored": s.sets});
+                (c, v)
+            })
+            .collect();
+        serde_json::json!({"service": "pump-sets", "ready": self.ready.load(Ordering::SeqCst),
+            "poses": self.poses.load(Ordering::Relaxed), "sets_published": self.sets_published.load(Ordering::Relaxed),
+            "cameras": cameras})
+    }
+}
