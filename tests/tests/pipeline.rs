@@ -97,6 +97,33 @@ async fn slow_predictor_always_takes_the_newest_frame_and_nothing_queues() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_fast_camera_keeps_two_engines_busy_and_its_poses_stay_in_frame_order() {
+    let nats = NatsServer::start();
+    let watcher = client(&nats, "watcher").await;
+    let mut poses = watcher.subscribe("pump.poses.cam").await.unwrap();
+    // Two engines (FAKE predictors) of uneven speed: one's result often overtakes the other's.
+    let ms = |v: &[u64]| v.iter().map(|m| Duration::from_millis(*m)).collect::<Vec<_>>();
+    let engines: Vec<Box<dyn pump_infer::Predictor>> = vec![
+        Box::new(pump_infer::UnevenPredictor { delays: ms(&[120, 40, 80]), next: 0 }),
+        Box::new(pump_infer::UnevenPredictor { delays: ms(&[40, 110, 70]), next: 0 }),
+    ];
+    let infer = start_infer(&nats, engines, |_| {}).await;
+    let log = Arc::new(FakeCameraLog::default());
+    let script = FakeCameraScript { fps: 30.0, ..Default::default() };
+    let capture = start_capture(&nats, "cam", FakeCamera::factory(script, log.clone()), Mode::Live, |_| {}).await;
+
+    let got = collect(&mut poses, Duration::from_secs(4)).await;
+    capture.stop().await;
+    infer.stop().await;
+
+    // One engine at these speeds gives at most 4 s / 80 ms = 50 poses; both, about 100.
+    assert!(got.len() >= 60, "both engines work on the one camera: {} poses in 4 s", got.len());
+    assert!(got.windows(2).all(|w| w[0].frame_id < w[1].frame_id), "published in frame order");
+    let overtaken = got.windows(2).filter(|w| w[1].inference_end_ns < w[0].inference_end_ns).count();
+    assert!(overtaken > 0, "some results finished before an older frame's and waited for it");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fps_and_drops_are_counted_right_at_each_stage() {
     let nats = NatsServer::start();
     let watcher = client(&nats, "watcher").await;

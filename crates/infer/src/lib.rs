@@ -16,5 +16,5 @@ pub mod slot;
 pub use config::Config;
 pub use error::{Error, Result};
 pub use metrics::InferStats;
-pub use predictor::{Predictor, SlowPredictor};
+pub use predictor::{Predictor, SlowPredictor, UnevenPredictor};
 pub use run::{run, Service};

@@ -48,3 +48,29 @@ impl Predictor for SlowPredictor {
         "fake"
     }
 }
+
+/// FAKE for scheduling tests: each run takes the next of `delays` (cycling), finds nobody. Two
+/// of them with different cycles make one worker's result overtake another's.
+#[derive(Debug, Clone)]
+pub struct UnevenPredictor {
+    pub delays: Vec<Duration>,
+    pub next: usize,
+}
+
+impl Predictor for UnevenPredictor {
+    fn predict(&mut self, images: &[ImageView<'_>]) -> pump_pose::Result<Vec<Vec<Pose>>> {
+        if let Some(d) = self.delays.get(self.next % self.delays.len().max(1)) {
+            std::thread::sleep(*d);
+        }
+        self.next += 1;
+        Ok(vec![Vec::new(); images.len()])
+    }
+
+    fn model(&self) -> String {
+        "uneven-predictor".into()
+    }
+
+    fn provider(&self) -> &'static str {
+        "fake"
+    }
+}

@@ -28,7 +28,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::metrics::{DropReason, InferStats};
 use crate::predictor::Predictor;
-use crate::slot::{FrameSlots, Offer, Work};
+use crate::slot::{FrameSlots, Offer, Ticket, Work};
 
 /// How long shutdown waits for workers and the publisher before giving up on them.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
@@ -67,7 +67,9 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
         .queue_subscribe(FRAMES_ALL, config.queue_group.clone())
         .await
         .map_err(|source| Error::Subscribe { subject: FRAMES_ALL.into(), source })?;
-    let slots = Arc::new(FrameSlots::new());
+    // As many frames of a camera in flight as there are engines: a lone fast camera keeps them
+    // all busy; the slots put its poses back in frame order.
+    let slots = Arc::new(FrameSlots::new(predictors.len()));
     // Should this future be dropped instead of shut down (its runtime going away), the worker
     // threads must still end: nothing else would wake them.
     let _close_on_drop = CloseOnDrop(slots.clone());
@@ -262,8 +264,9 @@ fn view<'a>(f: &'a Frame, px: &'a Pixels) -> pump_pose::Result<ImageView<'a>> {
     }
 }
 
-/// A worker thread: takes work from the slots until they close, runs the predictor, hands pose
-/// frames to the publisher, then marks the frames done (so an end-of-stream marker follows them).
+/// A worker thread: takes work from the slots until they close, runs the predictor, and hands
+/// the slots each frame's result, sending the poses they say are due (in frame order) to the
+/// publisher.
 fn worker_loop(
     id: usize,
     mut predictor: Box<dyn Predictor>,
@@ -278,7 +281,7 @@ fn worker_loop(
     let max_age_ns = cfg.max_frame_age.as_nanos() as i64;
     let mut limiter = RateLimitedLog::new(Duration::from_secs(5));
     while let Some(batch) = slots.take(cfg.batch, Duration::from_millis(250)) {
-        let mut ready: Vec<(Frame, Pixels)> = Vec::with_capacity(batch.len());
+        let mut ready: Vec<(Frame, Ticket, Pixels)> = Vec::with_capacity(batch.len());
         for work in batch {
             match work {
                 Work::EndOfStream(f) => {
@@ -295,19 +298,19 @@ fn worker_loop(
                     };
                     let _ = tx.blocking_send(eos);
                 }
-                Work::Frame(f) => {
+                Work::Frame(f, ticket) => {
                     let cam = f.camera.clone();
                     if !f.paced && stats.age_ns(&cam, f.capture_ts_ns) > max_age_ns {
                         stats.dropped(&cam, DropReason::TooOld);
-                        slots.done(&cam);
+                        send_due(slots, tx, &cam, slots.finish(&cam, ticket, None));
                         continue;
                     }
                     match decode_pixels(&f) {
-                        Ok(px) => ready.push((f, px)),
+                        Ok(px) => ready.push((f, ticket, px)),
                         Err(e) => {
                             stats.dropped(&cam, DropReason::Undecodable);
                             limiter.warn(&cam, || format!("camera {cam}: frame {} undecodable: {e}", f.frame_id));
-                            slots.done(&cam);
+                            send_due(slots, tx, &cam, slots.finish(&cam, ticket, None));
                         }
                     }
                 }
@@ -316,7 +319,7 @@ fn worker_loop(
         if ready.is_empty() {
             continue;
         }
-        let views: pump_pose::Result<Vec<ImageView<'_>>> = ready.iter().map(|(f, px)| view(f, px)).collect();
+        let views: pump_pose::Result<Vec<ImageView<'_>>> = ready.iter().map(|(f, _, px)| view(f, px)).collect();
         let start = now_ns();
         let t0 = Instant::now();
         let result = views.and_then(|v| predictor.predict(&v));
@@ -328,21 +331,32 @@ fn worker_loop(
         let end = now_ns();
         match result {
             Ok(people) => {
-                for ((f, _), poses) in ready.iter().zip(people) {
+                for ((f, ticket, _), poses) in ready.iter().zip(people) {
                     stats.inferred(&f.camera, ms);
                     let pf = pose_frame(f, &poses, start, end, &model, provider);
-                    let _ = tx.blocking_send(pf);
-                    slots.done(&f.camera);
+                    send_due(slots, tx, &f.camera, slots.finish(&f.camera, *ticket, Some(pf)));
                 }
             }
             Err(e) => {
-                for (f, _) in &ready {
+                for (f, ticket, _) in &ready {
                     stats.failed(&f.camera);
                     limiter.warn(&f.camera, || format!("camera {}: inference failed: {e}", f.camera));
-                    slots.done(&f.camera);
+                    send_due(slots, tx, &f.camera, slots.finish(&f.camera, *ticket, None));
                 }
             }
         }
+    }
+}
+
+/// Sends a camera's poses that are due, in order, then those that fell due meanwhile (other
+/// workers' results, which waited for these).
+fn send_due(slots: &FrameSlots, tx: &mpsc::Sender<PoseFrame>, camera: &str, mut due: Vec<PoseFrame>) {
+    while !due.is_empty() {
+        for pf in due {
+            // The publisher is gone only at shutdown: nothing left to deliver to.
+            let _ = tx.blocking_send(pf);
+        }
+        due = slots.sent(camera);
     }
 }
 

@@ -6,34 +6,45 @@
 //!   counted as dropped: replaced). An offered frame older than the waiting one (by capture
 //!   time) is refused instead, so a late seed from the stream can never displace a live frame.
 //! - `take` hands out work round robin over cameras (a camera whose frame was just taken goes to
-//!   the back), at most one item per camera per call, blocking until there is work or the slots
-//!   are closed. A camera has at most one frame in flight: its next frame waits (newest wins) until
-//!   the worker calls `done`, so however many workers there are, a camera's poses are published in
-//!   frame order (the sets stage drops poses older than the newest it has: an out-of-order pose
-//!   was inference thrown away).
-//! - An end-of-stream marker waits until the camera has no frame waiting and none in flight, so
-//!   consumers see the last frame's pose before the marker. Workers call `done` after publishing.
+//!   the back; of the cameras with work, those with fewer frames in flight first), at most one
+//!   item per camera per call, blocking until there is work or the slots are closed. Frames in
+//!   flight per camera: the engines shared among the cameras that sent a frame in the last
+//!   second (rounded up) — a lone fast camera keeps every engine busy, several cameras get one
+//!   engine each, so their pose rates stay even. Each taken frame has a ticket in frame order.
+//! - Results come back through `finish` with their ticket and leave in ticket order: a result
+//!   that overtook an older frame of its camera waits for it, and one worker at a time sends a
+//!   camera's results (`finish`, then `sent` until it returns nothing). So however many workers
+//!   there are, a camera's poses are published in frame order (the sets stage drops poses older
+//!   than the newest it has: an out-of-order pose was inference thrown away).
+//! - An end-of-stream marker waits until the camera has no frame waiting, none in flight and
+//!   none being sent, so consumers see the last frame's pose before the marker.
 //!
 //! Nothing awaits under the lock, so it is a std mutex; takers are blocking worker threads, so
 //! they wait on a condvar.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use pump_proto::Frame;
+use pump_proto::{Frame, PoseFrame};
+
+/// A camera that sent a frame this recently shares the engines.
+const ACTIVE_WITHIN: Duration = Duration::from_secs(1);
+
+/// A taken frame's place in its camera's order.
+pub type Ticket = u64;
 
 /// Work for an inference worker.
 #[derive(Debug)]
 pub enum Work {
-    Frame(Frame),
+    Frame(Frame, Ticket),
     EndOfStream(Frame),
 }
 
 impl Work {
     pub fn camera(&self) -> &str {
         match self {
-            Work::Frame(f) | Work::EndOfStream(f) => &f.camera,
+            Work::Frame(f, _) | Work::EndOfStream(f) => &f.camera,
         }
     }
 }
@@ -54,14 +65,38 @@ pub enum Offer {
 struct CameraSlot {
     waiting: Option<Frame>,
     eos: Option<Frame>,
-    in_flight: usize,
+    /// The next ticket to hand out, and the next one to release: the difference is in flight.
+    issued: Ticket,
+    released: Ticket,
+    /// Results back from the workers, by ticket, not yet released (`None`: no pose, the frame
+    /// was dropped or failed).
+    finished: BTreeMap<Ticket, Option<PoseFrame>>,
+    /// A worker is sending this camera's released results.
+    sending: bool,
+    /// When the camera last offered a frame.
+    last_offer: Option<Instant>,
     /// Listed in `State::ready`.
     queued: bool,
 }
 
 impl CameraSlot {
-    fn has_work(&self) -> bool {
-        self.in_flight == 0 && (self.waiting.is_some() || self.eos.is_some())
+    fn in_flight(&self) -> u64 {
+        self.issued - self.released
+    }
+
+    fn has_work(&self, most_in_flight: u64) -> bool {
+        (self.waiting.is_some() && self.in_flight() < most_in_flight)
+            || (self.eos.is_some() && self.waiting.is_none() && self.in_flight() == 0 && !self.sending)
+    }
+
+    /// Releases the results that are next in order: the poses among them, to be sent.
+    fn release(&mut self) -> Vec<PoseFrame> {
+        let mut out = Vec::new();
+        while let Some(result) = self.finished.remove(&self.released) {
+            self.released += 1;
+            out.extend(result);
+        }
+        out
     }
 }
 
@@ -73,16 +108,47 @@ struct State {
     closed: bool,
 }
 
+impl State {
+    /// Frames one camera may have in flight: the engines over the active cameras, rounded up.
+    fn share(&self, engines: u64) -> u64 {
+        let now = Instant::now();
+        let active = self
+            .cameras
+            .values()
+            .filter(|s| s.last_offer.is_some_and(|t| now.duration_since(t) < ACTIVE_WITHIN))
+            .count() as u64;
+        engines.div_ceil(active.max(1))
+    }
+
+    fn queue_if_ready(&mut self, camera: &str, engines: u64, work: &Condvar) {
+        let share = self.share(engines);
+        let Some(slot) = self.cameras.get_mut(camera) else { return };
+        if slot.has_work(share) && !slot.queued && !self.closed {
+            slot.queued = true;
+            self.ready.push_back(camera.to_string());
+            work.notify_one();
+        }
+    }
+}
+
 /// The slots of every camera. Shared by the subscriber (offers) and the workers (takes).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FrameSlots {
     state: Mutex<State>,
     work: Condvar,
+    most_in_flight: u64,
+}
+
+impl Default for FrameSlots {
+    fn default() -> Self {
+        Self::new(1)
+    }
 }
 
 impl FrameSlots {
-    pub fn new() -> Self {
-        Self::default()
+    /// Slots letting each camera have up to `in_flight` frames inferred at once (at least one).
+    pub fn new(in_flight: usize) -> Self {
+        Self { state: Mutex::default(), work: Condvar::new(), most_in_flight: in_flight.max(1) as u64 }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -95,6 +161,9 @@ impl FrameSlots {
         let mut st = self.lock();
         let camera = frame.camera.clone();
         let slot = st.cameras.entry(camera.clone()).or_default();
+        if !frame.end_of_stream {
+            slot.last_offer = Some(Instant::now());
+        }
         let outcome = if frame.end_of_stream {
             slot.eos = Some(frame);
             Offer::Stored
@@ -112,11 +181,7 @@ impl FrameSlots {
                 }
             }
         };
-        if slot.has_work() && !slot.queued {
-            slot.queued = true;
-            st.ready.push_back(camera);
-            self.work.notify_one();
-        }
+        st.queue_if_ready(&camera, self.most_in_flight, &self.work);
         outcome
     }
 
@@ -135,32 +200,55 @@ impl FrameSlots {
             return None;
         }
         let mut out = Vec::new();
+        let share = st.share(self.most_in_flight);
         while out.len() < max.max(1) {
-            let Some(camera) = st.ready.pop_front() else { break };
+            // The first of the cameras with the fewest frames in flight: a camera with none
+            // goes before a second frame of one already being inferred.
+            let fewest =
+                st.ready.iter().enumerate().min_by_key(|(_, c)| st.cameras.get(*c).map_or(0, CameraSlot::in_flight));
+            let Some(at) = fewest.map(|(i, _)| i) else { break };
+            let Some(camera) = st.ready.remove(at) else { break };
             let Some(slot) = st.cameras.get_mut(&camera) else { continue };
             slot.queued = false;
+            if !slot.has_work(share) {
+                continue;
+            }
             if let Some(f) = slot.waiting.take() {
-                slot.in_flight += 1;
-                out.push(Work::Frame(f));
-            } else if slot.in_flight == 0 {
-                if let Some(e) = slot.eos.take() {
-                    out.push(Work::EndOfStream(e));
-                }
+                out.push(Work::Frame(f, slot.issued));
+                slot.issued += 1;
+            } else if let Some(e) = slot.eos.take() {
+                out.push(Work::EndOfStream(e));
             }
         }
         Some(out)
     }
 
-    /// Marks a taken frame of `camera` finished (published or dropped).
-    pub fn done(&self, camera: &str) {
+    /// A taken frame of `camera` is finished: its pose frame, or `None` (dropped, failed).
+    /// Returns the poses now due to be sent, in order, by this caller, which then calls `sent`
+    /// until that returns nothing; empty when they are not due yet or another worker is
+    /// sending this camera's (it will send these too).
+    pub fn finish(&self, camera: &str, ticket: Ticket, result: Option<PoseFrame>) -> Vec<PoseFrame> {
         let mut st = self.lock();
-        let Some(slot) = st.cameras.get_mut(camera) else { return };
-        slot.in_flight = slot.in_flight.saturating_sub(1);
-        if slot.has_work() && !slot.queued {
-            slot.queued = true;
-            st.ready.push_back(camera.to_string());
-            self.work.notify_one();
+        let Some(slot) = st.cameras.get_mut(camera) else { return Vec::new() };
+        slot.finished.insert(ticket, result);
+        if slot.sending {
+            return Vec::new();
         }
+        let out = slot.release();
+        slot.sending = !out.is_empty();
+        st.queue_if_ready(camera, self.most_in_flight, &self.work);
+        out
+    }
+
+    /// The poses `finish` (or the last `sent`) returned are sent: the next ones due, or nothing
+    /// (and the camera's sending is over).
+    pub fn sent(&self, camera: &str) -> Vec<PoseFrame> {
+        let mut st = self.lock();
+        let Some(slot) = st.cameras.get_mut(camera) else { return Vec::new() };
+        let out = slot.release();
+        slot.sending = !out.is_empty();
+        st.queue_if_ready(camera, self.most_in_flight, &self.work);
+        out
     }
 
     /// Frames currently waiting (at most one per camera).
@@ -189,8 +277,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_camera_has_one_frame_in_flight_so_its_poses_stay_in_order() {
-        let slots = FrameSlots::new();
+    fn with_one_in_flight_a_cameras_next_frame_waits_for_the_last() {
+        let slots = FrameSlots::new(1);
         slots.offer(frame("a", 1));
         let first = slots.take(1, Duration::ZERO).unwrap_or_default();
         assert_eq!(ids(&first), vec![("a".to_string(), 1, false)]);
@@ -202,9 +290,91 @@ mod tests {
         // … frame 3 replaces 2 (newest wins), and comes once 1 is done.
         assert_eq!(slots.offer(frame("a", 3)), Offer::Replaced { dropped_frame_id: 2 });
         assert!(slots.take(4, Duration::ZERO).unwrap_or_default().is_empty());
-        slots.done("a");
+        assert_eq!(frame_ids(&slots.finish("a", 0, Some(pose("a", 1)))), vec![1]);
+        assert!(slots.sent("a").is_empty());
         let third = slots.take(4, Duration::ZERO).unwrap_or_default();
         assert_eq!(ids(&third), vec![("a".to_string(), 3, false)]);
+    }
+
+    #[test]
+    fn a_lone_camera_keeps_two_workers_busy_and_its_poses_leave_in_frame_order() {
+        let slots = FrameSlots::new(2);
+        slots.offer(frame("a", 1));
+        let w1 = slots.take(1, T).unwrap();
+        slots.offer(frame("a", 2));
+        let w2 = slots.take(1, T).unwrap();
+        assert_eq!((ids(&w1), ids(&w2)), (vec![("a".into(), 1, false)], vec![("a".into(), 2, false)]));
+        // A third frame waits: two are in flight.
+        slots.offer(frame("a", 3));
+        assert!(slots.take(1, Duration::ZERO).unwrap().is_empty());
+        // Frame 2's pose is ready first: it waits for frame 1's.
+        assert!(slots.finish("a", 1, Some(pose("a", 2))).is_empty());
+        // Its ticket is still unreleased, so frame 3 still waits.
+        assert!(slots.take(1, Duration::ZERO).unwrap().is_empty());
+        assert_eq!(frame_ids(&slots.finish("a", 0, Some(pose("a", 1)))), vec![1, 2]);
+        assert!(slots.sent("a").is_empty());
+        assert_eq!(ids(&slots.take(1, T).unwrap()), vec![("a".into(), 3, false)]);
+    }
+
+    #[test]
+    fn several_cameras_share_the_engines_one_frame_in_flight_each() {
+        let slots = FrameSlots::new(2);
+        slots.offer(frame("a", 1));
+        slots.offer(frame("b", 1));
+        assert_eq!(ids(&slots.take(1, T).unwrap()), vec![("a".into(), 1, false)]);
+        assert_eq!(ids(&slots.take(1, T).unwrap()), vec![("b".into(), 1, false)]);
+        // Two cameras, two engines: a second frame of a waits for a's first, however idle.
+        slots.offer(frame("a", 2));
+        assert!(slots.take(1, Duration::ZERO).unwrap().is_empty());
+        assert_eq!(frame_ids(&slots.finish("a", 0, Some(pose("a", 1)))), vec![1]);
+        assert!(slots.sent("a").is_empty());
+        assert_eq!(ids(&slots.take(1, T).unwrap()), vec![("a".into(), 2, false)]);
+    }
+
+    #[test]
+    fn a_camera_with_nothing_in_flight_goes_first() {
+        let slots = FrameSlots::new(4);
+        slots.offer(frame("a", 1));
+        slots.take(1, T).unwrap();
+        // a (one in flight, share 2 of 4 engines) is queued before b, but b has none in flight.
+        slots.offer(frame("a", 2));
+        slots.offer(frame("b", 1));
+        assert_eq!(ids(&slots.take(1, T).unwrap()), vec![("b".into(), 1, false)]);
+        assert_eq!(ids(&slots.take(1, T).unwrap()), vec![("a".into(), 2, false)]);
+    }
+
+    #[test]
+    fn one_worker_at_a_time_sends_a_cameras_poses() {
+        let slots = FrameSlots::new(2);
+        slots.offer(frame("a", 1));
+        slots.take(1, T).unwrap();
+        slots.offer(frame("a", 2));
+        slots.take(1, T).unwrap();
+        // Worker 1 is sending frame 1's pose when frame 2's comes back: worker 2 sends nothing …
+        assert_eq!(frame_ids(&slots.finish("a", 0, Some(pose("a", 1)))), vec![1]);
+        assert!(slots.finish("a", 1, Some(pose("a", 2))).is_empty());
+        // … worker 1 sends it after its own.
+        assert_eq!(frame_ids(&slots.sent("a")), vec![2]);
+        assert!(slots.sent("a").is_empty());
+    }
+
+    #[test]
+    fn a_dropped_frame_releases_its_place_without_a_pose() {
+        let slots = FrameSlots::new(2);
+        slots.offer(frame("a", 1));
+        slots.take(1, T).unwrap();
+        slots.offer(frame("a", 2));
+        slots.take(1, T).unwrap();
+        assert!(slots.finish("a", 1, Some(pose("a", 2))).is_empty());
+        assert_eq!(frame_ids(&slots.finish("a", 0, None)), vec![2]);
+    }
+
+    fn pose(camera: &str, id: u64) -> PoseFrame {
+        PoseFrame { camera: camera.into(), frame_id: id, ..Default::default() }
+    }
+
+    fn frame_ids(poses: &[PoseFrame]) -> Vec<u64> {
+        poses.iter().map(|p| p.frame_id).collect()
     }
 
     fn frame(camera: &str, id: u64) -> Frame {
@@ -218,7 +388,7 @@ mod tests {
     fn ids(work: &[Work]) -> Vec<(String, u64, bool)> {
         work.iter()
             .map(|w| match w {
-                Work::Frame(f) => (f.camera.clone(), f.frame_id, false),
+                Work::Frame(f, _) => (f.camera.clone(), f.frame_id, false),
                 Work::EndOfStream(f) => (f.camera.clone(), f.frame_id, true),
             })
             .collect()
@@ -228,7 +398,7 @@ mod tests {
 
     #[test]
     fn newer_frame_replaces_the_waiting_one() {
-        let s = FrameSlots::new();
+        let s = FrameSlots::new(1);
         assert_eq!(s.offer(frame("a", 1)), Offer::Stored);
         assert_eq!(s.offer(frame("a", 2)), Offer::Replaced { dropped_frame_id: 1 });
         assert_eq!(s.offer(frame("a", 3)), Offer::Replaced { dropped_frame_id: 2 });
@@ -239,7 +409,7 @@ mod tests {
 
     #[test]
     fn older_frame_never_displaces_a_newer_one() {
-        let s = FrameSlots::new();
+        let s = FrameSlots::new(1);
         s.offer(frame("a", 5));
         assert_eq!(s.offer(frame("a", 4)), Offer::Older);
         assert_eq!(ids(&s.take(1, T).unwrap()), vec![("a".into(), 5, false)]);
@@ -247,12 +417,12 @@ mod tests {
 
     #[test]
     fn cameras_are_served_round_robin() {
-        let s = FrameSlots::new();
+        let s = FrameSlots::new(1);
         s.offer(frame("a", 1));
         s.offer(frame("b", 1));
         s.offer(frame("c", 1));
         assert_eq!(ids(&s.take(1, T).unwrap()), vec![("a".into(), 1, false)]);
-        s.done("a");
+        s.finish("a", 0, None);
         s.offer(frame("a", 2));
         // a went to the back: b and c come first.
         assert_eq!(ids(&s.take(2, T).unwrap()), vec![("b".into(), 1, false), ("c".into(), 1, false)]);
@@ -261,7 +431,7 @@ mod tests {
 
     #[test]
     fn a_batch_holds_at_most_one_frame_per_camera() {
-        let s = FrameSlots::new();
+        let s = FrameSlots::new(1);
         s.offer(frame("a", 1));
         s.offer(frame("a", 2));
         s.offer(frame("b", 1));
@@ -271,26 +441,29 @@ mod tests {
 
     #[test]
     fn end_of_stream_waits_for_the_last_frame() {
-        let s = FrameSlots::new();
+        let s = FrameSlots::new(1);
         s.offer(frame("a", 9));
         s.offer(eos("a", 10));
         assert_eq!(ids(&s.take(4, T).unwrap()), vec![("a".into(), 9, false)]);
-        // Frame 9 is in flight: the marker must not overtake its pose.
+        // Frame 9 is in flight: the marker must not overtake its pose …
         assert!(s.take(4, T).unwrap().is_empty());
-        s.done("a");
+        assert_eq!(frame_ids(&s.finish("a", 0, Some(pose("a", 9)))), vec![9]);
+        // … nor its sending.
+        assert!(s.take(4, Duration::ZERO).unwrap().is_empty());
+        assert!(s.sent("a").is_empty());
         assert_eq!(ids(&s.take(4, T).unwrap()), vec![("a".into(), 10, true)]);
     }
 
     #[test]
     fn end_of_stream_alone_is_handed_out() {
-        let s = FrameSlots::new();
+        let s = FrameSlots::new(1);
         s.offer(eos("a", 0));
         assert_eq!(ids(&s.take(4, T).unwrap()), vec![("a".into(), 0, true)]);
     }
 
     #[test]
     fn close_wakes_waiting_takers() {
-        let s = std::sync::Arc::new(FrameSlots::new());
+        let s = std::sync::Arc::new(FrameSlots::new(1));
         let s2 = s.clone();
         let h = std::thread::spawn(move || s2.take(1, Duration::from_secs(30)));
         std::thread::sleep(Duration::from_millis(50));
@@ -300,7 +473,7 @@ mod tests {
 
     #[test]
     fn close_drops_waiting_frames() {
-        let s = FrameSlots::new();
+        let s = FrameSlots::new(1);
         s.offer(frame("a", 1));
         s.offer(frame("b", 1));
         assert_eq!(s.close(), 2);
@@ -309,7 +482,7 @@ mod tests {
 
     #[test]
     fn take_times_out_empty() {
-        let s = FrameSlots::new();
+        let s = FrameSlots::new(1);
         let t0 = std::time::Instant::now();
         assert!(s.take(1, Duration::from_millis(30)).unwrap().is_empty());
         assert!(t0.elapsed() >= Duration::from_millis(25));
