@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use pump_features::{dtw_distance, DtwConfig, FeatureMatrix};
-use pump_pose::Keypoint;
+use pump_types::Keypoint;
 
 /// A squatting skeleton's keypoints for T frames, with some low-confidence frames.
 fn frames(t: usize) -> Vec<[Keypoint; 17]> {

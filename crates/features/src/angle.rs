@@ -1,6 +1,6 @@
 //! Joint angles from 2-D keypoints.
 
-use pump_pose::Keypoint;
+use pump_types::Keypoint;
 
 /// The six joints of the feature vector, in column order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -3,7 +3,7 @@
 //! Built with an explicit loop over frames: the original measured a vectorised version at
 //! 0.6–0.7× the loop's speed for realistic sets (150–500 frames).
 
-use pump_pose::Keypoint;
+use pump_types::Keypoint;
 
 use crate::angle::{pose_joint_angle, JOINTS};
 

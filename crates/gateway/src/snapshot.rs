@@ -7,31 +7,11 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use pump_proto::{Encoding, Frame, PoseFrame};
+use pump_types::SKELETON;
 
 /// Keypoints under this confidence are not drawn.
 const MIN_DRAW_CONFIDENCE: f32 = 0.5;
 const JPEG_QUALITY: u8 = 85;
-
-/// COCO-17 bones: `pump_pose::SKELETON`, copied so the gateway does not depend on the pose engine
-/// (and through it on ONNX Runtime); a test keeps the two the same.
-const SKELETON: [(usize, usize); 16] = [
-    (15, 13),
-    (13, 11),
-    (16, 14),
-    (14, 12),
-    (11, 12),
-    (5, 11),
-    (6, 12),
-    (5, 6),
-    (5, 7),
-    (6, 8),
-    (7, 9),
-    (8, 10),
-    (1, 2),
-    (0, 1),
-    (0, 2),
-    (1, 3),
-];
 
 /// What is drawn on a frame: the skeletons of a pose frame, and a caption (the preview's rep
 /// count) in the top left corner.
@@ -265,11 +245,6 @@ impl SnapshotCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_skeleton_is_the_pose_engines() {
-        assert_eq!(SKELETON, pump_pose::SKELETON);
-    }
 
     fn gray_frame(id: u64) -> Frame {
         Frame {

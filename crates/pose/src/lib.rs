@@ -3,7 +3,7 @@
 //! - [`letterbox`]: images → model input (letterbox, BGR→RGB, /255, NCHW), OpenCV-exact resize.
 //! - [`engine`]: finds ONNX Runtime, loads the model, picks the execution provider, runs.
 //! - [`decode`]: model output → people (confidence filter, NMS, back to source pixels).
-//! - [`types`]: `Pose`, `Keypoint`, `BBox`, the COCO-17 names and skeleton.
+//! - [`types`]: `Pose`, `Keypoint`, `BBox`, the COCO-17 names and skeleton (crate `pump-types`).
 //!
 //! No tokio, NATS or OpenCV here: callers bring pixels in, get poses out.
 
@@ -13,9 +13,9 @@ pub mod decode;
 pub mod engine;
 mod error;
 pub mod letterbox;
+pub use pump_types as types;
 #[cfg(feature = "proto")]
-pub mod proto;
-pub mod types;
+pub use pump_types::proto;
 
 pub use decode::{DecodeConfig, OutputLayout};
 pub use engine::{EngineConfig, PoseEngine, Provider, StageTimings};

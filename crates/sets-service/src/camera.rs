@@ -16,9 +16,9 @@
 
 use std::collections::VecDeque;
 
-use pump_pose::Pose;
 use pump_proto::{PoseFrame, RepProgress};
 use pump_sets::{FrameInput, SetConfig, SetEvent, SetTracker, TrackerEvent};
+use pump_types::Pose;
 
 /// Seconds of a camera's timeline over which its pose rate is measured.
 const POSE_RATE_WINDOW_SECONDS: f64 = 5.0;
@@ -167,7 +167,7 @@ impl CameraCount {
                 return out;
             }
             self.last_frame = Some((pf.frame_id, pf.capture_ts_ns));
-            let poses: Vec<Pose> = pf.people.iter().map(pump_pose::proto::from_person).collect();
+            let poses: Vec<Pose> = pf.people.iter().map(pump_types::proto::from_person).collect();
             let t = pf.source_ts_ns as f64 / 1e9;
             out.pose_rate = self.pose_rate(t);
             let input =

@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 
-use pump_pose::{BBox, Pose};
+use pump_types::{BBox, Pose};
 
 /// Overlap with a person's last box needed to be that person in a new frame.
 const MIN_TRACK_IOU: f32 = 0.3;
@@ -185,7 +185,7 @@ pub fn presence(p: &Pose, width: f32, height: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pump_pose::Keypoint;
+    use pump_types::Keypoint;
 
     fn person(x1: f32, y1: f32, x2: f32, y2: f32, score: f32) -> Pose {
         Pose { bbox: BBox { x1, y1, x2, y2 }, score, keypoints: [Keypoint::default(); 17] }

@@ -12,7 +12,7 @@ use pump_features::angle::pose_joint_angle;
 use pump_features::{
     driving_joint, exercise_distances, nearest, DtwConfig, FeatureMatrix, Joint, Prototype, MIN_KEYPOINT_CONFIDENCE,
 };
-use pump_pose::{Keypoint, Pose, NUM_KEYPOINTS};
+use pump_types::{Keypoint, Pose, NUM_KEYPOINTS};
 
 use crate::people::{presence, People, PersonId, Zone};
 use crate::reps::{Rep, RepConfig, RepCounter};
@@ -493,7 +493,7 @@ impl SetTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pump_pose::BBox;
+    use pump_types::BBox;
 
     /// A standing person whose left and right knees bend to `knee` degrees.
     fn person(knee: f32) -> Pose {

@@ -1,4 +1,9 @@
-//! Domain types shared by every stage: a person's box, score and 17 COCO keypoints.
+//! The types every stage shares: a person's box, score and 17 COCO keypoints, the names and
+//! the skeleton — light (no model, no runtime), so the sets, features and gateway crates need
+//! not link the pose engine. [`proto`] (feature `proto`) is their one wire conversion.
+
+#[cfg(feature = "proto")]
+pub mod proto;
 
 /// Number of keypoints in the COCO-17 skeleton that YOLO-pose predicts.
 pub const NUM_KEYPOINTS: usize = 17;

@@ -3,7 +3,7 @@
 
 use pump_proto::{Keypoint as WireKeypoint, Person};
 
-use crate::types::{BBox, Keypoint, Pose, NUM_KEYPOINTS};
+use crate::{BBox, Keypoint, Pose, NUM_KEYPOINTS};
 
 /// The wire form of a pose.
 pub fn to_person(p: &Pose) -> Person {
