@@ -12,10 +12,16 @@ pub const SETS_ALL: &str = "pump.sets.>";
 /// Every camera's live rep counts.
 pub const REPS_ALL: &str = "pump.reps.>";
 
+/// Every camera's resume checkpoint of the sets stage.
+pub const SETS_RESUME_ALL: &str = "pump.sets-resume.>";
+/// The sets stage's lease: which instance owns the poses consumer.
+pub const SETS_LEASE: &str = "pump.sets-lease";
+
 const FRAMES_PREFIX: &str = "pump.frames.";
 const POSES_PREFIX: &str = "pump.poses.";
 const SETS_PREFIX: &str = "pump.sets.";
 const REPS_PREFIX: &str = "pump.reps.";
+const SETS_RESUME_PREFIX: &str = "pump.sets-resume.";
 
 /// A camera's name: one NATS subject token, so it can never smuggle a wildcard or a dot.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -66,6 +72,16 @@ pub fn reps(camera: &CameraId) -> String {
     format!("{REPS_PREFIX}{camera}")
 }
 
+/// `pump.sets-resume.<camera>`: where the sets stage resumes the camera after a restart.
+pub fn sets_resume(camera: &CameraId) -> String {
+    format!("{SETS_RESUME_PREFIX}{camera}")
+}
+
+/// The camera a resume-checkpoint subject belongs to, if it is one.
+pub fn camera_of_sets_resume(subject: &str) -> Option<CameraId> {
+    subject.strip_prefix(SETS_RESUME_PREFIX).and_then(|c| CameraId::new(c).ok())
+}
+
 /// The camera a poses subject belongs to, if it is one.
 pub fn camera_of_poses(subject: &str) -> Option<CameraId> {
     subject.strip_prefix(POSES_PREFIX).and_then(|c| CameraId::new(c).ok())
@@ -93,8 +109,11 @@ mod tests {
         let cam = CameraId::new("rack1").unwrap();
         assert_eq!(frames(&cam), "pump.frames.rack1");
         assert_eq!(poses(&cam), "pump.poses.rack1");
-        assert_eq!(camera_of_frames("pump.frames.rack1"), Some(cam));
+        assert_eq!(camera_of_frames("pump.frames.rack1"), Some(cam.clone()));
         assert_eq!(camera_of_frames("pump.frames.a.b"), None);
         assert_eq!(camera_of_frames("pump.poses.rack1"), None);
+        assert_eq!(sets_resume(&cam), "pump.sets-resume.rack1");
+        assert_eq!(camera_of_sets_resume("pump.sets-resume.rack1"), Some(cam));
+        assert_eq!(camera_of_sets_resume("pump.sets.rack1"), None);
     }
 }

@@ -16,7 +16,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::warn;
 
 /// The lease's subject, kept (last message only) by the checkpoint stream.
-pub const LEASE_SUBJECT: &str = "pump.sets-lease";
+pub const LEASE_SUBJECT: &str = pump_bus::subject::SETS_LEASE;
 /// How often the holder renews the lease.
 const RENEW: Duration = Duration::from_secs(1);
 /// How long a starting instance watches for renewals: three missed renewals free the lease.

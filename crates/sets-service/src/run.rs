@@ -25,7 +25,6 @@ use crate::metrics::SetsStats;
 /// Stream of resume checkpoints, the last one per camera (a key-value store in all but name:
 /// the KV API itself does not work against Debian's nats-server 2.9).
 pub const CHECKPOINT_STREAM: &str = "PUMP_SETS_RESUME";
-const CHECKPOINT_PREFIX: &str = "pump.sets-resume.";
 
 pub struct Service {
     pub config: Config,
@@ -99,7 +98,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
     let store = js
         .create_or_update_stream(jetstream::stream::Config {
             name: CHECKPOINT_STREAM.into(),
-            subjects: vec![format!("{CHECKPOINT_PREFIX}>"), crate::lease::LEASE_SUBJECT.into()],
+            subjects: vec![subject::SETS_RESUME_ALL.into(), crate::lease::LEASE_SUBJECT.into()],
             storage: jetstream::stream::StorageType::File,
             max_messages_per_subject: 1,
             discard: jetstream::stream::DiscardPolicy::Old,
@@ -110,14 +109,13 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
     let _ = store;
     let store = js.get_stream(CHECKPOINT_STREAM).await.context("cannot open the checkpoint stream")?;
     let mut checkpoints: BTreeMap<String, Checkpoint> = BTreeMap::new();
-    let mut subjects =
-        store.info_with_subjects(format!("{CHECKPOINT_PREFIX}>")).await.context("cannot list checkpoints")?;
+    let mut subjects = store.info_with_subjects(subject::SETS_RESUME_ALL).await.context("cannot list checkpoints")?;
     let mut names = Vec::new();
     while let Some(item) = subjects.next().await {
         names.push(item.context("cannot list checkpoints")?.0);
     }
     for name in names {
-        let Some(camera) = name.strip_prefix(CHECKPOINT_PREFIX) else { continue };
+        let Some(camera) = subject::camera_of_sets_resume(&name) else { continue };
         if let Ok(m) = store.get_last_raw_message_by_subject(&name).await {
             if let Some(cp) = Checkpoint::decode(&m.payload) {
                 checkpoints.insert(camera.to_string(), cp);
@@ -336,9 +334,10 @@ async fn publish_set(js: &jetstream::Context, camera: &CameraId, set: &SetEvent,
 
 /// Writes changed checkpoints and waits for the server to store them.
 async fn save_checkpoints(js: &jetstream::Context, cameras: &mut HashMap<String, CameraState>) {
-    for (camera, st) in cameras.iter_mut() {
+    for st in cameras.values_mut() {
         let Some(checkpoint) = st.count.unsaved() else { continue };
-        let stored = match js.publish(format!("{CHECKPOINT_PREFIX}{camera}"), checkpoint.encode()).await {
+        let camera = &st.id;
+        let stored = match js.publish(subject::sets_resume(camera), checkpoint.encode()).await {
             Ok(ack) => tokio::time::timeout(Duration::from_secs(5), ack)
                 .await
                 .map_err(|_| "no ack".to_string())
