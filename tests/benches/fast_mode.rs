@@ -76,7 +76,12 @@ fn main() {
             }
             Some(p) => format!("{:.1}", served as f64 / p as f64),
         };
-        println!("| {size} | {:.1} | {limit:.1} | {exact} | {served} | {times} |", quantile(&model_ms, 0.5));
+        // At the cap the machine may serve more: the bench's own cameras stop it there.
+        let at_least = if served + 1 >= MOST_CAMERAS { "≥ " } else { "" };
+        println!(
+            "| {size} | {:.1} | {limit:.1} | {exact} | {at_least}{served} | {at_least}{times} |",
+            quantile(&model_ms, 0.5)
+        );
         for f in failures {
             println!("    {size}: {f}");
         }

@@ -19,7 +19,7 @@ pub struct Clip {
 }
 
 /// Every clip with the poses in `clips/<stem>.<poses>.jsonl` (`poses`: the committed `poses`
-/// at 640, `poses384` for the fast mode).
+/// at 640, `poses384` and `poses320` for the fast mode).
 pub fn clips(poses: &str) -> Vec<Clip> {
     clips_with(|name| {
         let file = testdata(&format!("clips/{}", name.replace(".mp4", &format!(".{poses}.jsonl"))));
