@@ -23,12 +23,15 @@ async fn main() -> ExitCode {
         return pump_bus::args::usage_error("pump-infer", e);
     }
     let workers = plan.workers.max(1);
-    let why = if args.workers == 0 {
-        "one single-threaded engine per core (--workers 0, the default)"
-    } else {
-        "as --workers says"
+    let gpu = !matches!(args.engine.device, pump_pose::Provider::Cpu);
+    let why = match (args.workers, gpu) {
+        (0, false) => {
+            "one single-threaded engine per core (--workers 0, the default): engines that never wait for each other"
+        }
+        (0, true) => "one engine on the GPU, fed batches (--workers 0, the default)",
+        _ => "as --workers says",
     };
-    tracing::info!(engines = workers, threads_each = plan.threads, "{why}");
+    tracing::info!(engines = workers, threads_each = plan.threads, batch = config.batch, imgsz = engine.imgsz, "{why}");
     // Loading is seconds of blocking work: off the runtime, before connecting.
     let loaded = tokio::task::spawn_blocking(move || {
         (0..workers)
