@@ -31,15 +31,7 @@ async fn snapshot_jpg_is_encoded_once_per_frame_and_never_stale() {
     let c = client(&nats, "publisher").await;
     let now = pump_bus::clock::now_ns();
     c.publish("pump.frames.cam", gray_frame("cam", 1, now).encode_to_vec().into()).await.unwrap();
-    let person = Person {
-        // Spread over the frame so the bones are long lines, not hidden under the joints' dots.
-        keypoints: (0..17)
-            .map(|i| Keypoint { x: 20.0 + 40.0 * (i % 4) as f32, y: 10.0 + 30.0 * (i / 4) as f32, confidence: 0.9 })
-            .collect(),
-        ..Default::default()
-    };
-    let pf =
-        PoseFrame { camera: "cam".into(), frame_id: 1, capture_ts_ns: now, people: vec![person], ..Default::default() };
+    let pf = pose_of("cam", 1, now);
     c.publish("pump.poses.cam", pf.encode_to_vec().into()).await.unwrap();
     let old = gray_frame("old", 1, now - 60_000_000_000);
     c.publish("pump.frames.old", old.encode_to_vec().into()).await.unwrap();
@@ -83,6 +75,79 @@ async fn snapshot_jpg_is_encoded_once_per_frame_and_never_stale() {
     let api: serde_json::Value = serde_json::from_slice(&get(gw.http, "/api/cameras").await.body).unwrap();
     let names: Vec<&str> = api["cameras"].as_array().unwrap().iter().map(|c| c["camera"].as_str().unwrap()).collect();
     assert_eq!(names, ["cam", "ended", "old"]);
+    gw.shutdown.cancel();
+    tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
+}
+
+/// A frame of `camera` whose every pixel is `level`: which frame a picture shows, read back.
+fn level_frame(camera: &str, id: u64, ts: i64, level: u8) -> Frame {
+    let mut f = gray_frame(camera, id, ts);
+    f.data = vec![level; f.data.len()].into();
+    f
+}
+
+/// The pose of frame `id` (same id and capture time, as inference sends), spread over the frame
+/// so the bones are long lines, not hidden under the joints' dots.
+fn pose_of(camera: &str, id: u64, ts: i64) -> PoseFrame {
+    let person = Person {
+        keypoints: (0..17)
+            .map(|i| Keypoint { x: 20.0 + 40.0 * (i % 4) as f32, y: 10.0 + 30.0 * (i / 4) as f32, confidence: 0.9 })
+            .collect(),
+        ..Default::default()
+    };
+    PoseFrame { camera: camera.into(), frame_id: id, capture_ts_ns: ts, people: vec![person], ..Default::default() }
+}
+
+/// The grey level of a picture's bottom-right corner, away from skeleton and caption.
+fn corner_level(jpeg: &[u8]) -> u8 {
+    let (w, h, px) = decode_jpeg(jpeg);
+    px[((h - 3) * w + (w - 3)) * 3]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_skeleton_is_drawn_only_on_the_frame_its_pose_came_from() {
+    let nats = NatsServer::start();
+    let gw = start_gateway(&nats).await;
+    let c = client(&nats, "publisher").await;
+    let t0 = pump_bus::clock::now_ns();
+    let ts = |id: u64| t0 + id as i64 * 66_000_000;
+    // Frame 1 and its pose, then frame 2 with none yet: the old code drew frame 1's pose on 2.
+    c.publish("pump.frames.cam", level_frame("cam", 1, ts(1), 40).encode_to_vec().into()).await.unwrap();
+    c.publish("pump.poses.cam", pose_of("cam", 1, ts(1)).encode_to_vec().into()).await.unwrap();
+    c.publish("pump.frames.cam", level_frame("cam", 2, ts(2), 200).encode_to_vec().into()).await.unwrap();
+    c.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let snap = get(gw.http, "/cameras/cam/snapshot.jpg?overlay=1").await;
+    assert_eq!(snap.status, 200, "{}", snap.text());
+    assert!(started.elapsed() < Duration::from_secs(5), "a snapshot waits at most a moment for a pose");
+    let (_, _, px) = decode_jpeg(&snap.body);
+    assert_eq!(green(&px, 3), 0, "frame 2 has no pose yet: nobody is drawn on it");
+
+    // A live camera whose poses lag its frames by about two frames, and whose odd frames are
+    // never inferred (newest wins): every picture with a skeleton is an even frame.
+    let viewer = tokio::spawn(async move { mjpeg_frames(gw.http, "/cameras/cam/stream.mjpg", 8).await });
+    let level = |id: u64| if id.is_multiple_of(2) { 100 } else { 180 };
+    for id in 3..40u64 {
+        c.publish("pump.frames.cam", level_frame("cam", id, ts(id), level(id)).encode_to_vec().into()).await.unwrap();
+        if id.is_multiple_of(2) {
+            let pf = pose_of("cam", id - 2, ts(id - 2));
+            c.publish("pump.poses.cam", pf.encode_to_vec().into()).await.unwrap();
+        }
+        c.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(66)).await;
+        if viewer.is_finished() {
+            break;
+        }
+    }
+    let (reply, pictures) = tokio::time::timeout(T, viewer).await.unwrap().unwrap();
+    assert_eq!(reply.status, 200);
+    let drawn: Vec<u8> =
+        pictures.iter().filter(|j| green(&decode_jpeg(j).2, 3) > 100).map(|j| corner_level(j)).collect();
+    assert!(drawn.len() >= 4, "the view shows the frames of the poses: {} of {}", drawn.len(), pictures.len());
+    for l in &drawn {
+        assert!(l.abs_diff(100) < 12, "a skeleton on a frame without its pose (level {l}): {drawn:?}");
+    }
     gw.shutdown.cancel();
     tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
 }

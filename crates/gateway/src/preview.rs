@@ -1,14 +1,18 @@
 //! The browser preview, on the gateway's HTTP port beside `/metrics`:
 //! - `/` a page listing the cameras, each with its live view, rates and last sets;
-//! - `/cameras/{camera}/stream.mjpg` the newest frames with the skeleton and the rep count drawn on
-//!   (multipart MJPEG, which every browser shows in an `<img>`);
-//! - `/cameras/{camera}/snapshot.jpg` the newest frame (`?overlay=1`: with the skeleton);
+//! - `/cameras/{camera}/stream.mjpg` live frames with the skeleton and the rep count drawn on
+//!   (multipart MJPEG, which every browser shows in an `<img>`). A skeleton is drawn only on the
+//!   frame its pose came from: the feed keeps the last second of frames, and the view shows the
+//!   frame of the newest pose (saying how far it is behind the newest frame), or the newest frame
+//!   with nobody drawn when that pose's frame is gone;
+//! - `/cameras/{camera}/snapshot.jpg` the newest frame (`?overlay=1`: the newest frame that has
+//!   its pose, with the skeleton);
 //! - `/api/cameras` what the page shows, as JSON.
 //!
 //! Every viewer of a camera shares one NATS subscription and one JPEG per frame; a slow viewer
 //! gets the newest frame when it is ready for one, never a queue.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -34,7 +38,33 @@ use crate::snapshot::{pose_fits, Overlay, SnapshotCache};
 
 const BOUNDARY: &str = "pumpframe";
 
-type Newest = Option<Arc<Frame>>;
+/// Frames of a camera kept for drawing poses on their own frame: a second at 15 fps, more than
+/// inference lags when it keeps up.
+const RECENT_FRAMES: usize = 16;
+
+/// A camera's last frames, oldest first.
+#[derive(Debug, Clone, Default)]
+pub struct Recent(VecDeque<Arc<Frame>>);
+
+impl Recent {
+    fn push(&mut self, frame: Arc<Frame>) {
+        if self.0.len() == RECENT_FRAMES {
+            self.0.pop_front();
+        }
+        self.0.push_back(frame);
+    }
+
+    pub fn newest(&self) -> Option<&Arc<Frame>> {
+        self.0.back()
+    }
+
+    /// The frame `poses` came from, if it is still here.
+    pub fn frame_of(&self, poses: &PoseFrame) -> Option<&Arc<Frame>> {
+        self.0.iter().rev().find(|f| pose_fits(poses, f))
+    }
+}
+
+type Newest = Recent;
 
 /// One subscription per watched camera, shared by its viewers, ended when the last one leaves.
 #[derive(Debug)]
@@ -65,7 +95,8 @@ impl FrameFeeds {
             return Ok(tx.subscribe());
         }
         let sub = self.client.subscribe(subject::frames(cam)).await.map_err(|e| e.to_string())?;
-        let seed = Some(Arc::new(kept));
+        let mut seed = Recent::default();
+        seed.push(Arc::new(kept));
         let mut feeds = self.lock();
         if let Some(tx) = feeds.get(cam) {
             // Another viewer set the feed up meanwhile: ours goes unused.
@@ -110,7 +141,7 @@ impl FrameFeeds {
                 m = sub.next() => match m {
                     Some(m) => {
                         if let Ok(f) = Frame::decode(m.payload) {
-                            tx.send_replace(Some(Arc::new(f)));
+                            tx.send_modify(|r| r.push(Arc::new(f)));
                         }
                     }
                     None => break,
@@ -175,23 +206,74 @@ struct SnapshotQuery {
     overlay: Option<String>,
 }
 
-/// The pose to draw on `frame`: the camera's newest, if it is close enough in time.
-fn pose_for(book: &CameraBook, frame: &Frame) -> Option<Arc<PoseFrame>> {
-    book.latest(&frame.camera).filter(|p| pose_fits(p, frame))
+/// What one picture of the preview shows: a frame, the pose of that very frame if there is one,
+/// and whether to caption it (rep count, and how far it is behind the newest frame).
+#[derive(Debug, Clone)]
+struct Shown {
+    frame: Arc<Frame>,
+    poses: Option<Arc<PoseFrame>>,
+    caption: bool,
+    behind_ms: i64,
+}
+
+/// Picks from a camera's last frames what to show: the frame of the newest pose, or the newest
+/// frame with nobody drawn when that pose's frame is gone (or there is no pose yet).
+fn choose(book: &CameraBook, recent: &Recent) -> Option<Shown> {
+    let newest = recent.newest()?;
+    let pose = book.latest(&newest.camera);
+    let (frame, poses) = match pose.as_ref().and_then(|p| recent.frame_of(p).map(|f| (f.clone(), p.clone()))) {
+        Some((frame, poses)) => (frame, Some(poses)),
+        None => (newest.clone(), None),
+    };
+    let behind_ms = (newest.capture_ts_ns - frame.capture_ts_ns) / 1_000_000;
+    Some(Shown { frame, poses, caption: true, behind_ms })
 }
 
 /// Encodes off the async threads: a JPEG of a large frame takes milliseconds.
-async fn jpeg(preview: &Arc<Preview>, frame: Arc<Frame>, skeleton: bool, reps: bool) -> Result<Bytes, String> {
+async fn jpeg(preview: &Arc<Preview>, shown: Shown) -> Result<Bytes, String> {
     let p = preview.clone();
     tokio::task::spawn_blocking(move || {
-        let poses = if skeleton { pose_for(&p.book, &frame) } else { None };
-        let caption = reps.then(|| format!("REPS {}", p.book.reps(&frame.camera)));
-        let overlay = (skeleton || reps).then_some(Overlay { poses: poses.as_deref(), caption: caption.as_deref() });
-        p.snapshots.jpeg(&frame, overlay)
+        let caption = shown.caption.then(|| match shown.behind_ms {
+            ms if ms > 0 => format!("REPS {}  POSE {ms} MS BEHIND", p.book.reps(&shown.frame.camera)),
+            _ => format!("REPS {}", p.book.reps(&shown.frame.camera)),
+        });
+        let wanted = shown.poses.is_some() || shown.caption;
+        let overlay = wanted.then_some(Overlay { poses: shown.poses.as_deref(), caption: caption.as_deref() });
+        p.snapshots.jpeg(&shown.frame, overlay)
     })
     .await
     .map_err(|e| e.to_string())?
 }
+
+/// The newest frame that has its pose, for a snapshot with the skeleton: the kept frame if its
+/// pose is out, else a moment of the camera's feed (at most a second) until a pose and its frame
+/// meet; the kept frame with nobody drawn if none does. Shared by the HTTP and gRPC snapshots.
+pub(crate) async fn frame_with_pose(
+    feeds: &Arc<FrameFeeds>,
+    book: &CameraBook,
+    cam: &CameraId,
+    kept: Frame,
+) -> (Arc<Frame>, Option<Arc<PoseFrame>>) {
+    let kept = Arc::new(kept);
+    if let Some(poses) = book.latest(cam.as_str()).filter(|pf| pose_fits(pf, &kept)) {
+        return (kept, Some(poses));
+    }
+    let Ok(rx) = feeds.subscribe(cam, (*kept).clone()).await else { return (kept, None) };
+    let deadline = tokio::time::Instant::now() + SNAPSHOT_POSE_WAIT;
+    while tokio::time::Instant::now() < deadline {
+        let recent = rx.borrow().clone();
+        if let Some(pf) = book.latest(cam.as_str()) {
+            if let Some(frame) = recent.frame_of(&pf) {
+                return (frame.clone(), Some(pf));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (kept, None)
+}
+
+/// How long a snapshot with the skeleton waits for a pose to meet its frame.
+const SNAPSHOT_POSE_WAIT: Duration = Duration::from_secs(1);
 
 async fn snapshot(
     State(p): State<Arc<Preview>>,
@@ -201,9 +283,11 @@ async fn snapshot(
     let cam = camera(&name)?;
     let frame = newest_frame(&p.js, &cam).await?;
     let overlay = q.overlay.as_deref().is_some_and(|v| !matches!(v, "" | "0" | "false"));
-    let body = jpeg(&p, Arc::new(frame), overlay, false)
-        .await
-        .map_err(|e| HttpError(StatusCode::INTERNAL_SERVER_ERROR, format!("snapshot: {e}")))?;
+    let (frame, poses) =
+        if overlay { frame_with_pose(&p.feeds, &p.book, &cam, frame).await } else { (Arc::new(frame), None) };
+    let shown = Shown { frame, poses, caption: false, behind_ms: 0 };
+    let body =
+        jpeg(&p, shown).await.map_err(|e| HttpError(StatusCode::INTERNAL_SERVER_ERROR, format!("snapshot: {e}")))?;
     Ok(([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "no-store")], body).into_response())
 }
 
@@ -211,12 +295,17 @@ struct Viewer {
     preview: Arc<Preview>,
     rx: watch::Receiver<Newest>,
     first: bool,
+    /// Capture time of the last frame shown: the view never steps back in time nor repeats.
+    shown_ts: Option<i64>,
+    /// Since when no frame had its pose: bare frames are shown only after [`SNAPSHOT_POSE_WAIT`]
+    /// of that (inference down, or lagging beyond the kept frames).
+    bare_since: Option<tokio::time::Instant>,
 }
 
 impl Viewer {
-    /// The next fresh frame to show, or `None` when the stream should end: the camera's stream
+    /// The next fresh picture to show, or `None` when the stream should end: the camera's stream
     /// ended, it fell silent, or the gateway is shutting down.
-    async fn next_frame(&mut self) -> Option<Arc<Frame>> {
+    async fn next_frame(&mut self) -> Option<Shown> {
         loop {
             if !std::mem::take(&mut self.first) {
                 let silence = Duration::from_secs_f64(SNAPSHOT_MAX_AGE_S);
@@ -229,12 +318,19 @@ impl Viewer {
                     }
                 }
             }
-            let Some(frame) = self.rx.borrow_and_update().clone() else { continue };
-            if frame.end_of_stream {
+            let recent = self.rx.borrow_and_update().clone();
+            if recent.newest().is_some_and(|f| f.end_of_stream) {
                 return None;
             }
-            if is_fresh(&frame) {
-                return Some(frame);
+            let Some(shown) = choose(&self.preview.book, &recent) else { continue };
+            if shown.poses.is_some() {
+                self.bare_since = None;
+            } else if self.bare_since.get_or_insert_with(tokio::time::Instant::now).elapsed() < SNAPSHOT_POSE_WAIT {
+                continue;
+            }
+            if is_fresh(&shown.frame) && self.shown_ts.is_none_or(|t| shown.frame.capture_ts_ns > t) {
+                self.shown_ts = Some(shown.frame.capture_ts_ns);
+                return Some(shown);
             }
         }
     }
@@ -249,11 +345,11 @@ async fn stream(State(p): State<Arc<Preview>>, Path(name): Path<String>) -> Resu
         .subscribe(&cam, kept)
         .await
         .map_err(|e| HttpError(StatusCode::SERVICE_UNAVAILABLE, format!("message bus unavailable: {e}")))?;
-    let viewer = Viewer { preview: p, rx, first: true };
+    let viewer = Viewer { preview: p, rx, first: true, shown_ts: None, bare_since: None };
     let parts = futures::stream::unfold(viewer, |mut v| async move {
         loop {
-            let frame = v.next_frame().await?;
-            let Ok(jpeg) = jpeg(&v.preview, frame, true, true).await else { continue };
+            let shown = v.next_frame().await?;
+            let Ok(jpeg) = jpeg(&v.preview, shown).await else { continue };
             let head = format!("--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n", jpeg.len());
             let mut part = Vec::with_capacity(head.len() + jpeg.len() + 2);
             part.extend_from_slice(head.as_bytes());

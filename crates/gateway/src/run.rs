@@ -23,7 +23,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
 use tracing::{info, warn};
 
-use crate::snapshot::{pose_fits, Overlay};
+use crate::snapshot::Overlay;
 
 /// A camera whose newest frame is older than this has no snapshot (NOT_FOUND, not a stale frame).
 pub(crate) const SNAPSHOT_MAX_AGE_S: f64 = 5.0;
@@ -85,6 +85,7 @@ pub mod status {
 
 struct PoseQueryImpl {
     book: Arc<crate::book::CameraBook>,
+    feeds: Arc<crate::preview::FrameFeeds>,
     snapshots: Arc<crate::snapshot::SnapshotCache>,
     client: async_nats::Client,
     js: jetstream::Context,
@@ -219,11 +220,16 @@ impl PoseQuery for PoseQueryImpl {
     async fn get_snapshot(&self, req: Request<GetSnapshotRequest>) -> Result<Response<Snapshot>, Status> {
         let r = req.get_ref();
         let cam = camera(&r.camera)?;
-        let frame = newest_frame(&self.js, &cam).await?;
-        let poses = if r.overlay { self.latest(&cam).await.ok().filter(|p| pose_fits(p, &frame)) } else { None };
-        // Overlay asked for but no pose of this moment: the plain frame, drawn with nobody.
-        let poses = r.overlay.then(|| poses.unwrap_or_default());
-        let overlay = poses.as_ref().map(|p| Overlay { poses: Some(p), caption: None });
+        let kept = newest_frame(&self.js, &cam).await?;
+        // With the skeleton: the newest frame whose pose is out (its own pose only); none within
+        // a second, the newest frame drawn with nobody.
+        let (frame, poses) = if r.overlay {
+            crate::preview::frame_with_pose(&self.feeds, &self.book, &cam, kept).await
+        } else {
+            (Arc::new(kept), None)
+        };
+        let nobody = PoseFrame::default();
+        let overlay = r.overlay.then(|| Overlay { poses: Some(poses.as_deref().unwrap_or(&nobody)), caption: None });
         let jpeg = self.snapshots.jpeg(&frame, overlay).map_err(|e| Status::internal(format!("snapshot: {e}")))?;
         Ok(Response::new(Snapshot {
             camera: cam.to_string(),
@@ -406,6 +412,7 @@ struct OpsState {
     client: async_nats::Client,
     js: jetstream::Context,
     book: Arc<crate::book::CameraBook>,
+    feeds: Arc<crate::preview::FrameFeeds>,
     snapshots: Arc<crate::snapshot::SnapshotCache>,
     skipped: Arc<AtomicU64>,
     /// The streams are set up (once, at start).
@@ -420,7 +427,7 @@ impl OpsState {
             js: self.js.clone(),
             book: self.book.clone(),
             snapshots: self.snapshots.clone(),
-            feeds: crate::preview::FrameFeeds::new(self.client.clone(), token.clone()),
+            feeds: self.feeds.clone(),
             shutdown: token.clone(),
         });
         let routes = self.access.http(crate::preview::routes(preview.clone()));
@@ -504,6 +511,8 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
     let book = Arc::new(crate::book::CameraBook::with_floor(pose_rate_floor));
     let js = jetstream::new(client.clone());
     let listening = tokio::spawn(crate::book::listen(book.clone(), client.clone(), shutdown.clone()));
+    // Frames of the cameras someone watches (the preview) or snapshots with the skeleton.
+    let feeds = crate::preview::FrameFeeds::new(client.clone(), shutdown.clone());
     // Streams set up (once) and the bus connected (now): both needed to serve.
     let streams_ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let ops_task = ops.map(|listener| {
@@ -512,6 +521,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
             client: client.clone(),
             js: js.clone(),
             book: book.clone(),
+            feeds: feeds.clone(),
             snapshots: snapshots.clone(),
             skipped: skipped.clone(),
             streams_ready: streams_ready.clone(),
@@ -532,6 +542,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
         .build_v1alpha()?;
     let query = PoseQueryImpl {
         book: book.clone(),
+        feeds,
         snapshots,
         client: client.clone(),
         js: js.clone(),

@@ -28,13 +28,10 @@ impl Overlay<'_> {
     }
 }
 
-/// A pose is drawn on a frame only if their capture times are this close (ns): an older pose
-/// would draw the athlete where they no longer are.
-const MAX_POSE_LAG_NS: i64 = 1_000_000_000;
-
-/// Whether `poses` may be drawn on `frame`.
+/// Whether `poses` may be drawn on `frame`: only the pose of that very frame (same id and
+/// capture time). Any other — even 100 ms older — draws the athlete where they no longer are.
 pub fn pose_fits(poses: &PoseFrame, frame: &Frame) -> bool {
-    !poses.end_of_stream && (poses.capture_ts_ns - frame.capture_ts_ns).abs() <= MAX_POSE_LAG_NS
+    !poses.end_of_stream && poses.frame_id == frame.frame_id && poses.capture_ts_ns == frame.capture_ts_ns
 }
 
 /// Which snapshot: (camera, with skeleton, with caption).
