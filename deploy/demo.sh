@@ -5,7 +5,8 @@
 # services (every frame posed, poses printed as they arrive); then Ctrl-C's orderly stop.
 # Run by `just demo` after the build.
 #
-# DEMO_HOLD=1 keeps everything up at the end, so the preview can be looked at, until Ctrl-C.
+# On a terminal (or DEMO_HOLD=1) everything stays up at the end, the squat camera looping, so the
+# preview can be looked at, until Ctrl-C; DEMO_HOLD=0 never holds.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="$ROOT/target/release"
@@ -57,7 +58,8 @@ http_addr = "$http"
 grpc_addr = "$grpc"
 CONFIG
 echo "demo: pump up with $work/demo.toml (the squat clip as live camera 'squat' at $cam_url)" >&2
-"$BIN/pump" up "$work/demo.toml" --data "$work/data" > >(tee "$work/up.log") &
+# Its own session: Ctrl-C reaches this script only, which then stops pump up in order.
+setsid "$BIN/pump" up "$work/demo.toml" --data "$work/data" > >(trap '' INT; exec tee "$work/up.log") &
 up=$!
 for _ in $(seq 600); do grep -q "^preview:" "$work/up.log" 2>/dev/null && break; sleep 0.2; done
 grep -q "^preview:" "$work/up.log" || { echo "demo: pump up did not come up" >&2; exit 1; }
@@ -86,8 +88,15 @@ wait "$listener" || true
 echo "demo: the sets the gateway has stored (pump sets)" >&2
 "$BIN/pump" sets
 
-if [ "${DEMO_HOLD:-0}" = 1 ]; then
-  echo "demo: holding; the preview stays at http://$http/ until Ctrl-C" >&2
+# On a terminal the demo ends with the preview up and the squat camera live again (looping),
+# until Ctrl-C; in a script it stops at once. DEMO_HOLD=1/0 says which.
+if [ "${DEMO_HOLD:-$([ -t 0 ] && echo 1 || echo 0)}" = 1 ]; then
+  # Ctrl-C is for this script; cleanup stops the camera.
+  (trap '' INT; exec ffmpeg -loglevel error -stream_loop -1 -re -i "$SQUAT" -c:v mjpeg -q:v 3 -f mpjpeg -listen 1 "$cam_url") &
+  camera=$!
+  echo "demo: holding; the squat camera is live again (capture reconnects within its backoff) and" >&2
+  echo "demo: the preview is at http://$http/ — its sets close 4 s after each fifth rep. Ctrl-C to stop." >&2
+  trap 'echo; echo "demo: stopping" >&2' INT
   wait "$up" || true
 fi
 kill -INT "$up"

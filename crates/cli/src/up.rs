@@ -14,6 +14,15 @@ use tokio::process::{Child, Command};
 
 use crate::args::UpArgs;
 
+/// A line for the user on stdout. A reader that went away (a pipe closed by Ctrl-C) must not
+/// stop the orderly shutdown half way, as `println!`'s panic would.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// The services in the order they start (consumers before the camera) and their default ops port.
 const SERVICES: [(&str, &str, &str); 4] = [
     ("gateway", "pump-gateway", "127.0.0.1:9104"),
@@ -78,11 +87,11 @@ async fn stop(r: &mut Running) {
     }
     match tokio::time::timeout(STOP_WITHIN, r.child.wait()).await {
         // nats-server says 1 after an orderly stop on SIGTERM.
-        Ok(Ok(status)) if status.success() || r.name == "nats-server" => println!("stopped {}", r.name),
-        Ok(Ok(status)) => println!("stopped {} ({status}; see {})", r.name, r.log.display()),
+        Ok(Ok(status)) if status.success() || r.name == "nats-server" => say!("stopped {}", r.name),
+        Ok(Ok(status)) => say!("stopped {} ({status}; see {})", r.name, r.log.display()),
         _ => {
             let _ = r.child.kill().await;
-            println!("killed {} (no stop within {STOP_WITHIN:?})", r.name);
+            say!("killed {} (no stop within {STOP_WITHIN:?})", r.name);
         }
     }
 }
@@ -150,7 +159,7 @@ async fn up(a: UpArgs) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    println!("nats-server on {nats_url} (store in {})", data.join("jetstream").display());
+    say!("nats-server on {nats_url} (store in {})", data.join("jetstream").display());
 
     let mut services = Vec::new();
     for (table, binary, default_http) in SERVICES {
@@ -160,7 +169,7 @@ async fn up(a: UpArgs) -> Result<()> {
     }
     let grpc = views.setting("gateway", "PUMP_GRPC_ADDR", "127.0.0.1:50051");
     let preview = views.setting("gateway", "PUMP_HTTP_ADDR", "127.0.0.1:9104");
-    println!("logs in {}; Ctrl-C stops everything", logs.display());
+    say!("logs in {}; Ctrl-C stops everything", logs.display());
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut announced = false;
@@ -183,7 +192,7 @@ async fn up(a: UpArgs) -> Result<()> {
                 if let Some(addr) = r.http {
                     if ready(addr).await {
                         r.ready = true;
-                        println!("ready: {}", r.name);
+                        say!("ready: {}", r.name);
                     }
                 }
             }
@@ -196,7 +205,7 @@ async fn up(a: UpArgs) -> Result<()> {
         }
         if !announced && services.iter().filter(|r| r.name != "pump-capture").all(|r| r.ready) {
             announced = true;
-            println!("preview: http://{preview}/   gRPC: {grpc}");
+            say!("preview: http://{preview}/   gRPC: {grpc}");
         }
     };
     // The camera first, NATS last (services store what they hold while the bus is there).
