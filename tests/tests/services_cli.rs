@@ -27,7 +27,7 @@ async fn bad_input_is_one_clear_line_and_exit_code_64() {
             vec!["--camera".into(), format!("c={squat}"), "--jpeg-quality".into(), "0".into()],
             "JPEG quality 0 must be within 1..=100",
         ),
-        ("pump-infer", strings(&["--batch", "0"]), "batch 0 must be within 1..=64"),
+        ("pump-infer", strings(&["--batch", "65"]), "batch 65 must be within 1..=64"),
         ("pump-sets", strings(&["--quiet-seconds", "0"]), "--quiet-seconds must be above zero"),
         ("pump-sets", strings(&["--prototypes", "/no/such/folder"]), "/no/such/folder"),
     ];

@@ -6,7 +6,14 @@ use clap::Parser;
 use pump_bus::args::CommonArgs;
 
 #[derive(Debug, Parser)]
-#[command(name = "pump-gateway", version, about = "Answers gRPC queries about poses (pump.v1.PoseQuery)")]
+#[command(
+    name = "pump-gateway",
+    version,
+    about = "Answers gRPC queries about poses, reps and sets (pump.v1.PoseQuery), and serves the live preview",
+    long_about = "Answers gRPC queries about poses, reps and sets (pump.v1.PoseQuery, on --grpc-addr), and \
+                  serves the browser preview on --http-addr: every camera live with the skeleton and the rep \
+                  count, rates, the last sets (open http://127.0.0.1:9104/ by default)."
+)]
 struct Args {
     #[command(flatten)]
     common: CommonArgs,

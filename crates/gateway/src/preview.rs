@@ -234,7 +234,7 @@ async fn jpeg(preview: &Arc<Preview>, shown: Shown) -> Result<Bytes, String> {
     let p = preview.clone();
     tokio::task::spawn_blocking(move || {
         let caption = shown.caption.then(|| match shown.behind_ms {
-            ms if ms > 0 => format!("REPS {}  POSE {ms} MS BEHIND", p.book.reps(&shown.frame.camera)),
+            ms if ms > 0 => format!("REPS {}\nPOSE {ms} MS BEHIND", p.book.reps(&shown.frame.camera)),
             _ => format!("REPS {}", p.book.reps(&shown.frame.camera)),
         });
         let wanted = shown.poses.is_some() || shown.caption;

@@ -155,9 +155,22 @@ fn draw(rgb: &mut [u8], w: u32, h: u32, poses: &PoseFrame) {
 
 /// Writes `text` (ASCII; others as blanks) at (x, y), `scale` pixels per font pixel, white on a
 /// dark band so it reads on any frame.
+/// Draws `text` in the top left corner: its first line at `scale` font pixels per glyph pixel,
+/// the lines after it half as large, each on a darkened band.
 fn caption(rgb: &mut [u8], w: u32, h: u32, text: &str, scale: i64) {
+    let mut y0 = scale * 2;
+    for (i, line) in text.lines().enumerate() {
+        let s = if i == 0 { scale } else { (scale / 2).max(1) };
+        if i > 0 {
+            y0 += 2 * s;
+        }
+        caption_line(rgb, w, h, line, s, (scale * 2, y0));
+        y0 += 10 * s;
+    }
+}
+
+fn caption_line(rgb: &mut [u8], w: u32, h: u32, text: &str, scale: i64, (x0, y0): (i64, i64)) {
     let (w, h) = (i64::from(w), i64::from(h));
-    let (x0, y0) = (scale * 2, scale * 2);
     let band_w = (text.len() as i64 * 8 + 4) * scale;
     for y in 0..12 * scale {
         for x in 0..band_w {
@@ -292,6 +305,23 @@ mod tests {
         let dark = |px: &[u8]| px.chunks_exact(3).filter(|p| p.iter().all(|v| *v < 60)).count();
         assert_eq!((bright(&plain), dark(&plain)), (0, 0));
         assert!(bright(&text) > 50 && dark(&text) > 200, "{} {}", bright(&text), dark(&text));
+    }
+
+    #[test]
+    fn a_second_caption_line_goes_below_the_first_half_as_large() {
+        let (w, h) = (400u32, 320u32);
+        let mut one = vec![90u8; (w * h * 3) as usize];
+        let mut two = one.clone();
+        caption(&mut one, w, h, "REPS 5", 2);
+        caption(&mut two, w, h, "REPS 5\nPOSE 99 MS BEHIND", 2);
+        let rows = |rgb: &[u8]| -> Vec<usize> {
+            (0..h as usize).filter(|y| (0..w as usize).any(|x| rgb[(y * w as usize + x) * 3] == 255)).collect()
+        };
+        let (first, both) = (rows(&one), rows(&two));
+        assert!(both.starts_with(&first), "the first line is where it was");
+        let below: Vec<usize> = both.iter().copied().filter(|y| y > first.last().unwrap()).collect();
+        // 8 glyph rows at half the scale, 1 px each, fewer where a row of the glyphs is blank.
+        assert!((4..=8).contains(&below.len()), "second line rows: {below:?}");
     }
 
     #[test]
