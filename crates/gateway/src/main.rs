@@ -9,10 +9,7 @@ use pump_bus::args::CommonArgs;
 #[command(
     name = "pump-gateway",
     version,
-    about = "Answers gRPC queries about poses, reps and sets (pump.v1.PoseQuery), and serves the live preview",
-    long_about = "Answers gRPC queries about poses, reps and sets (pump.v1.PoseQuery, on --grpc-addr), and \
-                  serves the browser preview on --http-addr: every camera live with the skeleton and the rep \
-                  count, rates, the last sets (open http://127.0.0.1:9104/ by default)."
+    about = "Answers gRPC queries about poses, reps and sets (pump.v1.PoseQuery), and serves the live preview (--http-addr)"
 )]
 struct Args {
     #[command(flatten)]
