@@ -64,13 +64,11 @@ impl Recent {
     }
 }
 
-type Newest = Recent;
-
 /// One subscription per watched camera, shared by its viewers, ended when the last one leaves.
 #[derive(Debug)]
 pub struct FrameFeeds {
     client: async_nats::Client,
-    feeds: Mutex<HashMap<CameraId, Arc<watch::Sender<Newest>>>>,
+    feeds: Mutex<HashMap<CameraId, Arc<watch::Sender<Recent>>>>,
     shutdown: CancellationToken,
 }
 
@@ -79,7 +77,7 @@ impl FrameFeeds {
         Arc::new(Self { client, feeds: Mutex::default(), shutdown })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CameraId, Arc<watch::Sender<Newest>>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CameraId, Arc<watch::Sender<Recent>>>> {
         self.feeds.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -90,13 +88,17 @@ impl FrameFeeds {
 
     /// The newest frames of `cam`; a feed set up now starts from `kept`, the viewer's first frame
     /// (a frame published between the two is superseded by the next within a frame period).
-    pub async fn subscribe(self: &Arc<Self>, cam: &CameraId, kept: Frame) -> Result<watch::Receiver<Newest>, String> {
+    pub async fn subscribe(
+        self: &Arc<Self>,
+        cam: &CameraId,
+        kept: Arc<Frame>,
+    ) -> Result<watch::Receiver<Recent>, String> {
         if let Some(tx) = self.lock().get(cam) {
             return Ok(tx.subscribe());
         }
         let sub = self.client.subscribe(subject::frames(cam)).await.map_err(|e| e.to_string())?;
         let mut seed = Recent::default();
-        seed.push(Arc::new(kept));
+        seed.push(kept);
         let mut feeds = self.lock();
         if let Some(tx) = feeds.get(cam) {
             // Another viewer set the feed up meanwhile: ours goes unused.
@@ -111,7 +113,7 @@ impl FrameFeeds {
 
     /// Ends the feed if nobody watches it, decided under the lock that hands out receivers, so
     /// nobody joins a feed that is ending.
-    fn end_if_unwatched(&self, cam: &CameraId, tx: &Arc<watch::Sender<Newest>>) -> bool {
+    fn end_if_unwatched(&self, cam: &CameraId, tx: &Arc<watch::Sender<Recent>>) -> bool {
         let mut feeds = self.lock();
         if tx.receiver_count() > 0 {
             return false;
@@ -122,14 +124,14 @@ impl FrameFeeds {
         true
     }
 
-    fn forget(&self, cam: &CameraId, tx: &Arc<watch::Sender<Newest>>) {
+    fn forget(&self, cam: &CameraId, tx: &Arc<watch::Sender<Recent>>) {
         let mut feeds = self.lock();
         if feeds.get(cam).is_some_and(|t| Arc::ptr_eq(t, tx)) {
             feeds.remove(cam);
         }
     }
 
-    async fn feed(self: Arc<Self>, cam: CameraId, tx: Arc<watch::Sender<Newest>>, mut sub: async_nats::Subscriber) {
+    async fn feed(self: Arc<Self>, cam: CameraId, tx: Arc<watch::Sender<Recent>>, mut sub: async_nats::Subscriber) {
         loop {
             tokio::select! {
                 _ = self.shutdown.cancelled() => break,
@@ -258,7 +260,7 @@ pub(crate) async fn frame_with_pose(
     if let Some(poses) = book.latest(cam.as_str()).filter(|pf| pose_fits(pf, &kept)) {
         return (kept, Some(poses));
     }
-    let Ok(rx) = feeds.subscribe(cam, (*kept).clone()).await else { return (kept, None) };
+    let Ok(rx) = feeds.subscribe(cam, kept.clone()).await else { return (kept, None) };
     let deadline = tokio::time::Instant::now() + SNAPSHOT_POSE_WAIT;
     while tokio::time::Instant::now() < deadline {
         let recent = rx.borrow().clone();
@@ -293,7 +295,7 @@ async fn snapshot(
 
 struct Viewer {
     preview: Arc<Preview>,
-    rx: watch::Receiver<Newest>,
+    rx: watch::Receiver<Recent>,
     first: bool,
     /// Capture time of the last frame shown: the view never steps back in time nor repeats.
     shown_ts: Option<i64>,
@@ -342,7 +344,7 @@ async fn stream(State(p): State<Arc<Preview>>, Path(name): Path<String>) -> Resu
     let kept = newest_frame(&p.js, &cam).await?;
     let rx = p
         .feeds
-        .subscribe(&cam, kept)
+        .subscribe(&cam, Arc::new(kept))
         .await
         .map_err(|e| HttpError(StatusCode::SERVICE_UNAVAILABLE, format!("message bus unavailable: {e}")))?;
     let viewer = Viewer { preview: p, rx, first: true, shown_ts: None, bare_since: None };
