@@ -1,14 +1,15 @@
 //! `just bench`: how many live 15 fps cameras one machine serves with exact sets — pump's
 //! headline number — and how close pump-infer comes to the model's limit on this machine. For N
-//! cameras (half ffmpeg HTTP MJPEG cameras, half files replayed in real time, each the squat clip
-//! of 5 reps) through the release binaries: the total and per-camera pose rates (over the span
+//! network cameras (ffmpeg serving the squat clip of 5 reps as HTTP MJPEG, JPEGs made once, as
+//! a camera's own chip does; with `--files`, half of them files replayed in real time instead,
+//! which capture decodes and sends raw) through the release binaries: the total and per-camera pose rates (over the span
 //! every camera was live), that total against what `pump detect` does on the same frames in this
 //! run (the limit), frame age, drops, the CPU each process took, and whether every camera's set
 //! has exactly 5 reps and none is pending (pose rate under the floor). Not a test: nothing
 //! asserts.
 //!
-//! `cargo bench -p pump-tests --bench cameras -- [N …] [--infer "ARGS"]` (after `cargo build
-//! --release`). `--imgsz` and `--model` among the ARGS are given to `pump detect` too.
+//! `cargo bench -p pump-tests --bench cameras -- [N …] [--files] [--infer "ARGS"]` (after `cargo
+//! build --release`). `--imgsz` and `--model` among the ARGS are given to `pump detect` too.
 
 use std::time::Duration;
 
@@ -20,9 +21,12 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let mut counts: Vec<usize> = Vec::new();
     let mut infer: Vec<String> = Vec::new();
+    let mut files = false;
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
-        if a == "--infer" {
+        if a == "--files" {
+            files = true;
+        } else if a == "--infer" {
             infer = it.next().unwrap_or_default().split_whitespace().map(String::from).collect();
         } else if let Ok(n) = a.parse() {
             counts.push(n);
@@ -36,8 +40,9 @@ fn main() {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let (limit, per_core) = detect_limit(&engine_args);
     println!(
-        "cameras bench: {cores} cores, pump-infer {infer:?}; limit: pump detect {engine_args:?} {limit:.1} fps on the \
+        "cameras bench: {cores} cores, {}, pump-infer {infer:?}; limit: pump detect {engine_args:?} {limit:.1} fps on the \
          clip's frames ({per_core:.1} per CPU-second); floor {} poses/s",
+        if files { "half the cameras HTTP MJPEG, half files in real time" } else { "HTTP MJPEG cameras" },
         pump_sets::DEFAULT_MIN_POSE_RATE
     );
     println!(
@@ -49,7 +54,8 @@ fn main() {
     let mut served = 0;
     for n in counts {
         let infer_args: Vec<&str> = infer.iter().map(String::as_str).collect();
-        let run = rt.block_on(live_cameras(n - n / 2, n / 2, &infer_args, Duration::from_secs(180)));
+        let file_cameras = if files { n / 2 } else { 0 };
+        let run = rt.block_on(live_cameras(n - file_cameras, file_cameras, &infer_args, Duration::from_secs(180)));
         let rates = run.pose_rates();
         let total: f64 = rates.values().sum();
         let (lo, hi) = rates.values().fold((f64::MAX, 0.0f64), |(lo, hi), r| (lo.min(*r), hi.max(*r)));

@@ -14,7 +14,9 @@ use crate::procs::{free_addr, wait_ready, Service};
 use crate::{testdata, NatsServer};
 
 /// ffmpeg serving a clip once, in real time, as an MJPEG camera on `http://127.0.0.1:PORT/cam.mjpg`
-/// (it waits for its one client, then plays).
+/// (it waits for its one client, then plays). As a network camera does, it sends JPEGs it made
+/// itself: the clip is encoded to MJPEG once ([`mjpeg_of`]) and served as it is, so a camera
+/// costs this machine next to nothing — as a real one, encoding on its own chip, does.
 #[derive(Debug)]
 pub struct FfmpegCamera {
     child: Child,
@@ -36,8 +38,8 @@ impl FfmpegCamera {
         let times = if looping { "-1" } else { "0" };
         let child = Command::new("ffmpeg")
             .args(["-loglevel", "error", "-stream_loop", times, "-re", "-i"])
-            .arg(clip)
-            .args(["-c:v", "mjpeg", "-q:v", "3", "-f", "mpjpeg", "-listen", "1", &url])
+            .arg(mjpeg_of(clip))
+            .args(["-c:v", "copy", "-f", "mpjpeg", "-listen", "1", &url])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -45,6 +47,30 @@ impl FfmpegCamera {
             .expect("ffmpeg (apt install ffmpeg)");
         Self { child, url }
     }
+}
+
+/// `clip` encoded as MJPEG (JPEG quality 3 of ffmpeg's 2–31, as a camera's "high") in an AVI at
+/// the clip's frame rate, made once and kept under target/ for later runs.
+pub fn mjpeg_of(clip: &std::path::Path) -> std::path::PathBuf {
+    let dir = crate::workspace().join("target").join("pump-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let name = clip.file_name().unwrap().to_string_lossy();
+    let out = dir.join(format!("{name}.mjpeg.avi"));
+    if out.exists() {
+        return out;
+    }
+    // Made under a name of its own and renamed: tests running at once never see half a file.
+    let part = dir.join(format!("{name}.{}.{}.avi", std::process::id(), pump_bus::clock::now_ns()));
+    let status = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-i"])
+        .arg(clip)
+        .args(["-c:v", "mjpeg", "-q:v", "3", "-an"])
+        .arg(&part)
+        .status()
+        .expect("ffmpeg (apt install ffmpeg)");
+    assert!(status.success(), "ffmpeg could not encode {}", clip.display());
+    std::fs::rename(&part, &out).unwrap();
+    out
 }
 
 impl Drop for FfmpegCamera {

@@ -177,3 +177,65 @@ async fn the_clip_played_twice_makes_two_sets_across_capture_and_sets_restarts()
 fn the_gateway_and_the_sets_stage_share_the_pose_rate_floor() {
     assert_eq!(pump_gateway::book::DEFAULT_POSE_RATE_FLOOR, pump_sets::DEFAULT_MIN_POSE_RATE);
 }
+
+/// The JPEGs of the camera's stream, one file each, as ffmpeg splits them without decoding.
+fn camera_jpegs(dir: &std::path::Path) -> std::collections::BTreeSet<Vec<u8>> {
+    let mjpeg = pump_tests::gym::mjpeg_of(&testdata("squat_5reps_15fps.mp4"));
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-i"])
+        .arg(&mjpeg)
+        .args(["-c:v", "copy", "-f", "image2"])
+        .arg(dir.join("%04d.jpg"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let files: Vec<Vec<u8>> =
+        std::fs::read_dir(dir).unwrap().map(|e| std::fs::read(e.unwrap().path()).unwrap()).collect();
+    assert_eq!(files.len(), 180, "the clip's frames");
+    // The warped squats repeat, so many frames are the same JPEG.
+    files.into_iter().collect()
+}
+
+/// The first `n` frames capture puts on the bus for `camera`'s stream (a fresh camera each time).
+async fn frames_on_the_bus(extra: &[&str], n: usize) -> Vec<pump_proto::Frame> {
+    let nats = NatsServer::start();
+    let logs = tempfile::tempdir().unwrap();
+    let client = pump_tests::services::client(&nats, "test").await;
+    let mut frames = client.subscribe("pump.frames.gym").await.unwrap();
+    client.flush().await.unwrap();
+    let camera = FfmpegCamera::serve(&testdata("squat_5reps_15fps.mp4"));
+    let mut args = vec!["--camera".to_string(), format!("gym={}", camera.url)];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let capture = Service::start("pump-capture", &args, &env(&nats), logs.path());
+    let mut got = Vec::new();
+    while got.len() < n {
+        let m = tokio::time::timeout(Duration::from_secs(30), frames.next())
+            .await
+            .unwrap_or_else(|_| panic!("{n} frames within 30 s, got {}: {}", got.len(), capture.log()))
+            .unwrap();
+        got.push(pump_proto::Frame::decode(m.payload).unwrap());
+    }
+    let (status, log, _) = capture.terminate().await;
+    assert_eq!(status.code(), Some(0), "{log}");
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mjpeg_camera_s_own_jpegs_go_on_the_bus_untouched_unless_raw_is_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let jpegs = camera_jpegs(dir.path());
+    // The default: every frame is one of the camera's JPEGs, byte for byte, its size from it.
+    for f in frames_on_the_bus(&[], 20).await {
+        assert_eq!(f.encoding, pump_proto::Encoding::Jpeg as i32, "frame {}", f.frame_id);
+        assert!(jpegs.contains(&f.data[..]), "frame {}: {} bytes not the camera's", f.frame_id, f.data.len());
+        assert_eq!((f.width, f.height), (320, 516));
+    }
+    // Raw asked for (the whole service, or the one camera): decoded here, BGR8.
+    for extra in [&["--encoding", "bgr8"][..], &["--camera-encoding", "gym=bgr8"][..]] {
+        for f in frames_on_the_bus(extra, 5).await {
+            assert_eq!(f.encoding, pump_proto::Encoding::Bgr8 as i32, "{extra:?}");
+            assert_eq!(f.data.len(), 320 * 516 * 3, "{extra:?}");
+        }
+    }
+}

@@ -22,6 +22,11 @@ pub trait Camera: Send {
     fn release(&mut self);
     /// The source's nominal frame rate (0 when unknown).
     fn fps(&self) -> f64;
+    /// Whether `read` gives the camera's own JPEG, undecoded (one row of bytes), instead of
+    /// pixels. Known once opened.
+    fn passes_jpeg(&self) -> bool {
+        false
+    }
 }
 
 /// Makes a fresh camera for each connection attempt: a stalled one may still be blocked in
@@ -84,6 +89,10 @@ pub struct OpenCvCamera {
     fps: f64,
     /// FFmpeg's own read timeout, a backstop under the service's stall watchdog.
     read_timeout_ms: i32,
+    /// Hand on an MJPEG source's JPEGs as they came rather than decoding them.
+    jpeg_passthrough: bool,
+    /// Whether this opening does.
+    passing: bool,
 }
 
 impl std::fmt::Debug for OpenCvCamera {
@@ -94,7 +103,14 @@ impl std::fmt::Debug for OpenCvCamera {
 
 impl OpenCvCamera {
     pub fn new(spec: SourceSpec, read_timeout_ms: i32) -> Self {
-        Self { spec, cap: None, fps: 0.0, read_timeout_ms }
+        Self { spec, cap: None, fps: 0.0, read_timeout_ms, jpeg_passthrough: false, passing: false }
+    }
+
+    /// An MJPEG source's frames are read as the camera's JPEGs, undecoded: decoding is left to
+    /// whoever needs the pixels (inference, for the frames it takes).
+    pub fn with_jpeg_passthrough(mut self, on: bool) -> Self {
+        self.jpeg_passthrough = on;
+        self
     }
 
     fn uri(&self) -> String {
@@ -126,6 +142,12 @@ impl Camera for OpenCvCamera {
         }
         let fps = cap.get(videoio::CAP_PROP_FPS).map_err(err)?;
         self.fps = if fps.is_finite() && fps > 0.0 { fps } else { 0.0 };
+        let mut cap = cap;
+        // FFmpeg's raw mode hands out demuxed packets; for MJPEG each is one whole JPEG. It can
+        // only be switched on before the first frame.
+        self.passing = self.jpeg_passthrough
+            && is_mjpeg(cap.get(videoio::CAP_PROP_FOURCC).map_err(err)?)
+            && cap.set(videoio::CAP_PROP_FORMAT, -1.0).map_err(err)?;
         self.cap = Some(cap);
         Ok(())
     }
@@ -154,6 +176,20 @@ impl Camera for OpenCvCamera {
     fn fps(&self) -> f64 {
         self.fps
     }
+
+    fn passes_jpeg(&self) -> bool {
+        self.passing
+    }
+}
+
+/// Whether OpenCV's FOURCC names Motion JPEG: the container's tag (`MJPG`, `mjpa`, `jpeg`, …)
+/// or, without one, the first four letters of FFmpeg's codec name (`mjpe`).
+fn is_mjpeg(fourcc: f64) -> bool {
+    if !(fourcc.is_finite() && fourcc > 0.0 && fourcc <= f64::from(u32::MAX)) {
+        return false;
+    }
+    let tag = (fourcc as u32).to_le_bytes().to_ascii_lowercase();
+    tag.starts_with(b"mjp") || &tag == b"jpeg"
 }
 
 pub mod fake {
@@ -343,5 +379,17 @@ mod tests {
         assert_eq!("0".parse(), Ok(SourceSpec::Device(0)));
         assert_eq!("clips/a.mp4".parse(), Ok(SourceSpec::File("clips/a.mp4".into())));
         assert!("".parse::<SourceSpec>().is_err());
+    }
+
+    #[test]
+    fn motion_jpeg_is_told_by_its_fourcc() {
+        let fourcc = |s: &[u8; 4]| f64::from(u32::from_le_bytes(*s));
+        for yes in [b"MJPG", b"mjpe", b"mjpa", b"jpeg", b"JPEG"] {
+            assert!(is_mjpeg(fourcc(yes)), "{:?}", std::str::from_utf8(yes));
+        }
+        for no in [b"mp4v", b"avc1", b"h264", b"hev1"] {
+            assert!(!is_mjpeg(fourcc(no)), "{:?}", std::str::from_utf8(no));
+        }
+        assert!(!is_mjpeg(0.0) && !is_mjpeg(-1.0) && !is_mjpeg(f64::NAN));
     }
 }

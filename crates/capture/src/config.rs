@@ -12,6 +12,9 @@ use crate::error::{Error, Result};
 /// How frames are put on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrameEncoding {
+    /// The camera's own JPEG, as it came, when it sends MJPEG (nothing decoded here, a tenth of
+    /// raw's bytes); raw pixels otherwise.
+    Auto,
     Jpeg {
         quality: i32,
     },
@@ -35,16 +38,17 @@ impl CameraConfig {
     }
 }
 
-/// `bgr8`, `jpeg` (quality 90) or `jpeg:Q`.
+/// `auto`, `bgr8`, `jpeg` (quality 90) or `jpeg:Q`.
 pub fn parse_encoding(s: &str) -> std::result::Result<FrameEncoding, String> {
     match s.split_once(':') {
+        None if s == "auto" => Ok(FrameEncoding::Auto),
         None if s == "bgr8" => Ok(FrameEncoding::Bgr8),
         None if s == "jpeg" => Ok(FrameEncoding::Jpeg { quality: 90 }),
         Some(("jpeg", q)) => match q.parse::<i32>() {
             Ok(quality) if (1..=100).contains(&quality) => Ok(FrameEncoding::Jpeg { quality }),
             _ => Err(format!("`{s}`: JPEG quality must be within 1..=100")),
         },
-        _ => Err(format!("`{s}`: expected bgr8, jpeg or jpeg:QUALITY")),
+        _ => Err(format!("`{s}`: expected auto, bgr8, jpeg or jpeg:QUALITY")),
     }
 }
 
@@ -79,8 +83,9 @@ impl Config {
             bus,
             limits: StreamLimits::default(),
             cameras,
-            // Raw pixels: JPEG moves the poses by pixels (README, "Frames on the wire").
-            encoding: FrameEncoding::Bgr8,
+            // The camera's own pixels: its JPEG where it sends one, else raw; re-encoding moves
+            // the poses by pixels (README, "Frames on the wire").
+            encoding: FrameEncoding::Auto,
             stall_timeout: Duration::from_secs(15),
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(30),

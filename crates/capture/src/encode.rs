@@ -36,15 +36,26 @@ const FRAME_OVERHEAD_BYTES: usize = 1024;
 /// Quality of the JPEG sent when raw frames are too large for the server.
 pub const FALLBACK_JPEG_QUALITY: i32 = 95;
 
-/// How a `width`×`height` frame goes on the wire: `configured`, unless it is raw and would not
-/// fit in one message of at most `max_payload` bytes (0: unknown, no limit); then JPEG.
+/// How a decoded `width`×`height` frame goes on the wire: `configured` (raw for `Auto`, the
+/// camera having sent no JPEG to pass on), unless raw would not fit in one message of at most
+/// `max_payload` bytes (0: unknown, no limit); then JPEG.
 pub fn wire_encoding(configured: FrameEncoding, width: usize, height: usize, max_payload: usize) -> FrameEncoding {
     match configured {
-        FrameEncoding::Bgr8 if max_payload > 0 && width * height * 3 + FRAME_OVERHEAD_BYTES > max_payload => {
+        FrameEncoding::Bgr8 | FrameEncoding::Auto
+            if max_payload > 0 && width * height * 3 + FRAME_OVERHEAD_BYTES > max_payload =>
+        {
             FrameEncoding::Jpeg { quality: FALLBACK_JPEG_QUALITY }
         }
+        FrameEncoding::Auto => FrameEncoding::Bgr8,
         other => other,
     }
+}
+
+/// A frame of the camera's own JPEG, as it came: its size read from the JPEG's header, so a
+/// packet that is no JPEG is refused here rather than by every reader.
+pub fn pass_jpeg(jpeg: &[u8], meta: FrameMeta<'_>) -> Result<Arc<EncodedFrame>> {
+    let (width, height) = pump_bus::frame::jpeg_size(jpeg).map_err(Error::Encode)?;
+    Ok(finish(meta, width, height, Encoding::Jpeg, Bytes::copy_from_slice(jpeg)))
 }
 
 pub fn encode(mat: &Mat, meta: FrameMeta<'_>, encoding: FrameEncoding) -> Result<Arc<EncodedFrame>> {
@@ -58,7 +69,7 @@ pub fn encode(mat: &Mat, meta: FrameMeta<'_>, encoding: FrameEncoding) -> Result
             }
             (Encoding::Jpeg, Bytes::from(buf.to_vec()))
         }
-        FrameEncoding::Bgr8 => {
+        FrameEncoding::Bgr8 | FrameEncoding::Auto => {
             let owned;
             let m = if mat.is_continuous() {
                 mat
@@ -69,13 +80,17 @@ pub fn encode(mat: &Mat, meta: FrameMeta<'_>, encoding: FrameEncoding) -> Result
             (Encoding::Bgr8, Bytes::copy_from_slice(m.data_bytes().map_err(e)?))
         }
     };
+    Ok(finish(meta, mat.cols() as u32, mat.rows() as u32, kind, data))
+}
+
+fn finish(meta: FrameMeta<'_>, width: u32, height: u32, kind: Encoding, data: Bytes) -> Arc<EncodedFrame> {
     let frame = Frame {
         camera: meta.camera.into(),
         frame_id: meta.frame_id,
         capture_ts_ns: meta.capture_ts_ns,
         source_ts_ns: meta.source_ts_ns,
-        width: mat.cols() as u32,
-        height: mat.rows() as u32,
+        width,
+        height,
         encoding: kind as i32,
         data,
         end_of_stream: false,
@@ -83,7 +98,7 @@ pub fn encode(mat: &Mat, meta: FrameMeta<'_>, encoding: FrameEncoding) -> Result
         segment: meta.segment,
     };
     let payload = Bytes::from(frame.encode_to_vec());
-    Ok(Arc::new(EncodedFrame { frame, payload }))
+    Arc::new(EncodedFrame { frame, payload })
 }
 
 /// The empty last frame that says a file ended.
@@ -118,5 +133,24 @@ mod tests {
         assert_eq!(wire_encoding(FrameEncoding::Bgr8, 1920, 1080, 0), FrameEncoding::Bgr8);
         let jpeg = FrameEncoding::Jpeg { quality: 80 };
         assert_eq!(wire_encoding(jpeg, 1920, 1080, mb), jpeg);
+        assert_eq!(wire_encoding(FrameEncoding::Auto, 640, 480, mb), FrameEncoding::Bgr8);
+        assert_eq!(
+            wire_encoding(FrameEncoding::Auto, 1920, 1080, mb),
+            FrameEncoding::Jpeg { quality: FALLBACK_JPEG_QUALITY }
+        );
+    }
+
+    #[test]
+    fn a_passed_jpeg_is_sent_as_it_came_with_its_own_size() {
+        let mat =
+            Mat::new_rows_cols_with_default(48, 64, opencv::core::CV_8UC3, opencv::core::Scalar::all(90.0)).unwrap();
+        let mut jpeg = Vector::<u8>::new();
+        assert!(imgcodecs::imencode(".jpg", &mat, &mut jpeg, &Vector::new()).unwrap());
+        let meta = FrameMeta { camera: "a", frame_id: 7, capture_ts_ns: 1, source_ts_ns: 2, segment: 3, paced: false };
+        let f = pass_jpeg(jpeg.as_slice(), meta).unwrap();
+        assert_eq!((f.frame.width, f.frame.height, f.frame.encoding), (64, 48, Encoding::Jpeg as i32));
+        assert_eq!(&f.frame.data[..], jpeg.as_slice());
+        assert_eq!(Frame::decode(f.payload.clone()).unwrap(), f.frame);
+        assert!(pass_jpeg(b"\x00\x00\x01\xb3 an mpeg4 packet", meta).is_err());
     }
 }

@@ -18,10 +18,12 @@ struct Args {
     /// Repeat the flag for more; in PUMP_CAMERAS separate them with ';' (URLs keep their commas).
     #[arg(long = "camera", env = "PUMP_CAMERAS", value_delimiter = ';', required = true, value_parser = parse_camera)]
     cameras: Vec<CameraConfig>,
-    /// Wire encoding of frames: bgr8 (raw: the poses are the camera's, exactly; needs nats-server's
-    /// max_payload above width × height × 3, see deploy/nats.conf, else JPEG is sent) or jpeg
-    /// (a tenth of the bytes, for slow links; poses move by pixels).
-    #[arg(long, env = "PUMP_ENCODING", default_value = "bgr8", value_parser = ["jpeg", "bgr8"])]
+    /// Wire encoding of frames: auto (an MJPEG camera's own JPEGs as they came: nothing decoded
+    /// here, a tenth of the bytes; other sources as bgr8), bgr8 (raw: the poses are the camera's,
+    /// exactly; needs nats-server's max_payload above width × height × 3, see deploy/nats.conf,
+    /// else JPEG is sent) or jpeg (re-encoded at --jpeg-quality, for slow links; poses move by
+    /// pixels).
+    #[arg(long, env = "PUMP_ENCODING", default_value = "auto", value_parser = ["auto", "jpeg", "bgr8"])]
     encoding: String,
     /// JPEG quality (1-100), with --encoding jpeg.
     #[arg(long, env = "PUMP_JPEG_QUALITY", default_value_t = 90)]
@@ -44,7 +46,7 @@ struct Args {
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "PUMP_HTTP_ADDR", default_value = "127.0.0.1:9101")]
     http_addr: std::net::SocketAddr,
-    /// One camera's encoding over --encoding: CAMERA=bgr8, CAMERA=jpeg or CAMERA=jpeg:QUALITY
+    /// One camera's encoding over --encoding: CAMERA=auto, CAMERA=bgr8, CAMERA=jpeg or CAMERA=jpeg:QUALITY
     /// (repeat; ';'-separated in the variable).
     #[arg(long, env = "PUMP_CAMERA_ENCODING", value_delimiter = ';', value_parser = pump_capture::config::per_camera)]
     camera_encoding: Vec<(pump_bus::subject::CameraId, String)>,
@@ -83,6 +85,7 @@ async fn main() -> ExitCode {
         return pump_bus::args::usage_error("pump-capture", e);
     }
     config.encoding = match args.encoding.as_str() {
+        "auto" => FrameEncoding::Auto,
         "bgr8" => FrameEncoding::Bgr8,
         _ => FrameEncoding::Jpeg { quality: args.jpeg_quality },
     };
@@ -151,6 +154,6 @@ mod tests {
         let bad = vec![(cams[0].id.clone(), "maybe".to_string())];
         assert!(per_camera_settings(&mut cams, &[], &bad).unwrap_err().contains("expected true or false"));
         let worse = vec![(cams[0].id.clone(), "png".to_string())];
-        assert!(per_camera_settings(&mut cams, &worse, &[]).unwrap_err().contains("expected bgr8"));
+        assert!(per_camera_settings(&mut cams, &worse, &[]).unwrap_err().contains("expected auto, bgr8"));
     }
 }

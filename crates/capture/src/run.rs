@@ -28,10 +28,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn, Instrument};
 
-use crate::camera::{CameraFactory, OpenCvCamera, SourceSpec};
-use crate::config::Config;
-use crate::encode::{encode, end_of_stream, wire_encoding, EncodedFrame, FrameMeta};
-use crate::error::Result;
+use crate::camera::{Camera, CameraFactory, OpenCvCamera, SourceSpec};
+use crate::config::{Config, FrameEncoding};
+use crate::encode::{encode, end_of_stream, pass_jpeg, wire_encoding, EncodedFrame, FrameMeta};
+use crate::error::{Error, Result};
 use crate::metrics::CaptureStats;
 use crate::timeline::Timeline;
 
@@ -97,9 +97,13 @@ impl Service {
                     (SourceSpec::File(_), true) => Mode::FileRealtime,
                     _ => Mode::Live,
                 };
-                let factory: CameraFactory =
-                    Arc::new(move || Box::new(OpenCvCamera::new(spec.clone(), read_timeout_ms)) as Box<_>);
-                CameraInput { id: c.id.clone(), factory, mode, encoding: c.encoding.unwrap_or(config.encoding) }
+                let encoding = c.encoding.unwrap_or(config.encoding);
+                let passthrough = encoding == FrameEncoding::Auto;
+                let factory: CameraFactory = Arc::new(move || {
+                    Box::new(OpenCvCamera::new(spec.clone(), read_timeout_ms).with_jpeg_passthrough(passthrough))
+                        as Box<_>
+                });
+                CameraInput { id: c.id.clone(), factory, mode, encoding }
             })
             .collect();
         Self { config, client, cameras, stats: Arc::default(), latest: Arc::default(), ops: None }
@@ -206,13 +210,18 @@ impl CameraCtx {
         FrameMeta { camera: self.id.as_str(), frame_id, capture_ts_ns: wall_ns, source_ts_ns, segment, paced }
     }
 
-    /// Encodes a frame for the wire: as configured, unless raw pixels would not fit in one NATS
-    /// message; then as JPEG, with one warning that says how to keep the pixels faithful.
-    fn encode(&self, mat: &Mat, meta: FrameMeta<'_>) -> Result<Arc<EncodedFrame>> {
-        use opencv::prelude::MatTraitConst;
+    /// Puts what `cam` read on the wire: the camera's JPEG as it came when it passes one on;
+    /// else encoded as configured, unless raw pixels would not fit in one NATS message; then as
+    /// JPEG, with one warning that says how to keep the pixels faithful.
+    fn encode(&self, mat: &Mat, cam: &dyn Camera, meta: FrameMeta<'_>) -> Result<Arc<EncodedFrame>> {
+        use opencv::prelude::{MatTraitConst, MatTraitConstManual};
+        if cam.passes_jpeg() {
+            return pass_jpeg(mat.data_bytes().map_err(|e| Error::Encode(e.to_string()))?, meta);
+        }
         let (w, h) = (mat.cols().max(0) as usize, mat.rows().max(0) as usize);
         let encoding = wire_encoding(self.encoding, w, h, self.max_payload);
-        if encoding != self.encoding && !self.fell_back.swap(true, Ordering::Relaxed) {
+        let fell_back = matches!(encoding, FrameEncoding::Jpeg { .. }) && encoding != self.encoding;
+        if fell_back && !self.fell_back.swap(true, Ordering::Relaxed) {
             warn!(
                 width = w,
                 height = h,
@@ -310,7 +319,7 @@ fn reader_cycle(
                 let wall = now_ns();
                 let ts = timeline.lock().unwrap_or_else(|e| e.into_inner()).next(Some(media_ns), wall);
                 let meta = ctx.meta(next_id.fetch_add(1, Ordering::SeqCst), wall, ts, segment, false);
-                match ctx.encode(&mat, meta) {
+                match ctx.encode(&mat, cam.as_ref(), meta) {
                     Ok(f) => {
                         cycle.alive();
                         ctx.stats.captured(ctx.id.as_str());
@@ -494,7 +503,7 @@ async fn play_realtime(
                         }
                         last_ts = ts;
                         let meta = ctx.meta(id, now_ns(), ts, segment, false);
-                        match ctx.encode(&mat, meta) {
+                        match ctx.encode(&mat, cam.as_ref(), meta) {
                             Ok(f) => {
                                 ctx.stats.captured(ctx.id.as_str());
                                 tx.send_replace(Some(f));
@@ -636,7 +645,7 @@ fn paced_reader(ctx: &CameraCtx, factory: &CameraFactory, stop: &AtomicBool, req
                 let ts = timeline.next(Some(media_ns), wall);
                 last_ts = ts;
                 let meta = ctx.meta(id, wall, ts, segment, true);
-                match ctx.encode(&mat, meta) {
+                match ctx.encode(&mat, cam.as_ref(), meta) {
                     Ok(f) => {
                         ctx.stats.captured(ctx.id.as_str());
                         if !send(f) {

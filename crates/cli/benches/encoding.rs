@@ -198,5 +198,54 @@ fn main() -> anyhow::Result<()> {
             );
         }
     }
+    camera_jpeg(&mut engine, &frames)?;
+    Ok(())
+}
+
+/// An MJPEG camera's frames under `--encoding auto` (the default): its JPEGs go on the bus as
+/// they came and inference decodes them (OpenCV, libjpeg-turbo), where `bgr8` has capture decode
+/// them (FFmpeg's own MJPEG decoder). Same JPEGs, two decoders: how far apart are the poses?
+fn camera_jpeg(engine: &mut PoseEngine, frames: &[Mat]) -> anyhow::Result<()> {
+    let path = std::env::temp_dir().join(format!("pump-encoding-bench-{}.avi", std::process::id()));
+    let avi = path.to_string_lossy().to_string();
+    let size = Size::new(frames[0].cols(), frames[0].rows());
+    let fourcc = videoio::VideoWriter::fourcc('M', 'J', 'P', 'G')?;
+    let mut writer = videoio::VideoWriter::new_with_backend(&avi, videoio::CAP_OPENCV_MJPEG, fourcc, 15.0, size, true)?;
+    for f in frames {
+        writer.write(f)?;
+    }
+    writer.release()?;
+    let (mut decoded, mut raw) = (
+        videoio::VideoCapture::from_file(&avi, videoio::CAP_FFMPEG)?,
+        videoio::VideoCapture::from_file(&avi, videoio::CAP_FFMPEG)?,
+    );
+    anyhow::ensure!(raw.set(videoio::CAP_PROP_FORMAT, -1.0)?, "FFmpeg's raw mode refused");
+    let (mut by_ffmpeg, mut packet) = (Mat::default(), Mat::default());
+    let (mut parity, mut pixel_max, mut dec) = (Parity::default(), 0.0f64, 0.0);
+    while decoded.read(&mut by_ffmpeg)? && raw.read(&mut packet)? && !by_ffmpeg.empty() {
+        let t0 = Instant::now();
+        let by_opencv = imgcodecs::imdecode(&Vector::<u8>::from_slice(packet.data_bytes()?), imgcodecs::IMREAD_COLOR)?;
+        dec += t0.elapsed().as_secs_f64() * 1e3;
+        let mut diff = Mat::default();
+        opencv::core::absdiff(&by_ffmpeg, &by_opencv, &mut diff)?;
+        let mut max = 0.0;
+        opencv::core::min_max_loc(&diff.reshape(1, 0)?, None, Some(&mut max), None, None, &opencv::core::no_array())?;
+        pixel_max = pixel_max.max(max);
+        parity.add(&poses(engine, &by_ffmpeg)?, &poses(engine, &by_opencv)?);
+    }
+    println!(
+        "\nan MJPEG camera's own JPEGs ({} frames): decoded in inference (auto) against decoded by FFmpeg in \
+         capture (bgr8): {:.1} ms a decode, pixels differ by at most {pixel_max}, people differ in {} of {}, \
+         box max {:.2} px, keypoints max {:.2} px ({} of {} over 1.5 px)",
+        parity.frames,
+        dec / parity.frames.max(1) as f64,
+        parity.people_differ,
+        parity.frames,
+        parity.box_max,
+        parity.kp_max,
+        parity.kp_over,
+        parity.kp_total
+    );
+    std::fs::remove_file(&path)?;
     Ok(())
 }
