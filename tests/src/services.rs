@@ -99,7 +99,6 @@ pub async fn start_capture(
         client,
         cameras: vec![CameraInput { id, factory, mode, encoding: pump_capture::config::FrameEncoding::Bgr8 }],
         stats: stats.clone(),
-        latest: Arc::default(),
         ops: None,
     };
     let shutdown = CancellationToken::new();

@@ -253,32 +253,49 @@ async fn stalled_camera_is_reopened_within_the_limit_and_released_only_when_its_
 async fn failed_opens_back_off_exponentially_and_a_good_frame_resets_it() {
     let nats = NatsServer::start();
     let log = Arc::new(FakeCameraLog::default());
-    let script = FakeCameraScript { fps: 30.0, failing_opens: 3, ..Default::default() };
+    // Four failed opens (waits of 100, 200, 400, 800 ms), a connection that gives 5 frames and
+    // stalls, then a reconnect: after the reset, 100 ms again; without it, the 1 s cap.
+    let script = FakeCameraScript { fps: 30.0, failing_opens: 4, stall_after: Some(5), ..Default::default() };
     let capture = start_capture(&nats, "cam", FakeCamera::factory(script, log.clone()), Mode::Live, |c| {
         c.backoff_initial = Duration::from_millis(100);
-        c.backoff_max = Duration::from_millis(300);
+        c.backoff_max = Duration::from_millis(1000);
+        c.stall_timeout = Duration::from_millis(500);
     })
     .await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while log.frames_read() < 3 {
-        assert!(Instant::now() < deadline, "camera never came up");
+    let opened =
+        |log: &FakeCameraLog| log.events().into_iter().filter(|(_, e)| matches!(e, FakeEvent::Open { .. })).count();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while opened(&log) < 2 {
+        assert!(Instant::now() < deadline, "camera never came back after its stall: {:?}", log.events());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let s = capture.stats.snapshot()["cam"].clone();
+    log.unstall();
     capture.stop().await;
-    let opens: Vec<Instant> = log
-        .events()
-        .into_iter()
+    let events = log.events();
+    let opens: Vec<Instant> = events
+        .iter()
         .filter(|(_, e)| matches!(e, FakeEvent::Open { .. } | FakeEvent::OpenFailed { .. }))
-        .map(|(t, _)| t)
+        .map(|(t, _)| *t)
         .collect();
-    assert_eq!(opens.len(), 4);
     let gaps: Vec<u128> = opens.windows(2).map(|w| (w[1] - w[0]).as_millis()).collect();
-    // 100, 200, then capped at 300 ms.
-    assert!(gaps[0] >= 95 && gaps[1] >= 195 && gaps[2] >= 295, "{gaps:?}");
-    assert!(gaps[2] < 600, "capped: {gaps:?}");
-    assert_eq!(s.open_failures, 3);
-    assert_eq!(s.reconnects, 3);
+    // 100, 200, 400, then 800 ms: doubling while nothing connects.
+    assert!(gaps[0] >= 95 && gaps[1] >= 195 && gaps[2] >= 395 && gaps[3] >= 795, "{gaps:?}");
+    assert!(gaps[3] < 1300, "{gaps:?}");
+    // From the last frame before the stall to the reopen: the stall timeout (500 ms), up to a
+    // watchdog tick (100 ms), and the backoff — reset to 100 ms by the connection's frames.
+    let reopen = opens[5];
+    let last_frame = events
+        .iter()
+        .filter(|(t, e)| *t < reopen && matches!(e, FakeEvent::ReadEnd { .. }))
+        .map(|(t, _)| *t)
+        .max()
+        .unwrap();
+    let gap = (reopen - last_frame).as_millis();
+    assert!((595..1200).contains(&gap), "reset: {gap} ms from the stall to the reopen (no reset: ≥ 1500)");
+    assert_eq!(s.open_failures, 4);
+    assert_eq!(s.stalls, 1);
+    assert_eq!(s.reconnects, 5);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
