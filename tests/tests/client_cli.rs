@@ -167,7 +167,9 @@ async fn followers_print_as_things_happen_and_end_quietly_when_their_reader_leav
         }
     };
 
-    // `pump poses rack1 --follow --json | head -n 3`
+    // `pump poses rack1 --follow --json | head -n 3`, on a camera with a pose kept (without
+    // --wait, an unknown camera is an error: the follower must not race the first pose).
+    pose().await;
     let mut poses = Follower::start(args(&["poses", "rack1", "--follow", "--json"], &addr), 3);
     let mut ids = Vec::new();
     for _ in 0..3 {

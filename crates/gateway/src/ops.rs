@@ -1,0 +1,94 @@
+//! The gateway's HTTP port: `/healthz`, `/readyz`, `/metrics` and the preview, on the state the
+//! gRPC side serves from.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::feeds::FrameFeeds;
+use crate::store::Store;
+
+/// What the HTTP side (health, metrics, preview) reads: the state the gRPC side serves from.
+pub(crate) struct OpsState {
+    pub client: async_nats::Client,
+    pub store: Store,
+    pub book: Arc<crate::book::CameraBook>,
+    pub feeds: Arc<FrameFeeds>,
+    pub snapshots: Arc<crate::snapshot::SnapshotCache>,
+    pub skipped: Arc<AtomicU64>,
+    /// The streams are set up (once, at start).
+    pub streams_ready: Arc<std::sync::atomic::AtomicBool>,
+    pub access: crate::access::Access,
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl OpsState {
+    pub async fn serve(self, listener: tokio::net::TcpListener, token: CancellationToken) -> std::io::Result<()> {
+        let preview = Arc::new(crate::preview::Preview {
+            store: self.store.clone(),
+            book: self.book.clone(),
+            snapshots: self.snapshots.clone(),
+            feeds: self.feeds.clone(),
+            shutdown: token.clone(),
+        });
+        let routes = self.access.http(crate::preview::routes(preview.clone()));
+        let tls = self.tls.clone();
+        let state = Arc::new(self);
+        let ops = pump_bus::ops::Ops {
+            not_ready: {
+                let state = state.clone();
+                pump_bus::ops::ready_with_bus(state.client.clone(), move || {
+                    (!state.streams_ready.load(Ordering::SeqCst))
+                        .then(|| "streams not in place (being set up)".to_string())
+                })
+            },
+            health: {
+                let state = state.clone();
+                Arc::new(move || state.health())
+            },
+            metrics: Arc::new(move || state.metrics(&preview.feeds)),
+        };
+        match tls {
+            Some(acceptor) => {
+                crate::access::serve_tls(listener, pump_bus::ops::app(ops, routes), acceptor, token).await
+            }
+            None => pump_bus::ops::serve_with(listener, ops, routes, token).await,
+        }
+    }
+
+    /// Serving as gRPC health says it (streams set up and NATS connected), and each camera.
+    fn health(&self) -> serde_json::Value {
+        let connected = pump_bus::ops::is_connected(&self.client);
+        serde_json::json!({
+            "service": "pump-gateway",
+            "serving": connected && self.streams_ready.load(Ordering::SeqCst),
+            "nats_connected": connected,
+            "cameras": self.book.health(),
+        })
+    }
+
+    fn metrics(&self, feeds: &FrameFeeds) -> String {
+        let mut p = pump_bus::ops::PromText::for_service(pump_bus::ops::nats_connected(&self.client));
+        p.single(
+            "pump_gateway_skipped_total",
+            "counter",
+            "Messages skipped for slow streaming clients.",
+            self.skipped.load(Ordering::Relaxed) as f64,
+        );
+        p.single(
+            "pump_gateway_jpeg_encodes_total",
+            "counter",
+            "Snapshot and preview JPEGs encoded.",
+            self.snapshots.encodes.load(Ordering::Relaxed) as f64,
+        );
+        p.single(
+            "pump_gateway_previewed_cameras",
+            "gauge",
+            "Cameras with a live preview open.",
+            feeds.watched() as f64,
+        );
+        self.book.prometheus(&mut p);
+        p.finish()
+    }
+}
