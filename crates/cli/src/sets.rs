@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Write};
 
 use anyhow::{bail, Context, Result};
 use pump_pose::{BBox, Keypoint, Pose, NUM_KEYPOINTS};
-use pump_sets::{FrameInput, SetConfig, SetEvent, SetTracker};
+use pump_sets::{ClosedSet, FrameInput, SetConfig, SetTracker};
 use serde::{Deserialize, Serialize};
 
 use crate::args::SetsArgs;
@@ -54,7 +54,7 @@ fn r3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
 
-fn print_set(out: &mut impl Write, e: &SetEvent) -> Result<()> {
+fn print_set(out: &mut impl Write, e: &ClosedSet) -> Result<()> {
     let line = OutSet {
         kind: "set",
         set_id: &e.set_id,
@@ -65,7 +65,7 @@ fn print_set(out: &mut impl Write, e: &SetEvent) -> Result<()> {
         end_frame: e.end_frame,
         reps: e.reps,
         rep_times: e.rep_times.iter().map(|t| r3(*t)).collect(),
-        exercise: &e.exercise,
+        exercise: e.exercise_name(),
         confidence: r3(e.confidence as f64),
         frames: e.features.len(),
         pose_rate: r3(e.pose_rate),
@@ -105,7 +105,7 @@ pub fn track(
     input: Box<dyn BufRead>,
     fps: Option<f64>,
     tracker: &mut SetTracker,
-    mut on_set: impl FnMut(&SetEvent) -> Result<()>,
+    mut on_set: impl FnMut(&ClosedSet) -> Result<()>,
 ) -> Result<()> {
     let (mut lines, mut people) = (0usize, 0usize);
     for (i, line) in input.lines().enumerate() {
@@ -190,7 +190,7 @@ pub fn record_prototype(args: crate::args::PrototypeArgs) -> Result<()> {
     let input = open_input(&args.input)?;
     let cfg = SetConfig { exercise: Some(args.exercise.clone()), ..Default::default() };
     let mut tracker = SetTracker::new("prototype", cfg);
-    let mut first: Option<SetEvent> = None;
+    let mut first: Option<ClosedSet> = None;
     track(input, args.fps, &mut tracker, |set| {
         if first.is_none() {
             first = Some(set.clone());

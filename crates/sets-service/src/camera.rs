@@ -17,7 +17,7 @@
 use std::collections::VecDeque;
 
 use pump_proto::{PoseFrame, RepProgress};
-use pump_sets::{FrameInput, SetConfig, SetEvent, SetTracker, TrackerEvent};
+use pump_sets::{ClosedSet, FrameInput, SetConfig, SetTracker, TrackerEvent};
 use pump_types::Pose;
 
 /// Seconds of a camera's timeline over which its pose rate is measured.
@@ -63,7 +63,7 @@ pub struct Handled {
     /// Reps of the set in progress after this pose, when it changed.
     pub reps_in_set: Option<usize>,
     /// Sets closed: publish each, then [`CameraCount::commit`].
-    pub closed: Vec<SetEvent>,
+    pub closed: Vec<ClosedSet>,
     /// The camera's pose rate on its timeline, once a half window of it is seen.
     pub pose_rate: Option<f64>,
     /// The pose began a new segment of the camera's timeline (not the first).
@@ -198,7 +198,7 @@ impl CameraCount {
 
     /// Closes the set in progress of a camera silent for its quiet time (a live camera that was
     /// unplugged sends no frame that would close it). Publish, then `commit(None)`.
-    pub fn close_silent(&mut self, silent_s: f64) -> Option<SetEvent> {
+    pub fn close_silent(&mut self, silent_s: f64) -> Option<ClosedSet> {
         (silent_s >= self.settings.quiet && self.tracker.in_set()).then(|| self.tracker.finish()).flatten()
     }
 
@@ -298,7 +298,7 @@ mod tests {
 
     /// Feeds frames with sequences from `seq0`, committing after each; returns the reps
     /// published, the sets closed, and the handled outcomes' skips.
-    fn feed(c: &mut CameraCount, frames: &[PoseFrame], seq0: u64) -> (Vec<u32>, Vec<SetEvent>, Vec<Skipped>) {
+    fn feed(c: &mut CameraCount, frames: &[PoseFrame], seq0: u64) -> (Vec<u32>, Vec<ClosedSet>, Vec<Skipped>) {
         let (mut reps, mut sets, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
         for (i, f) in frames.iter().enumerate() {
             let seq = seq0 + i as u64;

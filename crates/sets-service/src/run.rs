@@ -14,7 +14,7 @@ use pump_bus::connect::flush_bounded;
 use pump_bus::streams::{ensure_streams_retrying, POSES_STREAM};
 use pump_bus::subject::{self, CameraId, POSES_ALL};
 use pump_proto::{AngleRange, FeatureRow, PoseFrame};
-use pump_sets::SetEvent;
+use pump_sets::ClosedSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -49,7 +49,7 @@ struct CameraState {
 }
 
 /// The wire form of a set.
-pub fn set_message(e: &SetEvent) -> pump_proto::SetEvent {
+pub fn set_message(e: &ClosedSet) -> pump_proto::SetEvent {
     pump_proto::SetEvent {
         camera: e.camera.clone(),
         set_id: e.set_id.clone(),
@@ -59,7 +59,7 @@ pub fn set_message(e: &SetEvent) -> pump_proto::SetEvent {
         end_frame: e.end_frame,
         reps: e.reps as u32,
         rep_times_s: e.rep_times.clone(),
-        exercise: e.exercise.clone(),
+        exercise: e.exercise_name().to_string(),
         confidence: e.confidence,
         frames: e.features.len() as u32,
         angle_ranges: e
@@ -253,7 +253,7 @@ async fn handle(
 async fn publish_and_commit(
     js: &jetstream::Context,
     st: &mut CameraState,
-    closed: Vec<SetEvent>,
+    closed: Vec<ClosedSet>,
     seq: Option<u64>,
     stats: &SetsStats,
 ) {
@@ -305,7 +305,7 @@ fn watch_pose_rate(camera: &CameraId, rate: f64, floor: f64, stats: &SetsStats) 
 
 /// Publishes a set until the server acknowledges it (true); a duplicate (same set id) is stored
 /// once.
-async fn publish_set(js: &jetstream::Context, camera: &CameraId, set: &SetEvent, stats: &SetsStats) -> bool {
+async fn publish_set(js: &jetstream::Context, camera: &CameraId, set: &ClosedSet, stats: &SetsStats) -> bool {
     let payload = bytes::Bytes::from(set_message(set).encode_to_vec());
     for attempt in 1..=10u32 {
         let publish = PublishMessage::build().payload(payload.clone()).message_id(&set.set_id);

@@ -4,14 +4,16 @@
 //! - [`reps`]: the rep counter on one joint angle (smoothing, amplitude hysteresis, refractory).
 //! - [`people`]: everyone in view followed by box overlap; the zone; in place or walking.
 //! - [`set`]: the athlete (whoever reps in place), idle → repping → closed after quiet seconds;
-//!   set events with features.
+//!   `person`: one person's joint families, each on the side seen better; `events`: what the
+//!   tracker says (the live count, [`ClosedSet`]s with their features).
 
+mod events;
 pub mod people;
+mod person;
 pub mod reps;
 pub mod set;
 
+pub use events::{ClosedSet, TrackerEvent, UNKNOWN_EXERCISE};
 pub use people::{People, PersonId, Zone};
 pub use reps::{Rep, RepConfig, RepCounter};
-pub use set::{
-    FrameInput, SetConfig, SetEvent, SetTracker, TrackerEvent, DEFAULT_MIN_POSE_RATE, MAX_TRUSTED_GAP_SECONDS,
-};
+pub use set::{FrameInput, SetConfig, SetTracker, DEFAULT_MIN_POSE_RATE, MAX_TRUSTED_GAP_SECONDS};

@@ -1,0 +1,69 @@
+//! What a set tracker says: the live count of the set in progress going up, and each set it
+//! closes.
+
+use pump_features::FeatureMatrix;
+
+/// A closed set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClosedSet {
+    pub camera: String,
+    /// Stable for the same input (camera, timeline, first frame, start time), unique per set.
+    pub set_id: String,
+    pub start: f64,
+    pub end: f64,
+    pub start_frame: u64,
+    pub end_frame: u64,
+    pub reps: usize,
+    /// Time of each rep's deepest point.
+    pub rep_times: Vec<f64>,
+    /// The configured or recognised exercise; `None` when it could not be told.
+    pub exercise: Option<String>,
+    pub confidence: f32,
+    pub features: FeatureMatrix,
+    /// Time of each feature row.
+    pub feature_times: Vec<f64>,
+    /// (start, end) of each rep.
+    pub rep_spans: Vec<(f64, f64)>,
+    /// Poses a second seen during the set.
+    pub pose_rate: f64,
+    /// The longest pause between two poses during the set (s).
+    pub longest_gap: f64,
+    /// Fewer than 3 reps, an exercise recognised with confidence under 0.75, a pose rate under
+    /// the floor or a pause that could hide a rep: the athlete should confirm the set.
+    pub pending: bool,
+}
+
+/// What a set of no known exercise is called on the wire and on screen.
+pub const UNKNOWN_EXERCISE: &str = "unknown";
+
+impl ClosedSet {
+    /// The exercise's name, [`UNKNOWN_EXERCISE`] when it could not be told.
+    pub fn exercise_name(&self) -> &str {
+        self.exercise.as_deref().unwrap_or(UNKNOWN_EXERCISE)
+    }
+
+    /// The feature rows of rep `i` (0-based): a reference rep for a prototype.
+    pub fn rep_features(&self, i: usize) -> Option<FeatureMatrix> {
+        let (start, end) = *self.rep_spans.get(i)?;
+        Some(rows_between(&self.features, &self.feature_times, start, end))
+    }
+}
+
+/// The rows of `m` whose time (in `times`) lies within `start..=end`.
+pub(crate) fn rows_between(m: &FeatureMatrix, times: &[f64], start: f64, end: f64) -> FeatureMatrix {
+    FeatureMatrix {
+        rows: m.rows.iter().zip(times).filter(|(_, t)| **t >= start && **t <= end).map(|(r, _)| *r).collect(),
+    }
+}
+
+/// What a frame produced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrackerEvent {
+    /// The live count of the set in progress went up.
+    Rep {
+        set_id: String,
+        reps: usize,
+        t: f64,
+    },
+    Closed(ClosedSet),
+}

@@ -1,0 +1,280 @@
+//! The tracker on synthetic people: sets, quiet times, sides, bystanders, zones, pose rates.
+use super::*;
+use pump_types::BBox;
+
+/// A standing person whose left and right knees bend to `knee` degrees.
+fn person(knee: f32) -> Pose {
+    let mut k = [Keypoint { x: 0.0, y: 0.0, confidence: 0.9 }; NUM_KEYPOINTS];
+    let rad = (180.0 - knee).to_radians();
+    for (hip, kn, ankle, x0) in [(11, 13, 15, 100.0f32), (12, 14, 16, 140.0)] {
+        k[hip] = Keypoint { x: x0, y: 200.0, confidence: 0.9 };
+        k[kn] = Keypoint { x: x0, y: 300.0, confidence: 0.9 };
+        k[ankle] = Keypoint { x: x0 + 100.0 * rad.sin(), y: 300.0 + 100.0 * rad.cos(), confidence: 0.9 };
+    }
+    // Shoulders and arms still: only the knee and hip move.
+    k[5] = Keypoint { x: 100.0, y: 100.0, confidence: 0.9 };
+    k[6] = Keypoint { x: 140.0, y: 100.0, confidence: 0.9 };
+    Pose { bbox: BBox { x1: 80.0, y1: 50.0, x2: 260.0, y2: 420.0 }, score: 0.9, keypoints: k }
+}
+
+/// Knee angle at time t for `reps` 2-s squats starting at `from`.
+fn knee_at(t: f64, from: f64, reps: usize) -> f32 {
+    let x = t - from;
+    if x < 0.0 || x > reps as f64 * 2.0 {
+        175.0
+    } else {
+        175.0 - 85.0 * (0.5 - 0.5 * (x / 2.0 * std::f64::consts::TAU).cos()) as f32
+    }
+}
+
+fn run(
+    tracker: &mut SetTracker,
+    from_frame: u64,
+    frames: u64,
+    fps: f64,
+    knee: impl Fn(f64) -> f32,
+) -> Vec<TrackerEvent> {
+    let mut events = Vec::new();
+    for i in from_frame..from_frame + frames {
+        let t = i as f64 / fps;
+        let p = [person(knee(t))];
+        events.extend(tracker.push(FrameInput { t, frame: i, width: 400.0, height: 500.0, poses: &p }));
+    }
+    events
+}
+
+fn closed(events: &[TrackerEvent]) -> Vec<ClosedSet> {
+    events.iter().filter_map(|e| if let TrackerEvent::Closed(s) = e { Some(s.clone()) } else { None }).collect()
+}
+
+fn squat_cfg(quiet: f64) -> SetConfig {
+    SetConfig { quiet, exercise: Some("squat".into()), ..Default::default() }
+}
+
+#[test]
+fn set_closes_after_quiet_seconds_with_live_counts_on_the_way() {
+    let mut t = SetTracker::new("cam", squat_cfg(5.0));
+    // 4 reps from t=1, then standing until t=20.
+    let events = run(&mut t, 0, 300, 15.0, |t| knee_at(t, 1.0, 4));
+    let live: Vec<usize> =
+        events.iter().filter_map(|e| if let TrackerEvent::Rep { reps, .. } = e { Some(*reps) } else { None }).collect();
+    assert_eq!(live, vec![1, 2, 3, 4]);
+    let sets = closed(&events);
+    assert_eq!(sets.len(), 1);
+    let s = &sets[0];
+    assert_eq!(s.reps, 4);
+    assert_eq!(s.rep_times.len(), 4);
+    assert!((s.start - 1.0).abs() < 0.3 && (s.end - 9.0).abs() < 0.5, "{} .. {}", s.start, s.end);
+    assert!(!s.pending);
+    assert!(s.features.len() > 100);
+    assert_eq!(s.feature_times.len(), s.features.len());
+    let first = s.rep_features(0).unwrap();
+    assert!((20..=40).contains(&first.len()), "one 2-s rep at 15 fps: {}", first.len());
+    assert!(s.rep_features(4).is_none());
+    assert!(t.finish().is_none(), "nothing left open");
+}
+
+#[test]
+fn two_sets_separated_by_rest_and_the_last_one_closes_at_end_of_stream() {
+    let mut t = SetTracker::new("cam", squat_cfg(5.0));
+    // 30 s: the second set's last rep is under 5 s before the end, so it is still open.
+    let mut events = run(&mut t, 0, 450, 15.0, |t| knee_at(t, 1.0, 3).min(knee_at(t, 25.0, 2)));
+    let sets = closed(&events);
+    assert_eq!(sets.iter().map(|s| s.reps).collect::<Vec<_>>(), vec![3]);
+    // The second set (2 reps) is still open when the stream ends.
+    let last = t.finish().unwrap();
+    assert_eq!(last.reps, 2);
+    assert!(last.pending, "fewer than 3 reps is pending");
+    assert_ne!(last.set_id, sets[0].set_id);
+    events.clear();
+}
+
+#[test]
+fn a_knee_the_camera_cannot_see_counts_on_the_other_side() {
+    let mut t = SetTracker::new("cam", squat_cfg(5.0));
+    let mut events = Vec::new();
+    for i in 0..150u64 {
+        let time = i as f64 / 15.0;
+        let mut p = person(knee_at(time, 1.0, 4));
+        // Baggy trousers: the left knee is a guess the model is unsure of, and it wanders.
+        p.keypoints[13].confidence = 0.15;
+        p.keypoints[13].x += ((i * 37) % 23) as f32;
+        events.extend(t.push(FrameInput { t: time, frame: i, width: 400.0, height: 500.0, poses: &[p] }));
+    }
+    let s = closed(&events).pop().or_else(|| t.finish()).unwrap();
+    assert_eq!(s.reps, 4);
+}
+
+#[test]
+fn a_bystander_walking_through_mid_set_does_not_change_the_count() {
+    let mut t = SetTracker::new("cam", squat_cfg(5.0));
+    let mut events = Vec::new();
+    for i in 0..150u64 {
+        let time = i as f64 / 15.0;
+        let athlete = person(knee_at(time, 1.0, 4));
+        // A bigger, more confident person walks across in front, knees bending as they go.
+        let x = -300.0 + i as f32 * 8.0;
+        let mut walker = person(if i % 10 < 5 { 120.0 } else { 175.0 });
+        walker.bbox = BBox { x1: x, y1: 20.0, x2: x + 260.0, y2: 490.0 };
+        walker.score = 0.97;
+        let poses = if (40..110).contains(&i) { vec![walker, athlete] } else { vec![athlete] };
+        events.extend(t.push(FrameInput { t: time, frame: i, width: 400.0, height: 500.0, poses: &poses }));
+    }
+    let s = closed(&events).pop().or_else(|| t.finish()).unwrap();
+    assert_eq!(s.reps, 4);
+}
+
+#[test]
+fn a_long_quiet_first_tick_closes_at_once() {
+    let mut t = SetTracker::new("cam", squat_cfg(25.0));
+    let events = run(&mut t, 0, 150, 15.0, |t| knee_at(t, 1.0, 3));
+    assert!(closed(&events).is_empty());
+    // The camera was silent for a minute; its next frame closes the set before anything else.
+    let p = [person(175.0)];
+    let ev = t.push(FrameInput { t: 70.0, frame: 1050, width: 400.0, height: 500.0, poses: &p });
+    assert_eq!(closed(&ev).len(), 1);
+    assert_eq!(closed(&ev)[0].reps, 3);
+}
+
+#[test]
+fn unknown_exercise_counts_on_the_busiest_joint_and_is_pending() {
+    let mut t = SetTracker::new("cam", SetConfig { quiet: 5.0, ..Default::default() });
+    run(&mut t, 0, 150, 15.0, |t| knee_at(t, 1.0, 4));
+    let s = t.finish().unwrap();
+    assert_eq!(s.reps, 4);
+    assert_eq!((s.exercise.as_deref(), s.exercise_name()), (None, "unknown"));
+    assert!(s.pending);
+}
+
+#[test]
+fn prototypes_recognise_the_exercise() {
+    let mut t = SetTracker::new("cam", SetConfig { quiet: 5.0, ..Default::default() });
+    run(&mut t, 0, 150, 15.0, |t| knee_at(t, 1.0, 4));
+    let reference = t.finish().unwrap().features;
+    let squat = Prototype { exercise: "squat".into(), features: reference.clone() };
+    let still = Prototype {
+        exercise: "plank".into(),
+        features: FeatureMatrix { rows: vec![[175.0, 175.0, 180.0, 180.0, 180.0, 180.0]; 50] },
+    };
+    let mut t = SetTracker::new("cam", SetConfig { quiet: 5.0, prototypes: vec![still, squat], ..Default::default() });
+    run(&mut t, 0, 150, 15.0, |t| knee_at(t, 1.0, 4));
+    let s = t.finish().unwrap();
+    assert_eq!(s.exercise.as_deref(), Some("squat"));
+    assert!(s.confidence > 0.75, "{}", s.confidence);
+    assert_eq!(s.reps, 4);
+    assert!(!s.pending);
+}
+
+/// Someone standing still at `x`, `scale` times the athlete's size.
+fn bystander(x: f32, scale: f32) -> Pose {
+    let mut p = person(178.0);
+    for k in p.keypoints.iter_mut() {
+        k.x = x + (k.x - 80.0) * scale;
+        k.y *= scale;
+    }
+    p.bbox = BBox { x1: x, y1: 50.0 * scale, x2: x + 180.0 * scale, y2: 420.0 * scale };
+    p.score = 0.95;
+    p
+}
+
+/// The athlete at the left edge, squatting `reps` from t = 1; others given by `others`.
+fn scene(t: &mut SetTracker, reps: usize, others: impl Fn(u64) -> Vec<Pose>) -> Vec<ClosedSet> {
+    let mut events = Vec::new();
+    for i in 0..(15 * (2 + 2 * reps as u64)) {
+        let time = i as f64 / 15.0;
+        let mut poses = others(i);
+        poses.push(person(knee_at(time, 1.0, reps)));
+        events.extend(t.push(FrameInput { t: time, frame: i, width: 900.0, height: 500.0, poses: &poses }));
+    }
+    let mut sets = closed(&events);
+    sets.extend(t.finish());
+    sets
+}
+
+#[test]
+fn the_athlete_is_who_exercises_not_the_biggest_most_central_person() {
+    // Two still bystanders, bigger and more central than the athlete, in view from the start.
+    let mut t = SetTracker::new("cam", squat_cfg(5.0));
+    let sets = scene(&mut t, 5, |_| vec![bystander(350.0, 1.15), bystander(600.0, 1.1)]);
+    assert_eq!(sets.iter().map(|s| s.reps).collect::<Vec<_>>(), vec![5]);
+}
+
+#[test]
+fn a_bystander_who_moves_a_little_does_not_take_the_set() {
+    // A bystander in the middle bends their knees once, by 40°, just before the athlete's
+    // first rep ends: their rep opens the set, the athlete's five make it theirs.
+    let mut t = SetTracker::new("cam", squat_cfg(5.0));
+    let sets = scene(&mut t, 5, |i| {
+        let mut b = person(if (10..25).contains(&i) { 135.0 } else { 178.0 });
+        for k in b.keypoints.iter_mut() {
+            k.x += 400.0;
+        }
+        b.bbox = BBox { x1: 480.0, y1: 50.0, x2: 660.0, y2: 420.0 };
+        vec![b]
+    });
+    assert_eq!(sets.len(), 1);
+    assert_eq!(sets[0].reps, 5);
+}
+
+#[test]
+fn a_zone_limits_who_can_be_the_athlete() {
+    // Another person squats 3 reps on the right; the zone is the left half.
+    let other = |i: u64| {
+        let mut b = person(knee_at(i as f64 / 15.0, 0.5, 3));
+        for k in b.keypoints.iter_mut() {
+            k.x += 550.0;
+        }
+        b.bbox = BBox { x1: 630.0, y1: 50.0, x2: 810.0, y2: 420.0 };
+        vec![b]
+    };
+    let cfg = SetConfig { zone: Some("0,0,0.5,1".parse().unwrap()), ..squat_cfg(5.0) };
+    let mut t = SetTracker::new("cam", cfg);
+    let sets = scene(&mut t, 5, other);
+    assert_eq!(sets.iter().map(|s| s.reps).collect::<Vec<_>>(), vec![5]);
+    // Without the zone, the right-hand person's earlier reps open the set, and the athlete,
+    // with more reps, owns it.
+    let mut t = SetTracker::new("cam", squat_cfg(5.0));
+    let sets = scene(&mut t, 5, other);
+    assert_eq!(sets[0].reps, 5);
+}
+
+/// The last set of 4 squats from t = 1, seen at these (frame, time)s.
+fn squats_at(frames: impl Iterator<Item = (u64, f64)>) -> ClosedSet {
+    let mut t = SetTracker::new("cam", squat_cfg(5.0));
+    let mut events = Vec::new();
+    for (i, time) in frames {
+        let p = [person(knee_at(time, 1.0, 4))];
+        events.extend(t.push(FrameInput { t: time, frame: i, width: 400.0, height: 500.0, poses: &p }));
+    }
+    closed(&events).pop().or_else(|| t.finish()).unwrap()
+}
+
+#[test]
+fn a_set_seen_at_a_low_pose_rate_is_pending() {
+    // 2.5 poses a second: counted, but under the floor.
+    let s = squats_at((0..30u64).map(|i| (i, i as f64 / 2.5)));
+    assert_eq!(s.reps, 4);
+    assert!((s.pose_rate - 2.5).abs() < 0.01, "{}", s.pose_rate);
+    assert!(s.pending);
+}
+
+#[test]
+fn a_pause_that_could_hide_a_rep_makes_the_set_pending() {
+    // 15 poses a second, but nothing from 4.2 s to 5.2 s (a replica lost for a second).
+    let s = squats_at((0..150u64).filter(|i| !(63..78).contains(i)).map(|i| (i, i as f64 / 15.0)));
+    assert!(s.longest_gap > 1.0, "{}", s.longest_gap);
+    assert!(s.pending);
+}
+
+#[test]
+fn frames_from_the_past_are_ignored_and_segments_name_the_sets() {
+    let mut t = SetTracker::for_segment("cam", "s42", squat_cfg(5.0));
+    let mut events = run(&mut t, 0, 150, 15.0, |t| knee_at(t, 1.0, 4));
+    // A replayed clip whose time starts again at 0 on the same tracker changes nothing.
+    events.extend(run(&mut t, 0, 150, 15.0, |t| knee_at(t, 1.0, 4)));
+    let mut sets = closed(&events);
+    sets.extend(t.finish());
+    assert_eq!(sets.len(), 1);
+    assert_eq!(sets[0].reps, 4);
+    assert!(sets[0].set_id.starts_with("cam-s42-"), "{}", sets[0].set_id);
+}
