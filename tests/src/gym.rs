@@ -299,9 +299,7 @@ pub async fn live_cameras(http: usize, files: usize, infer_args: &[&str], within
     let sets_final = stored_sets(&client).await;
     assert!(sets_final.len() >= sets_now.len());
     for s in [capture, infer, sets] {
-        let name = s.name;
-        let (status, log, _) = s.terminate().await;
-        assert_eq!(status.code(), Some(0), "{name}: {log}");
+        s.stop().await;
     }
     drop(ffmpegs);
     let _ = stop_collector.send(());

@@ -70,6 +70,15 @@ impl Service {
         (out.status, std::fs::read_to_string(log).unwrap_or_default())
     }
 
+    /// SIGTERM and a clean exit (status 0, bounded), or the test fails with the service's log;
+    /// the log.
+    pub async fn stop(self) -> String {
+        let name = self.name;
+        let (status, log, _) = self.terminate().await;
+        assert_eq!(status.code(), Some(0), "{name} did not stop cleanly: {log}");
+        log
+    }
+
     /// SIGTERM, then the exit status, bounded.
     pub async fn terminate(self) -> (std::process::ExitStatus, String, Duration) {
         let started = Instant::now();

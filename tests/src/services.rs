@@ -26,6 +26,15 @@ pub async fn client(nats: &NatsServer, name: &str) -> async_nats::Client {
     tokio::time::timeout(T, connect(&BusConfig::new(nats.url(), name))).await.unwrap().unwrap()
 }
 
+/// Stops a service running in-process: cancels its token and waits (bounded) for a clean,
+/// successful return. The one way tests stop what they started in-process.
+pub async fn stop_task<E: std::fmt::Debug>(shutdown: &CancellationToken, task: JoinHandle<Result<(), E>>) -> Duration {
+    let t0 = Instant::now();
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(30), task).await.expect("service stops in time").unwrap().unwrap();
+    t0.elapsed()
+}
+
 /// A service running in-process, with its shutdown token and counters.
 #[derive(Debug)]
 pub struct Running<S> {
@@ -37,14 +46,7 @@ pub struct Running<S> {
 impl<S> Running<S> {
     /// Cancels and waits (bounded) for a clean, successful return.
     pub async fn stop(self) -> Duration {
-        let t0 = Instant::now();
-        self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(15), self.task)
-            .await
-            .expect("service stops in time")
-            .unwrap()
-            .unwrap();
-        t0.elapsed()
+        stop_task(&self.shutdown, self.task).await
     }
 }
 
@@ -194,6 +196,13 @@ pub struct Gateway {
     /// The HTTP port: preview, /metrics, /healthz, /readyz.
     pub http: std::net::SocketAddr,
     pub snapshots: Arc<pump_gateway::snapshot::SnapshotCache>,
+}
+
+impl Gateway {
+    /// Cancels and waits (bounded) for a clean, successful return.
+    pub async fn stop(self) {
+        stop_task(&self.shutdown, self.task).await;
+    }
 }
 
 /// Starts the gateway on a free port and waits until it reports SERVING.

@@ -85,8 +85,7 @@ async fn client_commands_read_through_the_gateway() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("unknown camera \"nobody\"") && stderr.lines().count() == 1, "{stderr}");
-    gw.shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(30), gw.task).await.unwrap().unwrap().unwrap();
+    gw.stop().await;
 }
 
 #[tokio::test]
@@ -202,8 +201,7 @@ async fn followers_print_as_things_happen_and_end_quietly_when_their_reader_leav
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!((out.status.code(), stderr.is_empty()), (Some(0), true), "{stderr}");
 
-    gw.shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(30), gw.task).await.unwrap().unwrap().unwrap();
+    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -233,6 +231,5 @@ async fn snapshot_writes_the_newest_frame_as_jpeg() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("cannot write /no/such/folder/x.jpg") && stderr.lines().count() == 1, "{stderr}");
-    gw.shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(30), gw.task).await.unwrap().unwrap().unwrap();
+    gw.stop().await;
 }

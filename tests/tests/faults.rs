@@ -59,8 +59,7 @@ async fn a_second_pump_sets_refuses_to_start_and_the_first_keeps_counting() {
     assert_eq!(sets["gym"].iter().map(|s| s.reps).collect::<Vec<_>>(), vec![5]);
 
     // A clean stop releases the lease: the next instance starts at once.
-    let (status, log, _) = first.terminate().await;
-    assert_eq!(status.code(), Some(0), "{log}");
+    first.stop().await;
     let t0 = Instant::now();
     let second = start_sets(&nats, logs.path()).await;
     assert!(
@@ -81,8 +80,7 @@ async fn a_second_pump_sets_refuses_to_start_and_the_first_keeps_counting() {
     let (status, log) = third.wait_exit(Duration::from_secs(30)).await;
     assert_eq!(status.code(), Some(1), "{log}");
     assert!(log.contains("poses consumer"), "{log}");
-    let (status, log, _) = infer.terminate().await;
-    assert_eq!(status.code(), Some(0), "{log}");
+    infer.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,8 +98,7 @@ async fn passwords_in_camera_and_nats_urls_never_reach_the_logs() {
         assert!(Instant::now() < deadline, "no reconnect logged: {}", capture.log());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (status, log, _) = capture.terminate().await;
-    assert_eq!(status.code(), Some(0), "{log}");
+    let log = capture.stop().await;
     assert!(!log.contains("s3cret"), "{log}");
     assert!(log.contains("coach:***@127.0.0.1"), "{log}");
 
@@ -153,8 +150,7 @@ async fn after_a_nats_restart_the_streams_come_back_and_the_gateway_serves_again
     assert_eq!(ready.status, 200, "{}", ready.text());
     capture.stop().await;
     infer.stop().await;
-    gw.shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(30), gw.task).await.unwrap().unwrap().unwrap();
+    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -247,8 +243,7 @@ async fn a_jpeg_bomb_is_refused_before_it_is_decoded() {
         .parse()
         .unwrap();
     assert!(hwm_kb < 400 * 1024, "pump-infer peaked at {} MB", hwm_kb / 1024);
-    let (status, log, _) = infer.terminate().await;
-    assert_eq!(status.code(), Some(0), "{log}");
+    infer.stop().await;
 
     // The gateway will not decode it for a snapshot either: one line, at once.
     c.publish("pump.frames.bomb2", frame(1, 64, 48, jpeg_claiming(16000, 16000)).encode_to_vec().into()).await.unwrap();
@@ -260,7 +255,7 @@ async fn a_jpeg_bomb_is_refused_before_it_is_decoded() {
         let err = tokio::time::timeout(Duration::from_secs(5), q.get_snapshot(req)).await.unwrap().unwrap_err();
         assert!(err.message().contains("claims 64x48"), "{err}");
     }
-    gw.shutdown.cancel();
+    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -59,8 +59,7 @@ async fn latest_poses_list_and_errors_have_the_right_codes() {
     assert!(err.message().contains("unknown camera"), "{err}");
     let err = q.list_sets(ListSetsRequest { since_s: f64::NAN, ..Default::default() }).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument, "{err}");
-    gw.shutdown.cancel();
-    tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
+    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -96,8 +95,7 @@ async fn stream_poses_goes_live_and_a_slow_client_skips_instead_of_queueing() {
     // What it kept is bounded: the per-client buffer plus what HTTP/2 flow control holds.
     assert!(got.len() < 1000, "{} frames were held for a slow client", got.len());
     assert!(got.windows(2).all(|w| w[0] < w[1]));
-    gw.shutdown.cancel();
-    tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
+    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,8 +155,7 @@ async fn a_stalled_client_gets_fresh_poses_after_the_stall() {
     assert!(stale <= in_flight, "{stale} stale poses after the stall (HTTP/2 holds {in_flight}): {ages:?}");
     assert!(ages.len() > stale + 30, "fresh poses came after the stale ones: {ages:?}");
     assert!(ages.iter().skip_while(|&&a| a > 1.5).all(|&a| a <= 1.5), "{ages:?}");
-    gw.shutdown.cancel();
-    tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
+    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -180,8 +177,7 @@ async fn reflection_lists_the_services() {
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
     assert!(names.contains(&"pump.v1.PoseQuery".to_string()), "{names:?}");
     assert!(names.contains(&"grpc.health.v1.Health".to_string()), "{names:?}");
-    gw.shutdown.cancel();
-    tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
+    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -195,8 +191,7 @@ async fn nats_unreachable_is_unavailable() {
         .unwrap()
         .unwrap_err();
     assert_eq!(err.code(), Code::Unavailable, "{err}");
-    gw.shutdown.cancel();
-    tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
+    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -245,8 +240,7 @@ async fn sets_are_listed_and_streamed_and_reps_stream_live() {
     assert!(ids(none).is_empty());
     let err = q.list_sets(ListSetsRequest { camera: "x y".into(), since_s: 0.0, limit: 0 }).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
-    gw.shutdown.cancel();
-    tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
+    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -276,8 +270,7 @@ async fn stream_poses_from_a_time_replays_history_then_goes_live_with_no_gap_or_
     }
     assert_eq!(got, (5..15).collect::<Vec<_>>(), "history from `from`, then live, each once, in order");
     assert!(tokio::time::timeout(Duration::from_millis(300), stream.next()).await.is_err(), "nothing more");
-    gw.shutdown.cancel();
-    tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
+    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -327,8 +320,7 @@ async fn snapshots_are_jpeg_encoded_once_per_frame_and_never_stale() {
     c.flush().await.unwrap();
     let err = q.get_snapshot(GetSnapshotRequest { camera: "cam".into(), overlay: false }).await.unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
-    gw.shutdown.cancel();
-    tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
+    gw.stop().await;
 }
 
 /// A 15 fps camera (fake timing) and a 100 ms model (fake delay) through the real services:
@@ -355,8 +347,7 @@ async fn list_cameras_reports_frame_pose_and_inference_rates_and_drops() {
     assert!(cam.last_pose_ns > 0 && cam.last_frame_id > 30, "{cam:?}");
     capture.stop().await;
     infer.stop().await;
-    gw.shutdown.cancel();
-    tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
+    gw.stop().await;
 }
 
 /// The status of the gateway's service and of "" (what default probes ask): they must agree.
@@ -403,8 +394,7 @@ async fn health_is_not_serving_while_the_bus_is_down_and_serving_again_after() {
     wait_health(&gw.channel, ServingStatus::Serving).await;
     assert_eq!(pump_tests::http::get(gw.http, "/readyz").await.status, 200);
     assert_eq!(said(pump_tests::http::get(gw.http, "/healthz").await), (Some(true), Some(true)));
-    gw.shutdown.cancel();
-    tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
+    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -461,6 +451,5 @@ async fn metrics_parse_and_carry_per_camera_histograms() {
     assert!(cam["last_pose_age_s"].as_f64().unwrap() < 5.0, "{health}");
     assert_eq!((cam["provider"].as_str(), cam["frames_dropped"].as_u64()), (Some("CPUExecutionProvider"), Some(2)));
     assert_eq!(health["nats_connected"], true);
-    gw.shutdown.cancel();
-    tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
+    gw.stop().await;
 }

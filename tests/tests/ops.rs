@@ -87,8 +87,7 @@ async fn inference_explains_its_health_readiness_and_metrics() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (code, body) = get(addr, "/readyz").await;
     assert_eq!((code, body.trim()), (503, "not ready: not connected to NATS"));
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(30), task).await.unwrap().unwrap().unwrap();
+    pump_tests::services::stop_task(&shutdown, task).await;
 }
 
 /// Ready means the model has run once: a camera's first frame does not pay for the warm-up.
@@ -108,6 +107,5 @@ async fn inference_is_ready_only_once_the_model_is_warmed_up() {
     })
     .await
     .expect("ready after the warm-up");
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(30), task).await.unwrap().unwrap().unwrap();
+    pump_tests::services::stop_task(&shutdown, task).await;
 }

@@ -463,8 +463,7 @@ async fn services_started_before_nats_wait_for_it() {
     let got = collect(&mut poses, Duration::from_secs(8)).await;
     assert!(!got.is_empty(), "poses flow once the server is up");
     capture.stop().await;
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(15), task).await.unwrap().unwrap().unwrap();
+    pump_tests::services::stop_task(&shutdown, task).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

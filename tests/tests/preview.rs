@@ -75,8 +75,7 @@ async fn snapshot_jpg_is_encoded_once_per_frame_and_never_stale() {
     let api: serde_json::Value = serde_json::from_slice(&get(gw.http, "/api/cameras").await.body).unwrap();
     let names: Vec<&str> = api["cameras"].as_array().unwrap().iter().map(|c| c["camera"].as_str().unwrap()).collect();
     assert_eq!(names, ["cam", "ended", "old"]);
-    gw.shutdown.cancel();
-    tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
+    gw.stop().await;
 }
 
 /// A frame of `camera` whose every pixel is `level`: which frame a picture shows, read back.
@@ -149,8 +148,7 @@ async fn a_skeleton_is_drawn_only_on_the_frame_its_pose_came_from() {
     for l in &drawn {
         assert!(l.abs_diff(100) < 12, "a skeleton on a frame without its pose (level {l}): {drawn:?}");
     }
-    gw.shutdown.cancel();
-    tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
+    gw.stop().await;
 }
 
 /// The whole pipeline on the squat clip (half speed, so the browser has time): capture, the real
@@ -244,11 +242,8 @@ async fn the_preview_page_shows_the_live_skeleton_and_rep_count_in_chromium() {
     .await
     .expect("reps are counted live");
 
-    capture_shutdown.cancel();
-    tokio::time::timeout(T, capture).await.unwrap().unwrap().unwrap();
+    pump_tests::services::stop_task(&capture_shutdown, capture).await;
     infer.stop().await;
-    sets_shutdown.cancel();
-    tokio::time::timeout(T, sets_task).await.unwrap().unwrap().unwrap();
-    gw.shutdown.cancel();
-    tokio::time::timeout(T, gw.task).await.unwrap().unwrap().unwrap();
+    pump_tests::services::stop_task(&sets_shutdown, sets_task).await;
+    gw.stop().await;
 }

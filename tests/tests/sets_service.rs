@@ -110,8 +110,7 @@ async fn reps_stream_live_and_the_set_is_stored_once() {
     // Out-of-order frames (a replica behind the others) are dropped, not counted.
     publish_frames(&c, 100..101).await;
     wait_until("out-of-order drop", || stats.out_of_order.load(Ordering::SeqCst) == 1).await;
-    shutdown.cancel();
-    tokio::time::timeout(T, task).await.unwrap().unwrap().unwrap();
+    pump_tests::services::stop_task(&shutdown, task).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,8 +122,7 @@ async fn a_restart_mid_set_continues_the_set_without_double_counting() {
     // Two reps and a half, then the service stops.
     publish_frames(&c, 0..90).await;
     wait_until("first half", || stats.poses.load(Ordering::SeqCst) == 90).await;
-    shutdown.cancel();
-    tokio::time::timeout(T, task).await.unwrap().unwrap().unwrap();
+    pump_tests::services::stop_task(&shutdown, task).await;
     assert_eq!(stats.sets_published.load(Ordering::SeqCst), 0);
 
     // Poses keep coming while it is down; then it restarts.
@@ -137,6 +135,5 @@ async fn a_restart_mid_set_continues_the_set_without_double_counting() {
     let sets = stored_sets(&c).await;
     assert_eq!(sets.len(), 1, "one set, not two halves");
     assert_eq!(sets[0].reps, 4, "every rep counted once");
-    shutdown.cancel();
-    tokio::time::timeout(T, task).await.unwrap().unwrap().unwrap();
+    pump_tests::services::stop_task(&shutdown, task).await;
 }
