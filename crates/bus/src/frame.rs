@@ -36,6 +36,68 @@ pub fn check(f: &Frame, max_dimension: u32) -> Result<(), String> {
     }
 }
 
+/// A frame that passed [`check`]: its pixels are what it says, so whoever holds one may decode
+/// it. Made by `TryFrom<Frame>` (with [`MAX_DIMENSION`]) or [`CheckedFrame::new`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedFrame(Frame);
+
+/// A checked frame's pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pixels<'a> {
+    /// Raw BGR rows, `width × 3` bytes each.
+    Bgr8(&'a [u8]),
+    /// A JPEG whose header states the frame's size.
+    Jpeg(&'a [u8]),
+    /// The marker after a file's last frame: no pixels.
+    EndOfStream,
+}
+
+impl CheckedFrame {
+    /// Checks `frame` with `max_dimension` as the largest side.
+    pub fn new(frame: Frame, max_dimension: u32) -> Result<Self, String> {
+        check(&frame, max_dimension)?;
+        Ok(Self(frame))
+    }
+
+    pub fn frame(&self) -> &Frame {
+        &self.0
+    }
+
+    pub fn into_frame(self) -> Frame {
+        self.0
+    }
+
+    pub fn pixels(&self) -> Pixels<'_> {
+        match Encoding::try_from(self.0.encoding) {
+            _ if self.0.end_of_stream => Pixels::EndOfStream,
+            Ok(Encoding::Jpeg) => Pixels::Jpeg(&self.0.data),
+            // `check` let no other encoding through.
+            _ => Pixels::Bgr8(&self.0.data),
+        }
+    }
+
+    /// How long ago it was captured, by this host's clock (ns).
+    pub fn age_ns(&self) -> i64 {
+        crate::clock::now_ns() - self.0.capture_ts_ns
+    }
+}
+
+impl TryFrom<Frame> for CheckedFrame {
+    type Error = String;
+
+    fn try_from(frame: Frame) -> Result<Self, String> {
+        Self::new(frame, MAX_DIMENSION)
+    }
+}
+
+impl std::ops::Deref for CheckedFrame {
+    type Target = Frame;
+
+    fn deref(&self) -> &Frame {
+        &self.0
+    }
+}
+
 /// A JPEG's width and height from its header, decoding no pixel.
 pub fn jpeg_size(data: &[u8]) -> Result<(u32, u32), String> {
     let mut d = jpeg_decoder::Decoder::new(data);
@@ -59,6 +121,23 @@ mod tests {
         v.extend(w.to_be_bytes());
         v.extend([0x01, 0x01, 0x11, 0x00]);
         v
+    }
+
+    #[test]
+    fn a_checked_frame_says_what_its_pixels_are() {
+        let raw = CheckedFrame::try_from(frame(4, 2, Encoding::Bgr8, vec![7; 24])).unwrap();
+        assert_eq!(raw.pixels(), Pixels::Bgr8(&[7; 24]));
+        let header = jpeg_header(64, 48);
+        let jpeg = CheckedFrame::try_from(frame(64, 48, Encoding::Jpeg, header.clone())).unwrap();
+        assert_eq!(jpeg.pixels(), Pixels::Jpeg(&header));
+        let eos = CheckedFrame::try_from(Frame { end_of_stream: true, ..Default::default() }).unwrap();
+        assert_eq!(eos.pixels(), Pixels::EndOfStream);
+        assert!(CheckedFrame::try_from(frame(4, 2, Encoding::Bgr8, vec![0; 23])).is_err());
+        assert!(CheckedFrame::new(frame(64, 48, Encoding::Jpeg, header), 32).is_err());
+        let old =
+            Frame { capture_ts_ns: crate::clock::now_ns() - 2_000_000_000, ..frame(4, 2, Encoding::Bgr8, vec![0; 24]) };
+        let age = CheckedFrame::try_from(old).unwrap().age_ns();
+        assert!((2_000_000_000..3_000_000_000).contains(&age), "{age}");
     }
 
     fn frame(w: u32, h: u32, encoding: Encoding, data: Vec<u8>) -> Frame {

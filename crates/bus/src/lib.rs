@@ -21,6 +21,7 @@ pub mod connect;
 mod error;
 pub mod frame;
 pub mod ops;
+pub mod publish;
 pub mod redact;
 pub mod streams;
 pub mod subject;

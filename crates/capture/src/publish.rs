@@ -5,8 +5,7 @@
 use std::sync::Arc;
 
 use futures::StreamExt;
-use pump_bus::codec::{decode_pose_frame, headers};
-use pump_bus::subject;
+use pump_bus::codec::decode_pose_frame;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::warn;
 
@@ -15,8 +14,7 @@ use crate::reader::CameraCtx;
 
 /// Publishes one frame; counted as published only once the client took it.
 async fn publish_frame(ctx: &CameraCtx, client: &async_nats::Client, f: &EncodedFrame, skipped: u64) -> bool {
-    let hdrs = headers(f.frame.frame_id, f.frame.capture_ts_ns);
-    match client.publish_with_headers(subject::frames(&ctx.id), hdrs, f.payload.clone()).await {
+    match pump_bus::publish::frame(client, &ctx.id, f.frame.frame_id, f.frame.capture_ts_ns, f.payload.clone()).await {
         Ok(()) => {
             ctx.stats.update(ctx.id.as_str(), |s| {
                 s.published += 1;

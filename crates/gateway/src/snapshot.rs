@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use pump_proto::{Encoding, Frame, PoseFrame};
+use pump_bus::frame::{CheckedFrame, Pixels};
+use pump_proto::{Frame, PoseFrame};
 use pump_types::SKELETON;
 
 /// Keypoints under this confidence are not drawn.
@@ -49,10 +50,10 @@ pub struct SnapshotCache {
     pub encodes: std::sync::atomic::AtomicU64,
 }
 
-fn rgb_of(frame: &Frame) -> Result<Vec<u8>, String> {
-    match Encoding::try_from(frame.encoding) {
-        Ok(Encoding::Jpeg) => {
-            let mut d = jpeg_decoder::Decoder::new(&frame.data[..]);
+fn rgb_of(frame: &CheckedFrame) -> Result<Vec<u8>, String> {
+    match frame.pixels() {
+        Pixels::Jpeg(data) => {
+            let mut d = jpeg_decoder::Decoder::new(data);
             let px = d.decode().map_err(|e| format!("corrupt JPEG: {e}"))?;
             match d.info().map(|i| i.pixel_format) {
                 Some(jpeg_decoder::PixelFormat::RGB24) => Ok(px),
@@ -60,8 +61,8 @@ fn rgb_of(frame: &Frame) -> Result<Vec<u8>, String> {
                 other => Err(format!("unsupported JPEG pixel format {other:?}")),
             }
         }
-        Ok(Encoding::Bgr8) => Ok(frame.data.chunks_exact(3).flat_map(|p| [p[2], p[1], p[0]]).collect()),
-        _ => Err("unknown frame encoding".into()),
+        Pixels::Bgr8(data) => Ok(data.chunks_exact(3).flat_map(|p| [p[2], p[1], p[0]]).collect()),
+        Pixels::EndOfStream => Err("an end-of-stream marker has no pixels".into()),
     }
 }
 
@@ -210,7 +211,7 @@ impl SnapshotCache {
             overlay.is_some_and(|o| o.caption.is_some()),
         );
         // Checked before the cache: a frame that lies about its size is never decoded, nor served.
-        pump_bus::frame::check(frame, pump_bus::frame::MAX_DIMENSION)?;
+        let frame = CheckedFrame::new(frame.clone(), pump_bus::frame::MAX_DIMENSION)?;
         let stamp = overlay.map(|o| o.stamp()).unwrap_or_default();
         let slot = self.entries.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default().clone();
         let mut cached = slot.lock().unwrap_or_else(|e| e.into_inner());
@@ -219,11 +220,11 @@ impl SnapshotCache {
                 return Ok(jpeg.clone());
             }
         }
-        let jpeg = if overlay.is_none() && frame.encoding == Encoding::Jpeg as i32 {
+        let jpeg = if let (None, Pixels::Jpeg(_)) = (overlay, frame.pixels()) {
             // Already a JPEG: served as captured, nothing to encode.
             frame.data.clone()
         } else {
-            let mut rgb = rgb_of(frame)?;
+            let mut rgb = rgb_of(&frame)?;
             if rgb.len() != frame.width as usize * frame.height as usize * 3 {
                 return Err("frame size does not match its pixels".into());
             }
@@ -255,6 +256,7 @@ impl SnapshotCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pump_proto::Encoding;
 
     fn gray_frame(id: u64) -> Frame {
         Frame {

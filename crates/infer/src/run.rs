@@ -13,12 +13,13 @@ use opencv::core::{Mat, Vector};
 use opencv::imgcodecs;
 use opencv::prelude::*;
 use pump_bus::clock::now_ns;
-use pump_bus::codec::{decode_frame, encode, headers};
+use pump_bus::codec::decode_frame;
 use pump_bus::connect::flush_bounded;
+use pump_bus::frame::{self, CheckedFrame};
 use pump_bus::streams::{ensure_streams_retrying, FRAMES_STREAM};
 use pump_bus::subject::{self, CameraId, FRAMES_ALL};
 use pump_pose::{ImageView, Pose};
-use pump_proto::{Encoding, Frame, PoseFrame};
+use pump_proto::{Frame, PoseFrame};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -189,6 +190,11 @@ async fn seed_from_kept_frames(
         }
         frame.camera = camera.to_string();
         stats.received(camera.as_str(), frame.capture_ts_ns);
+        // Kept frames came over the bus too: checked as any other.
+        let Ok(frame) = CheckedFrame::new(frame, config.max_dimension) else {
+            stats.dropped(camera.as_str(), DropReason::Invalid);
+            continue;
+        };
         if slots.offer(frame) != Offer::Stored {
             stats.dropped(camera.as_str(), DropReason::Replaced);
         }
@@ -219,13 +225,16 @@ fn on_frame_message(
         }
     };
     stats.received(cam, if frame.end_of_stream || frame.paced { 0 } else { frame.capture_ts_ns });
-    if let Err(why) = pump_bus::frame::check(&frame, config.max_dimension) {
-        stats.dropped(cam, DropReason::Invalid);
-        limiter.warn(cam, || format!("camera {cam}: frame {} refused: {why}", frame.frame_id));
-        return;
-    }
     // The subject names the camera; a payload cannot claim another one.
     frame.camera = camera.to_string();
+    let frame = match CheckedFrame::new(frame, config.max_dimension) {
+        Ok(f) => f,
+        Err(why) => {
+            stats.dropped(cam, DropReason::Invalid);
+            limiter.warn(cam, || format!("camera {cam}: frame refused: {why}"));
+            return;
+        }
+    };
     match slots.offer(frame) {
         Offer::Stored => {}
         Offer::Replaced { .. } | Offer::Older => stats.dropped(cam, DropReason::Replaced),
@@ -238,22 +247,22 @@ enum Pixels {
     Raw,
 }
 
-fn decode_pixels(f: &Frame) -> std::result::Result<Pixels, String> {
-    match Encoding::try_from(f.encoding) {
-        Ok(Encoding::Bgr8) => Ok(Pixels::Raw),
-        Ok(Encoding::Jpeg) => {
-            let buf = Vector::<u8>::from_slice(&f.data);
+fn decode_pixels(f: &CheckedFrame) -> std::result::Result<Pixels, String> {
+    match f.pixels() {
+        frame::Pixels::Bgr8(_) => Ok(Pixels::Raw),
+        frame::Pixels::Jpeg(jpeg) => {
+            let buf = Vector::<u8>::from_slice(jpeg);
             let mat = imgcodecs::imdecode(&buf, imgcodecs::IMREAD_COLOR).map_err(|e| e.to_string())?;
             if mat.empty() {
                 return Err("corrupt JPEG".into());
             }
             Ok(Pixels::Decoded(mat))
         }
-        _ => Err("unknown encoding".into()),
+        frame::Pixels::EndOfStream => Err("an end-of-stream marker has no pixels".into()),
     }
 }
 
-fn view<'a>(f: &'a Frame, px: &'a Pixels) -> pump_pose::Result<ImageView<'a>> {
+fn view<'a>(f: &'a CheckedFrame, px: &'a Pixels) -> pump_pose::Result<ImageView<'a>> {
     match px {
         Pixels::Raw => ImageView::new(&f.data, f.width as usize, f.height as usize, f.width as usize * 3),
         Pixels::Decoded(m) => {
@@ -281,7 +290,7 @@ fn worker_loop(
     let max_age_ns = cfg.max_frame_age.as_nanos() as i64;
     let mut limiter = RateLimitedLog::new(Duration::from_secs(5));
     while let Some(batch) = slots.take(cfg.batch, Duration::from_millis(250)) {
-        let mut ready: Vec<(Frame, Ticket, Pixels)> = Vec::with_capacity(batch.len());
+        let mut ready: Vec<(CheckedFrame, Ticket, Pixels)> = Vec::with_capacity(batch.len());
         for work in batch {
             match work {
                 Work::EndOfStream(f) => {
@@ -400,8 +409,7 @@ async fn publish_loop(
         (pf.frames_received, pf.frames_dropped) = stats.counts(&pf.camera);
         pf.instance.clone_from(&instance);
         let age_ms = (pf.publish_ts_ns - pf.capture_ts_ns) as f64 / 1e6;
-        let hdrs = headers(pf.frame_id, pf.capture_ts_ns);
-        if let Err(e) = client.publish_with_headers(subject::poses(&camera), hdrs, encode(&pf)).await {
+        if let Err(e) = pump_bus::publish::poses(&client, &camera, &pf).await {
             warn!(camera_id = %camera, error = %e, "publishing poses failed");
             continue;
         }

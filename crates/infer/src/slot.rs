@@ -26,7 +26,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use pump_proto::{Frame, PoseFrame};
+use pump_bus::frame::CheckedFrame;
+use pump_proto::PoseFrame;
 
 /// A camera that sent a frame this recently shares the engines.
 const ACTIVE_WITHIN: Duration = Duration::from_secs(1);
@@ -37,8 +38,8 @@ pub type Ticket = u64;
 /// Work for an inference worker.
 #[derive(Debug)]
 pub enum Work {
-    Frame(Frame, Ticket),
-    EndOfStream(Frame),
+    Frame(CheckedFrame, Ticket),
+    EndOfStream(CheckedFrame),
 }
 
 impl Work {
@@ -63,8 +64,8 @@ pub enum Offer {
 
 #[derive(Debug, Default)]
 struct CameraSlot {
-    waiting: Option<Frame>,
-    eos: Option<Frame>,
+    waiting: Option<CheckedFrame>,
+    eos: Option<CheckedFrame>,
     /// The next ticket to hand out, and the next one to release: the difference is in flight.
     issued: Ticket,
     released: Ticket,
@@ -156,8 +157,9 @@ impl FrameSlots {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Puts a frame (or an end-of-stream marker) in its camera's slot.
-    pub fn offer(&self, frame: Frame) -> Offer {
+    /// Puts a frame (or an end-of-stream marker) in its camera's slot: only checked frames get
+    /// this far, so every one taken can be decoded.
+    pub fn offer(&self, frame: CheckedFrame) -> Offer {
         let mut st = self.lock();
         let camera = frame.camera.clone();
         let slot = st.cameras.entry(camera.clone()).or_default();
@@ -275,6 +277,7 @@ impl FrameSlots {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pump_proto::Frame;
 
     #[test]
     fn with_one_in_flight_a_cameras_next_frame_waits_for_the_last() {
@@ -377,12 +380,23 @@ mod tests {
         poses.iter().map(|p| p.frame_id).collect()
     }
 
-    fn frame(camera: &str, id: u64) -> Frame {
-        Frame { camera: camera.into(), frame_id: id, capture_ts_ns: id as i64 * 1000, ..Default::default() }
+    /// A one-pixel frame: what the slots do depends only on camera, id and time.
+    fn frame(camera: &str, id: u64) -> CheckedFrame {
+        let f = Frame {
+            camera: camera.into(),
+            frame_id: id,
+            capture_ts_ns: id as i64 * 1000,
+            width: 1,
+            height: 1,
+            encoding: pump_proto::Encoding::Bgr8 as i32,
+            data: vec![0; 3].into(),
+            ..Default::default()
+        };
+        CheckedFrame::try_from(f).unwrap()
     }
 
-    fn eos(camera: &str, id: u64) -> Frame {
-        Frame { end_of_stream: true, ..frame(camera, id) }
+    fn eos(camera: &str, id: u64) -> CheckedFrame {
+        CheckedFrame::try_from(Frame { end_of_stream: true, ..frame(camera, id).into_frame() }).unwrap()
     }
 
     fn ids(work: &[Work]) -> Vec<(String, u64, bool)> {

@@ -6,9 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use async_nats::jetstream::{self, consumer, message::PublishMessage};
+use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
-use prost::Message;
 use pump_bus::codec::decode_pose_frame;
 use pump_bus::connect::flush_bounded;
 use pump_bus::streams::{ensure_streams_retrying, POSES_STREAM};
@@ -241,7 +240,7 @@ async fn handle(
         stats.cameras.update(st.id.as_str(), |c| c.reps = reps);
     }
     for rep in handled.reps {
-        if client.publish(subject::reps(&st.id), rep.encode_to_vec().into()).await.is_ok() {
+        if pump_bus::publish::reps(client, &st.id, &rep).await.is_ok() {
             stats.reps_published.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -306,14 +305,9 @@ fn watch_pose_rate(camera: &CameraId, rate: f64, floor: f64, stats: &SetsStats) 
 /// Publishes a set until the server acknowledges it (true); a duplicate (same set id) is stored
 /// once.
 async fn publish_set(js: &jetstream::Context, camera: &CameraId, set: &ClosedSet, stats: &SetsStats) -> bool {
-    let payload = bytes::Bytes::from(set_message(set).encode_to_vec());
+    let message = set_message(set);
     for attempt in 1..=10u32 {
-        let publish = PublishMessage::build().payload(payload.clone()).message_id(&set.set_id);
-        let acked = match js.send_publish(subject::sets(camera), publish).await {
-            Ok(ack) => ack.await.map(|a| a.duplicate).map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        match acked {
+        match pump_bus::publish::set(js, camera, &message).await {
             Ok(duplicate) => {
                 if !duplicate {
                     stats.sets_published.fetch_add(1, Ordering::Relaxed);
