@@ -22,6 +22,7 @@ mod error;
 pub mod frame;
 pub mod ops;
 pub mod publish;
+pub mod ratelog;
 pub mod redact;
 pub mod streams;
 pub mod subject;

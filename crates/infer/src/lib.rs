@@ -2,16 +2,20 @@
 //!
 //! - [`slot`]: newest-frame-wins slots (size 1 per camera), round robin over cameras.
 //! - [`predictor`]: the pose engine behind a trait, and a named fake with a set delay.
-//! - [`run`]: the service — subscribe, seed from kept frames, workers, publisher, shutdown.
+//! - [`run`]: the service, wired — intake, workers, publisher, shutdown in order; `intake`:
+//!   frames in (subscribed, and the kept ones at start), checked, offered to the slots;
+//!   `worker`: decode, predict, hand results back in frame order.
 //! - [`metrics`]: per-camera counters (received, dropped by cause, inferred, failed, ages).
 //! - [`config`]: configuration, validated before connecting.
 
 pub mod config;
 mod error;
+mod intake;
 pub mod metrics;
 pub mod predictor;
 pub mod run;
 pub mod slot;
+mod worker;
 
 pub use config::Config;
 pub use error::{Error, Result};

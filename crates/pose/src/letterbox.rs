@@ -6,6 +6,8 @@
 //! weights, the same border clamping and the 2× area shortcut), because parity with Ultralytics is
 //! judged on what the model sees. It is fused with padding, channel swap and normalisation so each
 //! output value is written once.
+//!
+//! Over 400 lines with its tests: the code is 341, the rest checks it against Ultralytics' numbers.
 
 use crate::error::{Error, Result};
 

@@ -13,6 +13,8 @@
 //!   id, which the server deduplicates.
 //! - **In order.** A pose older than the camera's last one (replicas race) or of an earlier
 //!   segment is skipped; a pose of a new segment closes the set in progress with what it has.
+//!
+//! Over 400 lines with its tests: the code is 242, the rest are the guarantee's unit tests.
 
 use std::collections::VecDeque;
 
