@@ -128,7 +128,7 @@ async fn soak(minutes: f64) {
     }
     let metrics = pump_tests::http::get(infer_http, "/metrics").await.text();
     let mut dropped: BTreeMap<String, f64> = BTreeMap::new();
-    for line in metrics.lines().filter(|l| l.starts_with("pump_infer_frames_dropped_total{")) {
+    for line in metrics.lines().filter(|l| l.starts_with("pump_frames_dropped_total{stage=\"infer\"")) {
         let reason = line.split("reason=\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or("?");
         let n: f64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
         *dropped.entry(reason.to_string()).or_default() += n;

@@ -230,7 +230,10 @@ async fn a_jpeg_bomb_is_refused_before_it_is_decoded() {
     let got = pump_tests::services::collect(&mut poses, Duration::from_secs(20)).await;
     assert_eq!(got.iter().map(|p| p.frame_id).collect::<Vec<_>>(), vec![3], "{}", infer.log());
     let metrics = pump_tests::http::get(infer_http, "/metrics").await.text();
-    assert!(metrics.contains(r#"pump_infer_frames_dropped_total{camera="bomb",reason="invalid"} 2"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"pump_frames_dropped_total{stage="infer",camera="bomb",reason="invalid"} 2"#),
+        "{metrics}"
+    );
     // Peak memory: the model and one photo (≈150 MB here), never the bomb's 768 MB.
     let status = std::fs::read_to_string(format!("/proc/{}/status", infer.pid())).unwrap();
     let hwm_kb: u64 = status

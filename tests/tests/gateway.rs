@@ -440,10 +440,13 @@ async fn metrics_parse_and_carry_per_camera_histograms() {
     }
     assert!(body.contains("pump_nats_connected 1"));
     assert!(body.contains("pump_gateway_pose_frames_total{camera=\"cam\"} 5"), "{body}");
-    assert!(body.contains("pump_inference_seconds_bucket{camera=\"cam\",le=\"0.04\"} 5"), "{body}");
+    // Model time under the name inference exports it by.
+    assert!(body.contains("pump_infer_seconds_bucket{camera=\"cam\",le=\"0.04\"} 5"), "{body}");
     assert!(body.contains("pump_frame_age_seconds_bucket{camera=\"cam\",le=\"0.04\"} 5"), "{body}");
     assert!(body.contains("pump_camera_frames_total{camera=\"cam\",stage=\"inference_dropped\"} 2"), "{body}");
-    assert!(body.contains("pump_camera_fps{camera=\"cam\",stage=\"capture\"}"), "{body}");
+    // Rates are counters' rate(), not gauges: frames 0..=4 were captured.
+    assert!(body.contains("pump_camera_frames_total{camera=\"cam\",stage=\"captured\"} 5"), "{body}");
+    assert!(!body.contains("_fps{") && !body.contains("_per_second{"), "{body}");
     // Health explains itself: per camera how long ago, how fast, on what.
     let health: serde_json::Value =
         serde_json::from_slice(&pump_tests::http::get(gw.http, "/healthz").await.body).unwrap();

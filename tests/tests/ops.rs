@@ -77,10 +77,12 @@ async fn inference_explains_its_health_readiness_and_metrics() {
     }
     assert!(body.contains("pump_nats_connected 1"));
     assert!(body.contains("pump_infer_frames_inferred_total{camera=\"cam\"}"));
-    assert!(body.contains("pump_infer_frames_dropped_total{camera=\"cam\",reason=\"replaced\"}"));
+    assert!(body.contains("pump_frames_dropped_total{stage=\"infer\",camera=\"cam\",reason=\"replaced\"}"), "{body}");
     assert!(body.contains("# TYPE pump_frame_age_seconds histogram"));
     assert!(body.contains("pump_frame_age_seconds_bucket{camera=\"cam\",le=\"+Inf\"}"));
     assert!(body.contains("pump_infer_seconds_count{camera=\"cam\"}"));
+    // The steps of each run, kept rather than thrown away.
+    assert!(body.contains("pump_infer_stage_seconds_count{stage=\"model\"}"), "{body}");
     capture.stop().await;
     // The bus gone: not ready, and it says why.
     nats.stop();

@@ -65,6 +65,13 @@ pub fn app(ops: Ops, routes: Router) -> Router {
         .merge(routes)
 }
 
+/// The one family every stage counts what it drops in, labelled `stage` (capture, infer,
+/// gateway, sets) and `reason` (and `camera` where there is one): one query sums a camera's
+/// losses along the pipeline.
+pub const FRAMES_DROPPED: &str = "pump_frames_dropped_total";
+/// Its help line, the same from every service.
+pub const FRAMES_DROPPED_HELP: &str = "Frames (or their poses) dropped, by stage and reason.";
+
 /// Builds Prometheus text, one metric family at a time.
 #[derive(Debug, Default)]
 pub struct PromText {

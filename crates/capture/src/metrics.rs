@@ -3,11 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use pump_bus::ops::PerCamera;
+use pump_bus::ops::{PerCamera, FRAMES_DROPPED, FRAMES_DROPPED_HELP};
 
 pub const FRAMES_CAPTURED: &str = "pump_frames_captured_total";
+pub const FRAMES_PUBLISHED: &str = "pump_frames_published_total";
 pub const CAMERA_CONNECTED: &str = "pump_camera_connected";
 pub const CAMERA_RECONNECTS: &str = "pump_camera_reconnects_total";
+pub const CAMERA_STALLS: &str = "pump_camera_stalls_total";
 
 #[derive(Debug, Clone, Default)]
 pub struct CaptureCameraStats {
@@ -49,25 +51,26 @@ impl CaptureStats {
         self.ready.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    /// Prometheus text: per camera frames captured/published/skipped, connection, reconnects,
-    /// stalls, fps; and the NATS connection.
+    /// Prometheus text: per camera frames captured/published/dropped, connection, reconnects,
+    /// stalls; and the NATS connection. Rates are the counters' `rate()`, not gauges.
     pub fn prometheus(&self, nats_connected: f64) -> String {
         let snap = self.snapshot();
         let mut p = pump_bus::ops::PromText::for_service(nats_connected);
         type Pick = fn(&CaptureCameraStats) -> f64;
-        let families: [(&str, &str, &str, Pick); 7] = [
-            (FRAMES_CAPTURED, "counter", "Frames decoded from the camera.", |s| s.captured as f64),
-            ("pump_frames_published_total", "counter", "Frames published to pump.frames.", |s| s.published as f64),
-            ("pump_frames_skipped_total", "counter", "Frames replaced by a newer one before publishing.", |s| {
-                s.skipped as f64
-            }),
+        let families: [(&str, &str, &str, Pick); 5] = [
+            (FRAMES_CAPTURED, "counter", "Frames read from the camera.", |s| s.captured as f64),
+            (FRAMES_PUBLISHED, "counter", "Frames published to pump.frames.", |s| s.published as f64),
             (CAMERA_CONNECTED, "gauge", "1 while the camera delivers frames.", |s| f64::from(u8::from(s.connected))),
             (CAMERA_RECONNECTS, "counter", "Reconnect attempts.", |s| s.reconnects as f64),
-            ("pump_camera_stalls_total", "counter", "Reads that stalled past the limit.", |s| s.stalls as f64),
-            ("pump_capture_fps", "gauge", "Frames per second over the last 60.", |s| s.fps()),
+            (CAMERA_STALLS, "counter", "Reads that stalled past the limit.", |s| s.stalls as f64),
         ];
         for (name, kind, help, pick) in families {
             p.per_camera(name, kind, help, &snap, pick);
+        }
+        // Replaced by a newer frame before the publisher got to it: newest wins, by design.
+        p.family(FRAMES_DROPPED, "counter", FRAMES_DROPPED_HELP);
+        for (c, s) in &snap {
+            p.sample(FRAMES_DROPPED, &[("stage", "capture"), ("camera", c), ("reason", "replaced")], s.skipped as f64);
         }
         p.finish()
     }

@@ -12,6 +12,12 @@ use pump_bus::subject::{POSES_ALL, REPS_ALL, SETS_ALL};
 use pump_proto::{PoseFrame, RepProgress, SetEvent};
 use tokio_util::sync::CancellationToken;
 
+pub const POSE_FRAMES: &str = "pump_gateway_pose_frames_total";
+pub const CAMERA_FRAMES: &str = "pump_camera_frames_total";
+/// The same names inference exports for the same quantities.
+pub const INFER_SECONDS: &str = "pump_infer_seconds";
+pub const FRAME_AGE_SECONDS: &str = "pump_frame_age_seconds";
+
 /// Recent poses a camera's rates are measured over.
 const WINDOW: usize = 60;
 
@@ -220,26 +226,24 @@ impl CameraBook {
 
     fn prometheus_of(map: &BTreeMap<String, CameraState>, p: &mut PromText) {
         let rates: Vec<(&String, CameraRates)> = map.iter().map(|(c, s)| (c, s.rates())).collect();
-        p.per_camera("pump_gateway_pose_frames_total", "counter", "Pose frames heard by the gateway.", map, |s| {
-            s.pose_frames as f64
-        });
-        p.family("pump_camera_frames_total", "counter", "Frames, by stage (summed over inference instances).");
-        for (c, r) in &rates {
-            p.sample("pump_camera_frames_total", &[("camera", c), ("stage", "inference_received")], r.received as f64);
-            p.sample("pump_camera_frames_total", &[("camera", c), ("stage", "inference_dropped")], r.dropped as f64);
+        p.per_camera(POSE_FRAMES, "counter", "Pose frames heard by the gateway.", map, |s| s.pose_frames as f64);
+        // What each stage did with a camera's frames: captured (its newest posed frame's id + 1:
+        // ids count every frame the camera gave), received and dropped by inference (summed
+        // over its instances). Rates are these counters' `rate()`, not gauges.
+        p.family(CAMERA_FRAMES, "counter", "Frames of a camera, by stage (inference summed over its instances).");
+        for ((c, r), s) in rates.iter().zip(map.values()) {
+            let captured = s.latest.as_deref().map_or(0, |p| p.frame_id + 1);
+            p.sample(CAMERA_FRAMES, &[("camera", c), ("stage", "captured")], captured as f64);
+            p.sample(CAMERA_FRAMES, &[("camera", c), ("stage", "inference_received")], r.received as f64);
+            p.sample(CAMERA_FRAMES, &[("camera", c), ("stage", "inference_dropped")], r.dropped as f64);
         }
-        p.family("pump_camera_fps", "gauge", "Frames per second, by stage: capture (camera), inference (poses).");
-        for (c, r) in &rates {
-            p.sample("pump_camera_fps", &[("camera", c), ("stage", "capture")], r.frame_fps);
-            p.sample("pump_camera_fps", &[("camera", c), ("stage", "inference")], r.pose_fps);
-        }
-        p.family("pump_inference_seconds", "histogram", "Model run time of the poses heard.");
+        p.family(INFER_SECONDS, "histogram", "Model run time of the poses heard.");
         for (c, s) in map.iter() {
-            p.histogram("pump_inference_seconds", &[("camera", c)], &s.infer_seconds);
+            p.histogram(INFER_SECONDS, &[("camera", c)], &s.infer_seconds);
         }
-        p.family("pump_frame_age_seconds", "histogram", "Frame age when its pose was published.");
+        p.family(FRAME_AGE_SECONDS, "histogram", "Frame age when its pose was published.");
         for (c, s) in map.iter() {
-            p.histogram("pump_frame_age_seconds", &[("camera", c)], &s.age_seconds);
+            p.histogram(FRAME_AGE_SECONDS, &[("camera", c)], &s.age_seconds);
         }
     }
 }
@@ -366,8 +370,8 @@ mod tests {
         let mut p = PromText::default();
         book.prometheus(&mut p);
         let t = p.finish();
-        assert!(t.contains("pump_inference_seconds_bucket{camera=\"cam\",le=\"0.04\"} 1"), "{t}");
+        assert!(t.contains("pump_infer_seconds_bucket{camera=\"cam\",le=\"0.04\"} 1"), "{t}");
         assert!(t.contains("pump_frame_age_seconds_count{camera=\"cam\"} 1"), "{t}");
-        assert!(t.contains("pump_camera_fps{camera=\"cam\",stage=\"capture\"}"), "{t}");
+        assert!(t.contains("pump_camera_frames_total{camera=\"cam\",stage=\"captured\"} 2"), "{t}");
     }
 }

@@ -6,10 +6,15 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use pump_bus::ops::{FRAMES_DROPPED, FRAMES_DROPPED_HELP};
+
 use crate::feeds::FrameFeeds;
 use crate::store::Store;
 
 /// What the HTTP side (health, metrics, preview) reads: the state the gRPC side serves from.
+pub const JPEG_ENCODES: &str = "pump_gateway_jpeg_encodes_total";
+pub const PREVIEWED_CAMERAS: &str = "pump_gateway_previewed_cameras";
+
 pub(crate) struct OpsState {
     pub client: async_nats::Client,
     pub store: Store,
@@ -70,24 +75,20 @@ impl OpsState {
 
     fn metrics(&self, feeds: &FrameFeeds) -> String {
         let mut p = pump_bus::ops::PromText::for_service(pump_bus::ops::nats_connected(&self.client));
-        p.single(
-            "pump_gateway_skipped_total",
-            "counter",
-            "Messages skipped for slow streaming clients.",
+        // Skipped for slow streaming clients (or waited past the live limit): newest wins.
+        p.family(FRAMES_DROPPED, "counter", FRAMES_DROPPED_HELP);
+        p.sample(
+            FRAMES_DROPPED,
+            &[("stage", "gateway"), ("reason", "slow_client")],
             self.skipped.load(Ordering::Relaxed) as f64,
         );
         p.single(
-            "pump_gateway_jpeg_encodes_total",
+            JPEG_ENCODES,
             "counter",
             "Snapshot and preview JPEGs encoded.",
             self.snapshots.encodes.load(Ordering::Relaxed) as f64,
         );
-        p.single(
-            "pump_gateway_previewed_cameras",
-            "gauge",
-            "Cameras with a live preview open.",
-            feeds.watched() as f64,
-        );
+        p.single(PREVIEWED_CAMERAS, "gauge", "Cameras with a live preview open.", feeds.watched() as f64);
         self.book.prometheus(&mut p);
         p.finish()
     }

@@ -6,9 +6,13 @@ use std::collections::{BTreeMap, VecDeque};
 use pump_bus::ops::PerCamera;
 
 pub const FRAMES_RECEIVED: &str = "pump_infer_frames_received_total";
-pub const FRAMES_DROPPED: &str = "pump_infer_frames_dropped_total";
+pub use pump_bus::ops::FRAMES_DROPPED;
 pub const FRAMES_INFERRED: &str = "pump_infer_frames_inferred_total";
+pub const INFER_FAILURES: &str = "pump_infer_failures_total";
 pub const INFER_SECONDS: &str = "pump_infer_seconds";
+/// Each step of a model run (pre-process, model, post-process), over every camera: batches mix
+/// cameras, so the steps are the service's.
+pub const STAGE_SECONDS: &str = "pump_infer_stage_seconds";
 pub const FRAME_AGE_SECONDS: &str = "pump_frame_age_seconds";
 
 /// Why a frame was not inferred. `Replaced` and `TooOld` are the design working (newest frame
@@ -94,11 +98,21 @@ impl CameraStats {
 #[derive(Debug, Default)]
 pub struct InferStats {
     cameras: PerCamera<CameraStats>,
+    /// Pre-process, model and post-process times of every run.
+    stages: std::sync::Mutex<[pump_bus::ops::Histogram; 3]>,
     /// Subscribed to frames and seeded from the kept ones: frames published from now on are seen.
     ready: std::sync::atomic::AtomicBool,
 }
 
 impl InferStats {
+    /// The steps of one model run.
+    pub fn stages(&self, t: &pump_pose::StageTimings) {
+        let mut h = self.stages.lock().unwrap_or_else(|e| e.into_inner());
+        for (h, d) in h.iter_mut().zip([t.pre, t.model, t.post]) {
+            h.observe(d.as_secs_f64());
+        }
+    }
+
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, std::sync::atomic::Ordering::SeqCst);
     }
@@ -182,7 +196,7 @@ impl InferStats {
         let snap = self.snapshot();
         let mut p = pump_bus::ops::PromText::for_service(nats_connected);
         p.per_camera(FRAMES_RECEIVED, "counter", "Frames received from pump.frames.", &snap, |s| s.received as f64);
-        p.family(FRAMES_DROPPED, "counter", "Frames not inferred, by reason.");
+        p.family(FRAMES_DROPPED, "counter", pump_bus::ops::FRAMES_DROPPED_HELP);
         for (c, s) in &snap {
             for (reason, n) in [
                 ("replaced", s.dropped_replaced),
@@ -190,17 +204,19 @@ impl InferStats {
                 ("undecodable", s.dropped_undecodable),
                 ("invalid", s.dropped_invalid),
             ] {
-                p.sample(FRAMES_DROPPED, &[("camera", c), ("reason", reason)], n as f64);
+                p.sample(FRAMES_DROPPED, &[("stage", "infer"), ("camera", c), ("reason", reason)], n as f64);
             }
         }
         p.per_camera(FRAMES_INFERRED, "counter", "Frames inferred and published.", &snap, |s| s.inferred as f64);
-        p.per_camera("pump_infer_failures_total", "counter", "Inference runs that failed.", &snap, |s| s.failed as f64);
-        p.per_camera("pump_poses_per_second", "gauge", "Poses published per second over the last 60.", &snap, |s| {
-            s.fps()
-        });
+        p.per_camera(INFER_FAILURES, "counter", "Inference runs that failed.", &snap, |s| s.failed as f64);
         p.family(INFER_SECONDS, "histogram", "Model run time.");
         for (c, s) in &snap {
             p.histogram(INFER_SECONDS, &[("camera", c)], &s.infer_seconds);
+        }
+        p.family(STAGE_SECONDS, "histogram", "Time of each step of a model run.");
+        let stages = self.stages.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for (stage, h) in ["preprocess", "model", "postprocess"].iter().zip(&stages) {
+            p.histogram(STAGE_SECONDS, &[("stage", stage)], h);
         }
         p.family(FRAME_AGE_SECONDS, "histogram", "Frame age at publish, publish - capture.");
         for (c, s) in &snap {

@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 
-use pump_pose::{ImageView, Pose, PoseEngine};
+use pump_pose::{ImageView, Pose, PoseEngine, StageTimings};
 
 /// Finds people in a batch of images. One per worker thread (sessions run with `&mut`).
 pub trait Predictor: Send {
-    fn predict(&mut self, images: &[ImageView<'_>]) -> pump_pose::Result<Vec<Vec<Pose>>>;
+    /// The people in each image, and the time each step of the run took.
+    fn predict(&mut self, images: &[ImageView<'_>]) -> pump_pose::Result<(Vec<Vec<Pose>>, StageTimings)>;
     /// Model name carried by every PoseFrame.
     fn model(&self) -> String;
     /// Execution provider really in use.
@@ -15,8 +16,8 @@ pub trait Predictor: Send {
 }
 
 impl Predictor for PoseEngine {
-    fn predict(&mut self, images: &[ImageView<'_>]) -> pump_pose::Result<Vec<Vec<Pose>>> {
-        self.detect_batch(images).map(|(poses, _)| poses)
+    fn predict(&mut self, images: &[ImageView<'_>]) -> pump_pose::Result<(Vec<Vec<Pose>>, StageTimings)> {
+        self.detect_batch(images)
     }
 
     fn model(&self) -> String {
@@ -35,9 +36,9 @@ pub struct SlowPredictor {
 }
 
 impl Predictor for SlowPredictor {
-    fn predict(&mut self, images: &[ImageView<'_>]) -> pump_pose::Result<Vec<Vec<Pose>>> {
+    fn predict(&mut self, images: &[ImageView<'_>]) -> pump_pose::Result<(Vec<Vec<Pose>>, StageTimings)> {
         std::thread::sleep(self.delay);
-        Ok(vec![Vec::new(); images.len()])
+        Ok((vec![Vec::new(); images.len()], StageTimings { model: self.delay, ..Default::default() }))
     }
 
     fn model(&self) -> String {
@@ -58,12 +59,11 @@ pub struct UnevenPredictor {
 }
 
 impl Predictor for UnevenPredictor {
-    fn predict(&mut self, images: &[ImageView<'_>]) -> pump_pose::Result<Vec<Vec<Pose>>> {
-        if let Some(d) = self.delays.get(self.next % self.delays.len().max(1)) {
-            std::thread::sleep(*d);
-        }
+    fn predict(&mut self, images: &[ImageView<'_>]) -> pump_pose::Result<(Vec<Vec<Pose>>, StageTimings)> {
+        let delay = self.delays.get(self.next % self.delays.len().max(1)).copied().unwrap_or_default();
+        std::thread::sleep(delay);
         self.next += 1;
-        Ok(vec![Vec::new(); images.len()])
+        Ok((vec![Vec::new(); images.len()], StageTimings { model: delay, ..Default::default() }))
     }
 
     fn model(&self) -> String {

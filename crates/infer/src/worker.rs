@@ -116,7 +116,8 @@ pub(crate) fn worker_loop(
         let ms = t0.elapsed().as_secs_f64() * 1e3;
         let end = now_ns();
         match result {
-            Ok(people) => {
+            Ok((people, timings)) => {
+                stats.stages(&timings);
                 for ((f, ticket, _), poses) in ready.iter().zip(people) {
                     stats.inferred(&f.camera, ms);
                     let pf = pose_frame(f, &poses, start, end, &model, provider);

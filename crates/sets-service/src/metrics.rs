@@ -2,7 +2,16 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use pump_bus::ops::{PerCamera, RateWindow};
+use pump_bus::ops::{PerCamera, RateWindow, FRAMES_DROPPED, FRAMES_DROPPED_HELP};
+
+pub const POSES: &str = "pump_sets_poses_total";
+pub const SETS_PUBLISHED: &str = "pump_sets_published_total";
+pub const REPS_PUBLISHED: &str = "pump_reps_published_total";
+pub const REPLAYED: &str = "pump_sets_replayed_total";
+pub const REPS_IN_PROGRESS: &str = "pump_sets_reps_in_progress";
+pub const POSE_RATE: &str = "pump_sets_pose_rate";
+pub const BELOW_POSE_RATE_FLOOR: &str = "pump_sets_below_pose_rate_floor";
+pub const SETS_STORED: &str = "pump_sets_stored_total";
 
 /// Counters of the sets stage.
 #[derive(Debug, Default)]
@@ -37,30 +46,30 @@ impl SetsStats {
     pub fn prometheus(&self, nats_connected: f64) -> String {
         let mut p = pump_bus::ops::PromText::for_service(nats_connected);
         for (name, help, v) in [
-            ("pump_sets_poses_total", "Pose frames processed.", &self.poses),
-            ("pump_sets_out_of_order_total", "Pose frames dropped as older than the last one.", &self.out_of_order),
-            ("pump_sets_published_total", "Sets stored (duplicates not counted).", &self.sets_published),
-            ("pump_reps_published_total", "Live rep counts published.", &self.reps_published),
-            ("pump_sets_replayed_total", "Pose frames replayed after a restart.", &self.replayed),
+            (POSES, "Pose frames processed.", &self.poses),
+            (SETS_PUBLISHED, "Sets stored (duplicates not counted).", &self.sets_published),
+            (REPS_PUBLISHED, "Live rep counts published.", &self.reps_published),
+            (REPLAYED, "Pose frames replayed after a restart.", &self.replayed),
         ] {
             p.single(name, "counter", help, v.load(Ordering::Relaxed) as f64);
         }
+        // Older than the camera's last pose (a replica behind the others): not counted.
+        p.family(FRAMES_DROPPED, "counter", FRAMES_DROPPED_HELP);
+        p.sample(
+            FRAMES_DROPPED,
+            &[("stage", "sets"), ("reason", "out_of_order")],
+            self.out_of_order.load(Ordering::Relaxed) as f64,
+        );
         type Pick = fn(&SetsCameraStats) -> f64;
-        let per_camera: [(&str, &str, &str, Pick); 5] = [
-            ("pump_sets_poses_per_second", "gauge", "Pose frames processed per second over the last 60.", |s| {
-                s.poses.per_second()
+        let per_camera: [(&str, &str, &str, Pick); 4] = [
+            (REPS_IN_PROGRESS, "gauge", "Reps of the set in progress.", |s| s.reps as f64),
+            // A measurement, not a throughput: the poses a camera's timeline had in its last 5 s,
+            // what the floor for exact counts is judged on.
+            (POSE_RATE, "gauge", "Poses a second on the camera's timeline, over its last 5 s.", |s| s.pose_rate),
+            (BELOW_POSE_RATE_FLOOR, "gauge", "1 while the pose rate is under the floor for exact counts.", |s| {
+                f64::from(u8::from(s.below_floor))
             }),
-            ("pump_sets_reps_in_progress", "gauge", "Reps of the set in progress.", |s| s.reps as f64),
-            ("pump_sets_pose_rate", "gauge", "Poses a second on the camera's timeline, over its last 5 s.", |s| {
-                s.pose_rate
-            }),
-            (
-                "pump_sets_below_pose_rate_floor",
-                "gauge",
-                "1 while the pose rate is under the floor for exact counts.",
-                |s| f64::from(u8::from(s.below_floor)),
-            ),
-            ("pump_sets_stored_total", "counter", "Sets stored, per camera.", |s| s.sets as f64),
+            (SETS_STORED, "counter", "Sets stored, per camera.", |s| s.sets as f64),
         ];
         let cameras = self.cameras.snapshot();
         for (name, kind, help, pick) in per_camera {
