@@ -172,7 +172,7 @@ pub fn file_capture_config(nats: &NatsServer, camera: &str, file: std::path::Pat
 pub fn start_sets(
     nats: &NatsServer,
     client: async_nats::Client,
-) -> (JoinHandle<anyhow::Result<()>>, CancellationToken, Arc<pump_sets_service::SetsStats>) {
+) -> (JoinHandle<pump_sets_service::Result<()>>, CancellationToken, Arc<pump_sets_service::SetsStats>) {
     let mut config = pump_sets_service::Config::new(BusConfig::new(nats.url(), "test-sets"));
     config.sets.quiet = 3.5;
     config.sets.exercise = Some("squat".into());

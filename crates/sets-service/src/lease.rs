@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use crate::error::{Context, Error, Result};
 use async_nats::jetstream;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::warn;
@@ -45,7 +45,7 @@ async fn last_lease(store: &jetstream::stream::Stream) -> Option<(u64, String)> 
     Some((m.sequence, String::from_utf8_lossy(&m.payload).into_owned()))
 }
 
-async fn publish(js: &jetstream::Context, payload: String) -> anyhow::Result<()> {
+async fn publish(js: &jetstream::Context, payload: String) -> Result<()> {
     let ack = js.publish(LEASE_SUBJECT, payload.into()).await.context("cannot write the sets lease")?;
     tokio::time::timeout(Duration::from_secs(5), ack)
         .await
@@ -56,19 +56,12 @@ async fn publish(js: &jetstream::Context, payload: String) -> anyhow::Result<()>
 
 impl Lease {
     /// Takes the lease, or fails with one line when another instance holds it.
-    pub async fn acquire(
-        js: &jetstream::Context,
-        store: &jetstream::stream::Stream,
-        instance: &str,
-    ) -> anyhow::Result<Self> {
+    pub async fn acquire(js: &jetstream::Context, store: &jetstream::stream::Stream, instance: &str) -> Result<Self> {
         if let Some((seq, _)) = last_lease(store).await.filter(|(_, h)| h != RELEASED) {
             // Held, or left by an instance that crashed: renewals tell which.
             tokio::time::sleep(WATCH).await;
             if let Some((_, holder)) = last_lease(store).await.filter(|(s, h)| *s != seq && h != RELEASED) {
-                bail!(
-                    "another pump-sets ({}) is running on this bus; one instance counts every camera — stop it first",
-                    holder.trim_start_matches("held ")
-                );
+                return Err(Error::LeaseHeld { holder: holder.trim_start_matches("held ").to_string() });
             }
         }
         publish(js, format!("held {instance}")).await?;

@@ -15,10 +15,12 @@
 
 pub mod camera;
 pub mod config;
+pub mod error;
 pub mod lease;
 pub mod metrics;
 pub mod run;
 
 pub use config::{CameraSettings, Config};
+pub use error::{Error, Result};
 pub use metrics::{SetsCameraStats, SetsStats};
 pub use run::{run, Service};

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
+use crate::error::{Context, Error, Result};
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
 use pump_bus::codec::decode_pose_frame;
@@ -73,7 +73,7 @@ pub fn set_message(e: &ClosedSet) -> pump_proto::SetEvent {
     }
 }
 
-pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
     let Service { config, client, stats, ops } = service;
     let floor = config.sets.min_pose_rate;
     let ops_task = ops.map(|listener| {
@@ -201,7 +201,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
     lease.release().await;
     flush_bounded(&client).await;
     match lost {
-        Some(why) => anyhow::bail!("{why}"),
+        Some(why) => Err(Error::Lost(why)),
         None => Ok(()),
     }
 }
