@@ -18,6 +18,20 @@ pub mod tls;
 pub use nats::NatsServer;
 
 /// Returns the workspace root.
+/// Waits until `check` holds (polled every 20 ms) or `within` passes, then fails naming `what`:
+/// a test waits on what it needs, not on a guess of how long that takes on a busy machine.
+pub async fn eventually<F, Fut>(what: &str, within: std::time::Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out after {within:?} waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 pub fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }

@@ -73,7 +73,7 @@ async fn stream_poses_goes_live_and_a_slow_client_skips_instead_of_queueing() {
         .await
         .unwrap()
         .into_inner();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Subscribed before the call returned: nothing published from now on is missed.
     publish(&c, "cam", 0..5).await;
     for want in 0..5 {
         let got = tokio::time::timeout(T, stream.next()).await.unwrap().unwrap().unwrap();
@@ -204,7 +204,7 @@ async fn sets_are_listed_and_streamed_and_reps_stream_live() {
     let mut q = PoseQueryClient::new(gw.channel.clone());
     let mut live_sets = q.stream_sets(StreamSetsRequest { camera: "a".into() }).await.unwrap().into_inner();
     let mut live_reps = q.stream_reps(StreamRepsRequest { camera: "a".into() }).await.unwrap().into_inner();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Both in place before the calls returned: nothing published from now on is missed.
     for (cam, id, reps) in [("a", "a-1", 5u32), ("b", "b-1", 3), ("a", "a-2", 8)] {
         let set =
             SetEvent { camera: cam.into(), set_id: id.into(), reps, exercise: "squat".into(), ..Default::default() };
@@ -420,7 +420,11 @@ async fn metrics_parse_and_carry_per_camera_histograms() {
         c.publish("pump.poses.cam", pf.encode_to_vec().into()).await.unwrap();
     }
     c.flush().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let heard = "pump_gateway_pose_frames_total{camera=\"cam\"} 5";
+    pump_tests::eventually("the gateway to hear the 5 poses", T, || async {
+        pump_tests::http::get(gw.http, "/metrics").await.text().contains(heard)
+    })
+    .await;
     let body = pump_tests::http::get(gw.http, "/metrics").await.text();
     // Parseable Prometheus text: every family typed, every sample `name{labels} number`.
     let mut typed = std::collections::HashSet::new();

@@ -59,7 +59,12 @@ async fn inference_explains_its_health_readiness_and_metrics() {
         |_| {},
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Until poses have come out (the first after the warm-up and the camera's first frames).
+    pump_tests::eventually("poses from the camera", Duration::from_secs(15), || async {
+        let body = get(addr, "/metrics").await.1;
+        body.lines().any(|l| l.starts_with("pump_infer_frames_inferred_total{camera=\"cam\"}") && !l.ends_with(" 0"))
+    })
+    .await;
 
     let (code, body) = get(addr, "/readyz").await;
     assert_eq!((code, body.trim()), (200, "ready"));

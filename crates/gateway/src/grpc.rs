@@ -115,6 +115,9 @@ impl PoseQueryImpl {
     /// A subject's messages as they arrive (core NATS; unsubscribed when forwarding ends).
     async fn live<T: Message + Default + Send + 'static>(&self, subject: String) -> Result<LiveStream<T>, Status> {
         let sub = self.client.subscribe(subject).await.map_err(ServiceError::bus)?;
+        // The server has the subscription before the client gets its stream: what is published
+        // once the call returned reaches it.
+        self.client.flush().await.map_err(ServiceError::bus)?;
         Ok(self.forward(sub.map(|m| m.payload), Delivery::Live))
     }
 
