@@ -9,7 +9,8 @@ use tracing::warn;
 #[derive(Debug)]
 pub struct RateLimitedLog {
     period: Duration,
-    last: std::collections::HashMap<String, (Instant, u64)>,
+    /// When each (camera, kind) last logged, and how many were held back since.
+    last: std::collections::HashMap<(String, &'static str), (Instant, u64)>,
 }
 
 impl RateLimitedLog {
@@ -17,20 +18,39 @@ impl RateLimitedLog {
         Self { period, last: Default::default() }
     }
 
-    /// Logs `message` (made only when it is logged) unless `key` logged one within the period.
-    pub fn warn(&mut self, key: &str, message: impl FnOnce() -> String) {
+    /// Logs `what` happened to `camera`, with its `reason` (made only when logged) as a field,
+    /// unless this camera logged the same within the period; then counts it as held back.
+    pub fn warn(&mut self, camera: &str, what: &'static str, reason: impl FnOnce() -> String) {
         let now = Instant::now();
-        match self.last.get_mut(key) {
+        let key = (camera.to_string(), what);
+        match self.last.get_mut(&key) {
             Some((at, held)) if now.duration_since(*at) < self.period => *held += 1,
             Some((at, held)) => {
-                warn!(suppressed = *held, "{}", message());
+                warn!(camera_id = %camera, suppressed = *held, reason = %reason(), "{what}");
                 *at = now;
                 *held = 0;
             }
             None => {
-                warn!("{}", message());
-                self.last.insert(key.to_string(), (now, 0));
+                warn!(camera_id = %camera, reason = %reason(), "{what}");
+                self.last.insert(key, (now, 0));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_warning_per_camera_and_kind_per_period() {
+        let mut log = RateLimitedLog::new(Duration::from_secs(60));
+        let reason = || "bad".to_string();
+        log.warn("a", "frame refused", reason);
+        log.warn("a", "frame refused", reason);
+        log.warn("a", "inference failed", reason);
+        log.warn("b", "frame refused", reason);
+        let held = |camera: &str, what| log.last[&(camera.to_string(), what)].1;
+        assert_eq!((held("a", "frame refused"), held("a", "inference failed"), held("b", "frame refused")), (1, 0, 0));
     }
 }

@@ -60,7 +60,7 @@ pub(crate) fn on_frame_message(
 ) {
     let Some(camera) = subject::camera_of_frames(&msg.subject) else {
         stats.dropped("?", DropReason::Invalid);
-        limiter.warn("subject", || format!("frame on an invalid subject {}", msg.subject));
+        limiter.warn("?", "frame on an invalid subject", || msg.subject.to_string());
         return;
     };
     let cam = camera.as_str();
@@ -69,7 +69,7 @@ pub(crate) fn on_frame_message(
         Err(e) => {
             stats.received(cam, 0);
             stats.dropped(cam, DropReason::Invalid);
-            limiter.warn(cam, || format!("camera {cam}: not a Frame: {e}"));
+            limiter.warn(cam, "not a Frame", || e.to_string());
             return;
         }
     };
@@ -80,7 +80,7 @@ pub(crate) fn on_frame_message(
         Ok(f) => f,
         Err(why) => {
             stats.dropped(cam, DropReason::Invalid);
-            limiter.warn(cam, || format!("camera {cam}: frame refused: {why}"));
+            limiter.warn(cam, "frame refused", || why);
             return;
         }
     };

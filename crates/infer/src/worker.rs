@@ -95,7 +95,7 @@ pub(crate) fn worker_loop(
                         Ok(px) => ready.push((f, ticket, px)),
                         Err(e) => {
                             stats.dropped(&cam, DropReason::Undecodable);
-                            limiter.warn(&cam, || format!("camera {cam}: frame {} undecodable: {e}", f.frame_id));
+                            limiter.warn(&cam, "frame undecodable", || format!("frame {}: {e}", f.frame_id));
                             send_due(slots, tx, &cam, slots.finish(&cam, ticket, None));
                         }
                     }
@@ -127,7 +127,7 @@ pub(crate) fn worker_loop(
             Err(e) => {
                 for (f, ticket, _) in &ready {
                     stats.failed(&f.camera);
-                    limiter.warn(&f.camera, || format!("camera {}: inference failed: {e}", f.camera));
+                    limiter.warn(&f.camera, "inference failed", || e.to_string());
                     send_due(slots, tx, &f.camera, slots.finish(&f.camera, *ticket, None));
                 }
             }
