@@ -234,8 +234,10 @@ async fn stalled_camera_is_reopened_within_the_limit_and_released_only_when_its_
     assert!(log.is_stalled(), "the old read is still blocked");
     assert!(!events.iter().any(|(_, e)| *e == FakeEvent::Release { instance: 0 }), "never released during its read");
     // Frames flow again from the new instance.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(log.frames_read() > 12);
+    pump_tests::eventually("frames from the new instance", Duration::from_secs(10), || async {
+        log.frames_read() > 12
+    })
+    .await;
     let s = capture.stats.snapshot()["cam"].clone();
     assert_eq!(s.stalls, 1);
     assert!(s.connected);
@@ -472,8 +474,10 @@ async fn services_shut_down_promptly_even_when_nats_is_gone() {
     let infer = start_infer(&nats, slow(5), |_| {}).await;
     let log = Arc::new(FakeCameraLog::default());
     let capture =
-        start_capture(&nats, "cam", FakeCamera::factory(FakeCameraScript::default(), log), Mode::Live, |_| {}).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+        start_capture(&nats, "cam", FakeCamera::factory(FakeCameraScript::default(), log.clone()), Mode::Live, |_| {})
+            .await;
+    // Running: frames read and published.
+    pump_tests::eventually("frames flowing", Duration::from_secs(10), || async { log.frames_read() >= 5 }).await;
     nats.stop();
     tokio::time::sleep(Duration::from_millis(200)).await;
     // Flushing and unsubscribing need the server; shutdown must not wait for it for ever.
