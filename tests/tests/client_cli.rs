@@ -56,6 +56,11 @@ async fn client_commands_read_through_the_gateway() {
         reps: 5,
         exercise: "squat".into(),
         confidence: 1.0,
+        rep_depths_deg: vec![92.0, 88.5, 85.0, 90.0, 95.4],
+        rep_durations_s: vec![2.0, 1.8, 1.7, 2.25, 2.5],
+        // 2026-12-01T10:00:00Z, 12 s long.
+        start_unix_ns: 1_796_119_200_000_000_000,
+        end_unix_ns: 1_796_119_212_000_000_000,
         ..Default::default()
     };
     js.publish("pump.sets.rack1", set.encode_to_vec().into()).await.unwrap().await.unwrap();
@@ -78,8 +83,24 @@ async fn client_commands_read_through_the_gateway() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let sets = json_lines(&String::from_utf8(out.stdout).unwrap());
     assert_eq!((sets[0]["set_id"].as_str(), sets[0]["reps"].as_u64()), (Some("rack1-1"), Some(5)));
+    assert_eq!(sets[0]["start_utc"], "2026-12-01T10:00:00Z");
+    assert_eq!(sets[0]["rep_depths_deg"][2], 85.0);
     let out = pump(args(&["sets", "rack1"], &addr)).await;
-    assert!(String::from_utf8_lossy(&out.stdout).contains("5 reps of squat"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    // When, how deep and how fast, per set.
+    for want in ["2026-12-01T10:00:00Z", "5 reps of squat", "depth 85–95°", "tempo 1.7–2.5 s"] {
+        assert!(text.contains(want), "{want:?} in {text}");
+    }
+    // A spreadsheet's rows: one per rep.
+    let out = pump(args(&["sets", "rack1", "--csv"], &addr)).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let csv = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 6, "{csv}");
+    assert_eq!(rows[0], "camera,set_id,exercise,start_utc,end_utc,rep,depth_deg,duration_s,pending");
+    assert_eq!(rows[3], "rack1,rack1-1,squat,2026-12-01T10:00:00Z,2026-12-01T10:00:12Z,3,85.0,1.70,false");
+    let out = pump(args(&["sets", "rack1", "--csv", "--json"], &addr)).await;
+    assert_eq!(out.status.code(), Some(64), "--csv and --json together: {}", String::from_utf8_lossy(&out.stderr));
 
     let out = pump(args(&["poses", "nobody"], &addr)).await;
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -199,7 +199,36 @@ async fn the_preview_page_shows_the_live_skeleton_and_rep_count_in_chromium() {
     }
     assert!(white * 10 > all && dark * 3 > all, "caption: {white} white, {dark} dark of {all}");
 
+    // A set closed earlier, as the sets service stores one: when, how deep, how fast.
+    let js = async_nats::jetstream::new(client(&nats, "history").await);
+    let earlier = pump_proto::SetEvent {
+        camera: "squat".into(),
+        set_id: "squat-earlier".into(),
+        reps: 3,
+        exercise: "squat".into(),
+        start_s: 0.0,
+        end_s: 6.0,
+        rep_depths_deg: vec![90.0, 84.6, 88.0],
+        rep_durations_s: vec![2.0, 1.5, 2.5],
+        start_unix_ns: pump_bus::clock::now_ns() - 60_000_000_000,
+        ..Default::default()
+    };
+    js.publish("pump.sets.squat", earlier.encode_to_vec().into()).await.unwrap().await.unwrap();
+
     let mut browser = pump_tests::browser::Browser::open(&format!("http://{}/", gw.http), 900, 800).await;
+    let listed = browser
+        .wait_for(
+            "the earlier set in the list",
+            r#"(() => { const t = Array.from(document.querySelectorAll('section[data-camera="squat"] .sets li'))
+                .map(li => li.textContent).join(' | ');
+                return t.includes('deepest') && t; })()"#,
+            Duration::from_secs(20),
+        )
+        .await;
+    let listed = listed.as_str().unwrap();
+    // Its wall-clock time (a clock time with seconds), deepest rep and mean tempo.
+    assert!(listed.contains("3 × squat in 6.0 s · deepest 85° · 2.0 s a rep"), "{listed}");
+    assert!(listed.split("3 × squat").next().unwrap().matches(':').count() >= 2, "a time first: {listed}");
     let size = browser
         .wait_for(
             "the live view shows a frame",

@@ -115,6 +115,10 @@ pub struct SetsArgs {
     /// With a CAMERA: keep printing sets as they close.
     #[arg(long, env = "PUMP_FOLLOW", value_parser = BoolishValueParser::new(), num_args = 0, default_missing_value = "true", default_value = "false")]
     pub follow: bool,
+    /// From the gateway: CSV, one row per rep (camera, set, exercise, start and end in UTC, rep,
+    /// depth in degrees, duration in seconds, pending), for a spreadsheet.
+    #[arg(long, conflicts_with = "json")]
+    pub csv: bool,
     /// Frame rate for lines without `ts` (also overrides `ts` when given).
     #[arg(long, env = "PUMP_FPS")]
     pub fps: Option<f64>,

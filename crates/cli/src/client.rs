@@ -180,26 +180,82 @@ pub fn poses(gw: &ClientArgs, camera: &str, follow: Option<bool>, as_json: bool)
     })
 }
 
-fn set_line(s: &SetEvent, as_json: bool) -> String {
-    if as_json {
-        json!({"type": "set", "set_id": s.set_id, "camera": s.camera, "start": s.start_s, "end": s.end_s,
-               "start_frame": s.start_frame, "end_frame": s.end_frame, "reps": s.reps, "rep_times": s.rep_times_s,
-               "exercise": s.exercise, "confidence": s.confidence, "frames": s.frames, "pending": s.pending})
-        .to_string()
+/// How sets are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetFormat {
+    Text,
+    Json,
+    /// One row per rep, after [`CSV_HEADER`].
+    Csv,
+}
+
+/// The columns of `pump sets --csv`.
+pub const CSV_HEADER: &str = "camera,set_id,exercise,start_utc,end_utc,rep,depth_deg,duration_s,pending";
+
+/// A wall-clock time as RFC 3339 UTC, to the second; empty when unknown (0).
+fn utc(unix_ns: i64) -> String {
+    let at = (unix_ns != 0).then(|| time::OffsetDateTime::from_unix_timestamp(unix_ns.div_euclid(1_000_000_000)).ok());
+    at.flatten().and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()).unwrap_or_default()
+}
+
+/// A CSV field: quoted when it holds a comma, a quote or a line break.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
     } else {
-        format!(
-            "{:<12} {:<24} {:>3} reps of {:<12} ({:.0} %){}",
-            s.camera,
-            s.set_id,
-            s.reps,
-            s.exercise,
-            s.confidence * 100.0,
-            if s.pending { "  pending: confirm" } else { "" }
-        )
+        s.to_string()
     }
 }
 
-pub fn sets(gw: &ClientArgs, camera: Option<&str>, follow: bool, as_json: bool) -> Result<()> {
+/// The lowest and highest of `xs`, formatted with `unit`, or "–" when there are none.
+fn span_of<T: Copy + PartialOrd + std::fmt::Display>(xs: &[T], unit: &str, digits: usize) -> String {
+    let lo = xs.iter().copied().fold(None, |m: Option<T>, x| Some(m.map_or(x, |m| if x < m { x } else { m })));
+    let hi = xs.iter().copied().fold(None, |m: Option<T>, x| Some(m.map_or(x, |m| if x > m { x } else { m })));
+    match (lo, hi) {
+        (Some(lo), Some(hi)) => format!("{lo:.digits$}–{hi:.digits$}{unit}"),
+        _ => "–".into(),
+    }
+}
+
+fn set_line(s: &SetEvent, format: SetFormat) -> String {
+    match format {
+        SetFormat::Json => {
+            json!({"type": "set", "set_id": s.set_id, "camera": s.camera, "start": s.start_s, "end": s.end_s,
+               "start_utc": utc(s.start_unix_ns), "end_utc": utc(s.end_unix_ns),
+               "start_frame": s.start_frame, "end_frame": s.end_frame, "reps": s.reps, "rep_times": s.rep_times_s,
+               "rep_depths_deg": s.rep_depths_deg, "rep_durations_s": s.rep_durations_s,
+               "exercise": s.exercise, "confidence": s.confidence, "frames": s.frames, "pending": s.pending})
+            .to_string()
+        }
+        SetFormat::Csv => {
+            let head = [&s.camera, &s.set_id, &s.exercise, &utc(s.start_unix_ns), &utc(s.end_unix_ns)]
+                .map(|f| csv_field(f))
+                .join(",");
+            (0..s.reps as usize)
+                .map(|i| {
+                    let depth = s.rep_depths_deg.get(i).map(|d| format!("{d:.1}")).unwrap_or_default();
+                    let took = s.rep_durations_s.get(i).map(|d| format!("{d:.2}")).unwrap_or_default();
+                    format!("{head},{},{depth},{took},{}", i + 1, s.pending)
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+        SetFormat::Text => format!(
+            "{:<12} {:<20} {:>3} reps of {:<12} ({:.0} % sure)  depth {}  tempo {}  {}{}",
+            s.camera,
+            utc(s.start_unix_ns),
+            s.reps,
+            s.exercise,
+            s.confidence * 100.0,
+            span_of(&s.rep_depths_deg, "°", 0),
+            span_of(&s.rep_durations_s, " s", 1),
+            s.set_id,
+            if s.pending { "  pending: confirm" } else { "" }
+        ),
+    }
+}
+
+pub fn sets(gw: &ClientArgs, camera: Option<&str>, follow: bool, format: SetFormat) -> Result<()> {
     let followed = match (follow, camera) {
         (true, None) => anyhow::bail!("--follow needs a CAMERA"),
         (true, Some(camera)) => Some(camera),
@@ -221,15 +277,18 @@ pub fn sets(gw: &ClientArgs, camera: Option<&str>, follow: bool, as_json: bool) 
             .map_err(rpc)?
             .into_inner()
             .sets;
-        for s in &listed {
-            say(set_line(s, as_json))?;
+        if format == SetFormat::Csv {
+            say(CSV_HEADER.to_string())?;
+        }
+        for s in listed.iter().filter(|s| format != SetFormat::Csv || s.reps > 0) {
+            say(set_line(s, format))?;
         }
         if let Some(mut live) = live {
             let shown: std::collections::HashSet<&str> = listed.iter().map(|s| s.set_id.as_str()).collect();
             while let Some(s) = live.next().await {
                 let s = s.map_err(rpc)?;
-                if !shown.contains(s.set_id.as_str()) {
-                    say(set_line(&s, as_json))?;
+                if !shown.contains(s.set_id.as_str()) && (format != SetFormat::Csv || s.reps > 0) {
+                    say(set_line(&s, format))?;
                 }
             }
         }
@@ -245,4 +304,31 @@ pub fn snapshot(gw: &ClientArgs, camera: &str, overlay: bool, output: &std::path
         eprintln!("{}: frame {} ({}x{}) written to {}", s.camera, s.frame_id, s.width, s.height, output.display());
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_only_when_they_must_be() {
+        assert_eq!(csv_field("squat"), "squat");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+
+    #[test]
+    fn a_set_without_wall_clock_or_per_rep_figures_still_prints() {
+        let set = SetEvent {
+            camera: "c".into(),
+            set_id: "s".into(),
+            reps: 2,
+            exercise: "squat".into(),
+            ..Default::default()
+        };
+        assert_eq!(utc(0), "");
+        let text = set_line(&set, SetFormat::Text);
+        assert!(text.contains("2 reps of squat") && text.contains("depth –") && text.contains("tempo –"), "{text}");
+        assert_eq!(set_line(&set, SetFormat::Csv), "c,s,squat,,,1,,,false\nc,s,squat,,,2,,,false");
+    }
 }

@@ -156,8 +156,16 @@ pub fn run(args: SetsArgs) -> Result<()> {
                 bail!("{c}: no such file");
             }
         }
-        return crate::client::sets(&args.client, camera.as_deref(), args.follow, args.client.json);
+        let format = match (args.csv, args.client.json) {
+            (true, _) => crate::client::SetFormat::Csv,
+            (false, true) => crate::client::SetFormat::Json,
+            (false, false) => crate::client::SetFormat::Text,
+        };
+        return crate::client::sets(&args.client, camera.as_deref(), args.follow, format);
     };
+    if args.csv {
+        bail!("--csv is for sets from the gateway (pump sets [CAMERA] --csv); offline sets are JSON lines");
+    }
     if args.quiet_seconds <= 0.0 || !args.quiet_seconds.is_finite() {
         bail!("--quiet-seconds must be above zero");
     }

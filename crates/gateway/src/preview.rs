@@ -191,6 +191,10 @@ async fn stream(State(p): State<Arc<Preview>>, Path(name): Path<String>) -> Resu
 #[derive(Debug, serde::Serialize)]
 struct SetRow {
     set_id: String,
+    /// When it started on the wall clock (ms since the Unix epoch; 0 unknown).
+    start_unix_ms: i64,
+    rep_depths_deg: Vec<f32>,
+    rep_durations_s: Vec<f64>,
     reps: u32,
     exercise: String,
     confidence: f32,
@@ -236,6 +240,9 @@ async fn api_cameras(State(p): State<Arc<Preview>>) -> Result<Response, ServiceE
                     .recent_sets(cam.as_str())
                     .into_iter()
                     .map(|s| SetRow {
+                        start_unix_ms: s.start_unix_ns / 1_000_000,
+                        rep_depths_deg: s.rep_depths_deg,
+                        rep_durations_s: s.rep_durations_s,
                         set_id: s.set_id,
                         reps: s.reps,
                         exercise: s.exercise,

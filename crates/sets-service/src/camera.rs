@@ -70,6 +70,9 @@ pub struct Handled {
     pub pose_rate: Option<f64>,
     /// The pose began a new segment of the camera's timeline (not the first).
     pub new_segment: bool,
+    /// Where the closed sets' timeline sat on the wall clock: capture time − timeline time of
+    /// their camera's poses (ns).
+    pub wall_offset_ns: i64,
 }
 
 /// One camera: its tracker for the current segment, and what the checkpoint needs.
@@ -89,6 +92,8 @@ pub struct CameraCount {
     /// A closed set was not acknowledged: the checkpoint stays where it is until a restart.
     held: bool,
     dirty: bool,
+    /// Capture time − timeline time of the last pose counted (ns).
+    wall_offset_ns: i64,
 }
 
 impl CameraCount {
@@ -105,6 +110,7 @@ impl CameraCount {
             checkpoint,
             held: false,
             dirty: false,
+            wall_offset_ns: 0,
         }
     }
 
@@ -151,6 +157,7 @@ impl CameraCount {
             if self.segment.is_some() {
                 out.closed.extend(self.tracker.finish());
                 out.new_segment = true;
+                out.wall_offset_ns = self.wall_offset_ns;
             }
             self.segment = Some(pf.segment);
             let name = if pf.segment == 0 { String::new() } else { format!("{:x}", pf.segment) };
@@ -162,6 +169,7 @@ impl CameraCount {
         }
         if pf.end_of_stream {
             out.closed.extend(self.tracker.finish());
+            out.wall_offset_ns = self.wall_offset_ns;
         } else {
             // Replicas may deliver out of order: a frame older than the last one is dropped.
             if self.last_frame.is_some_and(|(id, ts)| pf.frame_id <= id && pf.capture_ts_ns <= ts) {
@@ -169,6 +177,8 @@ impl CameraCount {
                 return out;
             }
             self.last_frame = Some((pf.frame_id, pf.capture_ts_ns));
+            self.wall_offset_ns = pf.capture_ts_ns - pf.source_ts_ns;
+            out.wall_offset_ns = self.wall_offset_ns;
             let poses: Vec<Pose> = pf.people.iter().map(pump_types::proto::from_person).collect();
             let t = pf.source_ts_ns as f64 / 1e9;
             out.pose_rate = self.pose_rate(t);
@@ -196,6 +206,12 @@ impl CameraCount {
             out.reps_in_set = Some(0);
         }
         out
+    }
+
+    /// Capture time − timeline time of the camera's last pose (ns): where its timeline sits on
+    /// the wall clock.
+    pub fn wall_offset_ns(&self) -> i64 {
+        self.wall_offset_ns
     }
 
     /// Closes the set in progress of a camera silent for its quiet time (a live camera that was

@@ -47,8 +47,10 @@ struct CameraState {
     last_pose_at: std::time::Instant,
 }
 
-/// The wire form of a set.
-pub fn set_message(e: &ClosedSet) -> pump_proto::SetEvent {
+/// The wire form of a set, its timeline times placed on the wall clock by `wall_offset_ns`
+/// (capture time − timeline time of its camera's poses).
+pub fn set_message(e: &ClosedSet, wall_offset_ns: i64) -> pump_proto::SetEvent {
+    let unix_ns = |t: f64| if wall_offset_ns == 0 { 0 } else { (t * 1e9) as i64 + wall_offset_ns };
     pump_proto::SetEvent {
         camera: e.camera.clone(),
         set_id: e.set_id.clone(),
@@ -70,6 +72,10 @@ pub fn set_message(e: &ClosedSet) -> pump_proto::SetEvent {
         pending: e.pending,
         pose_rate: e.pose_rate,
         longest_gap_s: e.longest_gap,
+        rep_depths_deg: e.rep_depths.clone(),
+        rep_durations_s: e.rep_spans.iter().map(|(start, end)| end - start).collect(),
+        start_unix_ns: unix_ns(e.start),
+        end_unix_ns: unix_ns(e.end),
     }
 }
 
@@ -244,7 +250,7 @@ async fn handle(
             stats.reps_published.fetch_add(1, Ordering::Relaxed);
         }
     }
-    publish_and_commit(js, st, handled.closed, Some(seq), stats).await;
+    publish_and_commit(js, st, handled.closed, handled.wall_offset_ns, Some(seq), stats).await;
 }
 
 /// Publishes the sets a camera closed, then lets its checkpoint move past them (or pins it
@@ -253,11 +259,12 @@ async fn publish_and_commit(
     js: &jetstream::Context,
     st: &mut CameraState,
     closed: Vec<ClosedSet>,
+    wall_offset_ns: i64,
     seq: Option<u64>,
     stats: &SetsStats,
 ) {
     for set in closed {
-        if !publish_set(js, &st.id, &set, stats).await {
+        if !publish_set(js, &st.id, &set, wall_offset_ns, stats).await {
             st.count.hold();
         }
     }
@@ -272,7 +279,8 @@ async fn close_silent_sets(js: &jetstream::Context, cameras: &mut HashMap<String
         if let Some(set) = st.count.close_silent(silent_s) {
             info!(camera_id = %st.id, quiet_s = st.count.settings().quiet, "camera silent: closing its set");
             stats.cameras.update(st.id.as_str(), |c| c.reps = 0);
-            publish_and_commit(js, st, vec![set], None, stats).await;
+            let offset = st.count.wall_offset_ns();
+            publish_and_commit(js, st, vec![set], offset, None, stats).await;
         }
     }
 }
@@ -304,8 +312,14 @@ fn watch_pose_rate(camera: &CameraId, rate: f64, floor: f64, stats: &SetsStats) 
 
 /// Publishes a set until the server acknowledges it (true); a duplicate (same set id) is stored
 /// once.
-async fn publish_set(js: &jetstream::Context, camera: &CameraId, set: &ClosedSet, stats: &SetsStats) -> bool {
-    let message = set_message(set);
+async fn publish_set(
+    js: &jetstream::Context,
+    camera: &CameraId,
+    set: &ClosedSet,
+    wall_offset_ns: i64,
+    stats: &SetsStats,
+) -> bool {
+    let message = set_message(set, wall_offset_ns);
     for attempt in 1..=10u32 {
         match pump_bus::publish::set(js, camera, &message).await {
             Ok(duplicate) => {

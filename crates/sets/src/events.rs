@@ -24,6 +24,8 @@ pub struct ClosedSet {
     pub feature_times: Vec<f64>,
     /// (start, end) of each rep.
     pub rep_spans: Vec<(f64, f64)>,
+    /// Each rep's smallest angle of the driving joint (degrees): how deep it went.
+    pub rep_depths: Vec<f32>,
     /// Poses a second seen during the set.
     pub pose_rate: f64,
     /// The longest pause between two poses during the set (s).

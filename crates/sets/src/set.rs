@@ -312,6 +312,7 @@ impl SetTracker {
             reps: n,
             rep_times: reps.iter().map(|r| r.bottom).collect(),
             rep_spans: reps.iter().map(|r| (r.start, r.end)).collect(),
+            rep_depths: reps.iter().map(|r| r.depth).collect(),
             exercise,
             confidence,
             features,
