@@ -197,7 +197,7 @@ impl CameraCount {
                             });
                         }
                     }
-                    TrackerEvent::Closed(set) => out.closed.push(set),
+                    TrackerEvent::Closed(set) => out.closed.push(*set),
                 }
             }
             self.seqs.push_back((t, seq));

@@ -62,10 +62,7 @@ pub(crate) fn rows_between(m: &FeatureMatrix, times: &[f64], start: f64, end: f6
 #[derive(Debug, Clone, PartialEq)]
 pub enum TrackerEvent {
     /// The live count of the set in progress went up.
-    Rep {
-        set_id: String,
-        reps: usize,
-        t: f64,
-    },
-    Closed(ClosedSet),
+    Rep { set_id: String, reps: usize, t: f64 },
+    /// A set closed (boxed: a set with its features is far larger than a rep).
+    Closed(Box<ClosedSet>),
 }

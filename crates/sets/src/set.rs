@@ -152,7 +152,7 @@ impl SetTracker {
         // closes it at once.
         if self.open.as_ref().is_some_and(|s| input.t - s.last_rep_t >= self.cfg.quiet) {
             if let Some(e) = self.close() {
-                events.push(TrackerEvent::Closed(e));
+                events.push(TrackerEvent::Closed(Box::new(e)));
             }
         }
         let ids = self.people.update(input.t, input.poses);

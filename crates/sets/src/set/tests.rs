@@ -44,7 +44,7 @@ fn run(
 }
 
 fn closed(events: &[TrackerEvent]) -> Vec<ClosedSet> {
-    events.iter().filter_map(|e| if let TrackerEvent::Closed(s) = e { Some(s.clone()) } else { None }).collect()
+    events.iter().filter_map(|e| if let TrackerEvent::Closed(s) = e { Some((**s).clone()) } else { None }).collect()
 }
 
 fn squat_cfg(quiet: f64) -> SetConfig {
