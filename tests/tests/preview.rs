@@ -214,6 +214,9 @@ async fn the_preview_page_shows_the_live_skeleton_and_rep_count_in_chromium() {
         ..Default::default()
     };
     js.publish("pump.sets.squat", earlier.encode_to_vec().into()).await.unwrap().await.unwrap();
+    // A camera whose file ended: listed below the live one, collapsed, its stream closed.
+    let eos = pump_proto::PoseFrame { camera: "done".into(), end_of_stream: true, ..Default::default() };
+    js.publish("pump.poses.done", eos.encode_to_vec().into()).await.unwrap().await.unwrap();
 
     let mut browser = pump_tests::browser::Browser::open(&format!("http://{}/", gw.http), 900, 800).await;
     let listed = browser
@@ -229,6 +232,23 @@ async fn the_preview_page_shows_the_live_skeleton_and_rep_count_in_chromium() {
     // Its wall-clock time (a clock time with seconds), deepest rep and mean tempo.
     assert!(listed.contains("3 × squat in 6.0 s · deepest 85° · 2.0 s a rep"), "{listed}");
     assert!(listed.split("3 × squat").next().unwrap().matches(':').count() >= 2, "a time first: {listed}");
+    let placed = browser
+        .wait_for(
+            "the ended camera collapsed below the live one",
+            r#"(() => { const e = document.getElementById('ended');
+                return !e.hidden && !e.open && !!e.querySelector('section[data-camera="done"]')
+                    && document.querySelector('#cameras section').dataset.camera; })()"#,
+            Duration::from_secs(20),
+        )
+        .await;
+    assert_eq!(placed, "squat");
+    assert_eq!(browser.eval("document.querySelector('#ended summary').textContent").await, "Ended cameras (1)");
+    // The rep count, large beside the camera's name.
+    let count = browser.eval("document.querySelector('#cameras .count').textContent").await;
+    assert!(
+        count.as_str().is_some_and(|c| c.ends_with("reps") && c.starts_with(|ch: char| ch.is_ascii_digit())),
+        "{count}"
+    );
     let size = browser
         .wait_for(
             "the live view shows a frame",
@@ -261,8 +281,11 @@ async fn the_preview_page_shows_the_live_skeleton_and_rep_count_in_chromium() {
     tokio::time::timeout(T, async {
         loop {
             let api: serde_json::Value = serde_json::from_slice(&get(gw.http, "/api/cameras").await.body).unwrap();
-            let cam = &api["cameras"][0];
-            if cam["reps"].as_u64().unwrap_or(0) > 0 || !cam["sets"].as_array().unwrap().is_empty() {
+            let cams = api["cameras"].as_array().unwrap();
+            let cam = cams.iter().find(|c| c["camera"] == "squat").unwrap();
+            // Its own sets: the earlier one was published by hand.
+            let sets = cam["sets"].as_array().unwrap().iter().filter(|s| s["set_id"] != "squat-earlier").count();
+            if cam["reps"].as_u64().unwrap_or(0) > 0 || sets > 0 {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
