@@ -38,7 +38,7 @@ async fn snapshot_jpg_is_encoded_once_per_frame_and_never_stale() {
     let ended = Frame { end_of_stream: true, ..gray_frame("ended", 2, now) };
     c.publish("pump.frames.ended", ended.encode_to_vec().into()).await.unwrap();
     c.flush().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    gateway_has(gw.http, &["cam", "old", "ended"], "cam").await;
 
     let plain = get(gw.http, "/cameras/cam/snapshot.jpg").await;
     assert_eq!(plain.status, 200, "{}", plain.text());
@@ -79,6 +79,19 @@ async fn snapshot_jpg_is_encoded_once_per_frame_and_never_stale() {
 }
 
 /// A frame of `camera` whose every pixel is `level`: which frame a picture shows, read back.
+/// Waits until the gateway lists `cameras` (their frames or poses are stored) and has heard a
+/// pose of `posed`.
+async fn gateway_has(http: std::net::SocketAddr, cameras: &[&str], posed: &str) {
+    pump_tests::eventually("the gateway to have the cameras and the pose", Duration::from_secs(10), || async {
+        let api: serde_json::Value = serde_json::from_slice(&get(http, "/api/cameras").await.body).unwrap_or_default();
+        let listed: Vec<&str> =
+            api["cameras"].as_array().into_iter().flatten().filter_map(|c| c["camera"].as_str()).collect();
+        let health: serde_json::Value = serde_json::from_slice(&get(http, "/healthz").await.body).unwrap_or_default();
+        cameras.iter().all(|c| listed.contains(c)) && !health["cameras"][posed].is_null()
+    })
+    .await;
+}
+
 fn level_frame(camera: &str, id: u64, ts: i64, level: u8) -> Frame {
     let mut f = gray_frame(camera, id, ts);
     f.data = vec![level; f.data.len()].into();
@@ -115,7 +128,13 @@ async fn a_skeleton_is_drawn_only_on_the_frame_its_pose_came_from() {
     c.publish("pump.poses.cam", pose_of("cam", 1, ts(1)).encode_to_vec().into()).await.unwrap();
     c.publish("pump.frames.cam", level_frame("cam", 2, ts(2), 200).encode_to_vec().into()).await.unwrap();
     c.flush().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    gateway_has(gw.http, &["cam"], "cam").await;
+    // Frame 2 is the kept one (its plain snapshot is its grey level).
+    pump_tests::eventually("frame 2 kept", Duration::from_secs(10), || async {
+        let plain = get(gw.http, "/cameras/cam/snapshot.jpg").await;
+        plain.status == 200 && decode_jpeg(&plain.body).2.iter().all(|v| v.abs_diff(200) < 8)
+    })
+    .await;
     let started = std::time::Instant::now();
     let snap = get(gw.http, "/cameras/cam/snapshot.jpg?overlay=1").await;
     assert_eq!(snap.status, 200, "{}", snap.text());
