@@ -224,3 +224,79 @@ fn closed_pipe_ends_quietly() {
     };
     assert!(status.success());
 }
+
+/// A video's frames as RGB bytes, decoded by ffmpeg.
+fn rgb_frames(path: &std::path::Path, width: usize, height: usize) -> Vec<Vec<u8>> {
+    let out = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-i"])
+        .arg(path)
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    out.stdout.chunks_exact(width * height * 3).map(<[u8]>::to_vec).collect()
+}
+
+/// Bright green pixels (the bones) inside a box of a `width`-wide RGB frame.
+fn green_in(rgb: &[u8], width: usize, (x1, y1, x2, y2): (usize, usize, usize, usize)) -> usize {
+    (y1..y2)
+        .flat_map(|y| (x1..x2).map(move |x| (y * width + x) * 3))
+        .filter(|&i| rgb.get(i..i + 3).is_some_and(|p| p[1] > 170 && p[0] < 110 && p[2] < 110))
+        .count()
+}
+
+#[test]
+fn save_writes_the_video_with_every_pose_drawn_on_its_own_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("squat.mp4");
+    let clip = testdata("squat_5reps_15fps.mp4");
+    let out = pump(&[os("detect"), clip.as_os_str(), os("--save"), saved.as_os_str(), os("--no-progress")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let lines = json_lines(&String::from_utf8(out.stdout).unwrap());
+    assert_eq!(lines.len(), 180);
+    // Its last line says what it did.
+    assert!(stderr.contains("pump detect: 180 frames in") && stderr.contains("drawn on in"), "{stderr}");
+    let (w, h) = (320, 516);
+    let drawn = rgb_frames(&saved, w, h);
+    let plain = rgb_frames(&clip, w, h);
+    assert_eq!((drawn.len(), plain.len()), (180, 180), "every frame, in order");
+    for i in [0usize, 45, 90, 135, 179] {
+        // Inside the frame's most confident person's box: bones drawn, where the clip has none.
+        let b = &lines[i]["poses"][0]["box"];
+        let coord = |k: usize, max: usize| (b[k].as_f64().unwrap().max(0.0) as usize).min(max);
+        let bbox = (coord(0, w), coord(1, h), coord(2, w), coord(3, h));
+        let (on, off) = (green_in(&drawn[i], w, bbox), green_in(&plain[i], w, bbox));
+        assert!(on > 200 && off < on / 10, "frame {i}: {on} green pixels drawn, {off} in the clip");
+    }
+}
+
+#[test]
+fn save_dir_writes_each_image_drawn_on_under_its_own_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = pump(&[
+        os("detect"),
+        testdata("bus.jpg").as_os_str(),
+        testdata("zidane.jpg").as_os_str(),
+        os("--save-dir"),
+        dir.path().as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for name in ["bus.jpg", "zidane.jpg"] {
+        let (w, h, rgb) = pump_tests::media::decode_jpeg(&std::fs::read(dir.path().join(name)).unwrap());
+        let (sw, sh, _) = pump_tests::media::decode_jpeg(&std::fs::read(testdata(name)).unwrap());
+        assert_eq!((w, h), (sw, sh), "{name}: its own size");
+        assert!(green_in(&rgb, w, (0, 0, w, h)) > 500, "{name}: skeletons drawn");
+    }
+    // One output for several sources is a mistake, said in one line before any work.
+    let out = pump(&[
+        os("detect"),
+        testdata("bus.jpg").as_os_str(),
+        testdata("zidane.jpg").as_os_str(),
+        os("--save"),
+        dir.path().join("x.jpg").as_os_str(),
+    ]);
+    assert_clear_failure(&out, 1, "--save takes one SOURCE (2 given)");
+    let out = pump(&[os("detect"), testdata("squat_5reps_15fps.mp4").as_os_str(), os("--save"), os("x.mkv")]);
+    assert_clear_failure(&out, 1, "written as .mp4 or .avi");
+}

@@ -197,6 +197,14 @@ pub struct DetectArgs {
     /// Never draw the progress bar, even on a terminal.
     #[arg(long, env = "PUMP_NO_PROGRESS", value_parser = BoolishValueParser::new(), num_args = 0, default_missing_value = "true", default_value = "false")]
     pub no_progress: bool,
+    /// Also write the SOURCE with every pose drawn on (skeleton, keypoints, box), as
+    /// Ultralytics' save=True: a video (.mp4, or .avi as MJPEG) for a video, an image for an
+    /// image. One SOURCE; for several, --save-dir.
+    #[arg(long, value_name = "OUT", conflicts_with = "save_dir")]
+    pub save: Option<PathBuf>,
+    /// Write each SOURCE drawn on into this folder, under its own name (videos as .mp4).
+    #[arg(long, value_name = "DIR")]
+    pub save_dir: Option<PathBuf>,
 }
 
 pub fn init_tracing(log: &LogArgs) {

@@ -21,6 +21,7 @@ use opencv::prelude::*;
 use pump_capture::{FrameInfo, MediaSource};
 use pump_pose::{EngineConfig, ImageView, InputTensor, Pose, PoseEngine, Preprocessor};
 
+use crate::annotate::{SavePlan, Sink};
 use crate::args::DetectArgs;
 use crate::output::FrameLine;
 
@@ -39,6 +40,8 @@ struct Prepared {
     height: usize,
     width: usize,
     tensor: InputTensor,
+    /// The decoded frame, kept to be drawn on (`--save`).
+    picture: Option<Mat>,
 }
 
 /// A frame's result, or the error that ended the run at that point of the sequence.
@@ -48,6 +51,7 @@ struct Done {
     height: usize,
     width: usize,
     poses: Vec<Pose>,
+    picture: Option<Mat>,
 }
 
 /// Numbered so results can be put back in order; an error takes the place of the frame it hit.
@@ -61,6 +65,12 @@ pub fn run(args: DetectArgs) -> Result<()> {
     }
     // Open every source first: a bad path fails before minutes of work on the ones before it.
     let sources = args.sources.iter().map(MediaSource::open).collect::<Result<Vec<_>, _>>()?;
+    let save = SavePlan::new(args.save.as_deref(), args.save_dir.as_deref(), &sources)?;
+    let sinks: Vec<Sink> = match &save {
+        Some(plan) => sources.iter().enumerate().map(|(i, s)| Sink::new(plan.target(i), s)).collect(),
+        None => Vec::new(),
+    };
+    let keep_pictures = save.is_some();
     let names: Vec<String> = args.sources.iter().map(|p| p.display().to_string()).collect();
     let frames: u64 = sources.iter().map(|s| s.frame_count().unwrap_or(u64::MAX / 2)).sum();
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -82,7 +92,7 @@ pub fn run(args: DetectArgs) -> Result<()> {
         }
         std::thread::Builder::new()
             .name("reader".into())
-            .spawn_scoped(scope, move || read_and_prepare(sources, preprocessor, ready_tx, pool_rx))?;
+            .spawn_scoped(scope, move || read_and_prepare(sources, preprocessor, ready_tx, pool_rx, keep_pictures))?;
         for (i, engine) in engines.into_iter().enumerate() {
             let (ready, done, pool) = (ready_rx.clone(), done_tx.clone(), pool_tx.clone());
             std::thread::Builder::new()
@@ -92,12 +102,45 @@ pub fn run(args: DetectArgs) -> Result<()> {
         // Only the threads keep these alive now, so the run ends when they finish.
         drop((ready_rx, done_tx, pool_tx));
 
-        let result = write_in_order(&done_rx, multi, &names, &progress);
+        let started = std::time::Instant::now();
+        let result = write_in_order(&done_rx, multi, &names, &progress, sinks);
         // Dropping the receiver (on error or a closed pipe) makes every other thread stop.
         drop(done_rx);
         progress.finish_and_clear();
-        result
+        let summary = result?;
+        // The line the progress bar ends with (a terminal only: pipes and logs stay clean).
+        if progress.length().is_some() && !progress.is_hidden() || !summary.saved.is_empty() {
+            eprintln!("{}", summary.line(started.elapsed()));
+        }
+        Ok(())
     })
+}
+
+/// What a run did, for its last line.
+#[derive(Debug, Default)]
+struct Summary {
+    frames: u64,
+    people: u64,
+    most: usize,
+    saved: Vec<std::path::PathBuf>,
+}
+
+impl Summary {
+    fn line(&self, took: std::time::Duration) -> String {
+        let secs = took.as_secs_f64().max(1e-9);
+        let mut s = format!(
+            "pump detect: {} frames in {:.1} s ({:.1} fps), {:.1} people a frame (at most {})",
+            self.frames,
+            secs,
+            self.frames as f64 / secs,
+            self.people as f64 / self.frames.max(1) as f64,
+            self.most
+        );
+        for p in &self.saved {
+            s += &format!("; drawn on in {}", p.display());
+        }
+        s
+    }
 }
 
 /// Loads the engines side by side (each load is a few hundred ms of graph optimisation).
@@ -114,11 +157,19 @@ fn load_engines(cfg: &EngineConfig, n: usize) -> Result<Vec<PoseEngine>> {
     })
 }
 
-/// Prints results in frame order as they complete; stops at the first error in that order.
-fn write_in_order(done: &Receiver<Job<Done>>, multi: bool, names: &[String], progress: &ProgressBar) -> Result<()> {
+/// Prints results in frame order as they complete (drawing them into `sinks` when saving);
+/// stops at the first error in that order.
+fn write_in_order(
+    done: &Receiver<Job<Done>>,
+    multi: bool,
+    names: &[String],
+    progress: &ProgressBar,
+    mut sinks: Vec<Sink>,
+) -> Result<Summary> {
     let mut out = BufWriter::new(io::stdout().lock());
     let mut waiting: BTreeMap<u64, Result<Done>> = BTreeMap::new();
     let mut next = 0u64;
+    let mut summary = Summary::default();
     for (seq, item) in done.iter() {
         waiting.insert(seq, item);
         while let Some(item) = waiting.remove(&next) {
@@ -128,12 +179,21 @@ fn write_in_order(done: &Receiver<Job<Done>>, multi: bool, names: &[String], pro
             serde_json::to_writer(&mut out, &line)?;
             // A closed pipe (`pump detect … | head`) ends the run here; `main` calls that success.
             out.write_all(b"\n").and_then(|()| out.flush())?;
+            if let (Some(sink), Some(mut picture)) = (sinks.get_mut(d.source), d.picture) {
+                sink.write(&mut picture, &d.poses)?;
+            }
+            summary.frames += 1;
+            summary.people += d.poses.len() as u64;
+            summary.most = summary.most.max(d.poses.len());
             progress.inc(1);
             next += 1;
         }
     }
     anyhow::ensure!(waiting.is_empty(), "internal error: {} results were never printed", waiting.len());
-    Ok(())
+    for sink in sinks {
+        summary.saved.push(sink.finish()?);
+    }
+    Ok(summary)
 }
 
 /// Worker thread: runs the model on whatever frame comes next, until the reader is done.
@@ -148,7 +208,8 @@ fn infer_worker(
             let out = engine.run_tensor(&p.tensor).context("inference failed");
             let _ = pool.send(p.tensor);
             let (mut poses, _) = out?;
-            Ok(Done { source: p.source, info: p.info, height: p.height, width: p.width, poses: poses.remove(0) })
+            let poses = poses.remove(0);
+            Ok(Done { source: p.source, info: p.info, height: p.height, width: p.width, poses, picture: p.picture })
         });
         if done.send((seq, result)).is_err() {
             return;
@@ -163,6 +224,7 @@ fn read_and_prepare(
     mut pre: Preprocessor,
     ready: Sender<Job<Prepared>>,
     pool: Receiver<InputTensor>,
+    keep_pictures: bool,
 ) {
     let mut frame = Mat::default();
     let mut seq = 0u64;
@@ -177,9 +239,10 @@ fn read_and_prepare(
                 }
             };
             let Ok(mut tensor) = pool.recv() else { return };
+            let picture = if keep_pictures { frame.try_clone().ok() } else { None };
             let prepared = prepare(&frame, &mut pre, &mut tensor)
                 .with_context(|| format!("{}: frame {}", media.path().display(), info.index))
-                .map(|(height, width)| Prepared { source, info, height, width, tensor });
+                .map(|(height, width)| Prepared { source, info, height, width, tensor, picture });
             let failed = prepared.is_err();
             if ready.send((seq, prepared)).is_err() || failed {
                 return;

@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+mod annotate;
 mod args;
 mod client;
 mod detect;
