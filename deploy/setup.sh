@@ -14,9 +14,10 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 #    the protos, ffmpeg for test media, opencv-doc for the sample video, chromium for the test
 #    that looks at the gateway's preview page the way a browser shows it, openssl for the
 #    certificates the security tests make, podman (runc, podman-compose) and mmdebstrap to build
-#    and run the images with no registry (deploy/images.sh, tests/tests/containers.rs).
+#    and run the images with no registry (deploy/images.sh, tests/tests/containers.rs), and
+#    python3-venv for the Python client example's test (grpcio from PyPI, in a venv of its own).
 packages=(libopencv-dev clang libclang-dev pkg-config nats-server ffmpeg protobuf-compiler opencv-doc chromium openssl
-          podman runc podman-compose mmdebstrap)
+          podman runc podman-compose mmdebstrap python3-venv)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
