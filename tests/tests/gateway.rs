@@ -211,7 +211,7 @@ async fn sets_are_listed_and_streamed_and_reps_stream_live() {
         js.publish(format!("pump.sets.{cam}"), set.encode_to_vec().into()).await.unwrap().await.unwrap();
     }
     for n in 1..=3u32 {
-        let p = RepProgress { camera: "a".into(), set_id: "a-3".into(), reps: n, t_s: n as f64 };
+        let p = RepProgress { camera: "a".into(), set_id: "a-3".into(), reps: n, t_s: n as f64, ..Default::default() };
         c.publish("pump.reps.a", p.encode_to_vec().into()).await.unwrap();
     }
     c.flush().await.unwrap();

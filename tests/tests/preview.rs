@@ -313,6 +313,17 @@ async fn the_preview_page_shows_the_live_skeleton_and_rep_count_in_chromium() {
     .await
     .expect("reps are counted live");
 
+    // During the set the gateway knows who is counted (drawn bright, the bystanders grey): the
+    // athlete, in the middle of the frame, not one of the people at its edges.
+    pump_tests::eventually("the set's athlete known", Duration::from_secs(30), || async {
+        let api: serde_json::Value = serde_json::from_slice(&get(gw.http, "/api/cameras").await.body).unwrap();
+        let cams = api["cameras"].as_array().unwrap();
+        let b = &cams.iter().find(|c| c["camera"] == "squat").unwrap()["athlete"];
+        let x = |i: usize| b[i].as_f64().unwrap_or(-1.0);
+        !b.is_null() && x(0) > 20.0 && x(2) < 300.0 && x(2) - x(0) > 80.0
+    })
+    .await;
+
     pump_tests::services::stop_task(&capture_shutdown, capture).await;
     infer.stop().await;
     pump_tests::services::stop_task(&sets_shutdown, sets_task).await;

@@ -97,7 +97,11 @@ async fn reps_stream_live_and_the_set_is_stored_once() {
     let mut live = Vec::new();
     while live.len() < 4 {
         let m = tokio::time::timeout(T, reps.next()).await.unwrap().unwrap();
-        live.push(RepProgress::decode(m.payload).unwrap().reps);
+        let r = RepProgress::decode(m.payload).unwrap();
+        // Who is counted: the athlete's box (the test's person stands within x 80..260).
+        let b = r.athlete.unwrap();
+        assert!(b.x1 >= 70.0 && b.x2 <= 270.0, "{b:?}");
+        live.push(r.reps);
     }
     assert_eq!(live, vec![1, 2, 3, 4]);
     let sets = stored_sets(&c).await;

@@ -176,6 +176,11 @@ impl CameraBook {
         self.cameras.read(camera, |s| s.latest.clone()).flatten()
     }
 
+    /// Where the athlete of the set in progress was last seen; `None` between sets.
+    pub fn athlete(&self, camera: &str) -> Option<pump_proto::Box> {
+        self.cameras.read(camera, |s| s.reps.as_ref().and_then(|r| r.athlete)).flatten()
+    }
+
     /// Reps of the set in progress: 0 between sets.
     pub fn reps(&self, camera: &str) -> u32 {
         self.cameras.read(camera, |s| s.reps.as_ref().map_or(0, |r| r.reps)).unwrap_or(0)
@@ -351,7 +356,13 @@ mod tests {
     #[test]
     fn reps_clear_when_their_set_closes() {
         let book = CameraBook::default();
-        book.on_reps(RepProgress { camera: "cam".into(), set_id: "s1".into(), reps: 3, t_s: 1.0 });
+        book.on_reps(RepProgress {
+            camera: "cam".into(),
+            set_id: "s1".into(),
+            reps: 3,
+            t_s: 1.0,
+            ..Default::default()
+        });
         assert_eq!(book.reps("cam"), 3);
         book.on_set(SetEvent { camera: "cam".into(), set_id: "s0".into(), ..Default::default() });
         assert_eq!(book.reps("cam"), 3);

@@ -226,7 +226,9 @@ impl PoseQuery for PoseQueryImpl {
             (Arc::new(kept), None)
         };
         let nobody = PoseFrame::default();
-        let overlay = r.overlay.then(|| Overlay { poses: Some(poses.as_deref().unwrap_or(&nobody)), caption: None });
+        let athlete = self.book.athlete(cam.as_str());
+        let overlay =
+            r.overlay.then(|| Overlay { poses: Some(poses.as_deref().unwrap_or(&nobody)), caption: None, athlete });
         let jpeg =
             self.snapshots.jpeg(&frame, overlay).map_err(|e| ServiceError::internal(format!("snapshot: {e}")))?;
         Ok(Response::new(Snapshot {

@@ -93,7 +93,8 @@ async fn jpeg(preview: &Arc<Preview>, shown: Shown) -> Result<Bytes, String> {
             _ => format!("REPS {}", p.book.reps(&shown.frame.camera)),
         });
         let wanted = shown.poses.is_some() || shown.caption;
-        let overlay = wanted.then_some(Overlay { poses: shown.poses.as_deref(), caption: caption.as_deref() });
+        let athlete = p.book.athlete(&shown.frame.camera);
+        let overlay = wanted.then_some(Overlay { poses: shown.poses.as_deref(), caption: caption.as_deref(), athlete });
         p.snapshots.jpeg(&shown.frame, overlay)
     })
     .await
@@ -215,6 +216,9 @@ struct CameraRow {
     ended: bool,
     below_pose_rate_floor: bool,
     pose_rate_floor: f64,
+    /// Where the athlete of the set in progress is ([x1, y1, x2, y2], source pixels): drawn
+    /// bright, everyone else grey. None between sets.
+    athlete: Option<[f32; 4]>,
     sets: Vec<SetRow>,
 }
 
@@ -235,6 +239,7 @@ async fn api_cameras(State(p): State<Arc<Preview>>) -> Result<Response, ServiceE
                 ended: r.ended,
                 below_pose_rate_floor: r.below_floor,
                 pose_rate_floor: p.book.pose_rate_floor,
+                athlete: p.book.athlete(cam.as_str()).map(|b| [b.x1, b.y1, b.x2, b.y2]),
                 sets: p
                     .book
                     .recent_sets(cam.as_str())

@@ -20,13 +20,36 @@ const JPEG_QUALITY: u8 = 85;
 pub struct Overlay<'a> {
     pub poses: Option<&'a PoseFrame>,
     pub caption: Option<&'a str>,
+    /// Where the athlete of the set in progress is: the person there is drawn bright, everyone
+    /// else dimmed, so a coach sees who is counted. `None`: everyone alike.
+    pub athlete: Option<pump_proto::Box>,
 }
 
 impl Overlay<'_> {
     /// What the drawing depends on besides the frame: a cached JPEG is reused only for the same.
     fn stamp(&self) -> String {
-        format!("{:?}/{:?}", self.poses.map(|p| (p.frame_id, p.publish_ts_ns)), self.caption)
+        format!("{:?}/{:?}/{:?}", self.poses.map(|p| (p.frame_id, p.publish_ts_ns)), self.caption, self.athlete)
     }
+}
+
+/// The overlap of two boxes over their union (0 when either is empty).
+fn iou(a: &pump_proto::Box, b: &pump_proto::Box) -> f32 {
+    let (w, h) = ((a.x2.min(b.x2) - a.x1.max(b.x1)).max(0.0), (a.y2.min(b.y2) - a.y1.max(b.y1)).max(0.0));
+    let area = |r: &pump_proto::Box| (r.x2 - r.x1).max(0.0) * (r.y2 - r.y1).max(0.0);
+    let union = area(a) + area(b) - w * h;
+    if union > 0.0 {
+        w * h / union
+    } else {
+        0.0
+    }
+}
+
+/// Which person of `poses` is the athlete: the one whose box overlaps `athlete` most (at least
+/// a third); `None` when no one does or there is no set in progress.
+fn athlete_index(poses: &PoseFrame, athlete: Option<&pump_proto::Box>) -> Option<usize> {
+    let a = athlete?;
+    let scored = poses.people.iter().enumerate().filter_map(|(i, p)| p.r#box.as_ref().map(|b| (i, iou(a, b))));
+    scored.filter(|(_, o)| *o >= 0.33).max_by(|x, y| x.1.total_cmp(&y.1)).map(|(i, _)| i)
 }
 
 /// Whether `poses` may be drawn on `frame`: only the pose of that very frame (same id and
@@ -128,15 +151,19 @@ fn clip(a: (f32, f32), b: (f32, f32), w: i64, h: i64) -> Option<((i64, i64), (i6
 }
 
 /// Draws the people of `poses` onto RGB pixels.
-fn draw(rgb: &mut [u8], w: u32, h: u32, poses: &PoseFrame) {
+fn draw(rgb: &mut [u8], w: u32, h: u32, poses: &PoseFrame, athlete: Option<&pump_proto::Box>) {
     let (w, h) = (i64::from(w), i64::from(h));
-    for p in &poses.people {
+    let counted = athlete_index(poses, athlete);
+    for (i, p) in poses.people.iter().enumerate() {
+        // During a set, everyone but its athlete in grey: who is counted is plain to see.
+        let dim = counted.is_some_and(|c| c != i);
+        let (bone, joint) = if dim { ([150, 150, 150], [110, 110, 110]) } else { ([0, 255, 0], [255, 64, 0]) };
         let k = &p.keypoints;
         for &(a, b) in &SKELETON {
             if let (Some(ka), Some(kb)) = (k.get(a), k.get(b)) {
                 if ka.confidence >= MIN_DRAW_CONFIDENCE && kb.confidence >= MIN_DRAW_CONFIDENCE {
                     if let Some((from, to)) = clip((ka.x, ka.y), (kb.x, kb.y), w, h) {
-                        line(rgb, w, h, from, to, [0, 255, 0]);
+                        line(rgb, w, h, from, to, bone);
                     }
                 }
             }
@@ -147,7 +174,7 @@ fn draw(rgb: &mut [u8], w: u32, h: u32, poses: &PoseFrame) {
         for kp in k.iter().filter(|kp| kp.confidence >= MIN_DRAW_CONFIDENCE && inside(kp.x, kp.y)) {
             for dy in -2..=2 {
                 for dx in -2..=2 {
-                    put(rgb, w, h, kp.x as i64 + dx, kp.y as i64 + dy, [255, 64, 0]);
+                    put(rgb, w, h, kp.x as i64 + dx, kp.y as i64 + dy, joint);
                 }
             }
         }
@@ -230,7 +257,7 @@ impl SnapshotCache {
             }
             if let Some(o) = overlay {
                 if let Some(p) = o.poses {
-                    draw(&mut rgb, frame.width, frame.height, p);
+                    draw(&mut rgb, frame.width, frame.height, p, o.athlete.as_ref());
                 }
                 if let Some(text) = o.caption {
                     // Readable on a phone and on a wall: about 1/20 of the frame height.
@@ -293,16 +320,48 @@ mod tests {
             ..Default::default()
         };
         let t0 = std::time::Instant::now();
-        draw(&mut rgb, 64, 48, &poses);
+        draw(&mut rgb, 64, 48, &poses, None);
         assert!(t0.elapsed() < std::time::Duration::from_secs(1), "{:?}", t0.elapsed());
         assert!(rgb.iter().any(|&v| v > 0), "the sane keypoints are drawn");
+    }
+
+    #[test]
+    fn during_a_set_only_its_athlete_is_drawn_bright() {
+        // Two people side by side, the athlete on the left.
+        let person = |x: f32| pump_proto::Person {
+            r#box: Some(pump_proto::Box { x1: x, y1: 2.0, x2: x + 25.0, y2: 46.0 }),
+            keypoints: (0..17)
+                .map(|i| pump_proto::Keypoint { x: x + 12.0, y: 4.0 + 2.5 * i as f32, confidence: 0.9 })
+                .collect(),
+            ..Default::default()
+        };
+        let poses = PoseFrame { people: vec![person(2.0), person(36.0)], ..Default::default() };
+        let colours = |athlete: Option<pump_proto::Box>| {
+            let mut rgb = vec![0u8; 64 * 48 * 3];
+            draw(&mut rgb, 64, 48, &poses, athlete.as_ref());
+            let half = |x0: usize, x1: usize, c: [u8; 3]| {
+                (0..48).flat_map(|y| (x0..x1).map(move |x| (y * 64 + x) * 3)).filter(|&i| rgb[i..i + 3] == c).count()
+            };
+            // The keypoints' colours (their dots cover these close-set bones).
+            let (bright, grey) = ([255, 64, 0], [110, 110, 110]);
+            (half(0, 32, bright), half(0, 32, grey), half(32, 64, bright), half(32, 64, grey))
+        };
+        let (lg, lx, rg, rx) = colours(Some(pump_proto::Box { x1: 3.0, y1: 3.0, x2: 27.0, y2: 45.0 }));
+        assert!(lg > 0 && lx == 0 && rg == 0 && rx > 0, "athlete bright, bystander grey: {lg} {lx} {rg} {rx}");
+        // Between sets, or an athlete nobody overlaps: everyone alike.
+        for athlete in [None, Some(pump_proto::Box { x1: 60.0, y1: 0.0, x2: 64.0, y2: 4.0 })] {
+            let (lg, lx, rg, rx) = colours(athlete);
+            assert!(lg > 0 && rg > 0 && lx == 0 && rx == 0, "{athlete:?}: {lg} {lx} {rg} {rx}");
+        }
     }
 
     #[test]
     fn caption_draws_white_text_on_a_dark_band() {
         let cache = SnapshotCache::default();
         let plain = decode(&cache.jpeg(&gray_frame(1), None).unwrap());
-        let text = decode(&cache.jpeg(&gray_frame(1), Some(Overlay { poses: None, caption: Some("REPS 5") })).unwrap());
+        let text = decode(
+            &cache.jpeg(&gray_frame(1), Some(Overlay { poses: None, caption: Some("REPS 5"), athlete: None })).unwrap(),
+        );
         let bright = |px: &[u8]| px.chunks_exact(3).filter(|p| p.iter().all(|v| *v > 200)).count();
         let dark = |px: &[u8]| px.chunks_exact(3).filter(|p| p.iter().all(|v| *v < 60)).count();
         assert_eq!((bright(&plain), dark(&plain)), (0, 0));
@@ -342,7 +401,7 @@ mod tests {
     fn encodes_once_per_frame_and_overlay_content() {
         let cache = SnapshotCache::default();
         let count = || cache.encodes.load(std::sync::atomic::Ordering::Relaxed);
-        let o = |c| Some(Overlay { poses: None, caption: Some(c) });
+        let o = |c| Some(Overlay { poses: None, caption: Some(c), athlete: None });
         for _ in 0..3 {
             cache.jpeg(&gray_frame(1), o("REPS 1")).unwrap();
         }

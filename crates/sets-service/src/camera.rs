@@ -186,7 +186,7 @@ impl CameraCount {
                 FrameInput { t, frame: pf.frame_id, width: pf.width as f32, height: pf.height as f32, poses: &poses };
             for event in self.tracker.push(input) {
                 match event {
-                    TrackerEvent::Rep { set_id, reps, t } => {
+                    TrackerEvent::Rep { set_id, reps, t, athlete } => {
                         out.reps_in_set = Some(reps);
                         if !out.replayed {
                             out.reps.push(RepProgress {
@@ -194,6 +194,7 @@ impl CameraCount {
                                 set_id,
                                 reps: reps as u32,
                                 t_s: t,
+                                athlete: athlete.map(|b| pump_proto::Box { x1: b.x1, y1: b.y1, x2: b.x2, y2: b.y2 }),
                             });
                         }
                     }

@@ -2,6 +2,7 @@
 //! closes.
 
 use pump_features::FeatureMatrix;
+use pump_types::BBox;
 
 /// A closed set.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,7 +63,13 @@ pub(crate) fn rows_between(m: &FeatureMatrix, times: &[f64], start: f64, end: f6
 #[derive(Debug, Clone, PartialEq)]
 pub enum TrackerEvent {
     /// The live count of the set in progress went up.
-    Rep { set_id: String, reps: usize, t: f64 },
+    Rep {
+        set_id: String,
+        reps: usize,
+        t: f64,
+        /// Where the set's athlete was last seen: who is counted.
+        athlete: Option<BBox>,
+    },
     /// A set closed (boxed: a set with its features is far larger than a rep).
     Closed(Box<ClosedSet>),
 }

@@ -129,6 +129,11 @@ impl People {
             .collect()
     }
 
+    /// Where a followed person was last seen.
+    pub fn bbox_of(&self, id: PersonId) -> Option<BBox> {
+        self.tracks.iter().find(|t| t.id == id).map(|t| t.bbox)
+    }
+
     /// Whether a person is still followed (seen within [`KEEP_LOST_SECONDS`]).
     pub fn is_followed(&self, id: PersonId) -> bool {
         self.tracks.iter().any(|t| t.id == id)

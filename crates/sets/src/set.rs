@@ -217,7 +217,8 @@ impl SetTracker {
             }
             if live > open.live {
                 open.live = live;
-                events.push(TrackerEvent::Rep { set_id: open.set_id.clone(), reps: live, t: rep.bottom });
+                let athlete = self.people.bbox_of(athlete);
+                events.push(TrackerEvent::Rep { set_id: open.set_id.clone(), reps: live, t: rep.bottom, athlete });
             }
         }
         events
