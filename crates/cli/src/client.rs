@@ -217,16 +217,18 @@ fn span_of<T: Copy + PartialOrd + std::fmt::Display>(xs: &[T], unit: &str, digit
     }
 }
 
+/// A set as JSON: the line `pump sets --json` prints, and the body `pump hook` posts.
+pub fn set_json(s: &SetEvent) -> serde_json::Value {
+    json!({"type": "set", "set_id": s.set_id, "camera": s.camera, "start": s.start_s, "end": s.end_s,
+           "start_utc": utc(s.start_unix_ns), "end_utc": utc(s.end_unix_ns),
+           "start_frame": s.start_frame, "end_frame": s.end_frame, "reps": s.reps, "rep_times": s.rep_times_s,
+           "rep_depths_deg": s.rep_depths_deg, "rep_durations_s": s.rep_durations_s,
+           "exercise": s.exercise, "confidence": s.confidence, "frames": s.frames, "pending": s.pending})
+}
+
 fn set_line(s: &SetEvent, format: SetFormat) -> String {
     match format {
-        SetFormat::Json => {
-            json!({"type": "set", "set_id": s.set_id, "camera": s.camera, "start": s.start_s, "end": s.end_s,
-               "start_utc": utc(s.start_unix_ns), "end_utc": utc(s.end_unix_ns),
-               "start_frame": s.start_frame, "end_frame": s.end_frame, "reps": s.reps, "rep_times": s.rep_times_s,
-               "rep_depths_deg": s.rep_depths_deg, "rep_durations_s": s.rep_durations_s,
-               "exercise": s.exercise, "confidence": s.confidence, "frames": s.frames, "pending": s.pending})
-            .to_string()
-        }
+        SetFormat::Json => set_json(s).to_string(),
         SetFormat::Csv => {
             let head = [&s.camera, &s.set_id, &s.exercise, &utc(s.start_unix_ns), &utc(s.end_unix_ns)]
                 .map(|f| csv_field(f))
