@@ -71,16 +71,6 @@ impl ServiceError {
     pub fn bad_camera(name: &str) -> Self {
         Self::bad_request(format!("camera: {name:?} is not a camera name (letters, digits, '-', '_')"))
     }
-
-    /// A camera nothing is kept of.
-    pub fn unknown_camera(name: &str) -> Self {
-        Self::not_found(format!("unknown camera {name:?}: no frames or poses kept for it"))
-    }
-
-    /// A camera with frames but no pose yet (inference down or starting).
-    pub fn no_poses(name: &str) -> Self {
-        Self::not_found(format!("camera {name:?} has no poses yet"))
-    }
 }
 
 /// A camera name from a request, checked.
@@ -103,13 +93,14 @@ impl IntoResponse for ServiceError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::StoreError;
 
     #[test]
     fn each_kind_has_its_grpc_code_and_http_status() {
         let cases = [
             (ServiceError::bad_camera("a b"), tonic::Code::InvalidArgument, StatusCode::BAD_REQUEST),
-            (ServiceError::unknown_camera("x"), tonic::Code::NotFound, StatusCode::NOT_FOUND),
-            (ServiceError::no_poses("x"), tonic::Code::NotFound, StatusCode::NOT_FOUND),
+            (StoreError::UnknownCamera("x".into()).into(), tonic::Code::NotFound, StatusCode::NOT_FOUND),
+            (StoreError::NoPoses("x".into()).into(), tonic::Code::NotFound, StatusCode::NOT_FOUND),
             (ServiceError::bus("down"), tonic::Code::Unavailable, StatusCode::SERVICE_UNAVAILABLE),
             (ServiceError::internal("oops"), tonic::Code::Internal, StatusCode::INTERNAL_SERVER_ERROR),
         ];

@@ -25,7 +25,7 @@ use crate::book::CameraBook;
 use crate::error::{camera, ErrorCode, ServiceError};
 use crate::feeds::FrameFeeds;
 use crate::snapshot::{Overlay, SnapshotCache};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// Messages buffered per streaming client; a slower live client skips ahead (newest wins).
 const STREAM_BUFFER: usize = 16;
@@ -183,7 +183,7 @@ impl PoseQuery for PoseQueryImpl {
         let r = req.get_ref();
         let cam = camera(&r.camera)?;
         if !r.wait_for_camera && !self.store.knows(&cam).await.map_err(ServiceError::from)? {
-            return Err(ServiceError::unknown_camera(cam.as_str()).into());
+            return Err(ServiceError::from(StoreError::UnknownCamera(cam.to_string())).into());
         }
         if r.from_ns == 0 {
             return self.live(subject::poses(&cam)).await.map(Response::new);
