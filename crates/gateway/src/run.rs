@@ -75,6 +75,8 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
     let feeds = crate::feeds::FrameFeeds::new(client.clone(), stop_tasks.clone(), tasks.clone());
     // Streams set up (once) and the bus connected (now): both needed to serve.
     let streams_ready = Arc::new(AtomicBool::new(false));
+    // What gRPC health last said: the HTTP probes say the same, never ahead of it.
+    let serving = Arc::new(AtomicBool::new(false));
     if let Some(listener) = ops {
         let state = OpsState {
             client: client.clone(),
@@ -83,7 +85,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
             feeds: feeds.clone(),
             snapshots: snapshots.clone(),
             skipped: skipped.clone(),
-            streams_ready: streams_ready.clone(),
+            serving: serving.clone(),
             access: access.clone(),
             tls: http_tls,
         };
@@ -110,7 +112,14 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
         skipped,
     };
     let addr = listener.local_addr()?;
-    tasks.spawn(watch_health(store, client, limits, book, streams_ready, reporter.clone(), stop_tasks.clone()));
+    tasks.spawn(watch_health(
+        store,
+        client,
+        limits,
+        book,
+        Health { streams_ready, serving, reporter: reporter.clone() },
+        stop_tasks.clone(),
+    ));
     info!(%addr, tls = tls.is_some(), token = !access.is_open(), "gateway serving gRPC");
     let stop = {
         let (reporter, shutdown) = (reporter.clone(), shutdown.clone());
@@ -140,6 +149,14 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
     Ok(served?)
 }
 
+/// The serving state's parts: the streams (set up and kept), what was last said (HTTP reads it),
+/// and gRPC health.
+struct Health {
+    streams_ready: Arc<AtomicBool>,
+    serving: Arc<AtomicBool>,
+    reporter: tonic_health::server::HealthReporter,
+}
+
 /// Sets the streams up (they may not exist yet: nats-server just started), loads the stored
 /// sets for the preview, then keeps the streams there and says SERVING only while they are and
 /// the bus is connected.
@@ -148,8 +165,7 @@ async fn watch_health(
     client: async_nats::Client,
     limits: StreamLimits,
     book: Arc<crate::book::CameraBook>,
-    ready: Arc<AtomicBool>,
-    reporter: tonic_health::server::HealthReporter,
+    Health { streams_ready: ready, serving: said, reporter }: Health,
     shutdown: CancellationToken,
 ) {
     match ensure_streams_retrying(store.jetstream(), &limits, &shutdown).await {
@@ -181,8 +197,10 @@ async fn watch_health(
                 if serving {
                     info!("serving: streams set up and connected to NATS");
                     set_health(&reporter, true).await;
+                    said.store(true, Ordering::SeqCst);
                 } else {
                     warn!("not serving: lost the connection to NATS, or the streams");
+                    said.store(false, Ordering::SeqCst);
                     set_health(&reporter, false).await;
                 }
             }
