@@ -124,6 +124,17 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
 /// The first `n` JPEGs of a multipart MJPEG stream (with the response's status and headers), then
 /// hangs up. Fewer when the stream ends first.
 pub async fn mjpeg_frames(addr: std::net::SocketAddr, path: &str, n: usize) -> (Reply, Vec<Vec<u8>>) {
+    mjpeg_frames_until(addr, path, n, |_| false).await
+}
+
+/// As [`mjpeg_frames`], but stops at the first frame for which `done` holds (the last one
+/// returned), or after `n` frames.
+pub async fn mjpeg_frames_until(
+    addr: std::net::SocketAddr,
+    path: &str,
+    n: usize,
+    mut done: impl FnMut(&[u8]) -> bool,
+) -> (Reply, Vec<Vec<u8>>) {
     let (status, headers, mut r) = request(addr, path, Ask::default()).await;
     let chunked = headers.iter().any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
     let reply = Reply { status, headers, body: Vec::new() };
@@ -141,7 +152,11 @@ pub async fn mjpeg_frames(addr: std::net::SocketAddr, path: &str, n: usize) -> (
             data.extend_from_slice(&buf[..got]);
         }
         while let Some(frame) = take_part(&mut data) {
+            let stop = done(&frame);
             frames.push(frame);
+            if stop {
+                return (reply, frames);
+            }
         }
     }
     frames.truncate(n);

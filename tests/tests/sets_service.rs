@@ -101,6 +101,10 @@ async fn reps_stream_live_and_the_set_is_stored_once() {
         // Who is counted: the athlete's box (the test's person stands within x 80..260).
         let b = r.athlete.unwrap();
         assert!(b.x1 >= 70.0 && b.x2 <= 270.0, "{b:?}");
+        // The knee over the set so far, a point per pose (15 a second), down to the rep's depth.
+        assert_eq!(r.trace_t_s.len(), r.trace_deg.len());
+        assert!(r.trace_t_s.len() as f64 > (r.t_s - r.trace_t_s[0]) * 14.0, "{} points", r.trace_t_s.len());
+        assert!(r.trace_deg.iter().any(|d| *d < 95.0), "{:?}", r.trace_deg);
         live.push(r.reps);
     }
     assert_eq!(live, vec![1, 2, 3, 4]);
@@ -119,6 +123,10 @@ async fn reps_stream_live_and_the_set_is_stored_once() {
     assert_eq!(s.end_unix_ns, (s.end_s * 1e9) as i64 + 1_000_000_000);
     assert_eq!(s.angle_ranges.len(), 6);
     assert_eq!(s.features.len() as u32, s.frames);
+    // The plot of the set: the knee from the set's start to its end.
+    assert_eq!(s.trace_t_s.len(), s.trace_deg.len());
+    assert!(s.trace_t_s.len() > 100, "{}", s.trace_t_s.len());
+    assert!((s.trace_t_s[0] - s.start_s).abs() < 0.1 && (s.trace_t_s[s.trace_t_s.len() - 1] - s.end_s).abs() < 0.1);
     // Out-of-order frames (a replica behind the others) are dropped, not counted.
     publish_frames(&c, 100..101).await;
     wait_until("out-of-order drop", || stats.out_of_order.load(Ordering::SeqCst) == 1).await;

@@ -32,6 +32,8 @@ struct CameraState {
     latest: Option<Arc<PoseFrame>>,
     /// The set in progress (cleared when that set closes).
     reps: Option<RepProgress>,
+    /// When each rep of the set in progress hit bottom (its timeline, s).
+    rep_times: Vec<f64>,
     /// The last closed sets, oldest first.
     sets: VecDeque<SetEvent>,
     arrivals: RateWindow,
@@ -139,13 +141,24 @@ impl CameraBook {
     }
 
     pub fn on_reps(&self, r: RepProgress) {
-        self.cameras.update(&r.camera.clone(), |s| s.reps = Some(r));
+        self.cameras.update(&r.camera.clone(), |s| {
+            match &s.reps {
+                Some(old) if old.set_id == r.set_id => {
+                    if r.reps > old.reps {
+                        s.rep_times.push(r.t_s);
+                    }
+                }
+                _ => s.rep_times = vec![r.t_s],
+            }
+            s.reps = Some(r);
+        });
     }
 
     pub fn on_set(&self, set: SetEvent) {
         self.cameras.update(&set.camera.clone(), |s| {
             if s.reps.as_ref().is_some_and(|r| r.set_id == set.set_id) {
                 s.reps = None;
+                s.rep_times.clear();
             }
             if !s.sets.iter().any(|k| k.set_id == set.set_id) {
                 if s.sets.len() == SETS_KEPT {
@@ -179,6 +192,11 @@ impl CameraBook {
     /// Where the athlete of the set in progress was last seen; `None` between sets.
     pub fn athlete(&self, camera: &str) -> Option<pump_proto::Box> {
         self.cameras.read(camera, |s| s.reps.as_ref().and_then(|r| r.athlete)).flatten()
+    }
+
+    /// The set in progress, with when each of its reps hit bottom; `None` between sets.
+    pub fn in_progress(&self, camera: &str) -> Option<(RepProgress, Vec<f64>)> {
+        self.cameras.read(camera, |s| s.reps.clone().map(|r| (r, s.rep_times.clone()))).flatten()
     }
 
     /// Reps of the set in progress: 0 between sets.
@@ -364,10 +382,17 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(book.reps("cam"), 3);
+        // A rep heard twice (a replayed count) is one rep time; joined mid-set, the times of
+        // the reps heard.
+        for (reps, t_s) in [(4, 3.0), (4, 3.0), (5, 5.0)] {
+            book.on_reps(RepProgress { camera: "cam".into(), set_id: "s1".into(), reps, t_s, ..Default::default() });
+        }
+        assert_eq!(book.in_progress("cam").unwrap().1, vec![1.0, 3.0, 5.0]);
         book.on_set(SetEvent { camera: "cam".into(), set_id: "s0".into(), ..Default::default() });
-        assert_eq!(book.reps("cam"), 3);
+        assert_eq!(book.reps("cam"), 5);
         book.on_set(SetEvent { camera: "cam".into(), set_id: "s1".into(), reps: 4, ..Default::default() });
         assert_eq!(book.reps("cam"), 0);
+        assert!(book.in_progress("cam").is_none());
         assert_eq!(book.recent_sets("cam")[0].reps, 4);
         // Heard twice (stored, then live): kept once.
         book.on_set(SetEvent { camera: "cam".into(), set_id: "s1".into(), reps: 4, ..Default::default() });

@@ -196,6 +196,9 @@ struct SetRow {
     start_unix_ms: i64,
     rep_depths_deg: Vec<f32>,
     rep_durations_s: Vec<f64>,
+    rep_times_s: Vec<f64>,
+    /// The counted joint's angle over the set: [t_s, degrees] pairs.
+    trace: Vec<[f64; 2]>,
     reps: u32,
     exercise: String,
     confidence: f32,
@@ -219,7 +222,24 @@ struct CameraRow {
     /// Where the athlete of the set in progress is ([x1, y1, x2, y2], source pixels): drawn
     /// bright, everyone else grey. None between sets.
     athlete: Option<[f32; 4]>,
+    /// The set in progress; None between sets.
+    set: Option<LiveSetRow>,
     sets: Vec<SetRow>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct LiveSetRow {
+    set_id: String,
+    reps: u32,
+    /// When each rep heard hit bottom (the set's timeline, s).
+    rep_times_s: Vec<f64>,
+    /// The counted joint's angle so far: [t_s, degrees] pairs.
+    trace: Vec<[f64; 2]>,
+}
+
+/// A trace sent as two lists, as [t, degrees] pairs a plot reads.
+fn pairs(t: &[f64], deg: &[f32]) -> Vec<[f64; 2]> {
+    t.iter().zip(deg).map(|(t, d)| [*t, f64::from(*d)]).collect()
 }
 
 async fn api_cameras(State(p): State<Arc<Preview>>) -> Result<Response, ServiceError> {
@@ -240,6 +260,12 @@ async fn api_cameras(State(p): State<Arc<Preview>>) -> Result<Response, ServiceE
                 below_pose_rate_floor: r.below_floor,
                 pose_rate_floor: p.book.pose_rate_floor,
                 athlete: p.book.athlete(cam.as_str()).map(|b| [b.x1, b.y1, b.x2, b.y2]),
+                set: p.book.in_progress(cam.as_str()).map(|(r, rep_times_s)| LiveSetRow {
+                    trace: pairs(&r.trace_t_s, &r.trace_deg),
+                    set_id: r.set_id,
+                    reps: r.reps,
+                    rep_times_s,
+                }),
                 sets: p
                     .book
                     .recent_sets(cam.as_str())
@@ -248,6 +274,8 @@ async fn api_cameras(State(p): State<Arc<Preview>>) -> Result<Response, ServiceE
                         start_unix_ms: s.start_unix_ns / 1_000_000,
                         rep_depths_deg: s.rep_depths_deg,
                         rep_durations_s: s.rep_durations_s,
+                        trace: pairs(&s.trace_t_s, &s.trace_deg),
+                        rep_times_s: s.rep_times_s,
                         set_id: s.set_id,
                         reps: s.reps,
                         exercise: s.exercise,

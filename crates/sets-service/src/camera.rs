@@ -186,7 +186,7 @@ impl CameraCount {
                 FrameInput { t, frame: pf.frame_id, width: pf.width as f32, height: pf.height as f32, poses: &poses };
             for event in self.tracker.push(input) {
                 match event {
-                    TrackerEvent::Rep { set_id, reps, t, athlete } => {
+                    TrackerEvent::Rep { set_id, reps, t, athlete, trace } => {
                         out.reps_in_set = Some(reps);
                         if !out.replayed {
                             out.reps.push(RepProgress {
@@ -195,6 +195,8 @@ impl CameraCount {
                                 reps: reps as u32,
                                 t_s: t,
                                 athlete: athlete.map(|b| pump_proto::Box { x1: b.x1, y1: b.y1, x2: b.x2, y2: b.y2 }),
+                                trace_t_s: trace.iter().map(|p| p.0).collect(),
+                                trace_deg: trace.iter().map(|p| p.1).collect(),
                             });
                         }
                     }

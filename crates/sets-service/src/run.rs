@@ -76,6 +76,8 @@ pub fn set_message(e: &ClosedSet, wall_offset_ns: i64) -> pump_proto::SetEvent {
         rep_durations_s: e.rep_spans.iter().map(|(start, end)| end - start).collect(),
         start_unix_ns: unix_ns(e.start),
         end_unix_ns: unix_ns(e.end),
+        trace_t_s: e.trace.iter().map(|p| p.0).collect(),
+        trace_deg: e.trace.iter().map(|p| p.1).collect(),
     }
 }
 

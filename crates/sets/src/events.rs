@@ -31,10 +31,17 @@ pub struct ClosedSet {
     pub pose_rate: f64,
     /// The longest pause between two poses during the set (s).
     pub longest_gap: f64,
+    /// The counted joint's angle (degrees) over the set, at its times: what a plot of the set
+    /// draws. At most [`MAX_TRACE_POINTS`], evenly thinned.
+    pub trace: Vec<(f64, f32)>,
     /// Fewer than 3 reps, an exercise recognised with confidence under 0.75, a pose rate under
     /// the floor or a pause that could hide a rep: the athlete should confirm the set.
     pub pending: bool,
 }
+
+/// The most points a set's angle trace carries: a plot a few hundred pixels wide needs no more,
+/// and a live count stays a few kilobytes however long the set.
+pub const MAX_TRACE_POINTS: usize = 240;
 
 /// What a set of no known exercise is called on the wire and on screen.
 pub const UNKNOWN_EXERCISE: &str = "unknown";
@@ -69,6 +76,8 @@ pub enum TrackerEvent {
         t: f64,
         /// Where the set's athlete was last seen: who is counted.
         athlete: Option<BBox>,
+        /// The counted joint's angle over the set so far, as [`ClosedSet::trace`].
+        trace: Vec<(f64, f32)>,
     },
     /// A set closed (boxed: a set with its features is far larger than a rep).
     Closed(Box<ClosedSet>),

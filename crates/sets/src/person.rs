@@ -31,9 +31,16 @@ impl Family {
         for (v, side) in self.visibility.iter_mut().zip(sides) {
             *v += alpha * (visibility(kps, side) - *v);
         }
-        // The side the camera sees better over time, not frame by frame.
-        let side = if self.visibility[1] > self.visibility[0] { sides[1] } else { sides[0] };
-        self.counter.push(t, pose_joint_angle(kps, side, MIN_KEYPOINT_CONFIDENCE))
+        self.counter.push(t, pose_joint_angle(kps, self.side(), MIN_KEYPOINT_CONFIDENCE))
+    }
+
+    /// The side the camera sees better over time, not frame by frame: the joint counted.
+    pub(crate) fn side(&self) -> Joint {
+        if self.visibility[1] > self.visibility[0] {
+            self.joint.mirrored()
+        } else {
+            self.joint
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, VecDeque};
 use pump_features::{driving_joint, exercise_distances, nearest, DtwConfig, FeatureMatrix, Joint, Prototype};
 use pump_types::{Keypoint, Pose, NUM_KEYPOINTS};
 
-use crate::events::{rows_between, ClosedSet, TrackerEvent};
+use crate::events::{rows_between, ClosedSet, TrackerEvent, MAX_TRACE_POINTS};
 use crate::people::{presence, People, PersonId, Zone};
 use crate::person::{Person, FAMILIES};
 use crate::reps::{Rep, RepConfig};
@@ -217,11 +217,42 @@ impl SetTracker {
             }
             if live > open.live {
                 open.live = live;
+                let (set_id, start, athlete_id) = (open.set_id.clone(), open.start, open.athlete);
+                let family = self.live_family(athlete_id, &active);
+                let trace = self.trace(athlete_id, family, start, rep.end.max(rep.bottom));
                 let athlete = self.people.bbox_of(athlete);
-                events.push(TrackerEvent::Rep { set_id: open.set_id.clone(), reps: live, t: rep.bottom, athlete });
+                events.push(TrackerEvent::Rep { set_id, reps: live, t: rep.bottom, athlete, trace });
             }
         }
         events
+    }
+
+    /// The family whose reps the live count shows: the exercise's, or the athlete's busiest
+    /// since the set opened.
+    fn live_family(&self, athlete: PersonId, active: &[usize]) -> usize {
+        let (Some(open), Some(p)) = (self.open.as_ref(), self.persons.get(&athlete)) else {
+            return active.first().copied().unwrap_or(0);
+        };
+        let base = open.base.get(&athlete).copied().unwrap_or_default();
+        // Ties go to the earlier family (knee, then hip, then elbow), as when the set closes.
+        active.iter().copied().rev().max_by_key(|&fi| p.counter(fi).count().saturating_sub(base[fi])).unwrap_or(0)
+    }
+
+    /// Family `fi`'s angle of `athlete` from `start` to `end`, on the side its counter reads,
+    /// thinned evenly to at most [`MAX_TRACE_POINTS`].
+    fn trace(&self, athlete: PersonId, fi: usize, start: f64, end: f64) -> Vec<(f64, f32)> {
+        let Some(person) = self.persons.get(&athlete) else { return Vec::new() };
+        let side = person.families[fi].side();
+        let all: Vec<(f64, f32)> = self
+            .frames
+            .iter()
+            .filter(|f| f.t >= start && f.t <= end)
+            .filter_map(|f| {
+                let kps = f.people.iter().find(|p| p.0 == athlete)?.1;
+                Some((f.t, pump_features::angle::pose_joint_angle(&kps, side, pump_features::MIN_KEYPOINT_CONFIDENCE)?))
+            })
+            .collect();
+        thin(all, MAX_TRACE_POINTS)
     }
 
     /// A set opened by `rep` of person `id`: every person's reps so far are not the set's, but
@@ -297,8 +328,10 @@ impl SetTracker {
                 None => (None, 0.0),
             },
         };
-        let reps = &family_reps[counting_family(exercise.as_deref(), &family_reps)];
+        let family = counting_family(exercise.as_deref(), &family_reps);
+        let reps = &family_reps[family];
         let end = reps.last().map(|r| r.end).unwrap_or(end_guess);
+        let trace = self.trace(open.athlete, family, open.start, end);
         let span = self.span(open.start, end);
         // Frames up to the set's end are done with; later ones may start the next set.
         self.frames.retain(|f| f.t > end);
@@ -320,6 +353,7 @@ impl SetTracker {
             feature_times,
             pose_rate: span.pose_rate,
             longest_gap: span.longest_gap,
+            trace,
             pending: n < PENDING_MIN_REPS
                 || confidence < PENDING_MIN_CONFIDENCE
                 || span.pose_rate < self.cfg.min_pose_rate
@@ -398,6 +432,17 @@ struct Span {
     end_frame: u64,
     pose_rate: f64,
     longest_gap: f64,
+}
+
+/// Every `k`-th point, `k` the smallest that leaves at most `max`; the last point always kept, so
+/// a plot ends where the set does.
+fn thin(points: Vec<(f64, f32)>, max: usize) -> Vec<(f64, f32)> {
+    if points.len() <= max || max < 2 {
+        return points;
+    }
+    let k = (points.len() - 1).div_ceil(max - 1);
+    let last = points.len() - 1;
+    points.into_iter().enumerate().filter(|(i, _)| i % k == 0 || *i == last).map(|(_, p)| p).collect()
 }
 
 /// The family with the most reps; ties go to the earlier one (knee, then hip, then elbow).

@@ -278,3 +278,66 @@ fn frames_from_the_past_are_ignored_and_segments_name_the_sets() {
     assert_eq!(sets[0].reps, 4);
     assert!(sets[0].set_id.starts_with("cam-s42-"), "{}", sets[0].set_id);
 }
+
+#[test]
+fn the_trace_is_the_counted_knee_over_the_set_live_and_closed() {
+    let mut t = SetTracker::new("cam", squat_cfg(5.0));
+    let events = run(&mut t, 0, 300, 15.0, |t| knee_at(t, 1.0, 4));
+    let live: Vec<&Vec<(f64, f32)>> = events
+        .iter()
+        .filter_map(|e| if let TrackerEvent::Rep { trace, .. } = e { Some(trace) } else { None })
+        .collect();
+    assert_eq!(live.len(), 4);
+    // Each live count carries the set so far: longer at each rep, from the same start.
+    for w in live.windows(2) {
+        assert!(w[1].len() > w[0].len() && w[1][0] == w[0][0], "{} then {}", w[0].len(), w[1].len());
+    }
+    let s = &closed(&events)[0];
+    let (first, last) = (s.trace[0], s.trace[s.trace.len() - 1]);
+    assert!(
+        (first.0 - s.start).abs() < 0.1 && (last.0 - s.end).abs() < 0.1,
+        "{first:?} .. {last:?} for {} .. {}",
+        s.start,
+        s.end
+    );
+    // The knee's own angle at each point, in time order, reaching each rep's depth.
+    for (time, deg) in &s.trace {
+        assert!((deg - knee_at(*time, 1.0, 4)).abs() < 0.5, "{deg} at {time}");
+    }
+    assert!(s.trace.windows(2).all(|w| w[1].0 > w[0].0));
+    let lowest = s.trace.iter().map(|p| p.1).fold(f32::MAX, f32::min);
+    let deepest = s.rep_depths.iter().copied().fold(f32::MAX, f32::min);
+    // A rep's depth is read on the counter's smoothed angle, the trace is the raw one.
+    assert!((lowest - deepest).abs() < 3.0, "trace {lowest} vs deepest rep {deepest}");
+    // 8 s at 15 fps is 120 points: all of them.
+    assert!((115..=125).contains(&s.trace.len()), "{}", s.trace.len());
+}
+
+#[test]
+fn the_trace_of_a_long_set_is_thinned_and_still_ends_where_the_set_ends() {
+    let mut t = SetTracker::new("cam", squat_cfg(5.0));
+    // 20 reps at 30 poses a second: 1200 points in the set.
+    let events = run(&mut t, 0, 1500, 30.0, |t| knee_at(t, 1.0, 20));
+    let s = &closed(&events)[0];
+    assert_eq!(s.reps, 20);
+    assert!(s.trace.len() <= crate::events::MAX_TRACE_POINTS && s.trace.len() > 200, "{}", s.trace.len());
+    assert!((s.trace[s.trace.len() - 1].0 - s.end).abs() < 0.05);
+    assert!(thin((0..1000).map(|i| (i as f64, 0.0)).collect(), 240).len() <= 240);
+    assert_eq!(thin((0..10).map(|i| (i as f64, 0.0)).collect(), 240).len(), 10);
+}
+
+#[test]
+fn the_trace_follows_the_side_the_camera_sees() {
+    let mut t = SetTracker::new("cam", squat_cfg(5.0));
+    let mut events = Vec::new();
+    for i in 0..300u64 {
+        let time = i as f64 / 15.0;
+        let mut p = person(knee_at(time, 1.0, 4));
+        // The left knee hidden: the right one's angle is what counts and what is drawn.
+        p.keypoints[13].confidence = 0.05;
+        events.extend(t.push(FrameInput { t: time, frame: i, width: 400.0, height: 500.0, poses: &[p] }));
+    }
+    let s = &closed(&events)[0];
+    assert_eq!(s.reps, 4);
+    assert!(s.trace.len() > 100 && s.trace.iter().all(|(time, deg)| (deg - knee_at(*time, 1.0, 4)).abs() < 0.5));
+}
