@@ -56,6 +56,7 @@ quiet_seconds = 4
 [gateway]
 http_addr = "$http"
 grpc_addr = "$grpc"
+clips = true
 CONFIG
 echo "demo: pump up with $work/demo.toml (the squat clip as live camera 'squat' at $cam_url)" >&2
 # Its own session: Ctrl-C reaches this script only, which then stops pump up in order.
@@ -77,6 +78,21 @@ for _ in $(seq 150); do [ -n "$("$BIN/pump" sets squat 2>/dev/null)" ] && break;
 sleep 0.5
 kill -TERM "$follower" 2>/dev/null || true
 wait "$follower" 2>/dev/null || true
+# The set's clip, as the preview lists it (written a second or two after the set closes).
+python3 - "http://$http" <<'PY' >&2 || true
+import json, sys, time, urllib.request
+base = sys.argv[1]
+for _ in range(50):
+    cams = json.load(urllib.request.urlopen(base + "/api/cameras"))["cameras"]
+    clips = [s["clip"] for c in cams if c["camera"] == "squat" for s in c["sets"] if s.get("clip")]
+    if clips:
+        size = len(urllib.request.urlopen(base + clips[0]).read())
+        print(f"demo: the set's clip (skeleton and rep count burnt in): {base}{clips[0]} ({size} bytes)")
+        break
+    time.sleep(0.2)
+else:
+    print("demo: no clip of the squat set listed")
+PY
 
 # The listener subscribes before the file plays, so it sees every pose; it leaves at end of stream.
 "$BIN/pump" listen --until-end demo | python3 "$ROOT/deploy/summary.py" &

@@ -24,3 +24,23 @@ pub fn decode_jpeg(jpeg: &[u8]) -> (usize, usize, Vec<u8>) {
     let info = d.info().unwrap();
     (usize::from(info.width), usize::from(info.height), px)
 }
+
+/// A video's frames as RGB bytes, decoded by ffmpeg.
+pub fn rgb_frames(path: &std::path::Path, width: usize, height: usize) -> Vec<Vec<u8>> {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-i"])
+        .arg(path)
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    out.stdout.chunks_exact(width * height * 3).map(<[u8]>::to_vec).collect()
+}
+
+/// Bright green pixels (the bones) inside a box of a `width`-wide RGB frame.
+pub fn green_in(rgb: &[u8], width: usize, (x1, y1, x2, y2): (usize, usize, usize, usize)) -> usize {
+    (y1..y2)
+        .flat_map(|y| (x1..x2).map(move |x| (y * width + x) * 3))
+        .filter(|&i| rgb.get(i..i + 3).is_some_and(|p| p[1] > 170 && p[0] < 110 && p[2] < 110))
+        .count()
+}

@@ -223,6 +223,7 @@ pub async fn start_gateway(nats: &NatsServer) -> Gateway {
         pose_rate_floor: pump_gateway::book::DEFAULT_POSE_RATE_FLOOR,
         access: pump_gateway::access::Access::open(),
         tls: None,
+        clips: Some(Default::default()),
     };
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(pump_gateway::run(service, shutdown.clone()));

@@ -6,6 +6,7 @@
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use pump_tests::media::{green_in, rgb_frames};
 use pump_tests::{bin, identity_onnx_model, json_lines, testdata};
 
 /// Runs `pump` with a deadline, so a hang fails the test instead of stalling the suite.
@@ -223,26 +224,6 @@ fn closed_pipe_ends_quietly() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success());
-}
-
-/// A video's frames as RGB bytes, decoded by ffmpeg.
-fn rgb_frames(path: &std::path::Path, width: usize, height: usize) -> Vec<Vec<u8>> {
-    let out = Command::new("ffmpeg")
-        .args(["-loglevel", "error", "-i"])
-        .arg(path)
-        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-        .output()
-        .expect("ffmpeg");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    out.stdout.chunks_exact(width * height * 3).map(<[u8]>::to_vec).collect()
-}
-
-/// Bright green pixels (the bones) inside a box of a `width`-wide RGB frame.
-fn green_in(rgb: &[u8], width: usize, (x1, y1, x2, y2): (usize, usize, usize, usize)) -> usize {
-    (y1..y2)
-        .flat_map(|y| (x1..x2).map(move |x| (y * width + x) * 3))
-        .filter(|&i| rgb.get(i..i + 3).is_some_and(|p| p[1] > 170 && p[0] < 110 && p[2] < 110))
-        .count()
 }
 
 #[test]

@@ -229,14 +229,15 @@ async fn the_preview_page_shows_the_live_skeleton_and_rep_count_in_chromium() {
         set_id: "squat-earlier".into(),
         reps: 3,
         exercise: "squat".into(),
-        start_s: 0.0,
-        end_s: 6.0,
+        // An hour ago on the camera's timeline: no frames of it are kept, so no clip.
+        start_s: -3600.0,
+        end_s: -3594.0,
         rep_depths_deg: vec![90.0, 84.6, 88.0],
         rep_durations_s: vec![2.0, 1.5, 2.5],
         start_unix_ns: pump_bus::clock::now_ns() - 60_000_000_000,
         // The knee over the set: three dips, one a rep.
-        rep_times_s: vec![1.0, 3.0, 5.0],
-        trace_t_s: (0..=60).map(|i| i as f64 / 10.0).collect(),
+        rep_times_s: vec![-3599.0, -3597.0, -3595.0],
+        trace_t_s: (0..=60).map(|i| i as f64 / 10.0 - 3600.0).collect(),
         trace_deg: (0..=60)
             .map(|i| 175.0 - 85.0 * (0.5 - 0.5 * (i as f32 / 20.0 * std::f32::consts::TAU).cos()))
             .collect(),
@@ -368,6 +369,93 @@ async fn the_preview_page_shows_the_live_skeleton_and_rep_count_in_chromium() {
         !b.is_null() && x(0) > 20.0 && x(2) < 300.0 && x(2) - x(0) > 80.0 && live
     })
     .await;
+
+    // When the set closes (the clip ends), its clip: listed, downloadable, every frame one the
+    // set's poses came from, with the athlete's skeleton on it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    let set = loop {
+        let api: serde_json::Value = serde_json::from_slice(&get(gw.http, "/api/cameras").await.body).unwrap();
+        let cams = api["cameras"].as_array().unwrap();
+        let sets = cams.iter().find(|c| c["camera"] == "squat").unwrap()["sets"].as_array().unwrap().clone();
+        if let Some(set) = sets.into_iter().find(|s| s["set_id"] != "squat-earlier" && s["clip"].is_string()) {
+            break set;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no clip of the squat set: {api}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let (set_id, path) = (set["set_id"].as_str().unwrap(), set["clip"].as_str().unwrap());
+    assert_eq!(path, format!("/clips/{set_id}.avi"));
+    let reply = get(gw.http, path).await;
+    assert_eq!((reply.status, reply.header("content-type")), (200, Some("video/x-msvideo")), "{set}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("set.avi");
+    std::fs::write(&file, &reply.body).unwrap();
+    // To look at it: PUMP_TEST_CLIP=/tmp/set.avi cargo test --test preview
+    if let Some(path) = std::env::var_os("PUMP_TEST_CLIP") {
+        std::fs::write(path, &reply.body).unwrap();
+    }
+    // ffmpeg reads it: every frame a 320×516 picture with the skeleton on the athlete, who
+    // squats in the middle of the frame.
+    let frames = pump_tests::media::rgb_frames(&file, 320, 516);
+    let stored = pump_proto::SetEvent::decode(
+        async_nats::jetstream::new(client(&nats, "clips").await)
+            .get_stream(pump_bus::streams::SETS_STREAM)
+            .await
+            .unwrap()
+            .get_last_raw_message_by_subject("pump.sets.squat")
+            .await
+            .unwrap()
+            .payload,
+    )
+    .unwrap();
+    assert_eq!(stored.set_id, set_id);
+    // The set's poses of its athlete (its feature rows), and those of half a second either side.
+    let margin = (stored.pose_rate + 1.0).ceil() as usize;
+    assert!(
+        frames.len() >= stored.frames as usize && frames.len() <= stored.frames as usize + margin,
+        "{} frames for a set of {} poses at {:.1} a second",
+        frames.len(),
+        stored.frames,
+        stored.pose_rate
+    );
+    let drawn = frames.iter().filter(|f| pump_tests::media::green_in(f, 320, (80, 100, 240, 500)) > 100).count();
+    assert!(drawn * 10 >= frames.len() * 9, "{drawn} of {} frames with the athlete's skeleton", frames.len());
+    // gRPC: the same bytes, and ListSets says where the clip is.
+    let mut q = pump_proto::pose_query_client::PoseQueryClient::new(gw.channel.clone());
+    let mut chunks = tokio::time::timeout(T, q.get_set_clip(pump_proto::GetSetClipRequest { set_id: set_id.into() }))
+        .await
+        .unwrap()
+        .unwrap()
+        .into_inner();
+    let mut bytes = Vec::new();
+    while let Some(c) = tokio::time::timeout(T, chunks.message()).await.unwrap().unwrap() {
+        if bytes.is_empty() {
+            assert_eq!((c.content_type.as_str(), c.size), ("video/x-msvideo", reply.body.len() as u64));
+        }
+        bytes.extend_from_slice(&c.data);
+    }
+    assert!(bytes == reply.body, "gRPC and HTTP give the same clip");
+    let listed = q.list_sets(pump_proto::ListSetsRequest { camera: "squat".into(), ..Default::default() });
+    let listed = tokio::time::timeout(T, listed).await.unwrap().unwrap().into_inner();
+    let ours = listed.sets.iter().find(|s| s.set_id == set_id).unwrap();
+    assert_eq!(ours.clip, path);
+    assert!(listed.sets.iter().filter(|s| s.set_id != set_id).all(|s| s.clip.is_empty()));
+    let missing = q.get_set_clip(pump_proto::GetSetClipRequest { set_id: "squat-earlier".into() }).await;
+    assert_eq!(missing.err().map(|e| e.code()), Some(tonic::Code::NotFound));
+    assert_eq!(get(gw.http, "/clips/squat-earlier.avi").await.status, 404);
+    assert_eq!(get(gw.http, "/clips/x.mp4").await.status, 400);
+    // On the page: a link to it beside the set.
+    let mut browser = pump_tests::browser::Browser::open(&format!("http://{}/", gw.http), 900, 1000).await;
+    let link = browser
+        .wait_for(
+            "the clip's link",
+            r#"(() => { const a = document.querySelector('section[data-camera="squat"] .sets a.clip');
+                return a && a.getAttribute('href'); })()"#,
+            Duration::from_secs(20),
+        )
+        .await;
+    assert_eq!(link, path);
+    drop(browser);
 
     pump_tests::services::stop_task(&capture_shutdown, capture).await;
     infer.stop().await;

@@ -11,9 +11,9 @@ use prost::Message;
 use pump_bus::subject::{self, SETS_ALL};
 use pump_proto::pose_query_server::PoseQuery;
 use pump_proto::{
-    CameraInfo, GetLatestPosesRequest, GetSnapshotRequest, ListCamerasRequest, ListCamerasResponse, ListSetsRequest,
-    ListSetsResponse, PoseFrame, RepProgress, SetEvent, Snapshot, StreamPosesRequest, StreamRepsRequest,
-    StreamSetsRequest,
+    CameraInfo, ClipChunk, GetLatestPosesRequest, GetSetClipRequest, GetSnapshotRequest, ListCamerasRequest,
+    ListCamerasResponse, ListSetsRequest, ListSetsResponse, PoseFrame, RepProgress, SetEvent, Snapshot,
+    StreamPosesRequest, StreamRepsRequest, StreamSetsRequest,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -57,6 +57,7 @@ pub(crate) struct PoseQueryImpl {
     /// Where the forwarding tasks run, so shutdown waits for them.
     pub tasks: TaskTracker,
     pub skipped: Arc<AtomicU64>,
+    pub clips: Arc<crate::clips::Clips>,
 }
 
 impl PoseQueryImpl {
@@ -201,7 +202,10 @@ impl PoseQuery for PoseQueryImpl {
         }
         let filter = if r.camera.is_empty() { SETS_ALL.to_string() } else { subject::sets(&camera(&r.camera)?) };
         let limit = if r.limit == 0 { 100 } else { r.limit as usize };
-        let sets = self.store.stored_sets(filter, r.since_s, limit).await.map_err(ServiceError::from)?;
+        let mut sets = self.store.stored_sets(filter, r.since_s, limit).await.map_err(ServiceError::from)?;
+        for s in sets.iter_mut().filter(|s| self.clips.has(&s.set_id)) {
+            s.clip = crate::preview::clip_path(&s.set_id);
+        }
         Ok(Response::new(ListSetsResponse { sets }))
     }
 
@@ -247,4 +251,30 @@ impl PoseQuery for PoseQueryImpl {
         let cam = camera(&req.get_ref().camera)?;
         self.live(subject::reps(&cam)).await.map(Response::new)
     }
+
+    type GetSetClipStream = LiveStream<ClipChunk>;
+
+    async fn get_set_clip(&self, req: Request<GetSetClipRequest>) -> Result<Response<Self::GetSetClipStream>, Status> {
+        let set_id = &req.get_ref().set_id;
+        if set_id.is_empty() || set_id.contains(['/', '.']) {
+            return Err(ServiceError::bad_request(format!("set_id: {set_id:?} is not a set id")).into());
+        }
+        let clip = self.clips.get(set_id).await?;
+        // Under tonic's default 4 MiB message limit, whatever the client's settings.
+        let size = clip.len() as u64;
+        let chunks: Vec<Result<ClipChunk, Status>> = (0..clip.len().max(1))
+            .step_by(CLIP_CHUNK)
+            .enumerate()
+            .map(|(i, at)| {
+                let data = clip.slice(at..(at + CLIP_CHUNK).min(clip.len()));
+                let (content_type, size) =
+                    if i == 0 { (crate::clips::CONTENT_TYPE.to_string(), size) } else { (String::new(), 0) };
+                Ok(ClipChunk { data, content_type, size })
+            })
+            .collect();
+        Ok(Response::new(Box::pin(futures::stream::iter(chunks))))
+    }
 }
+
+/// The bytes of one clip chunk.
+const CLIP_CHUNK: usize = 1 << 20;

@@ -14,7 +14,9 @@
 //! unreachable UNAVAILABLE / 503.
 
 pub mod access;
+pub mod avi;
 pub mod book;
+pub mod clips;
 pub mod error;
 pub mod feeds;
 mod grpc;

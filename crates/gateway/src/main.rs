@@ -39,6 +39,17 @@ struct Args {
     tls_key: Option<std::path::PathBuf>,
     /// Serve other machines without a token (a network you trust otherwise, e.g. behind a proxy
     /// that authenticates).
+    /// Record a clip of each set (its posed frames with the skeleton and rep count, Motion-JPEG
+    /// AVI) into the `pump-clips` object store on NATS; listed on the preview, downloaded from
+    /// /clips/<set id>.avi or GetSetClip. The gateway then receives every camera's frames.
+    #[arg(long, env = "PUMP_CLIPS", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0, default_missing_value = "true", default_value = "false")]
+    clips: bool,
+    /// The clip store's size (MiB): the oldest clips are deleted to make room.
+    #[arg(long, env = "PUMP_CLIPS_MAX_MB", default_value_t = 2048, value_parser = clap::value_parser!(u64).range(1..))]
+    clips_max_mb: u64,
+    /// Hours a clip is kept.
+    #[arg(long, env = "PUMP_CLIPS_MAX_AGE_H", default_value_t = 168, value_parser = clap::value_parser!(u64).range(1..))]
+    clips_max_age_h: u64,
     #[arg(long, env = "PUMP_ALLOW_UNAUTHENTICATED", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0, default_missing_value = "true", default_value = "false")]
     allow_unauthenticated: bool,
 }
@@ -110,6 +121,10 @@ async fn main() -> ExitCode {
                 pose_rate_floor: args.min_pose_rate,
                 access,
                 tls,
+                clips: args.clips.then(|| pump_gateway::clips::ClipLimits {
+                    max_bytes: args.clips_max_mb << 20,
+                    max_age: std::time::Duration::from_secs(args.clips_max_age_h * 3600),
+                }),
             },
             shutdown,
         )

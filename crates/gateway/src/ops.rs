@@ -14,6 +14,8 @@ use crate::store::Store;
 /// What the HTTP side (health, metrics, preview) reads: the state the gRPC side serves from.
 pub const JPEG_ENCODES: &str = "pump_gateway_jpeg_encodes_total";
 pub const PREVIEWED_CAMERAS: &str = "pump_gateway_previewed_cameras";
+pub const CLIPS_WRITTEN: &str = "pump_gateway_clips_written_total";
+pub const CLIPS_FAILED: &str = "pump_gateway_clips_failed_total";
 
 pub(crate) struct OpsState {
     pub client: async_nats::Client,
@@ -27,6 +29,7 @@ pub(crate) struct OpsState {
     pub serving: Arc<std::sync::atomic::AtomicBool>,
     pub access: crate::access::Access,
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    pub clips: Arc<crate::clips::Clips>,
 }
 
 impl OpsState {
@@ -37,6 +40,7 @@ impl OpsState {
             snapshots: self.snapshots.clone(),
             feeds: self.feeds.clone(),
             shutdown: token.clone(),
+            clips: self.clips.clone(),
         });
         let routes = self.access.http(crate::preview::routes(preview.clone()));
         let tls = self.tls.clone();
@@ -90,6 +94,13 @@ impl OpsState {
             self.snapshots.encodes.load(Ordering::Relaxed) as f64,
         );
         p.single(PREVIEWED_CAMERAS, "gauge", "Cameras with a live preview open.", feeds.watched() as f64);
+        p.single(CLIPS_WRITTEN, "counter", "Set clips written.", self.clips.written.load(Ordering::Relaxed) as f64);
+        p.single(
+            CLIPS_FAILED,
+            "counter",
+            "Set clips that could not be written.",
+            self.clips.failed.load(Ordering::Relaxed) as f64,
+        );
         self.book.prometheus(&mut p);
         p.finish()
     }

@@ -44,6 +44,12 @@ pub struct Preview {
     pub feeds: Arc<FrameFeeds>,
     /// Ends the MJPEG streams, which would otherwise hold up the server's graceful shutdown.
     pub shutdown: CancellationToken,
+    pub clips: Arc<crate::clips::Clips>,
+}
+
+/// Where a set's clip is downloaded on the preview port.
+pub fn clip_path(set_id: &str) -> String {
+    format!("/clips/{}", crate::clips::clip_name(set_id))
 }
 
 pub fn routes(preview: Arc<Preview>) -> Router {
@@ -52,6 +58,7 @@ pub fn routes(preview: Arc<Preview>) -> Router {
         .route("/api/cameras", get(api_cameras))
         .route("/cameras/{camera}/snapshot.jpg", get(snapshot))
         .route("/cameras/{camera}/stream.mjpg", get(stream))
+        .route("/clips/{name}", get(clip))
         .with_state(preview)
 }
 
@@ -114,6 +121,21 @@ async fn snapshot(
     let shown = Shown { frame, poses, caption: false, behind_ms: 0 };
     let body = jpeg(&p, shown).await.map_err(|e| ServiceError::internal(format!("snapshot: {e}")))?;
     Ok(([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "no-store")], body).into_response())
+}
+
+/// A set's clip, as a download.
+async fn clip(State(p): State<Arc<Preview>>, Path(name): Path<String>) -> Result<Response, ServiceError> {
+    let set_id = name
+        .strip_suffix(".avi")
+        .filter(|id| !id.is_empty() && !id.contains(['/', '.']))
+        .ok_or_else(|| ServiceError::bad_request(format!("{name:?} is not a clip (<set id>.avi)")))?;
+    let body = p.clips.get(set_id).await?;
+    let disposition = format!("attachment; filename=\"{name}\"");
+    Ok((
+        [(header::CONTENT_TYPE, crate::clips::CONTENT_TYPE.to_string()), (header::CONTENT_DISPOSITION, disposition)],
+        body,
+    )
+        .into_response())
 }
 
 struct Viewer {
@@ -199,6 +221,8 @@ struct SetRow {
     rep_times_s: Vec<f64>,
     /// The counted joint's angle over the set: [t_s, degrees] pairs.
     trace: Vec<[f64; 2]>,
+    /// Where its clip is downloaded, when one was recorded.
+    clip: Option<String>,
     reps: u32,
     exercise: String,
     confidence: f32,
@@ -275,6 +299,7 @@ async fn api_cameras(State(p): State<Arc<Preview>>) -> Result<Response, ServiceE
                         rep_depths_deg: s.rep_depths_deg,
                         rep_durations_s: s.rep_durations_s,
                         trace: pairs(&s.trace_t_s, &s.trace_deg),
+                        clip: p.clips.has(&s.set_id).then(|| clip_path(&s.set_id)),
                         rep_times_s: s.rep_times_s,
                         set_id: s.set_id,
                         reps: s.reps,

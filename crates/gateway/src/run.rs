@@ -41,6 +41,8 @@ pub struct Service {
     pub access: crate::access::Access,
     /// A certificate: both ports speak TLS only.
     pub tls: Option<crate::access::TlsFiles>,
+    /// Record a clip of each set, kept within these limits (`None`: serve clips, record none).
+    pub clips: Option<crate::clips::ClipLimits>,
 }
 
 impl std::fmt::Debug for Service {
@@ -64,13 +66,15 @@ async fn set_health(reporter: &tonic_health::server::HealthReporter, serving: bo
 /// Serves until `shutdown`: health NOT_SERVING until the streams exist, then SERVING; at
 /// shutdown NOT_SERVING first, then the server drains and the tasks end.
 pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let Service { client, listener, limits, skipped, ops, snapshots, pose_rate_floor, access, tls } = service;
+    let Service { client, listener, limits, skipped, ops, snapshots, pose_rate_floor, access, tls, clips } = service;
     let http_tls = tls.as_ref().map(|t| t.http()).transpose().map_err(anyhow::Error::msg)?;
     // Every task stops on this: at shutdown, or when the server fails.
     let (tasks, stop_tasks) = (TaskTracker::new(), shutdown.child_token());
     let store = Store::new(client.clone());
     let book = Arc::new(crate::book::CameraBook::with_floor(pose_rate_floor));
     tasks.spawn(crate::book::listen(book.clone(), client.clone(), stop_tasks.clone()));
+    let clips = Arc::new(crate::clips::Clips::new(clips));
+    tasks.spawn(crate::clips::run(clips.clone(), book.clone(), client.clone(), stop_tasks.clone()));
     // Frames of the cameras someone watches (the preview) or snapshots with the skeleton.
     let feeds = crate::feeds::FrameFeeds::new(client.clone(), stop_tasks.clone(), tasks.clone());
     // Streams set up (once) and the bus connected (now): both needed to serve.
@@ -86,6 +90,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
             snapshots: snapshots.clone(),
             skipped: skipped.clone(),
             serving: serving.clone(),
+            clips: clips.clone(),
             access: access.clone(),
             tls: http_tls,
         };
@@ -110,6 +115,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
         shutdown: stop_tasks.clone(),
         tasks: tasks.clone(),
         skipped,
+        clips,
     };
     let addr = listener.local_addr()?;
     tasks.spawn(watch_health(

@@ -228,6 +228,32 @@ fn caption_line(rgb: &mut [u8], w: u32, h: u32, text: &str, scale: i64, (x0, y0)
     }
 }
 
+/// `frame` as a JPEG with `overlay` drawn on (decoded and encoded again, whatever it came as).
+pub fn render(frame: &CheckedFrame, overlay: Option<Overlay<'_>>) -> Result<Bytes, String> {
+    let mut rgb = rgb_of(frame)?;
+    if rgb.len() != frame.width as usize * frame.height as usize * 3 {
+        return Err("frame size does not match its pixels".into());
+    }
+    if let Some(o) = overlay {
+        if let Some(p) = o.poses {
+            draw(&mut rgb, frame.width, frame.height, p, o.athlete.as_ref());
+        }
+        if let Some(text) = o.caption {
+            // Readable on a phone and on a wall: about 1/20 of the frame height.
+            let scale = i64::from(frame.height / 160).max(1);
+            caption(&mut rgb, frame.width, frame.height, text, scale);
+        }
+    }
+    let (Ok(width), Ok(height)) = (u16::try_from(frame.width), u16::try_from(frame.height)) else {
+        return Err(format!("a {}x{} frame is too large for JPEG", frame.width, frame.height));
+    };
+    let mut out = Vec::new();
+    jpeg_encoder::Encoder::new(&mut out, JPEG_QUALITY)
+        .encode(&rgb, width, height, jpeg_encoder::ColorType::Rgb)
+        .map_err(|e| e.to_string())?;
+    Ok(Bytes::from(out))
+}
+
 impl SnapshotCache {
     /// The JPEG of `frame` (with `overlay` drawn when given), encoded once per frame, variant and
     /// overlay content.
@@ -251,29 +277,9 @@ impl SnapshotCache {
             // Already a JPEG: served as captured, nothing to encode.
             frame.data.clone()
         } else {
-            let mut rgb = rgb_of(&frame)?;
-            if rgb.len() != frame.width as usize * frame.height as usize * 3 {
-                return Err("frame size does not match its pixels".into());
-            }
-            if let Some(o) = overlay {
-                if let Some(p) = o.poses {
-                    draw(&mut rgb, frame.width, frame.height, p, o.athlete.as_ref());
-                }
-                if let Some(text) = o.caption {
-                    // Readable on a phone and on a wall: about 1/20 of the frame height.
-                    let scale = i64::from(frame.height / 160).max(1);
-                    caption(&mut rgb, frame.width, frame.height, text, scale);
-                }
-            }
-            let (Ok(width), Ok(height)) = (u16::try_from(frame.width), u16::try_from(frame.height)) else {
-                return Err(format!("a {}x{} frame is too large for JPEG", frame.width, frame.height));
-            };
-            let mut out = Vec::new();
-            jpeg_encoder::Encoder::new(&mut out, JPEG_QUALITY)
-                .encode(&rgb, width, height, jpeg_encoder::ColorType::Rgb)
-                .map_err(|e| e.to_string())?;
+            let jpeg = render(&frame, overlay)?;
             self.encodes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            Bytes::from(out)
+            jpeg
         };
         *cached = Some((frame.frame_id, frame.capture_ts_ns, stamp, jpeg.clone()));
         Ok(jpeg)

@@ -78,6 +78,8 @@ pub fn set_message(e: &ClosedSet, wall_offset_ns: i64) -> pump_proto::SetEvent {
         end_unix_ns: unix_ns(e.end),
         trace_t_s: e.trace.iter().map(|p| p.0).collect(),
         trace_deg: e.trace.iter().map(|p| p.1).collect(),
+        // The gateway says where a clip is; the sets service records none.
+        clip: String::new(),
     }
 }
 
