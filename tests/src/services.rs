@@ -205,8 +205,13 @@ impl Gateway {
     }
 }
 
-/// Starts the gateway on a free port and waits until it reports SERVING.
+/// Starts the gateway on a free port and waits until it reports SERVING; it records clips.
 pub async fn start_gateway(nats: &NatsServer) -> Gateway {
+    start_gateway_with_clips(nats, Default::default()).await
+}
+
+/// As [`start_gateway`], its clips kept within `clips`.
+pub async fn start_gateway_with_clips(nats: &NatsServer, clips: pump_gateway::clips::ClipLimits) -> Gateway {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let ops = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -223,7 +228,7 @@ pub async fn start_gateway(nats: &NatsServer) -> Gateway {
         pose_rate_floor: pump_gateway::book::DEFAULT_POSE_RATE_FLOOR,
         access: pump_gateway::access::Access::open(),
         tls: None,
-        clips: Some(Default::default()),
+        clips: Some(clips),
     };
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(pump_gateway::run(service, shutdown.clone()));

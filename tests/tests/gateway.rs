@@ -469,3 +469,61 @@ async fn metrics_parse_and_carry_per_camera_histograms() {
     assert_eq!(health["nats_connected"], true);
     gw.stop().await;
 }
+
+/// A set of 20 posed gray frames at 10 a second on camera "gym", its timeline starting at
+/// `t0_s`: frames, their poses, then the set, as capture, inference and the sets stage publish them.
+async fn a_set_on_the_bus(c: &async_nats::Client, set_id: &str, t0_s: f64) {
+    let now = pump_bus::clock::now_ns();
+    for i in 0..20u64 {
+        let source_ts_ns = ((t0_s + i as f64 * 0.1) * 1e9) as i64;
+        let capture_ts_ns = now + i as i64 * 100_000_000;
+        let frame_id = (t0_s * 10.0) as u64 + i;
+        let frame = pump_tests::media::gray_frame("gym", frame_id, capture_ts_ns, 160, 120);
+        c.publish("pump.frames.gym", pump_proto::Frame { source_ts_ns, ..frame }.encode_to_vec().into()).await.unwrap();
+        let pose = PoseFrame {
+            camera: "gym".into(),
+            frame_id,
+            capture_ts_ns,
+            source_ts_ns,
+            width: 160,
+            height: 120,
+            ..Default::default()
+        };
+        c.publish("pump.poses.gym", pose.encode_to_vec().into()).await.unwrap();
+    }
+    let set = pump_proto::SetEvent {
+        camera: "gym".into(),
+        set_id: set_id.into(),
+        start_s: t0_s + 0.75,
+        end_s: t0_s + 1.25,
+        reps: 1,
+        rep_times_s: vec![t0_s + 1.0],
+        ..Default::default()
+    };
+    c.publish("pump.sets.gym", set.encode_to_vec().into()).await.unwrap();
+    c.flush().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clips_are_kept_within_the_store_size_oldest_first_and_age_out() {
+    let nats = NatsServer::start();
+    let limits = pump_gateway::clips::ClipLimits { max_bytes: 1, max_age: Duration::from_secs(3600) };
+    let gw = pump_tests::services::start_gateway_with_clips(&nats, limits).await;
+    let c = client(&nats, "bus").await;
+    let clip = |id: &'static str| async move { pump_tests::http::get(gw.http, &format!("/clips/{id}.avi")).await };
+    a_set_on_the_bus(&c, "gym-first", 0.0).await;
+    pump_tests::eventually("the first clip", T, || async { clip("gym-first").await.status == 200 }).await;
+    // Half a second either side of the set (0.25 s to 1.75 s): 15 posed frames of 20.
+    let first = clip("gym-first").await.body;
+    let frames = first.windows(4).filter(|w| w == b"00dc").count();
+    assert_eq!(frames, 15 * 2, "each frame named in its chunk and in the index");
+    // A store too small for two: the second clip makes room by deleting the first.
+    a_set_on_the_bus(&c, "gym-second", 10.0).await;
+    pump_tests::eventually("the second clip", T, || async { clip("gym-second").await.status == 200 }).await;
+    assert_eq!(clip("gym-first").await.status, 404);
+    // The store's own age limit drops what is older.
+    let js = async_nats::jetstream::new(c.clone());
+    let info = js.get_stream("OBJ_pump-clips").await.unwrap().info().await.unwrap().config.clone();
+    assert_eq!(info.max_age, Duration::from_secs(3600));
+    gw.stop().await;
+}
