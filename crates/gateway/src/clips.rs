@@ -153,7 +153,11 @@ impl Clips {
         })?;
         let mut object = match store.get(clip_name(set_id)).await {
             Ok(o) => o,
-            Err(e) if e.kind() == object_store::GetErrorKind::NotFound => return Err(missing()),
+            Err(e) if e.kind() == object_store::GetErrorKind::NotFound => {
+                // Gone by the store's age limit: no longer listed either.
+                self.kept.lock().unwrap_or_else(|e| e.into_inner()).remove(set_id);
+                return Err(missing());
+            }
             Err(e) => return Err(ServiceError::bus(e)),
         };
         let mut out = Vec::with_capacity(object.info.size);

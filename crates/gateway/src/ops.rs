@@ -87,6 +87,12 @@ impl OpsState {
             &[("stage", "gateway"), ("reason", "slow_client")],
             self.skipped.load(Ordering::Relaxed) as f64,
         );
+        // Posed frames the clip recorder could not keep up with.
+        p.sample(
+            FRAMES_DROPPED,
+            &[("stage", "gateway"), ("reason", "clip_backlog")],
+            self.clips.dropped.load(Ordering::Relaxed) as f64,
+        );
         p.single(
             JPEG_ENCODES,
             "counter",
