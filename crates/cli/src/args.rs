@@ -141,7 +141,8 @@ pub struct SetsArgs {
     /// Poses a second under which a set is pending (its count not trusted).
     #[arg(long, env = "PUMP_MIN_POSE_RATE", default_value_t = pump_sets::DEFAULT_MIN_POSE_RATE)]
     pub min_pose_rate: f64,
-    /// Folder of prototype files (one reference rep each, exercise name inside).
+    /// Folder of prototype files (one reference rep each, exercise name inside) that recognise
+    /// the exercise without --exercise; they replace the shipped ones (a squat).
     #[arg(long, env = "PUMP_PROTOTYPES")]
     pub prototypes: Option<PathBuf>,
     /// Camera name carried by the sets.

@@ -178,7 +178,7 @@ pub fn run(args: SetsArgs) -> Result<()> {
     let input = open_input(path)?;
     let prototypes = match &args.prototypes {
         Some(dir) => pump_features::load_prototypes(dir)?,
-        None => Vec::new(),
+        None => pump_features::builtin_prototypes(),
     };
     let cfg = SetConfig {
         quiet: args.quiet_seconds,
@@ -207,7 +207,7 @@ pub fn record_prototype(args: crate::args::PrototypeArgs) -> Result<()> {
     })?;
     let set = first.context("no rep found in the clip: nothing to record")?;
     let features = set.rep_features(0).filter(|f| !f.is_empty()).context("the first rep has no frames")?;
-    let proto = pump_features::Prototype { exercise: args.exercise, features };
+    let proto = pump_features::Prototype { exercise: args.exercise, features, max_distance: None };
     let json = proto.to_json();
     match &args.output {
         Some(path) => std::fs::write(path, json + "\n").with_context(|| format!("cannot write {}", path.display()))?,

@@ -64,6 +64,10 @@ pub fn unknown_exercise(exercise: &str) -> String {
 pub struct Prototype {
     pub exercise: Exercise,
     pub features: FeatureMatrix,
+    /// How far a rep may be from this one and still be this exercise (an open set): without it
+    /// the nearest exercise wins however far it is, and with one exercise known every set would
+    /// be it. `None`: no limit.
+    pub max_distance: Option<f32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,10 +76,21 @@ pub enum PrototypeError {
     Parse(#[from] serde_json::Error),
     #[error("prototype has no frames")]
     Empty,
+    #[error("max_distance must be a distance above zero")]
+    MaxDistance,
     #[error("{path}: {source}")]
     Read { path: std::path::PathBuf, source: std::io::Error },
     #[error("{path}: {source}")]
     File { path: std::path::PathBuf, source: Box<PrototypeError> },
+}
+
+/// The reference reps pump ships (`crates/features/prototypes`): what a camera without
+/// `--exercise` or `--prototypes` is recognised by. Only exercises recorded from real people:
+/// a squat so far, with the radius measured on the rep clips (README, "Exercise recognition").
+pub fn builtin_prototypes() -> Vec<Prototype> {
+    const SHIPPED: &[&str] = &[include_str!("../prototypes/squat.json")];
+    // Each is parsed by a unit test: a shipped file that does not parse fails it.
+    SHIPPED.iter().filter_map(|text| Prototype::from_json(text).ok()).collect()
 }
 
 /// Loads every `*.json` prototype in `dir`, in name order. The crate's one piece of I/O: the
@@ -105,21 +120,31 @@ pub fn load_prototypes(dir: &std::path::Path) -> Result<Vec<Prototype>, Prototyp
 struct PrototypeFile {
     exercise: String,
     frames: Vec<[f32; 6]>,
+    #[serde(default)]
+    max_distance: Option<f32>,
 }
 
 impl Prototype {
-    /// Parses `{"exercise": "squat", "frames": [[6 angles], …]}`.
+    /// Parses `{"exercise": "squat", "frames": [[6 angles], …], "max_distance": d}` (the last
+    /// optional).
     pub fn from_json(text: &str) -> Result<Self, PrototypeError> {
         let f: PrototypeFile = serde_json::from_str(text)?;
         if f.frames.is_empty() {
             return Err(PrototypeError::Empty);
         }
-        Ok(Self { exercise: f.exercise, features: FeatureMatrix { rows: f.frames } })
+        if f.max_distance.is_some_and(|d| !(d.is_finite() && d > 0.0)) {
+            return Err(PrototypeError::MaxDistance);
+        }
+        Ok(Self { exercise: f.exercise, features: FeatureMatrix { rows: f.frames }, max_distance: f.max_distance })
     }
 
     /// The JSON form [`Prototype::from_json`] reads.
     pub fn to_json(&self) -> String {
-        serde_json::json!({ "exercise": self.exercise, "frames": self.features.rows }).to_string()
+        let mut v = serde_json::json!({ "exercise": self.exercise, "frames": self.features.rows });
+        if let Some(d) = self.max_distance {
+            v["max_distance"] = d.into();
+        }
+        v.to_string()
     }
 }
 
@@ -162,9 +187,29 @@ pub fn nearest(distances: &[(Exercise, f32)]) -> Option<Classification> {
     Some(Classification { exercise, confidence, distance: d })
 }
 
-/// Classifies by the nearest prototype; `None` without prototypes.
+/// An exercise's open-set radius: the largest `max_distance` of its prototypes; `None` (no limit)
+/// when one of them has none.
+fn radius(prototypes: &[Prototype], exercise: &str) -> Option<f32> {
+    prototypes.iter().filter(|p| p.exercise == exercise).try_fold(0.0f32, |r, p| Some(r.max(p.max_distance?)))
+}
+
+/// As [`nearest`], in an open set: an exercise farther than its radius is no candidate, and
+/// "none of them" competes at the best one's radius — a rep half way to the edge has confidence
+/// 0.5 at most. `None` when no exercise is near enough (or there are none).
+pub fn nearest_within(distances: &[(Exercise, f32)], prototypes: &[Prototype]) -> Option<Classification> {
+    let near: Vec<(Exercise, f32)> =
+        distances.iter().filter(|(e, d)| radius(prototypes, e).is_none_or(|r| *d <= r)).cloned().collect();
+    let mut c = nearest(&near)?;
+    if let Some(r) = radius(prototypes, &c.exercise) {
+        let second = near.iter().filter(|(e, _)| *e != c.exercise).map(|(_, d)| *d).fold(r, f32::min);
+        c.confidence = if second > 0.0 { ((second - c.distance) / second).clamp(0.0, 1.0) } else { 0.0 };
+    }
+    Some(c)
+}
+
+/// Classifies by the nearest prototype within its radius; `None` without one near enough.
 pub fn classify(query: &FeatureMatrix, prototypes: &[Prototype], cfg: &DtwConfig) -> Option<Classification> {
-    nearest(&exercise_distances(query, prototypes, cfg))
+    nearest_within(&exercise_distances(query, prototypes, cfg), prototypes)
 }
 
 #[cfg(test)]
@@ -173,7 +218,7 @@ mod tests {
 
     fn proto(ex: &str, knee: &[f32], elbow: &[f32]) -> Prototype {
         let rows = knee.iter().zip(elbow).map(|(k, e)| [*k, *k, *e, *e, 170.0, 170.0]).collect();
-        Prototype { exercise: ex.into(), features: FeatureMatrix { rows } }
+        Prototype { exercise: ex.into(), features: FeatureMatrix { rows }, max_distance: None }
     }
 
     #[test]
@@ -198,9 +243,39 @@ mod tests {
     }
 
     #[test]
+    fn in_an_open_set_a_far_rep_is_nothing_and_a_near_one_as_sure_as_it_is_near() {
+        let squat = Prototype { max_distance: Some(1000.0), ..proto("squat", &[180.0, 90.0, 180.0], &[170.0; 3]) };
+        let at = |d: f32| vec![("squat".to_string(), d)];
+        let protos = std::slice::from_ref(&squat);
+        // Half way to the edge: 0.5, however alone the exercise is; past it: nothing.
+        assert_eq!(nearest_within(&at(500.0), protos).unwrap().confidence, 0.5);
+        assert_eq!(nearest_within(&at(0.0), protos).unwrap().confidence, 1.0);
+        assert!(nearest_within(&at(1000.1), protos).is_none());
+        // A second exercise nearer than the edge is the rival instead.
+        let curl = proto("curl", &[180.0; 3], &[170.0, 50.0, 170.0]);
+        let both = [squat.clone(), curl];
+        let d = vec![("squat".to_string(), 100.0), ("curl".to_string(), 400.0)];
+        assert_eq!(nearest_within(&d, &both).unwrap().confidence, 0.75);
+        // The unlimited curl wins a rep too far from the squat, at its own (plain) confidence.
+        let d = vec![("squat".to_string(), 5000.0), ("curl".to_string(), 4000.0)];
+        assert_eq!(nearest_within(&d, &both).map(|c| (c.exercise, c.confidence)), Some(("curl".into(), 1.0)));
+    }
+
+    #[test]
+    fn the_shipped_prototypes_parse_and_are_limited() {
+        let shipped = builtin_prototypes();
+        assert_eq!(shipped.len(), 1);
+        assert_eq!((shipped[0].exercise.as_str(), shipped[0].max_distance), ("squat", Some(5000.0)));
+        assert!(shipped[0].features.len() > 10);
+    }
+
+    #[test]
     fn prototypes_round_trip_through_json() {
         let p = proto("squat", &[180.0, 90.0], &[170.0, 170.0]);
         assert_eq!(Prototype::from_json(&p.to_json()).unwrap(), p);
+        let limited = Prototype { max_distance: Some(12.5), ..p };
+        assert_eq!(Prototype::from_json(&limited.to_json()).unwrap(), limited);
+        assert!(Prototype::from_json(r#"{"exercise":"x","frames":[[1,2,3,4,5,6]],"max_distance":0}"#).is_err());
         assert!(Prototype::from_json("{\"exercise\":\"x\",\"frames\":[]}").is_err());
         assert!(Prototype::from_json("nope").is_err());
     }

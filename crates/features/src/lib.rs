@@ -13,8 +13,9 @@ pub mod matrix;
 
 pub use angle::{joint_angle, Joint, JOINTS};
 pub use classify::{
-    classify, driving_joint, exercise_distances, load_prototypes, nearest, normalise_exercise, parse_exercise,
-    unknown_exercise, Classification, Exercise, Prototype, PrototypeError, EXERCISES,
+    builtin_prototypes, classify, driving_joint, exercise_distances, load_prototypes, nearest, nearest_within,
+    normalise_exercise, parse_exercise, unknown_exercise, Classification, Exercise, Prototype, PrototypeError,
+    EXERCISES,
 };
 pub use dtw::{dtw_distance, DtwConfig};
 pub use matrix::{FeatureMatrix, MIN_KEYPOINT_CONFIDENCE};

@@ -36,7 +36,9 @@ struct Args {
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "PUMP_HTTP_ADDR", default_value = "127.0.0.1:9103")]
     http_addr: std::net::SocketAddr,
-    /// Folder of prototype files (`{"exercise": …, "frames": [[6 angles], …]}`).
+    /// Folder of prototype files (`{"exercise": …, "frames": [[6 angles], …], "max_distance": …}`,
+    /// from `pump prototype`) that recognise the exercise of a camera without one; they replace
+    /// the shipped ones (a squat).
     #[arg(long, env = "PUMP_PROTOTYPES")]
     prototypes: Option<PathBuf>,
 }
@@ -80,12 +82,13 @@ async fn main() -> ExitCode {
     for (camera, zone) in args.zone {
         config.cameras.entry(camera).or_default().zone = Some(zone);
     }
-    if let Some(dir) = &args.prototypes {
-        match pump_features::load_prototypes(dir) {
-            Ok(p) => config.sets.prototypes = p,
+    config.sets.prototypes = match &args.prototypes {
+        Some(dir) => match pump_features::load_prototypes(dir) {
+            Ok(p) => p,
             Err(e) => return pump_bus::args::usage_error("pump-sets", e),
-        }
-    }
+        },
+        None => pump_features::builtin_prototypes(),
+    };
     let ops = match pump_bus::args::bind("pump-sets", args.http_addr).await {
         Ok(l) => l,
         Err(code) => return code,

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use pump_features::{driving_joint, exercise_distances, nearest, DtwConfig, FeatureMatrix, Joint, Prototype};
+use pump_features::{driving_joint, exercise_distances, nearest_within, DtwConfig, FeatureMatrix, Joint, Prototype};
 use pump_types::{Keypoint, Pose, NUM_KEYPOINTS};
 
 use crate::events::{rows_between, ClosedSet, TrackerEvent, MAX_TRACE_POINTS};
@@ -328,7 +328,10 @@ impl SetTracker {
                 None => (None, 0.0),
             },
         };
-        let family = counting_family(exercise.as_deref(), &family_reps);
+        // A recognised exercise says which joint counts only when it is sure: a deadlift taken
+        // for a squat must not have its reps counted on the knee.
+        let sure = self.cfg.exercise.is_some() || confidence >= PENDING_MIN_CONFIDENCE;
+        let family = counting_family(exercise.as_deref().filter(|_| sure), &family_reps);
         let reps = &family_reps[family];
         let end = reps.last().map(|r| r.end).unwrap_or(end_guess);
         let trace = self.trace(open.athlete, family, open.start, end);
@@ -407,7 +410,7 @@ impl SetTracker {
                 }
             }
         }
-        nearest(&totals).map(|c| (c.exercise, c.confidence))
+        nearest_within(&totals, &self.cfg.prototypes).map(|c| (c.exercise, c.confidence))
     }
 
     /// The frames from `start` to `end`: first and last frame, pose rate and longest pause.

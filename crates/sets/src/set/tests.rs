@@ -153,10 +153,11 @@ fn prototypes_recognise_the_exercise() {
     let mut t = SetTracker::new("cam", SetConfig { quiet: 5.0, ..Default::default() });
     run(&mut t, 0, 150, 15.0, |t| knee_at(t, 1.0, 4));
     let reference = t.finish().unwrap().features;
-    let squat = Prototype { exercise: "squat".into(), features: reference.clone() };
+    let squat = Prototype { exercise: "squat".into(), features: reference.clone(), max_distance: None };
     let still = Prototype {
         exercise: "plank".into(),
         features: FeatureMatrix { rows: vec![[175.0, 175.0, 180.0, 180.0, 180.0, 180.0]; 50] },
+        max_distance: None,
     };
     let mut t = SetTracker::new("cam", SetConfig { quiet: 5.0, prototypes: vec![still, squat], ..Default::default() });
     run(&mut t, 0, 150, 15.0, |t| knee_at(t, 1.0, 4));
@@ -165,6 +166,30 @@ fn prototypes_recognise_the_exercise() {
     assert!(s.confidence > 0.75, "{}", s.confidence);
     assert_eq!(s.reps, 4);
     assert!(!s.pending);
+}
+
+#[test]
+fn an_unsure_recognition_names_the_set_but_does_not_pick_the_joint_that_counts() {
+    let mut t = SetTracker::new("cam", SetConfig { quiet: 5.0, ..Default::default() });
+    run(&mut t, 0, 150, 15.0, |t| knee_at(t, 1.0, 4));
+    let set = t.finish().unwrap();
+    // A "curl" prototype that is really a squat rep with the elbows 40° off: the nearest
+    // exercise, at about half its radius from each rep.
+    let rep = set.rep_features(0).unwrap();
+    let rows = rep.rows.iter().map(|r| [r[0], r[1], r[2] - 40.0, r[3] - 40.0, r[4], r[5]]).collect();
+    let mut curl = Prototype { exercise: "curl".into(), features: FeatureMatrix { rows }, max_distance: None };
+    let d: f32 = (0..4)
+        .map(|i| pump_features::dtw_distance(&set.rep_features(i).unwrap(), &curl.features, &DtwConfig::default()))
+        .sum::<f32>()
+        / 4.0;
+    curl.max_distance = Some(2.0 * d);
+    let mut t = SetTracker::new("cam", SetConfig { quiet: 5.0, prototypes: vec![curl], ..Default::default() });
+    run(&mut t, 0, 150, 15.0, |t| knee_at(t, 1.0, 4));
+    let s = t.finish().unwrap();
+    assert_eq!(s.exercise.as_deref(), Some("curl"));
+    assert!(s.confidence > 0.3 && s.confidence < 0.75 && s.pending, "{}", s.confidence);
+    // Counted on the knee that moved, not on the still elbow a sure "curl" would count.
+    assert_eq!(s.reps, 4);
 }
 
 /// Someone standing still at `x`, `scale` times the athlete's size.
