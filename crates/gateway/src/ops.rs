@@ -24,9 +24,8 @@ pub(crate) struct OpsState {
     pub feeds: Arc<FrameFeeds>,
     pub snapshots: Arc<crate::snapshot::SnapshotCache>,
     pub skipped: Arc<AtomicU64>,
-    /// What gRPC health says (streams set up and the bus connected): the HTTP probes follow it,
-    /// so `/readyz` is never ready before a gRPC health check would say SERVING.
-    pub serving: Arc<std::sync::atomic::AtomicBool>,
+    /// The streams are set up (once, at start).
+    pub streams_ready: Arc<std::sync::atomic::AtomicBool>,
     pub access: crate::access::Access,
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     pub clips: Arc<crate::clips::Clips>,
@@ -49,8 +48,8 @@ impl OpsState {
             not_ready: {
                 let state = state.clone();
                 pump_bus::ops::ready_with_bus(state.client.clone(), move || {
-                    (!state.serving.load(Ordering::SeqCst))
-                        .then(|| "not serving yet (streams being set up)".to_string())
+                    (!state.streams_ready.load(Ordering::SeqCst))
+                        .then(|| "streams not in place (being set up)".to_string())
                 })
             },
             health: {
@@ -72,7 +71,7 @@ impl OpsState {
         let connected = pump_bus::ops::is_connected(&self.client);
         serde_json::json!({
             "service": "pump-gateway",
-            "serving": connected && self.serving.load(Ordering::SeqCst),
+            "serving": connected && self.streams_ready.load(Ordering::SeqCst),
             "nats_connected": connected,
             "cameras": self.book.health(),
         })

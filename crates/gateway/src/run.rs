@@ -79,8 +79,6 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
     let feeds = crate::feeds::FrameFeeds::new(client.clone(), stop_tasks.clone(), tasks.clone());
     // Streams set up (once) and the bus connected (now): both needed to serve.
     let streams_ready = Arc::new(AtomicBool::new(false));
-    // What gRPC health last said: the HTTP probes say the same, never ahead of it.
-    let serving = Arc::new(AtomicBool::new(false));
     if let Some(listener) = ops {
         let state = OpsState {
             client: client.clone(),
@@ -89,7 +87,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
             feeds: feeds.clone(),
             snapshots: snapshots.clone(),
             skipped: skipped.clone(),
-            serving: serving.clone(),
+            streams_ready: streams_ready.clone(),
             clips: clips.clone(),
             access: access.clone(),
             tls: http_tls,
@@ -118,14 +116,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
         clips,
     };
     let addr = listener.local_addr()?;
-    tasks.spawn(watch_health(
-        store,
-        client,
-        limits,
-        book,
-        Health { streams_ready, serving, reporter: reporter.clone() },
-        stop_tasks.clone(),
-    ));
+    tasks.spawn(watch_health(store, client, limits, book, streams_ready, reporter.clone(), stop_tasks.clone()));
     info!(%addr, tls = tls.is_some(), token = !access.is_open(), "gateway serving gRPC");
     let stop = {
         let (reporter, shutdown) = (reporter.clone(), shutdown.clone());
@@ -155,14 +146,6 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
     Ok(served?)
 }
 
-/// The serving state's parts: the streams (set up and kept), what was last said (HTTP reads it),
-/// and gRPC health.
-struct Health {
-    streams_ready: Arc<AtomicBool>,
-    serving: Arc<AtomicBool>,
-    reporter: tonic_health::server::HealthReporter,
-}
-
 /// Sets the streams up (they may not exist yet: nats-server just started), loads the stored
 /// sets for the preview, then keeps the streams there and says SERVING only while they are and
 /// the bus is connected.
@@ -171,7 +154,8 @@ async fn watch_health(
     client: async_nats::Client,
     limits: StreamLimits,
     book: Arc<crate::book::CameraBook>,
-    Health { streams_ready: ready, serving: said, reporter }: Health,
+    ready: Arc<AtomicBool>,
+    reporter: tonic_health::server::HealthReporter,
     shutdown: CancellationToken,
 ) {
     match ensure_streams_retrying(store.jetstream(), &limits, &shutdown).await {
@@ -203,10 +187,8 @@ async fn watch_health(
                 if serving {
                     info!("serving: streams set up and connected to NATS");
                     set_health(&reporter, true).await;
-                    said.store(true, Ordering::SeqCst);
                 } else {
                     warn!("not serving: lost the connection to NATS, or the streams");
-                    said.store(false, Ordering::SeqCst);
                     set_health(&reporter, false).await;
                 }
             }
