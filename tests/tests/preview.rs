@@ -440,6 +440,28 @@ async fn the_preview_page_shows_the_live_skeleton_and_rep_count_in_chromium() {
     let ours = listed.sets.iter().find(|s| s.set_id == set_id).unwrap();
     assert_eq!(ours.clip, path);
     assert!(listed.sets.iter().filter(|s| s.set_id != set_id).all(|s| s.clip.is_empty()));
+    // And `pump clip` saves it; `pump sets` says it is there.
+    let pump = |args: Vec<String>| {
+        let out = std::process::Command::new(pump_tests::bin("pump")).args(args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let saved = dir.path().join("saved.avi");
+    let grpc = gw.addr.to_string();
+    let args: Vec<String> =
+        ["clip", "--grpc-addr", &grpc, set_id, "-o", saved.to_str().unwrap()].map(String::from).into();
+    tokio::time::timeout(T, tokio::task::spawn_blocking(move || pump(args))).await.unwrap().unwrap();
+    assert!(std::fs::read(&saved).unwrap() == reply.body, "pump clip saves the same clip");
+    let args: Vec<String> = ["sets", "--grpc-addr", &grpc, "squat"].map(String::from).into();
+    let listed = tokio::time::timeout(T, tokio::task::spawn_blocking(move || pump(args))).await.unwrap().unwrap();
+    assert!(listed.contains(&format!("clip: pump clip {set_id}")), "{listed}");
+    let mut none = std::process::Command::new(pump_tests::bin("pump"));
+    none.args(["clip", "--grpc-addr", &grpc, "squat-earlier"]);
+    let none =
+        tokio::time::timeout(T, tokio::task::spawn_blocking(move || none.output().unwrap())).await.unwrap().unwrap();
+    let said = String::from_utf8_lossy(&none.stderr);
+    assert_eq!((none.status.code(), said.lines().count()), (Some(1), 1), "{said}");
+    assert!(said.contains("no clip of set \"squat-earlier\""), "{said}");
     let missing = q.get_set_clip(pump_proto::GetSetClipRequest { set_id: "squat-earlier".into() }).await;
     assert_eq!(missing.err().map(|e| e.code()), Some(tonic::Code::NotFound));
     assert_eq!(get(gw.http, "/clips/squat-earlier.avi").await.status, 404);

@@ -34,6 +34,9 @@ pub enum Command {
     Poses(PosesArgs),
     /// Save the camera's newest frame as JPEG, optionally with the skeleton drawn on (gRPC).
     Snapshot(SnapshotArgs),
+    /// Save a set's clip (pump-gateway --clips): Motion-JPEG AVI with the skeleton and rep count
+    /// (gRPC).
+    Clip(ClipArgs),
     /// Run everything on this machine from one config file: nats-server and every service;
     /// Ctrl-C stops them in order.
     Up(UpArgs),
@@ -60,6 +63,17 @@ pub struct SnapshotArgs {
     #[arg(short, long, default_value = "snapshot.jpg")]
     pub output: PathBuf,
     pub camera: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ClipArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Where to write it (default: SET_ID.avi).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// The set's id (`pump sets CAMERA` lists them).
+    pub set_id: String,
 }
 
 /// How to reach the gateway.

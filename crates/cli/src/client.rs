@@ -223,7 +223,8 @@ pub fn set_json(s: &SetEvent) -> serde_json::Value {
            "start_utc": utc(s.start_unix_ns), "end_utc": utc(s.end_unix_ns),
            "start_frame": s.start_frame, "end_frame": s.end_frame, "reps": s.reps, "rep_times": s.rep_times_s,
            "rep_depths_deg": s.rep_depths_deg, "rep_durations_s": s.rep_durations_s,
-           "exercise": s.exercise, "confidence": s.confidence, "frames": s.frames, "pending": s.pending})
+           "exercise": s.exercise, "confidence": s.confidence, "frames": s.frames, "pending": s.pending,
+           "clip": (!s.clip.is_empty()).then_some(&s.clip)})
 }
 
 fn set_line(s: &SetEvent, format: SetFormat) -> String {
@@ -243,7 +244,7 @@ fn set_line(s: &SetEvent, format: SetFormat) -> String {
                 .join("\n")
         }
         SetFormat::Text => format!(
-            "{:<12} {:<20} {:>3} reps of {:<12} ({:.0} % sure)  depth {}  tempo {}  {}{}",
+            "{:<12} {:<20} {:>3} reps of {:<12} ({:.0} % sure)  depth {}  tempo {}  {}{}{}",
             s.camera,
             utc(s.start_unix_ns),
             s.reps,
@@ -252,7 +253,8 @@ fn set_line(s: &SetEvent, format: SetFormat) -> String {
             span_of(&s.rep_depths_deg, "°", 0),
             span_of(&s.rep_durations_s, " s", 1),
             s.set_id,
-            if s.pending { "  pending: confirm" } else { "" }
+            if s.pending { "  pending: confirm" } else { "" },
+            if s.clip.is_empty() { String::new() } else { format!("  clip: pump clip {}", s.set_id) }
         ),
     }
 }
@@ -304,6 +306,23 @@ pub fn snapshot(gw: &ClientArgs, camera: &str, overlay: bool, output: &std::path
         let s = q.get_snapshot(GetSnapshotRequest { camera: camera.into(), overlay }).await.map_err(rpc)?.into_inner();
         std::fs::write(output, &s.jpeg).with_context(|| format!("cannot write {}", output.display()))?;
         eprintln!("{}: frame {} ({}x{}) written to {}", s.camera, s.frame_id, s.width, s.height, output.display());
+        Ok(())
+    })
+}
+
+/// `pump clip`: a set's clip, streamed from the gateway into a file.
+pub fn clip(gw: &ClientArgs, set_id: &str, output: Option<&std::path::Path>) -> Result<()> {
+    let output = output.map(std::path::Path::to_path_buf).unwrap_or_else(|| format!("{set_id}.avi").into());
+    runtime()?.block_on(async {
+        let mut q = connect(gw).await?;
+        let req = pump_proto::GetSetClipRequest { set_id: set_id.into() };
+        let mut chunks = q.get_set_clip(req).await.map_err(rpc)?.into_inner();
+        let mut bytes = Vec::new();
+        while let Some(c) = chunks.message().await.map_err(rpc)? {
+            bytes.extend_from_slice(&c.data);
+        }
+        std::fs::write(&output, &bytes).with_context(|| format!("cannot write {}", output.display()))?;
+        eprintln!("set {set_id}: clip of {} bytes written to {}", bytes.len(), output.display());
         Ok(())
     })
 }

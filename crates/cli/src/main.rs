@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         args::Command::Cameras(a) => client::cameras(&a, a.json),
         args::Command::Poses(a) => client::poses(&a.client, &a.camera, a.follow.then_some(a.wait), a.client.json),
         args::Command::Snapshot(a) => client::snapshot(&a.client, &a.camera, a.overlay, &a.output),
+        args::Command::Clip(a) => client::clip(&a.client, &a.set_id, a.output.as_deref()),
         args::Command::Up(a) => up::run(a),
     };
     match result {
