@@ -218,24 +218,18 @@ impl SetTracker {
             if live > open.live {
                 open.live = live;
                 let (set_id, start, athlete_id) = (open.set_id.clone(), open.start, open.athlete);
-                let family = self.live_family(athlete_id, &active);
+                // The family the set would count on if it closed now.
+                let family = self
+                    .open
+                    .as_ref()
+                    .map(|o| counting_family(self.cfg.exercise.as_deref(), &self.athlete_reps(o)))
+                    .unwrap_or(0);
                 let trace = self.trace(athlete_id, family, start, rep.end.max(rep.bottom));
                 let athlete = self.people.bbox_of(athlete);
                 events.push(TrackerEvent::Rep { set_id, reps: live, t: rep.bottom, athlete, trace });
             }
         }
         events
-    }
-
-    /// The family whose reps the live count shows: the exercise's, or the athlete's busiest
-    /// since the set opened.
-    fn live_family(&self, athlete: PersonId, active: &[usize]) -> usize {
-        let (Some(open), Some(p)) = (self.open.as_ref(), self.persons.get(&athlete)) else {
-            return active.first().copied().unwrap_or(0);
-        };
-        let base = open.base.get(&athlete).copied().unwrap_or_default();
-        // Ties go to the earlier family (knee, then hip, then elbow), as when the set closes.
-        active.iter().copied().rev().max_by_key(|&fi| p.counter(fi).count().saturating_sub(base[fi])).unwrap_or(0)
     }
 
     /// Family `fi`'s angle of `athlete` from `start` to `end`, on the side its counter reads,
