@@ -143,9 +143,12 @@ impl Clips {
         self.kept.lock().unwrap_or_else(|e| e.into_inner()).contains(set_id)
     }
 
-    /// The clip's bytes; NOT_FOUND when there is none (not recorded, not yet written, or
+    /// The clip's bytes; INVALID_ARGUMENT for what is no set id, NOT_FOUND when there is none (not recorded, not yet written, or
     /// dropped by retention).
     pub async fn get(&self, set_id: &str) -> Result<Bytes, ServiceError> {
+        if set_id.is_empty() || set_id.contains(['/', '.']) {
+            return Err(ServiceError::bad_request(format!("set_id: {set_id:?} is not a set id")));
+        }
         let missing = || ServiceError::not_found(format!("no clip of set {set_id:?}"));
         let store = self.store.get().ok_or_else(|| match self.limits {
             None => ServiceError::not_found("clips are not recorded (pump-gateway --clips)"),
@@ -165,51 +168,25 @@ impl Clips {
         Ok(Bytes::from(out))
     }
 
-    /// A frame: kept if its pose came first (the bus orders each subject, not frames against
-    /// poses), else waiting for it.
+    /// A frame: paired with its pose if that came first, else waiting for it.
     fn on_frame(&self, frame: Frame) -> Option<(Frame, PoseFrame)> {
         if frame.end_of_stream {
             return None;
         }
-        let camera = frame.camera.clone();
-        let pose = self.cameras.update(&camera, |r| {
-            // Poses of frames before this one: their frames are not coming (frames come in order).
-            while r.orphans.front().is_some_and(|p| p.capture_ts_ns < frame.capture_ts_ns) {
-                r.orphans.pop_front();
-            }
-            if r.orphans.front().is_some_and(|p| crate::snapshot::pose_fits(p, &frame)) {
-                return r.orphans.pop_front();
-            }
-            if r.waiting.len() == WAITING {
-                r.waiting.pop_front();
-            }
-            r.waiting.push_back(frame.clone());
-            None
-        });
-        pose.map(|pose| (frame, pose))
+        self.cameras.update(&frame.camera.clone(), |r| {
+            pair(frame, &mut r.waiting, &mut r.orphans, |f, p| crate::snapshot::pose_fits(p, f))
+        })
     }
 
-    /// The pose of a waiting frame: the frame is kept, and those before it, which inference
-    /// skipped, are dropped. A pose whose frame is not here yet waits for it.
+    /// A pose: paired with its frame if that is here (the frames before it, which inference
+    /// skipped, are dropped), else waiting for it.
     fn on_pose(&self, pose: PoseFrame) -> Option<(Frame, PoseFrame)> {
         if pose.end_of_stream {
             return None;
         }
-        let camera = pose.camera.clone();
-        let frame = self.cameras.update(&camera, |r| {
-            while r.waiting.front().is_some_and(|f| f.capture_ts_ns < pose.capture_ts_ns) {
-                r.waiting.pop_front();
-            }
-            if r.waiting.front().is_some_and(|f| crate::snapshot::pose_fits(&pose, f)) {
-                return r.waiting.pop_front();
-            }
-            if r.orphans.len() == WAITING {
-                r.orphans.pop_front();
-            }
-            r.orphans.push_back(pose.clone());
-            None
-        });
-        frame.map(|frame| (frame, pose))
+        self.cameras
+            .update(&pose.camera.clone(), |r| pair(pose, &mut r.orphans, &mut r.waiting, crate::snapshot::pose_fits))
+            .map(|(pose, frame)| (frame, pose))
     }
 
     /// Keeps a posed frame (as JPEG), and as many before it as a clip may need: the pre-roll, or
@@ -322,6 +299,47 @@ fn draw_clip(set: &SetEvent, posed: &[Posed]) -> Result<Vec<u8>, String> {
     let fps = if last > first { (posed.len() - 1) as f64 / ((last - first) as f64 / 1e9) } else { 1.0 };
     let (w, h) = (posed[0].frame.width, posed[0].frame.height);
     crate::avi::mjpeg_avi(&jpegs, w, h, fps.clamp(0.5, 120.0)).map_err(|e| e.to_string())
+}
+
+/// What is paired by capture time: a frame and its pose.
+trait Captured {
+    fn capture_ts(&self) -> i64;
+}
+
+impl Captured for Frame {
+    fn capture_ts(&self) -> i64 {
+        self.capture_ts_ns
+    }
+}
+
+impl Captured for PoseFrame {
+    fn capture_ts(&self) -> i64 {
+        self.capture_ts_ns
+    }
+}
+
+/// Pairs `item` with its partner among `theirs` (both sides come in capture order, so partners
+/// older than `item` are never coming and go), or queues it among `ours` (at most [`WAITING`])
+/// for its partner to find. The bus orders each subject, not frames against poses: either may
+/// come first.
+fn pair<A: Captured, B: Captured>(
+    item: A,
+    ours: &mut VecDeque<A>,
+    theirs: &mut VecDeque<B>,
+    fits: impl Fn(&A, &B) -> bool,
+) -> Option<(A, B)> {
+    let at = item.capture_ts();
+    while theirs.front().is_some_and(|t| t.capture_ts() < at) {
+        theirs.pop_front();
+    }
+    if theirs.front().is_some_and(|t| fits(&item, t)) {
+        return theirs.pop_front().map(|t| (item, t));
+    }
+    if ours.len() == WAITING {
+        ours.pop_front();
+    }
+    ours.push_back(item);
+    None
 }
 
 /// Opens (or makes) the clip bucket, retrying until the bus lets it.

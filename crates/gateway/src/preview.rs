@@ -127,7 +127,6 @@ async fn snapshot(
 async fn clip(State(p): State<Arc<Preview>>, Path(name): Path<String>) -> Result<Response, ServiceError> {
     let set_id = name
         .strip_suffix(".avi")
-        .filter(|id| !id.is_empty() && !id.contains(['/', '.']))
         .ok_or_else(|| ServiceError::bad_request(format!("{name:?} is not a clip (<set id>.avi)")))?;
     let body = p.clips.get(set_id).await?;
     let disposition = format!("attachment; filename=\"{name}\"");
