@@ -83,7 +83,9 @@ struct Keep {
 
 impl Keep {
     fn of((frame, pose): (Frame, PoseFrame), book: &CameraBook) -> Self {
-        let in_set = book.in_progress(&pose.camera).is_some();
+        // A live count exists only during a set (cheaper than cloning the set in progress, per
+        // posed frame).
+        let in_set = book.reps(&pose.camera) > 0;
         Self { athlete: book.athlete(&pose.camera), frame, pose, in_set }
     }
 }
