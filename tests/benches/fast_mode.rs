@@ -15,7 +15,7 @@ use pump_tests::gym::{detect_limit, live_cameras, quantile};
 use pump_tests::reps::{clips_with, exact_newest_wins, exact_thinned, never_silently_wrong};
 use pump_tests::{bin, json_lines, testdata};
 
-/// Cameras tried at most: the bench's ffmpeg cameras and decoders take the machine beyond this.
+/// Cameras tried at most: capture's decoding of the file cameras takes the machine beyond this.
 const MOST_CAMERAS: usize = 16;
 
 fn detect(clip: &str, imgsz: usize) -> Vec<serde_json::Value> {

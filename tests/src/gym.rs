@@ -1,4 +1,4 @@
-//! A gym on one machine: live cameras (ffmpeg serving the squat clip as HTTP MJPEG cameras, and
+//! A gym on one machine: live cameras (the squat clip's JPEGs served as HTTP MJPEG cameras, and
 //! the clip replayed in real time as file cameras) through the real service binaries, and the
 //! sets each camera gave. Shared by the many-cameras test and `just bench`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test support: a failure here is a failed test
@@ -13,10 +13,14 @@ use crate::nats::free_port;
 use crate::procs::{free_addr, wait_ready, Service};
 use crate::{testdata, NatsServer};
 
+/// The squat clip's frame rate: its cameras send 15 frames a second.
+const CLIP_FPS: f64 = 15.0;
+
 /// ffmpeg serving a clip once, in real time, as an MJPEG camera on `http://127.0.0.1:PORT/cam.mjpg`
 /// (it waits for its one client, then plays). As a network camera does, it sends JPEGs it made
-/// itself: the clip is encoded to MJPEG once ([`mjpeg_of`]) and served as it is, so a camera
-/// costs this machine next to nothing — as a real one, encoding on its own chip, does.
+/// itself: the clip is encoded to MJPEG once ([`mjpeg_of`]) and served as it is, as a real one
+/// encodes on its own chip. Its process still takes ~5 ms of CPU a second, which [`JpegCamera`]
+/// spares the many-cameras runs.
 #[derive(Debug)]
 pub struct FfmpegCamera {
     child: Child,
@@ -73,6 +77,125 @@ pub fn mjpeg_of(clip: &std::path::Path) -> std::path::PathBuf {
     out
 }
 
+/// A network camera as the host sees one: the JPEGs its chip made (the clip's MJPEG frames,
+/// [`jpegs_of`]), served as HTTP MJPEG in real time from a thread of this process, to its one
+/// client (it waits for it, then plays once). A camera's encoder is not on the host that counts
+/// its reps; an ffmpeg process per camera is (0.04 cores for 8 here), which the many-cameras
+/// runs would charge to pump. The stream is the one a camera sends (multipart JPEG parts, each
+/// with its length); capture reads it with the same FFmpeg demuxer as any camera's.
+#[derive(Debug)]
+pub struct JpegCamera {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The serving thread's `/proc` stat file, for the CPU it took.
+    stat: std::sync::Arc<std::sync::OnceLock<std::path::PathBuf>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    pub url: String,
+}
+
+impl JpegCamera {
+    pub fn serve(clip: &std::path::Path, fps: f64) -> Self {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let frames = jpegs_of(clip);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}/cam.mjpg", listener.local_addr().unwrap());
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let stat = std::sync::Arc::new(std::sync::OnceLock::new());
+        let own_stat = stat.clone();
+        let thread = std::thread::spawn(move || {
+            if let Ok(task) = std::fs::read_link("/proc/thread-self") {
+                let _ = own_stat.set(std::path::Path::new("/proc").join(task).join("stat"));
+            }
+            let mut client = loop {
+                if stopped.load(Ordering::SeqCst) {
+                    return;
+                }
+                match listener.accept() {
+                    Ok((c, _)) => break c,
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            };
+            client.set_nonblocking(false).unwrap();
+            client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            client.set_nodelay(true).unwrap();
+            // The request (one GET, headers only) is read and not looked at: any path plays.
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match client.read(&mut buf) {
+                    Ok(n) if n > 0 => request.extend_from_slice(&buf[..n]),
+                    _ => return,
+                }
+            }
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace;boundary=pumpcam\r\n\
+                        Cache-Control: no-cache\r\nConnection: close\r\n\r\n";
+            if client.write_all(head.as_bytes()).is_err() {
+                return;
+            }
+            let start = Instant::now();
+            for (i, jpeg) in frames.iter().enumerate() {
+                let due = start + Duration::from_secs_f64(i as f64 / fps);
+                while let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    if stopped.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    std::thread::sleep(wait.min(Duration::from_millis(50)));
+                }
+                let mut part =
+                    format!("--pumpcam\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n", jpeg.len())
+                        .into_bytes();
+                part.extend_from_slice(jpeg);
+                part.extend_from_slice(b"\r\n");
+                if client.write_all(&part).is_err() {
+                    return;
+                }
+            }
+        });
+        Self { stop, stat, thread: Some(thread), url }
+    }
+
+    /// CPU seconds its thread has used so far.
+    pub fn cpu_seconds(&self) -> f64 {
+        self.stat.get().map(|p| cpu_seconds_at(p)).unwrap_or(0.0)
+    }
+}
+
+impl Drop for JpegCamera {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The JPEGs of [`mjpeg_of`]'s clip, one per frame, as ffmpeg made them (copied out, not
+/// re-encoded); kept under target/ for later runs.
+pub fn jpegs_of(clip: &std::path::Path) -> Vec<Vec<u8>> {
+    let avi = mjpeg_of(clip);
+    let dir = avi.with_extension("jpegs");
+    if !dir.exists() {
+        let part = avi.with_extension(format!("{}.{}.part", std::process::id(), pump_bus::clock::now_ns()));
+        std::fs::create_dir_all(&part).unwrap();
+        let status = Command::new("ffmpeg")
+            .args(["-loglevel", "error", "-i"])
+            .arg(&avi)
+            .args(["-c:v", "copy", "-f", "image2"])
+            .arg(part.join("%05d.jpg"))
+            .status()
+            .expect("ffmpeg (apt install ffmpeg)");
+        assert!(status.success(), "ffmpeg could not split {}", avi.display());
+        // Another run may have made it meanwhile: either copy is the same.
+        let _ = std::fs::rename(&part, &dir);
+        let _ = std::fs::remove_dir_all(&part);
+    }
+    let mut names: Vec<std::path::PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    names.sort();
+    names.iter().map(|p| std::fs::read(p).unwrap()).collect()
+}
+
 impl Drop for FfmpegCamera {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -86,7 +209,7 @@ impl Drop for FfmpegCamera {
 pub struct GymRun {
     pub sets: BTreeMap<String, Vec<pump_proto::SetEvent>>,
     pub poses: BTreeMap<String, CameraPoses>,
-    /// CPU seconds per process (all ffmpeg cameras summed) by wall clock (ns), sampled every
+    /// CPU seconds per process (all cameras' threads summed) by wall clock (ns), sampled every
     /// quarter second from the capture's start to the last set.
     pub cpu: Vec<(i64, Vec<(&'static str, f64)>)>,
     pub took: Duration,
@@ -112,6 +235,23 @@ impl GymRun {
         let start = self.poses.values().filter_map(|c| c.published_ns.first()).max()?;
         let end = self.poses.values().filter_map(|c| c.published_ns.last()).min()?;
         (end > start).then_some((*start, *end))
+    }
+
+    /// Frame ages (ms) of the poses published while every camera was live: from the common
+    /// window's start up to, not including, its end. A camera's last frame is left out so: with
+    /// nothing newer to replace it, it waits its turn behind every other camera's (hundreds of
+    /// ms at 8 cameras), which a live camera, never sending a last frame, does not do.
+    pub fn steady_ages(&self) -> Vec<f64> {
+        let Some((a, b)) = self.common_window() else { return Vec::new() };
+        let in_window = |c: &CameraPoses| {
+            c.published_ns
+                .iter()
+                .zip(&c.age_ms)
+                .filter(|(t, _)| (a..b).contains(*t))
+                .map(|(_, age)| *age)
+                .collect::<Vec<_>>()
+        };
+        self.poses.values().flat_map(in_window).collect()
     }
 
     /// Cores each process used over the common window (nearest samples).
@@ -183,7 +323,12 @@ pub fn quantile(xs: &[f64], p: f64) -> f64 {
 
 /// CPU seconds (user + system) a process has used so far; 0 once it is gone.
 pub fn cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
+    cpu_seconds_at(std::path::Path::new(&format!("/proc/{pid}/stat")))
+}
+
+/// CPU seconds from a process's or thread's `/proc` stat file; 0 once it is gone.
+fn cpu_seconds_at(path: &std::path::Path) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(path) else { return 0.0 };
     // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<&str> = rest.split_whitespace().collect();
@@ -235,7 +380,7 @@ pub async fn stored_sets(client: &async_nats::Client) -> BTreeMap<String, Vec<pu
     out
 }
 
-/// Runs `http` ffmpeg HTTP cameras and `files` real-time file cameras, all playing the squat clip
+/// Runs `http` HTTP MJPEG cameras ([`JpegCamera`]) and `files` real-time file cameras, all playing the squat clip
 /// once, through one pump-capture, `pump-infer` with `infer_args`, and pump-sets (squats, a set
 /// closes 6 s after its last rep); returns once every camera has a set (or after `within`).
 pub async fn live_cameras(http: usize, files: usize, infer_args: &[&str], within: Duration) -> GymRun {
@@ -252,9 +397,9 @@ pub async fn live_cameras(http: usize, files: usize, infer_args: &[&str], within
     wait_ready(&infer, infer_http).await;
     wait_ready(&sets, sets_http).await;
     let clip = testdata("squat_5reps_15fps.mp4");
-    let ffmpegs: Vec<FfmpegCamera> = (0..http).map(|_| FfmpegCamera::serve(&clip)).collect();
+    let cameras: Vec<JpegCamera> = (0..http).map(|_| JpegCamera::serve(&clip, CLIP_FPS)).collect();
     let mut args = vec!["--realtime".to_string()];
-    for (i, f) in ffmpegs.iter().enumerate() {
+    for (i, f) in cameras.iter().enumerate() {
         args.extend(["--camera".into(), format!("http{i}={}", f.url)]);
     }
     for i in 0..files {
@@ -272,7 +417,6 @@ pub async fn live_cameras(http: usize, files: usize, infer_args: &[&str], within
     let mut pids: Vec<(&'static str, u32)> =
         vec![("pump-infer", infer.pid()), ("pump-capture", capture.pid()), ("pump-sets", sets.pid())];
     pids.extend(nats.pid().map(|p| ("nats-server", p)));
-    pids.extend(ffmpegs.iter().map(|f| ("ffmpeg cameras", f.child.id())));
     let cpu_at = |pids: &[(&'static str, u32)]| -> Vec<(&'static str, f64)> {
         let mut by: Vec<(&'static str, f64)> = Vec::new();
         for (name, pid) in pids {
@@ -281,6 +425,7 @@ pub async fn live_cameras(http: usize, files: usize, infer_args: &[&str], within
                 None => by.push((name, cpu_seconds(*pid))),
             }
         }
+        by.push(("cameras", cameras.iter().map(JpegCamera::cpu_seconds).sum()));
         by
     };
     let mut cpu = vec![(pump_bus::clock::now_ns(), cpu_at(&pids))];
@@ -301,7 +446,7 @@ pub async fn live_cameras(http: usize, files: usize, infer_args: &[&str], within
     for s in [capture, infer, sets] {
         s.stop().await;
     }
-    drop(ffmpegs);
+    drop(cameras);
     let _ = stop_collector.send(());
     let poses = tokio::time::timeout(Duration::from_secs(10), collector).await.unwrap().unwrap();
     GymRun { sets: sets_final, poses, cpu, took }
