@@ -75,11 +75,6 @@ impl CheckedFrame {
             _ => Pixels::Bgr8(&self.0.data),
         }
     }
-
-    /// How long ago it was captured, by this host's clock (ns).
-    pub fn age_ns(&self) -> i64 {
-        crate::clock::now_ns() - self.0.capture_ts_ns
-    }
 }
 
 impl TryFrom<Frame> for CheckedFrame {
@@ -134,10 +129,6 @@ mod tests {
         assert_eq!(eos.pixels(), Pixels::EndOfStream);
         assert!(CheckedFrame::try_from(frame(4, 2, Encoding::Bgr8, vec![0; 23])).is_err());
         assert!(CheckedFrame::new(frame(64, 48, Encoding::Jpeg, header), 32).is_err());
-        let old =
-            Frame { capture_ts_ns: crate::clock::now_ns() - 2_000_000_000, ..frame(4, 2, Encoding::Bgr8, vec![0; 24]) };
-        let age = CheckedFrame::try_from(old).unwrap().age_ns();
-        assert!((2_000_000_000..3_000_000_000).contains(&age), "{age}");
     }
 
     fn frame(w: u32, h: u32, encoding: Encoding, data: Vec<u8>) -> Frame {
