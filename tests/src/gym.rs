@@ -77,8 +77,8 @@ pub fn mjpeg_of(clip: &std::path::Path) -> std::path::PathBuf {
     out
 }
 
-/// A network camera as the host sees one: the JPEGs its chip made (the clip's MJPEG frames,
-/// [`jpegs_of`]), served as HTTP MJPEG in real time from a thread of this process, to its one
+/// A network camera as the host sees one: the JPEGs its chip made (`frames`: the clip's MJPEG
+/// frames, [`jpegs_of`], shared by every camera playing it), served as HTTP MJPEG in real time from a thread of this process, to its one
 /// client (it waits for it, then plays once). A camera's encoder is not on the host that counts
 /// its reps; an ffmpeg process per camera is (0.04 cores for 8 here), which the many-cameras
 /// runs would charge to pump. The stream is the one a camera sends (multipart JPEG parts, each
@@ -93,10 +93,9 @@ pub struct JpegCamera {
 }
 
 impl JpegCamera {
-    pub fn serve(clip: &std::path::Path, fps: f64) -> Self {
+    pub fn serve(frames: std::sync::Arc<[Vec<u8>]>, fps: f64) -> Self {
         use std::io::{Read, Write};
         use std::sync::atomic::Ordering;
-        let frames = jpegs_of(clip);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let url = format!("http://{}/cam.mjpg", listener.local_addr().unwrap());
@@ -397,7 +396,8 @@ pub async fn live_cameras(http: usize, files: usize, infer_args: &[&str], within
     wait_ready(&infer, infer_http).await;
     wait_ready(&sets, sets_http).await;
     let clip = testdata("squat_5reps_15fps.mp4");
-    let cameras: Vec<JpegCamera> = (0..http).map(|_| JpegCamera::serve(&clip, CLIP_FPS)).collect();
+    let jpegs: std::sync::Arc<[Vec<u8>]> = jpegs_of(&clip).into();
+    let cameras: Vec<JpegCamera> = (0..http).map(|_| JpegCamera::serve(jpegs.clone(), CLIP_FPS)).collect();
     let mut args = vec!["--realtime".to_string()];
     for (i, f) in cameras.iter().enumerate() {
         args.extend(["--camera".into(), format!("http{i}={}", f.url)]);
