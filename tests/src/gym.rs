@@ -78,8 +78,8 @@ pub fn mjpeg_of(clip: &std::path::Path) -> std::path::PathBuf {
 }
 
 /// A network camera as the host sees one: the JPEGs its chip made (`frames`: the clip's MJPEG
-/// frames, [`jpegs_of`], shared by every camera playing it), served as HTTP MJPEG in real time from a thread of this process, to its one
-/// client (it waits for it, then plays once). A camera's encoder is not on the host that counts
+/// frames, [`jpegs_of`], shared by every camera playing it), served as HTTP MJPEG in real time
+/// from a thread of this process, to its one client (it waits for it, then plays once). A camera's encoder is not on the host that counts
 /// its reps; an ffmpeg process per camera is (0.04 cores for 8 here), which the many-cameras
 /// runs would charge to pump. The stream is the one a camera sends (multipart JPEG parts, each
 /// with its length); capture reads it with the same FFmpeg demuxer as any camera's.
@@ -379,9 +379,10 @@ pub async fn stored_sets(client: &async_nats::Client) -> BTreeMap<String, Vec<pu
     out
 }
 
-/// Runs `http` HTTP MJPEG cameras ([`JpegCamera`]) and `files` real-time file cameras, all playing the squat clip
-/// once, through one pump-capture, `pump-infer` with `infer_args`, and pump-sets (squats, a set
-/// closes 6 s after its last rep); returns once every camera has a set (or after `within`).
+/// Runs `http` HTTP MJPEG cameras ([`JpegCamera`]) and `files` real-time file cameras, all
+/// playing the squat clip once, through one pump-capture, `pump-infer` with `infer_args`, and
+/// pump-sets (squats, a set closes 6 s after its last rep); returns once every camera has a set
+/// (or after `within`).
 pub async fn live_cameras(http: usize, files: usize, infer_args: &[&str], within: Duration) -> GymRun {
     let nats = NatsServer::start();
     let logs = tempfile::tempdir().unwrap();
@@ -418,15 +419,8 @@ pub async fn live_cameras(http: usize, files: usize, infer_args: &[&str], within
         vec![("pump-infer", infer.pid()), ("pump-capture", capture.pid()), ("pump-sets", sets.pid())];
     pids.extend(nats.pid().map(|p| ("nats-server", p)));
     let cpu_at = |pids: &[(&'static str, u32)]| -> Vec<(&'static str, f64)> {
-        let mut by: Vec<(&'static str, f64)> = Vec::new();
-        for (name, pid) in pids {
-            match by.iter_mut().find(|(n, _)| n == name) {
-                Some((_, s)) => *s += cpu_seconds(*pid),
-                None => by.push((name, cpu_seconds(*pid))),
-            }
-        }
-        by.push(("cameras", cameras.iter().map(JpegCamera::cpu_seconds).sum()));
-        by
+        let cameras_cpu = cameras.iter().map(JpegCamera::cpu_seconds).sum();
+        pids.iter().map(|(name, pid)| (*name, cpu_seconds(*pid))).chain([("cameras", cameras_cpu)]).collect()
     };
     let mut cpu = vec![(pump_bus::clock::now_ns(), cpu_at(&pids))];
     let deadline = Instant::now() + within;
