@@ -149,7 +149,7 @@ pub struct SetsArgs {
     /// the frame (e.g. 0.25,0,0.75,1 for the middle half).
     #[arg(long, env = "PUMP_ZONE")]
     pub zone: Option<pump_sets::Zone>,
-    /// Seconds of the moving average on each joint angle before reps are counted.
+    /// Seconds of the running median on each signal (joint angle, body height) before reps are counted.
     #[arg(long, env = "PUMP_SMOOTHING_SECONDS", default_value_t = pump_sets::RepConfig::default().smoothing)]
     pub smoothing_seconds: f64,
     /// Poses a second under which a set is pending (its count not trusted).

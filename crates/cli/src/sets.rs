@@ -1,6 +1,6 @@
 //! `pump sets`: reads `pump detect` lines, prints one JSON line per closed set:
 //! `{"type":"set","set_id":…,"camera":…,"start":s,"end":s,"start_frame":i,"end_frame":j,
-//!   "reps":N,"rep_times":[…],"exercise":…,"confidence":c,"frames":T,"pose_rate":r,"longest_gap":s,"pending":b}`.
+//!   "reps":N,"rep_times":[…],"partial_reps":[…],"counted_on":signal,"exercise":…,"confidence":c,"frames":T,"pose_rate":r,"longest_gap":s,"pending":b}`.
 
 use std::io::{BufRead, BufReader, Write};
 
@@ -42,6 +42,8 @@ struct OutSet<'a> {
     end_frame: u64,
     reps: usize,
     rep_times: Vec<f64>,
+    partial_reps: Vec<f64>,
+    counted_on: &'a str,
     exercise: &'a str,
     confidence: f64,
     frames: usize,
@@ -65,6 +67,8 @@ fn print_set(out: &mut impl Write, e: &ClosedSet) -> Result<()> {
         end_frame: e.end_frame,
         reps: e.reps,
         rep_times: e.rep_times.iter().map(|t| r3(*t)).collect(),
+        partial_reps: e.partial_reps.iter().map(|t| r3(*t)).collect(),
+        counted_on: e.signal.name(),
         exercise: e.exercise_name(),
         confidence: r3(e.confidence as f64),
         frames: e.features.len(),

@@ -5,46 +5,106 @@ use serde::Deserialize;
 use crate::angle::Joint;
 use crate::dtw::{dtw_distance, DtwConfig};
 use crate::matrix::FeatureMatrix;
+use crate::signal::{Rest, Signal};
 
 /// An exercise name as the athlete knows it (`squat`, `bench_press`, …).
 pub type Exercise = String;
 
-/// The exercises pump knows, each with the joint family (left side) whose angle drives its rep
-/// count; aliases share a joint. The caller picks the side the camera sees better.
-pub const EXERCISES: &[(&str, Joint)] = &[
-    ("squat", Joint::LeftKnee),
-    ("front_squat", Joint::LeftKnee),
-    ("goblet_squat", Joint::LeftKnee),
-    ("lunge", Joint::LeftKnee),
-    ("deadlift", Joint::LeftHip),
-    ("rdl", Joint::LeftHip),
-    ("romanian_deadlift", Joint::LeftHip),
-    ("bench", Joint::LeftElbow),
-    ("bench_press", Joint::LeftElbow),
-    ("incline", Joint::LeftElbow),
-    ("incline_press", Joint::LeftElbow),
-    ("incline_bench_press", Joint::LeftElbow),
-    ("overhead_press", Joint::LeftElbow),
-    ("ohp", Joint::LeftElbow),
-    ("curl", Joint::LeftElbow),
-    ("bicep_curl", Joint::LeftElbow),
-    ("biceps_curl", Joint::LeftElbow),
-    ("triceps_extension", Joint::LeftElbow),
-    ("tricep_extension", Joint::LeftElbow),
-    ("row", Joint::LeftElbow),
-    ("barbell_row", Joint::LeftElbow),
+/// An exercise pump knows: what its reps are counted on, where it rests between reps, and the
+/// joint a plot of its set shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExerciseSpec {
+    pub name: &'static str,
+    /// The motions a coach counts, any of which may show the reps best: the hips' or the
+    /// shoulders' travel in a squat (a shallow squat that leans forward moves the shoulders more
+    /// than the hips), the hands' in a curl. The one that travels most over the set counts.
+    pub signals: &'static [Signal],
+    /// `None`: the first move of the set says (a press may start at the shoulders or locked out).
+    pub rest: Option<Rest>,
+    /// The joint family (left side) a plot of the set shows; the caller picks the side the camera
+    /// sees better.
+    pub joint: Joint,
+}
+
+const fn spec(name: &'static str, signals: &'static [Signal], rest: Option<Rest>, joint: Joint) -> ExerciseSpec {
+    ExerciseSpec { name, signals, rest, joint }
+}
+
+const HIPS_OR_SHOULDERS: &[Signal] = &[HipHeight, ShoulderHeight];
+const SHOULDERS: &[Signal] = &[ShoulderHeight];
+const HIPS: &[Signal] = &[HipHeight];
+const HANDS: &[Signal] = &[WristHeight];
+const ELBOW_ANGLE: &[Signal] = &[ElbowAngle];
+
+use Joint::{LeftElbow as ELBOW, LeftHip as HIP, LeftKnee as KNEE};
+use Signal::{ElbowAngle, HipHeight, ShoulderHeight, WristHeight};
+const HIGH: Option<Rest> = Some(Rest::High);
+const LOW: Option<Rest> = Some(Rest::Low);
+
+/// The exercises pump knows; aliases share a row's signal.
+pub const EXERCISES: &[ExerciseSpec] = &[
+    spec("squat", HIPS_OR_SHOULDERS, HIGH, KNEE),
+    spec("front_squat", HIPS_OR_SHOULDERS, HIGH, KNEE),
+    spec("goblet_squat", HIPS_OR_SHOULDERS, HIGH, KNEE),
+    spec("back_squat", HIPS_OR_SHOULDERS, HIGH, KNEE),
+    spec("lunge", HIPS_OR_SHOULDERS, HIGH, KNEE),
+    spec("split_squat", HIPS_OR_SHOULDERS, HIGH, KNEE),
+    // A deadlift starts at the floor and often pauses there; a Romanian one starts standing.
+    spec("deadlift", SHOULDERS, LOW, HIP),
+    spec("rdl", SHOULDERS, HIGH, HIP),
+    spec("romanian_deadlift", SHOULDERS, HIGH, HIP),
+    spec("good_morning", SHOULDERS, HIGH, HIP),
+    spec("hip_thrust", HIPS, LOW, HIP),
+    spec("glute_bridge", HIPS, LOW, HIP),
+    spec("situp", SHOULDERS, LOW, HIP),
+    spec("sit_up", SHOULDERS, LOW, HIP),
+    spec("crunch", SHOULDERS, LOW, HIP),
+    spec("pushup", SHOULDERS, HIGH, ELBOW),
+    spec("push_up", SHOULDERS, HIGH, ELBOW),
+    spec("dip", SHOULDERS, HIGH, ELBOW),
+    spec("pullup", SHOULDERS, LOW, ELBOW),
+    spec("pull_up", SHOULDERS, LOW, ELBOW),
+    spec("chin_up", SHOULDERS, LOW, ELBOW),
+    spec("bench", HANDS, None, ELBOW),
+    spec("bench_press", HANDS, None, ELBOW),
+    spec("incline", HANDS, None, ELBOW),
+    spec("incline_press", HANDS, None, ELBOW),
+    spec("incline_bench_press", HANDS, None, ELBOW),
+    spec("overhead_press", HANDS, None, ELBOW),
+    spec("ohp", HANDS, None, ELBOW),
+    spec("shoulder_press", HANDS, None, ELBOW),
+    spec("dumbbell_press", HANDS, None, ELBOW),
+    spec("curl", HANDS, LOW, ELBOW),
+    spec("bicep_curl", HANDS, LOW, ELBOW),
+    spec("biceps_curl", HANDS, LOW, ELBOW),
+    spec("hammer_curl", HANDS, LOW, ELBOW),
+    spec("lateral_raise", HANDS, LOW, ELBOW),
+    spec("jumping_jack", HANDS, LOW, ELBOW),
+    spec("jumping_jacks", HANDS, LOW, ELBOW),
+    // The elbow, not the hands: a triceps extension and a seated row move the hands sideways or
+    // behind the head.
+    spec("triceps_extension", ELBOW_ANGLE, HIGH, ELBOW),
+    spec("tricep_extension", ELBOW_ANGLE, HIGH, ELBOW),
+    spec("row", ELBOW_ANGLE, HIGH, ELBOW),
+    spec("barbell_row", ELBOW_ANGLE, HIGH, ELBOW),
+    spec("dumbbell_row", ELBOW_ANGLE, HIGH, ELBOW),
 ];
+
+/// The row of a known exercise.
+pub fn exercise_spec(exercise: &str) -> Option<&'static ExerciseSpec> {
+    let e = normalise_exercise(exercise);
+    EXERCISES.iter().find(|s| s.name == e)
+}
 
 /// The canonical form of an exercise name: lowercase, `-` and spaces as `_`.
 pub fn normalise_exercise(exercise: &str) -> String {
     exercise.trim().to_ascii_lowercase().replace([' ', '-'], "_")
 }
 
-/// The joint family that drives `exercise`'s rep count; `None` for a name pump does not know
+/// The joint family a plot of `exercise`'s set shows; `None` for a name pump does not know
 /// (a usage error where the user typed it: see [`unknown_exercise`]).
 pub fn driving_joint(exercise: &str) -> Option<Joint> {
-    let e = normalise_exercise(exercise);
-    EXERCISES.iter().find(|(name, _)| *name == e).map(|(_, j)| *j)
+    exercise_spec(exercise).map(|s| s.joint)
 }
 
 /// Checks an exercise name a user typed (a flag's value parser): its canonical form, or the one
@@ -55,7 +115,7 @@ pub fn parse_exercise(exercise: &str) -> Result<String, String> {
 
 /// The one line a user gets for an exercise name pump does not know, listing the valid ones.
 pub fn unknown_exercise(exercise: &str) -> String {
-    let names: Vec<&str> = EXERCISES.iter().map(|(n, _)| *n).collect();
+    let names: Vec<&str> = EXERCISES.iter().map(|s| s.name).collect();
     format!("unknown exercise `{exercise}`; known: {}", names.join(", "))
 }
 

@@ -1,7 +1,7 @@
 //! What a set tracker says: the live count of the set in progress going up, and each set it
 //! closes.
 
-use pump_features::FeatureMatrix;
+use pump_features::{FeatureMatrix, Signal};
 use pump_types::BBox;
 
 /// A closed set.
@@ -25,8 +25,13 @@ pub struct ClosedSet {
     pub feature_times: Vec<f64>,
     /// (start, end) of each rep.
     pub rep_spans: Vec<(f64, f64)>,
-    /// Each rep's smallest angle of the driving joint (degrees): how deep it went.
+    /// Each rep's smallest angle of the plotted joint (degrees): how deep it went.
     pub rep_depths: Vec<f32>,
+    /// Turnaround times of moves too shallow to be reps (under [`crate::set::PARTIAL_REP_FRACTION`]
+    /// of the set's median swing): said, not counted.
+    pub partial_reps: Vec<f64>,
+    /// What the reps were counted on.
+    pub signal: Signal,
     /// Poses a second seen during the set.
     pub pose_rate: f64,
     /// The longest pause between two poses during the set (s).

@@ -69,8 +69,21 @@ struct Track {
     id: PersonId,
     bbox: BBox,
     last_seen: f64,
-    /// (time, centre x, bottom y, width) of recent boxes.
-    positions: VecDeque<(f64, f32, f32, f32)>,
+    /// Where the person was lately.
+    positions: VecDeque<Position>,
+}
+
+/// Where a person stood at one moment.
+#[derive(Debug, Clone, Copy)]
+struct Position {
+    t: f64,
+    /// The box's centre x and bottom y.
+    centre: f32,
+    bottom: f32,
+    width: f32,
+    /// The ankles' middle, when both are seen: a sit-up or a push-up reshapes the box while the
+    /// feet stay put.
+    feet: Option<(f32, f32)>,
 }
 
 /// The people of one camera.
@@ -110,7 +123,7 @@ impl People {
                 if ids[pi].is_none() && !taken[ti] {
                     ids[pi] = Some(self.tracks[ti].id);
                     taken[ti] = true;
-                    self.tracks[ti].see(t, poses[pi].bbox);
+                    self.tracks[ti].see(t, &poses[pi]);
                 }
             }
         }
@@ -121,7 +134,7 @@ impl People {
                     let id = self.next_id;
                     self.next_id += 1;
                     let mut tr = Track { id, bbox: p.bbox, last_seen: t, positions: VecDeque::new() };
-                    tr.see(t, p.bbox);
+                    tr.see(t, p);
                     self.tracks.push(tr);
                     id
                 })
@@ -140,34 +153,89 @@ impl People {
     }
 
     /// Whether the person stayed in place from `from` to `to` (an exercise, not a walk): their
-    /// feet and centre line drifted less than a third of their box width. A person unknown here or seen
-    /// once in that span is taken as in place.
+    /// box's feet and centre line, or their ankles, drifted less than a third of their box width. A
+    /// walker moves both; a sit-up swings the box from lying to sitting over still feet. A person
+    /// unknown here or seen once in that span is taken as in place.
     pub fn stayed_in_place(&self, id: PersonId, from: f64, to: f64) -> bool {
         let Some(tr) = self.tracks.iter().find(|t| t.id == id) else { return true };
-        let span: Vec<&(f64, f32, f32, f32)> = tr.positions.iter().filter(|p| p.0 >= from && p.0 <= to).collect();
+        let span: Vec<&Position> = tr.positions.iter().filter(|p| p.t >= from && p.t <= to).collect();
         if span.len() < 2 {
             return true;
         }
-        let range = |f: fn(&(f64, f32, f32, f32)) -> f32| {
-            let (lo, hi) = span.iter().map(|p| f(p)).fold((f32::MAX, f32::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
-            hi - lo
-        };
-        let mut widths: Vec<f32> = span.iter().map(|p| p.3).collect();
+        let mut widths: Vec<f32> = span.iter().map(|p| p.width).collect();
         widths.sort_by(f32::total_cmp);
-        let width = widths[widths.len() / 2].max(1.0);
-        range(|p| p.1) <= MAX_DRIFT_OF_WIDTH * width && range(|p| p.2) <= MAX_DRIFT_OF_WIDTH * width
+        let limit = MAX_DRIFT_OF_WIDTH * widths[widths.len() / 2].max(1.0);
+        let still = |points: &[(f32, f32)]| {
+            let range = |f: fn(&(f32, f32)) -> f32| {
+                let (lo, hi) = points.iter().map(f).fold((f32::MAX, f32::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+                hi - lo
+            };
+            range(|p| p.0) <= limit && range(|p| p.1) <= limit
+        };
+        let boxes: Vec<(f32, f32)> = span.iter().map(|p| (p.centre, p.bottom)).collect();
+        let feet: Vec<(f32, f32)> = span.iter().filter_map(|p| p.feet).collect();
+        still(&boxes) || (feet.len() * 2 >= span.len() && still(&feet))
     }
 }
 
 impl Track {
-    fn see(&mut self, t: f64, b: BBox) {
+    fn see(&mut self, t: f64, p: &Pose) {
+        let b = p.bbox;
         self.bbox = b;
         self.last_seen = t;
-        self.positions.push_back((t, (b.x1 + b.x2) / 2.0, b.y2, b.x2 - b.x1));
-        while self.positions.front().is_some_and(|p| t - p.0 > POSITION_HISTORY_SECONDS) {
+        let (l, r) = (p.keypoints[15], p.keypoints[16]);
+        let feet = (l.confidence >= 0.5 && r.confidence >= 0.5).then(|| ((l.x + r.x) / 2.0, (l.y + r.y) / 2.0));
+        self.positions.push_back(Position { t, centre: (b.x1 + b.x2) / 2.0, bottom: b.y2, width: b.x2 - b.x1, feet });
+        while self.positions.front().is_some_and(|p| t - p.t > POSITION_HISTORY_SECONDS) {
             self.positions.pop_front();
         }
     }
+}
+
+/// A second pose of one body: its box lies at least this much inside a surer pose's box…
+const DUPLICATE_BOX_INSIDE: f32 = 0.8;
+/// …and its confident keypoints lie, at the median, within this share of that box's diagonal.
+const DUPLICATE_KEYPOINT_SHARE: f32 = 0.1;
+
+/// The poses that are distinct people, surest first kept. The model can see one body twice (a
+/// lying athlete as one box with the knees and one without): two tracks of one body would split
+/// its reps between them, each counting some. Someone standing beside or behind another has a
+/// skeleton of their own, far from the other's, and stays.
+pub fn distinct(poses: &[Pose]) -> Vec<Pose> {
+    let mut order: Vec<usize> = (0..poses.len()).collect();
+    order.sort_by(|a, b| poses[*b].score.total_cmp(&poses[*a].score));
+    let mut kept: Vec<usize> = Vec::new();
+    for i in order {
+        if !kept.iter().any(|&k| same_body(&poses[k], &poses[i])) {
+            kept.push(i);
+        }
+    }
+    kept.sort_unstable();
+    kept.into_iter().map(|i| poses[i].clone()).collect()
+}
+
+/// Whether `other` is a second pose of `sure`'s body.
+fn same_body(sure: &Pose, other: &Pose) -> bool {
+    let (a, b) = (&sure.bbox, &other.bbox);
+    let iw = (a.x2.min(b.x2) - a.x1.max(b.x1)).max(0.0);
+    let ih = (a.y2.min(b.y2) - a.y1.max(b.y1)).max(0.0);
+    let smaller = a.area().min(b.area());
+    if smaller <= 0.0 || iw * ih < DUPLICATE_BOX_INSIDE * smaller {
+        return false;
+    }
+    let mut d: Vec<f32> = sure
+        .keypoints
+        .iter()
+        .zip(&other.keypoints)
+        .filter(|(p, q)| p.confidence >= 0.3 && q.confidence >= 0.3)
+        .map(|(p, q)| ((p.x - q.x).powi(2) + (p.y - q.y).powi(2)).sqrt())
+        .collect();
+    if d.len() < 4 {
+        return false;
+    }
+    d.sort_by(f32::total_cmp);
+    let diagonal = ((a.x2 - a.x1).powi(2) + (a.y2 - a.y1).powi(2)).sqrt().max((b.x2 - b.x1).hypot(b.y2 - b.y1));
+    d[d.len() / 2] < DUPLICATE_KEYPOINT_SHARE * diagonal
 }
 
 /// How athlete-like a person looks when several exercise at once: area share (square-rooted, so

@@ -1,78 +1,108 @@
-//! One person's joint signals, as the set tracker follows them: a rep counter per joint family
-//! (knee, hip, elbow), each fed from the side of the body the camera sees better.
+//! One person's signals, as the set tracker follows them: a rep counter for each [`Signal`] (the
+//! knee, hip and elbow angles on the side the camera sees better; the hips', shoulders' and hands'
+//! heights in torso lengths).
 
 use pump_features::angle::pose_joint_angle;
-use pump_features::{Joint, MIN_KEYPOINT_CONFIDENCE};
-use pump_types::{Keypoint, NUM_KEYPOINTS};
+use pump_features::{pair_height, torso_length, ExerciseSpec, Joint, Signal, MIN_KEYPOINT_CONFIDENCE, SIGNALS};
+use pump_types::{BBox, Keypoint, NUM_KEYPOINTS};
 
 use crate::reps::{Rep, RepConfig, RepCounter};
 
 /// Time constant (s) of the running visibility of each side of the body: about ten frames at
 /// 15 fps, whatever the pose rate.
 const VISIBILITY_TAU_SECONDS: f64 = 0.66;
+/// Time constants (s) of the person's torso length, the unit of heights: it follows a person who
+/// comes closer within a second, but barely shrinks over a rep, when a torso leaning towards the
+/// camera looks shorter (a front squat's bottom) or keypoints flicker.
+const SCALE_GROW_TAU_SECONDS: f64 = 0.5;
+const SCALE_SHRINK_TAU_SECONDS: f64 = 8.0;
 
-/// The three joint families, by their left-side joint.
-pub(crate) const FAMILIES: [Joint; 3] = [Joint::LeftKnee, Joint::LeftHip, Joint::LeftElbow];
-
-/// One joint family of one person: its rep counter, fed from the side the camera sees better.
+/// One signal of one person: its rep counter, fed from the side the camera sees better.
 #[derive(Debug, Clone)]
 pub(crate) struct Family {
-    /// The left-side joint; the right one is its mirror.
-    joint: Joint,
+    pub(crate) signal: Signal,
     pub(crate) counter: RepCounter,
-    /// Running visibility of the left and right joints.
+    /// Running visibility of the left and right joints (of a height: of the joint plotted).
     visibility: [f32; 2],
 }
 
 impl Family {
-    /// Feeds the family's angle at `t`, visibility weighed with `alpha`; a rep when one ended.
-    fn push(&mut self, t: f64, kps: &[Keypoint; NUM_KEYPOINTS], alpha: f32) -> Option<Rep> {
-        let sides = [self.joint, self.joint.mirrored()];
-        for (v, side) in self.visibility.iter_mut().zip(sides) {
-            *v += alpha * (visibility(kps, side) - *v);
-        }
-        self.counter.push(t, pose_joint_angle(kps, self.side(), MIN_KEYPOINT_CONFIDENCE))
-    }
-
-    /// The side the camera sees better over time, not frame by frame: the joint counted.
+    /// The joint read for an angle signal (the side the camera sees better over time, not frame by
+    /// frame), or the joint a plot of a height shows on that side.
     pub(crate) fn side(&self) -> Joint {
+        let joint = self.signal.joint().unwrap_or(self.signal.plotted_joint());
         if self.visibility[1] > self.visibility[0] {
-            self.joint.mirrored()
+            joint.mirrored()
         } else {
-            self.joint
+            joint
         }
     }
 }
 
-/// One person's joint signals: one [`Family`] per entry of [`FAMILIES`], in that order.
+/// One person's signals: one [`Family`] per entry of [`SIGNALS`], in that order.
 #[derive(Debug, Clone)]
 pub(crate) struct Person {
     pub(crate) families: Vec<Family>,
     /// Running [`presence`]: who looks most like the athlete when two exercise alike.
     pub(crate) presence: f32,
+    /// Running torso length (pixels).
+    scale: Option<f32>,
     last_t: Option<f64>,
 }
 
 impl Person {
-    pub(crate) fn new(cfg: RepConfig) -> Self {
+    /// Counters for every signal: the exercise's own rests where the exercise says; the others
+    /// learn where they rest.
+    pub(crate) fn new(cfg: RepConfig, exercise: Option<&ExerciseSpec>) -> Self {
         Self {
-            families: FAMILIES
+            families: SIGNALS
                 .iter()
-                .map(|&joint| Family { joint, counter: RepCounter::new(cfg), visibility: [0.0; 2] })
+                .map(|&signal| {
+                    let rest = exercise.filter(|e| e.signals.contains(&signal)).and_then(|e| e.rest);
+                    let cfg = RepConfig { min_amplitude: signal.floor(), rest, ..cfg };
+                    Family { signal, counter: RepCounter::new(cfg), visibility: [0.0; 2] }
+                })
                 .collect(),
             presence: 0.0,
+            scale: None,
             last_t: None,
         }
     }
 
-    /// Feeds the person's keypoints at `t`; returns the reps completed, by family index.
-    pub(crate) fn push(&mut self, t: f64, kps: &[Keypoint; NUM_KEYPOINTS], presence: f32) -> Vec<(usize, Rep)> {
-        // An exponential average in time: the same smoothing at 4 poses a second as at 30.
+    /// Feeds the person's keypoints and box at `t`; returns the reps completed, by family index.
+    pub(crate) fn push(
+        &mut self,
+        t: f64,
+        kps: &[Keypoint; NUM_KEYPOINTS],
+        bbox: &BBox,
+        presence: f32,
+    ) -> Vec<(usize, Rep)> {
+        // Exponential averages in time: the same smoothing at 4 poses a second as at 30.
         let dt = self.last_t.map(|l| (t - l).max(0.0)).unwrap_or(1.0 / 15.0);
-        let alpha = (1.0 - (-dt / VISIBILITY_TAU_SECONDS).exp()) as f32;
+        let alpha = |tau: f64| (1.0 - (-dt / tau).exp()) as f32;
         self.last_t = Some(t);
-        self.presence += alpha * (presence - self.presence);
-        self.families.iter_mut().enumerate().filter_map(|(fi, f)| f.push(t, kps, alpha).map(|r| (fi, r))).collect()
+        self.presence += alpha(VISIBILITY_TAU_SECONDS) * (presence - self.presence);
+        if let Some(torso) = torso_length(kps, MIN_KEYPOINT_CONFIDENCE) {
+            let s = self.scale.get_or_insert(torso);
+            let tau = if torso > *s { SCALE_GROW_TAU_SECONDS } else { SCALE_SHRINK_TAU_SECONDS };
+            *s += alpha(tau) * (torso - *s);
+        }
+        let (scale, a) = (self.scale, alpha(VISIBILITY_TAU_SECONDS));
+        let mut out = Vec::new();
+        for (fi, f) in self.families.iter_mut().enumerate() {
+            let joint = f.signal.joint().unwrap_or(f.signal.plotted_joint());
+            for (v, side) in f.visibility.iter_mut().zip([joint, joint.mirrored()]) {
+                *v += a * (visibility(kps, side) - *v);
+            }
+            let value = match f.signal.joint() {
+                Some(_) => pose_joint_angle(kps, f.side(), MIN_KEYPOINT_CONFIDENCE),
+                None => scale.and_then(|s| pair_height(kps, f.signal, bbox.y2, s, MIN_KEYPOINT_CONFIDENCE)),
+            };
+            if let Some(r) = f.counter.push(t, value) {
+                out.push((fi, r));
+            }
+        }
+        out
     }
 
     /// Family `fi`'s rep counter.

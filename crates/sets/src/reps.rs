@@ -1,10 +1,23 @@
-//! Counting reps on one joint angle.
+//! Counting reps on one signal: a joint's angle, or a body part's height.
 //!
-//! A rep is an extended → flexed → extended cycle of the driving angle, as in the original:
-//! a moving average over `smoothing` seconds smooths pose jitter, then a swing must go at least
-//! `min_amplitude` (25°) down from the last peak and back up from the bottom to count, and two
-//! rep bottoms closer than `min_period` (0.6 s) are one rep. The hysteresis makes wobbles under
-//! the amplitude invisible, and reps of any depth above it count. Missing angles are skipped.
+//! A rep is a move away from where the exercise rests and back, as a coach sees it: down and up
+//! for a squat (rests high), up and down for a curl (rests low). A running median over `smoothing`
+//! seconds smooths pose jitter, then a swing must go a threshold away from the last turning point
+//! and back to count, and two rep turnarounds closer than `min_period` (0.6 s) are one rep.
+//!
+//! The threshold is the set's own: `relative` (30 %) of the median swing of the reps counted so
+//! far, never under `min_amplitude`, the signal's floor (20° of a joint, a fifth of a torso
+//! length). A constant would fit one body: the model sees one man's knee bottom out at 150° and
+//! another's at 60°, and a set of shallow reps counts as surely as a set of deep ones, while a
+//! wobble at the top of a deep set is nothing. The floor keeps keypoint flicker and sway from
+//! ever being a rep; after `idle_reset` seconds without a rep the set's amplitude is forgotten (the
+//! next set may be another exercise or another person).
+//!
+//! Where the exercise rests can be given ([`Rest`]) or learned: the first swing past the floor
+//! away from where the signal started says which way a rep goes (a press may start at the
+//! shoulders or locked out), learned again after `idle_reset` at rest. Each rep keeps its swing
+//! (the smaller of the way down and the way back), so the set can judge a rep far shallower than
+//! its others as partial instead of counting it.
 //!
 //! Every window is in seconds, never in samples: newest-wins inference delivers anything from
 //! 60 poses a second to 3, in bursts and pauses, and a window of samples would smooth over 0.15 s
@@ -12,41 +25,71 @@
 
 use std::collections::VecDeque;
 
+pub use pump_features::Rest;
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RepConfig {
-    /// Moving-average window, in seconds.
+    /// Median window, in seconds.
     pub smoothing: f64,
-    /// Degrees a swing must cover down and back up.
+    /// The smallest swing that counts, in the signal's unit (degrees, torso lengths).
     pub min_amplitude: f32,
+    /// The swing that counts as a fraction of the set's median swing so far.
+    pub relative: f32,
     /// Seconds between two rep bottoms.
     pub min_period: f64,
+    /// Where the exercise rests; `None`: learned from the first swing.
+    pub rest: Option<Rest>,
+    /// Seconds at rest without a rep after which the set's amplitude (and a learned rest) is
+    /// forgotten.
+    pub idle_reset: f64,
 }
 
 impl Default for RepConfig {
     fn default() -> Self {
-        Self { smoothing: 0.3, min_amplitude: 25.0, min_period: 0.6 }
+        Self {
+            smoothing: 0.2,
+            min_amplitude: 25.0,
+            relative: 0.3,
+            min_period: 0.6,
+            rest: Some(Rest::High),
+            idle_reset: 10.0,
+        }
     }
 }
 
-/// One counted rep, times in the stream's seconds.
+/// One counted rep, times in the stream's seconds, values in the signal's unit turned so that
+/// rest is high (a signal resting low is negated).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rep {
-    /// The peak before the descent.
+    /// The turning point at rest before the rep.
     pub start: f64,
-    /// The deepest point.
+    /// The turnaround: the deepest point of a squat, the top of a curl.
     pub bottom: f64,
-    /// The peak after the ascent (updated while the athlete keeps extending).
+    /// Back at rest after it (updated while the athlete keeps returning).
     pub end: f64,
-    /// The smallest (most flexed) smoothed angle.
+    /// The smoothed value at the turnaround.
     pub depth: f32,
+    /// The smoothed value at rest before the rep.
+    pub top: f32,
+    /// The highest smoothed value after the turnaround, before the next rep began.
+    pub recovery: f32,
+}
+
+impl Rep {
+    /// How far the rep went: the smaller of the way there and the way back.
+    pub fn swing(&self) -> f32 {
+        (self.top - self.depth).min(self.recovery - self.depth)
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
 enum Phase {
-    /// Extended: tracking the highest angle since the last rep.
+    /// The way a rep goes is not known yet: the lowest and highest values since the start.
+    Learning { lo: f32, lo_t: f64, hi: f32, hi_t: f64 },
+    /// At rest: tracking the highest value since the last rep.
     Up { hi: f32, hi_t: f64 },
-    /// Going down or at the bottom.
-    Down { lo: f32, lo_t: f64, start_t: f64 },
+    /// Away from rest, going towards the turnaround or at it.
+    Down { lo: f32, lo_t: f64, start_t: f64, top: f32 },
 }
 
 #[derive(Debug, Clone)]
@@ -54,17 +97,42 @@ pub struct RepCounter {
     cfg: RepConfig,
     window: VecDeque<(f64, f32)>,
     phase: Option<Phase>,
+    /// +1 when the signal rests high, -1 when low (values are multiplied by it).
+    sign: f32,
     reps: Vec<Rep>,
-    /// Smoothed angle at the last rep's current end.
-    end_angle: f32,
+    /// Smoothed value at the last rep's current end.
+    end_value: f32,
+    /// When the counter last saw a rep end or learned its direction (idle is measured from it).
+    last_activity: f64,
+    /// The first of the reps of the set in progress (whose swings make its amplitude).
+    set_from: usize,
+    /// A move away and back too quick to be a rep: (start, value at rest, end).
+    quick: Option<(f64, f32, f64)>,
 }
 
-/// Degrees a smoothed angle must rise to move a rep's end (jitter on a plateau does not).
-const END_TOLERANCE: f32 = 1.0;
+/// Units a smoothed value must rise to move a rep's end (jitter on a plateau does not), as a
+/// fraction of the threshold.
+const END_TOLERANCE: f32 = 0.05;
+/// Seconds a rep takes at the least, from leaving rest to coming back: jumping jacks at 100 a
+/// minute take 0.6 s; a keypoint that jumps to another limb and back takes a few frames.
+const MIN_REP_SECONDS: f64 = 0.45;
+/// The reps whose median swing is the set's amplitude.
+const AMPLITUDE_REPS: usize = 5;
 
 impl RepCounter {
     pub fn new(cfg: RepConfig) -> Self {
-        Self { cfg, window: VecDeque::new(), phase: None, reps: Vec::new(), end_angle: 0.0 }
+        let sign = if cfg.rest == Some(Rest::Low) { -1.0 } else { 1.0 };
+        Self {
+            cfg,
+            window: VecDeque::new(),
+            phase: None,
+            sign,
+            reps: Vec::new(),
+            end_value: 0.0,
+            last_activity: 0.0,
+            set_from: 0,
+            quick: None,
+        }
     }
 
     pub fn reps(&self) -> &[Rep] {
@@ -75,15 +143,15 @@ impl RepCounter {
         self.reps.len()
     }
 
-    /// Feeds the angle at time `t` (`None` when the joint was not seen); returns a rep when one
+    /// Feeds the value at time `t` (`None` when the signal was not seen); returns a rep when one
     /// completes at this sample. Times must not go backwards (a sample older than the last one is
     /// ignored): a new timeline gets a new counter.
-    pub fn push(&mut self, t: f64, angle: Option<f32>) -> Option<Rep> {
-        let angle = angle.filter(|a| a.is_finite())?;
+    pub fn push(&mut self, t: f64, value: Option<f32>) -> Option<Rep> {
+        let value = value.filter(|a| a.is_finite())?;
         if !t.is_finite() || self.window.back().is_some_and(|(last, _)| t < *last) {
             return None;
         }
-        self.window.push_back((t, angle));
+        self.window.push_back((t, value));
         // The samples of the last `smoothing` seconds (at least this one): a gap empties the
         // window by itself, so nothing is averaged across it.
         while self.window.front().is_some_and(|(first, _)| t - first >= self.cfg.smoothing) && self.window.len() > 1 {
@@ -93,11 +161,19 @@ impl RepCounter {
         self.step(st, smoothed)
     }
 
-    /// The window's average angle, and the time it describes: the middle of the window.
+    /// The window's median value (a keypoint that flickers for a frame moves no median), and the
+    /// time it describes: the middle of the window.
     fn mean(&self) -> (f64, f32) {
         let n = self.window.len().max(1) as f64;
-        let angle = self.window.iter().map(|(_, a)| f64::from(*a)).sum::<f64>() / n;
-        (self.window.iter().map(|(t, _)| t).sum::<f64>() / n, angle as f32)
+        let mut values: Vec<f32> = self.window.iter().map(|(_, a)| *a).collect();
+        values.sort_by(f32::total_cmp);
+        let m = values.len() / 2;
+        let v = match values.len() {
+            0 => 0.0,
+            l if l % 2 == 1 => values[m],
+            _ => (values[m - 1] + values[m]) / 2.0,
+        };
+        (self.window.iter().map(|(t, _)| t).sum::<f64>() / n, v)
     }
 
     /// Ends the signal. The average lags the motion by half its window, so the last samples are
@@ -114,39 +190,89 @@ impl RepCounter {
         out
     }
 
-    fn step(&mut self, t: f64, s: f32) -> Option<Rep> {
-        let amp = self.cfg.min_amplitude;
-        match self.phase {
-            None => {
-                self.phase = Some(Phase::Up { hi: s, hi_t: t });
+    /// The swing that counts now: the set's own, never under the floor.
+    fn threshold(&self) -> f32 {
+        let mut recent: Vec<f32> =
+            self.reps[self.set_from..].iter().rev().take(AMPLITUDE_REPS).map(Rep::swing).collect();
+        if recent.is_empty() {
+            return self.cfg.min_amplitude;
+        }
+        recent.sort_by(f32::total_cmp);
+        self.cfg.min_amplitude.max(self.cfg.relative * recent[recent.len() / 2])
+    }
+
+    fn step(&mut self, t: f64, raw: f32) -> Option<Rep> {
+        let h = self.threshold();
+        let Some(phase) = self.phase else {
+            self.last_activity = t;
+            self.phase = Some(match self.cfg.rest {
+                None => Phase::Learning { lo: raw, lo_t: t, hi: raw, hi_t: t },
+                Some(_) => Phase::Up { hi: raw * self.sign, hi_t: t },
+            });
+            return None;
+        };
+        match phase {
+            Phase::Learning { lo, lo_t, hi, hi_t } => {
+                let (lo, lo_t) = if raw < lo { (raw, t) } else { (lo, lo_t) };
+                let (hi, hi_t) = if raw > hi { (raw, t) } else { (hi, hi_t) };
+                self.phase = Some(if raw <= hi - h {
+                    // Away from a high start: the exercise rests high.
+                    self.sign = 1.0;
+                    self.last_activity = t;
+                    Phase::Down { lo: raw, lo_t: t, start_t: hi_t, top: hi }
+                } else if raw >= lo + h {
+                    self.sign = -1.0;
+                    self.last_activity = t;
+                    Phase::Down { lo: -raw, lo_t: t, start_t: lo_t, top: -lo }
+                } else {
+                    Phase::Learning { lo, lo_t, hi, hi_t }
+                });
                 None
             }
-            Some(Phase::Up { hi, hi_t }) => {
+            Phase::Up { hi, hi_t } => {
+                let s = raw * self.sign;
+                if t - self.last_activity > self.cfg.idle_reset && self.set_from < self.reps.len() {
+                    // Long at rest: the next set has its own amplitude, and learns its own direction.
+                    self.set_from = self.reps.len();
+                    if self.cfg.rest.is_none() {
+                        self.phase = Some(Phase::Learning { lo: raw, lo_t: t, hi: raw, hi_t: t });
+                        return None;
+                    }
+                }
                 let hi = hi.max(s);
-                // Still near the top: the descent (the next rep's start) has not begun.
-                let hi_t = if s >= hi - END_TOLERANCE { t } else { hi_t };
-                // Rising by more than plateau jitter moves the last rep's end; standing still
-                // at the top does not.
-                if s > self.end_angle + END_TOLERANCE {
+                let tol = END_TOLERANCE * h;
+                // Still near the top: the move away (the next rep's start) has not begun.
+                let hi_t = if s >= hi - tol { t } else { hi_t };
+                // Returning further than plateau jitter moves the last rep's end; standing
+                // still at rest does not.
+                if s > self.end_value + tol {
                     if let Some(last) = self.reps.last_mut() {
                         last.end = last.end.max(t);
+                        last.recovery = last.recovery.max(s);
                     }
-                    self.end_angle = s;
+                    self.end_value = s;
                 }
-                self.phase = Some(if s <= hi - amp {
-                    Phase::Down { lo: s, lo_t: t, start_t: hi_t }
+                self.phase = Some(if s <= hi - h {
+                    // A dip right after one too quick to be a rep continues it.
+                    let (start_t, top) = match self.quick.take() {
+                        Some((st, top, end)) if hi_t - end < self.cfg.min_period => (st, top.max(hi)),
+                        _ => (hi_t, hi),
+                    };
+                    Phase::Down { lo: s, lo_t: t, start_t, top }
                 } else {
                     Phase::Up { hi, hi_t }
                 });
                 None
             }
-            Some(Phase::Down { lo, lo_t, start_t }) => {
+            Phase::Down { lo, lo_t, start_t, top } => {
+                let s = raw * self.sign;
                 if s < lo {
-                    self.phase = Some(Phase::Down { lo: s, lo_t: t, start_t });
+                    self.phase = Some(Phase::Down { lo: s, lo_t: t, start_t, top });
                     None
-                } else if s >= lo + amp {
+                } else if s >= lo + h {
                     self.phase = Some(Phase::Up { hi: s, hi_t: t });
-                    self.end_angle = s;
+                    self.end_value = s;
+                    self.last_activity = t;
                     let too_soon = self.reps.last().is_some_and(|r| lo_t - r.bottom < self.cfg.min_period);
                     if too_soon {
                         // A double dip inside the refractory period is the same rep.
@@ -156,10 +282,18 @@ impl RepCounter {
                                 last.bottom = lo_t;
                             }
                             last.end = t;
+                            last.recovery = last.recovery.max(s);
                         }
                         return None;
                     }
-                    let rep = Rep { start: start_t, bottom: lo_t, end: t, depth: lo };
+                    if t - start_t < MIN_REP_SECONDS {
+                        // Away and back quicker than any body moves: a keypoint that jumped, or
+                        // the first half of a bounce that the next dip completes.
+                        self.quick = Some((start_t, top, t));
+                        return None;
+                    }
+                    self.quick = None;
+                    let rep = Rep { start: start_t, bottom: lo_t, end: t, depth: lo, top, recovery: s };
                     self.reps.push(rep);
                     Some(rep)
                 } else {

@@ -9,12 +9,15 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use pump_features::{driving_joint, exercise_distances, nearest_within, DtwConfig, FeatureMatrix, Joint, Prototype};
+use pump_features::{
+    exercise_distances, exercise_spec, nearest_within, DtwConfig, FeatureMatrix, Prototype, Signal, SIGNALS,
+    TRAVEL_SIGNALS,
+};
 use pump_types::{Keypoint, Pose, NUM_KEYPOINTS};
 
 use crate::events::{rows_between, ClosedSet, TrackerEvent, MAX_TRACE_POINTS};
-use crate::people::{presence, People, PersonId, Zone};
-use crate::person::{Person, FAMILIES};
+use crate::people::{distinct, presence, People, PersonId, Zone};
+use crate::person::Person;
 use crate::reps::{Rep, RepConfig};
 
 /// Sets with fewer reps, or a less sure exercise, are flagged for the athlete to confirm.
@@ -88,7 +91,7 @@ struct OpenSet {
     set_id: String,
     start: f64,
     /// Each person's count of each family's reps that are not this set's (done before it).
-    base: BTreeMap<PersonId, [usize; 3]>,
+    base: BTreeMap<PersonId, [usize; SIGNALS.len()]>,
     athlete: PersonId,
     last_rep_t: f64,
     live: usize,
@@ -107,6 +110,8 @@ pub struct SetTracker {
     open: Option<OpenSet>,
     /// The last time seen, to refuse a frame from the past.
     last_t: Option<f64>,
+    /// Where the last closed set ended: a rep turning before it was that set's, or nobody's.
+    closed_until: f64,
 }
 
 impl SetTracker {
@@ -126,17 +131,15 @@ impl SetTracker {
             frames: VecDeque::new(),
             open: None,
             last_t: None,
+            closed_until: f64::NEG_INFINITY,
         }
     }
 
-    /// Families that may open or extend a set: the configured exercise's, or all.
+    /// Signals that may open or extend a set: the configured exercise's, or the body's travels.
     fn active_families(&self) -> Vec<usize> {
-        match &self.cfg.exercise {
-            Some(e) => {
-                let j = driving_joint(e).unwrap_or(Joint::LeftKnee);
-                FAMILIES.iter().position(|f| *f == j).into_iter().collect()
-            }
-            None => (0..FAMILIES.len()).collect(),
+        match self.cfg.exercise.as_deref().and_then(exercise_spec) {
+            Some(e) => e.signals.iter().map(|s| s.index()).collect(),
+            None => TRAVEL_SIGNALS.iter().map(|s| s.index()).collect(),
         }
     }
 
@@ -155,16 +158,20 @@ impl SetTracker {
                 events.push(TrackerEvent::Closed(Box::new(e)));
             }
         }
-        let ids = self.people.update(input.t, input.poses);
+        let poses = distinct(input.poses);
+        let ids = self.people.update(input.t, &poses);
         let mut seen = Vec::new();
         let mut reps: Vec<(PersonId, usize, Rep)> = Vec::new();
-        for (pose, id) in input.poses.iter().zip(ids) {
+        for (pose, id) in poses.iter().zip(ids) {
             if self.cfg.zone.is_some_and(|z| !z.contains(&pose.bbox, input.width, input.height)) {
                 continue;
             }
-            let person = self.persons.entry(id).or_insert_with(|| Person::new(self.cfg.reps));
+            let (cfg, exercise) = (self.cfg.reps, self.cfg.exercise.as_deref().and_then(exercise_spec));
+            let person = self.persons.entry(id).or_insert_with(|| Person::new(cfg, exercise));
             let presence = presence(pose, input.width, input.height);
-            reps.extend(person.push(input.t, &pose.keypoints, presence).into_iter().map(|(fi, r)| (id, fi, r)));
+            reps.extend(
+                person.push(input.t, &pose.keypoints, &pose.bbox, presence).into_iter().map(|(fi, r)| (id, fi, r)),
+            );
             seen.push((id, pose.keypoints));
         }
         self.frames.push_back(FrameRecord { t: input.t, frame: input.frame, people: seen });
@@ -183,8 +190,15 @@ impl SetTracker {
     /// [`presence`].
     fn count(&mut self, mut reps: Vec<(PersonId, usize, Rep)>) -> Vec<TrackerEvent> {
         let active = self.active_families();
+        // A "rep" whose way back took longer than a set's quiet time is a held position left
+        // (the set closed meanwhile), and one that turned before the last set ended is that set's
+        // signal settling, not a new set.
+        let (quiet, closed_until) = (self.cfg.quiet, self.closed_until);
         reps.retain(|(id, fi, r)| {
-            active.contains(fi) && self.people.stayed_in_place(*id, r.start.min(r.end - IN_PLACE_SECONDS), r.end)
+            active.contains(fi)
+                && r.bottom > closed_until
+                && r.end - r.bottom < quiet
+                && self.people.stayed_in_place(*id, r.start.min(r.end - IN_PLACE_SECONDS), r.end)
         });
         reps.sort_by(|a, b| a.2.bottom.total_cmp(&b.2.bottom));
         let mut events = Vec::new();
@@ -195,15 +209,15 @@ impl SetTracker {
             let persons = &self.persons;
             let Some(open) = self.open.as_mut() else { continue };
             // Someone who came into view during the set: all their reps are the set's.
-            open.base.entry(id).or_insert([0; 3]);
-            let in_set = |pid: &PersonId, base: &[usize; 3]| {
+            open.base.entry(id).or_insert([0; SIGNALS.len()]);
+            let in_set = |pid: &PersonId, base: &[usize; SIGNALS.len()]| {
                 let p = persons.get(pid)?;
                 let n = active.iter().map(|&fi| p.counter(fi).count().saturating_sub(base[fi])).max()?;
                 Some((n, p.presence, *pid))
             };
             // Reps weighed by how athlete-like the person looks: a half-seen bystander at the edge
             // whose elbow jitters through "reps" does not outweigh the athlete in front.
-            let Some((live, _, athlete)) = open
+            let Some((_, _, athlete)) = open
                 .base
                 .iter()
                 .filter_map(|(pid, base)| in_set(pid, base))
@@ -215,15 +229,15 @@ impl SetTracker {
             if athlete == id {
                 open.last_rep_t = open.last_rep_t.max(rep.bottom);
             }
+            // The count the set would have if it closed now: its athlete's, on its signal.
+            let Some(open) = self.open.as_ref() else { continue };
+            let family_reps = self.athlete_reps(open);
+            let family = counting_family(self.cfg.exercise.as_deref(), &family_reps);
+            let live = full_reps(&family_reps[family], true).0.len();
+            let Some(open) = self.open.as_mut() else { continue };
             if live > open.live {
                 open.live = live;
                 let (set_id, start, athlete_id) = (open.set_id.clone(), open.start, open.athlete);
-                // The family the set would count on if it closed now.
-                let family = self
-                    .open
-                    .as_ref()
-                    .map(|o| counting_family(self.cfg.exercise.as_deref(), &self.athlete_reps(o)))
-                    .unwrap_or(0);
                 let trace = self.trace(athlete_id, family, start, rep.end.max(rep.bottom));
                 let athlete = self.people.bbox_of(athlete);
                 events.push(TrackerEvent::Rep { set_id, reps: live, t: rep.bottom, athlete, trace });
@@ -235,8 +249,7 @@ impl SetTracker {
     /// Family `fi`'s angle of `athlete` from `start` to `end`, on the side its counter reads,
     /// thinned evenly to at most [`MAX_TRACE_POINTS`].
     fn trace(&self, athlete: PersonId, fi: usize, start: f64, end: f64) -> Vec<(f64, f32)> {
-        let Some(person) = self.persons.get(&athlete) else { return Vec::new() };
-        let side = person.families[fi].side();
+        let Some(side) = self.plotted_side(athlete, fi) else { return Vec::new() };
         let all: Vec<(f64, f32)> = self
             .frames
             .iter()
@@ -249,11 +262,38 @@ impl SetTracker {
         thin(all, MAX_TRACE_POINTS)
     }
 
+    /// The joint a plot of a set counted on family `fi` shows, on the side the camera sees better:
+    /// the exercise's own (a squat's knee, whichever travel counts), else the signal's.
+    fn plotted_side(&self, athlete: PersonId, fi: usize) -> Option<pump_features::Joint> {
+        let person = self.persons.get(&athlete)?;
+        let joint = match self.cfg.exercise.as_deref().and_then(exercise_spec) {
+            Some(e) => e.joint,
+            None => SIGNALS[fi].plotted_joint(),
+        };
+        let angle = person.families.iter().find(|f| f.signal.joint() == Some(joint))?;
+        Some(angle.side())
+    }
+
+    /// The smallest angle of `side` (the plotted joint) of `athlete` from `start` to `end`: how
+    /// deep a rep went, in degrees (0 when the joint was never seen).
+    fn most_flexed(&self, athlete: PersonId, side: Option<pump_features::Joint>, start: f64, end: f64) -> f32 {
+        let Some(side) = side else { return 0.0 };
+        self.frames
+            .iter()
+            .filter(|f| f.t >= start && f.t <= end)
+            .filter_map(|f| f.people.iter().find(|p| p.0 == athlete))
+            .filter_map(|p| pump_features::angle::pose_joint_angle(&p.1, side, pump_features::MIN_KEYPOINT_CONFIDENCE))
+            .reduce(f32::min)
+            .unwrap_or(0.0)
+    }
+
     /// A set opened by `rep` of person `id`: every person's reps so far are not the set's, but
     /// for any that began with this rep.
     fn open_set(&self, id: PersonId, rep: &Rep) -> OpenSet {
-        let start_frame = self.frames.iter().find(|f| f.t >= rep.start).map(|f| f.frame).unwrap_or_default();
-        let ms = (rep.start * 1000.0).round() as i64;
+        // Not before the last set ended: a rep that left rest during it began at its end.
+        let start = rep.start.max(self.closed_until);
+        let start_frame = self.frames.iter().find(|f| f.t >= start).map(|f| f.frame).unwrap_or_default();
+        let ms = (start * 1000.0).round() as i64;
         let set_id = if self.segment.is_empty() {
             format!("{}-{start_frame}-{ms}", self.camera)
         } else {
@@ -265,12 +305,12 @@ impl SetTracker {
             .map(|(pid, p)| {
                 let b = std::array::from_fn(|i| {
                     let reps = p.counter(i).reps();
-                    reps.len() - reps.iter().rev().take_while(|r| r.bottom >= rep.start).count()
+                    reps.len() - reps.iter().rev().take_while(|r| r.bottom >= start).count()
                 });
                 (*pid, b)
             })
             .collect();
-        OpenSet { set_id, start: rep.start, base, athlete: id, last_rep_t: rep.bottom, live: 0 }
+        OpenSet { set_id, start, base, athlete: id, last_rep_t: rep.bottom, live: 0 }
     }
 
     /// Drops the signals of people gone from view, except the athlete of the set in progress.
@@ -322,16 +362,18 @@ impl SetTracker {
                 None => (None, 0.0),
             },
         };
-        // A recognised exercise says which joint counts only when it is sure: a deadlift taken
-        // for a squat must not have its reps counted on the knee.
-        let sure = self.cfg.exercise.is_some() || confidence >= PENDING_MIN_CONFIDENCE;
-        let family = counting_family(exercise.as_deref().filter(|_| sure), &family_reps);
-        let reps = &family_reps[family];
+        // What the athlete said counts on its own signal; otherwise the dominant motion counts,
+        // whatever the prototypes call it: a wrong name never changes a count.
+        let family = counting_family(self.cfg.exercise.as_deref(), &family_reps);
+        let (reps, partial) = full_reps(&family_reps[family], false);
         let end = reps.last().map(|r| r.end).unwrap_or(end_guess);
+        let side = self.plotted_side(open.athlete, family);
         let trace = self.trace(open.athlete, family, open.start, end);
         let span = self.span(open.start, end);
+        let rep_depths = reps.iter().map(|r| self.most_flexed(open.athlete, side, r.start, r.end)).collect();
         // Frames up to the set's end are done with; later ones may start the next set.
         self.frames.retain(|f| f.t > end);
+        self.closed_until = end;
         let n = reps.len();
         Some(ClosedSet {
             camera: self.camera.clone(),
@@ -343,7 +385,9 @@ impl SetTracker {
             reps: n,
             rep_times: reps.iter().map(|r| r.bottom).collect(),
             rep_spans: reps.iter().map(|r| (r.start, r.end)).collect(),
-            rep_depths: reps.iter().map(|r| r.depth).collect(),
+            rep_depths,
+            partial_reps: partial.iter().map(|r| r.bottom).collect(),
+            signal: SIGNALS[family],
             exercise,
             confidence,
             features,
@@ -362,7 +406,7 @@ impl SetTracker {
     fn athlete_reps(&self, open: &OpenSet) -> Vec<Vec<Rep>> {
         let athlete = self.persons.get(&open.athlete);
         let base = open.base.get(&open.athlete).copied().unwrap_or_default();
-        (0..FAMILIES.len())
+        (0..SIGNALS.len())
             .map(|fi| athlete.map(|p| p.counter(fi).reps().get(base[fi]..).unwrap_or(&[]).to_vec()).unwrap_or_default())
             .collect()
     }
@@ -442,20 +486,47 @@ fn thin(points: Vec<(f64, f32)>, max: usize) -> Vec<(f64, f32)> {
     points.into_iter().enumerate().filter(|(i, _)| i % k == 0 || *i == last).map(|(_, p)| p).collect()
 }
 
-/// The family with the most reps; ties go to the earlier one (knee, then hip, then elbow).
+/// The family with the most reps; ties go to the earlier one (knee, then hip, then elbow…).
 fn busiest_family(family_reps: &[Vec<Rep>]) -> usize {
     (0..family_reps.len()).rev().max_by_key(|&i| family_reps[i].len()).unwrap_or(0)
 }
 
-/// The family whose reps count: the exercise's driving joint, or the busiest without one.
-fn counting_family(exercise: Option<&str>, family_reps: &[Vec<Rep>]) -> usize {
-    match exercise {
-        Some(e) => {
-            let j = driving_joint(e).unwrap_or(Joint::LeftKnee);
-            FAMILIES.iter().position(|f| *f == j).unwrap_or(0)
+/// A rep whose swing is under this fraction of the set's median is partial: said, not counted.
+/// A coach counts a last rep lowered most of the way; a bob at a quarter of the depth is none.
+pub const PARTIAL_REP_FRACTION: f32 = 0.4;
+
+/// A signal's reps split into the full ones and the partial ones, judged against the median
+/// swing of them all. While the set is `live` its last rep may still be on its way back, and is
+/// judged by its way there.
+fn full_reps(reps: &[Rep], live: bool) -> (Vec<Rep>, Vec<Rep>) {
+    let last = reps.len().saturating_sub(1);
+    let swing = |i: usize, r: &Rep| if live && i == last { r.top - r.depth } else { r.swing() };
+    let mut swings: Vec<f32> = reps.iter().enumerate().map(|(i, r)| swing(i, r)).collect();
+    swings.sort_by(f32::total_cmp);
+    let Some(median) = swings.get(swings.len() / 2).copied() else { return (Vec::new(), Vec::new()) };
+    let (mut full, mut partial) = (Vec::new(), Vec::new());
+    for (i, r) in reps.iter().enumerate() {
+        if swing(i, r) >= PARTIAL_REP_FRACTION * median {
+            full.push(*r);
+        } else {
+            partial.push(*r);
         }
-        None => busiest_family(family_reps),
     }
+    (full, partial)
+}
+
+/// The family whose reps count: the dominant motion among the exercise's signals, or among the
+/// body's travels without one — the one whose full reps cover the most ground (a squat's shoulders and hips count alike; a
+/// sit-up's hands and shoulders; a curl's hands, not its still hips).
+fn counting_family(exercise: Option<&str>, family_reps: &[Vec<Rep>]) -> usize {
+    let candidates = exercise.and_then(exercise_spec).map(|e| e.signals).unwrap_or(&TRAVEL_SIGNALS);
+    let travel = |s: &Signal| -> f32 { full_reps(&family_reps[s.index()], false).0.iter().map(Rep::swing).sum() };
+    candidates
+        .iter()
+        .rev()
+        .max_by(|a, b| travel(a).total_cmp(&travel(b)))
+        .map(|s| s.index())
+        .unwrap_or(Signal::HipHeight.index())
 }
 
 #[cfg(test)]

@@ -2,19 +2,24 @@
 use super::*;
 use pump_types::BBox;
 
-/// A standing person whose left and right knees bend to `knee` degrees.
+/// A person squatting to `knee` degrees, as a body does: the ankles stay on the floor, the shins
+/// and thighs fold, the hips and the shoulders above them go down by what the legs lost.
 fn person(knee: f32) -> Pose {
     let mut k = [Keypoint { x: 0.0, y: 0.0, confidence: 0.9 }; NUM_KEYPOINTS];
-    let rad = (180.0 - knee).to_radians();
+    let a = ((180.0 - knee) / 2.0).to_radians();
+    let hip_y = 400.0 - 200.0 * a.cos();
     for (hip, kn, ankle, x0) in [(11, 13, 15, 100.0f32), (12, 14, 16, 140.0)] {
-        k[hip] = Keypoint { x: x0, y: 200.0, confidence: 0.9 };
-        k[kn] = Keypoint { x: x0, y: 300.0, confidence: 0.9 };
-        k[ankle] = Keypoint { x: x0 + 100.0 * rad.sin(), y: 300.0 + 100.0 * rad.cos(), confidence: 0.9 };
+        k[ankle] = Keypoint { x: x0, y: 400.0, confidence: 0.9 };
+        k[kn] = Keypoint { x: x0 + 100.0 * a.sin(), y: 400.0 - 100.0 * a.cos(), confidence: 0.9 };
+        k[hip] = Keypoint { x: x0, y: hip_y, confidence: 0.9 };
     }
-    // Shoulders and arms still: only the knee and hip move.
-    k[5] = Keypoint { x: 100.0, y: 100.0, confidence: 0.9 };
-    k[6] = Keypoint { x: 140.0, y: 100.0, confidence: 0.9 };
-    Pose { bbox: BBox { x1: 80.0, y1: 50.0, x2: 260.0, y2: 420.0 }, score: 0.9, keypoints: k }
+    // Arms hang still beside the torso.
+    for (shoulder, elbow, wrist, x0) in [(5, 7, 9, 100.0f32), (6, 8, 10, 140.0)] {
+        k[shoulder] = Keypoint { x: x0, y: hip_y - 100.0, confidence: 0.9 };
+        k[elbow] = Keypoint { x: x0, y: hip_y - 50.0, confidence: 0.9 };
+        k[wrist] = Keypoint { x: x0, y: hip_y, confidence: 0.9 };
+    }
+    Pose { bbox: BBox { x1: 80.0, y1: hip_y - 150.0, x2: 260.0, y2: 410.0 }, score: 0.9, keypoints: k }
 }
 
 /// Knee angle at time t for `reps` 2-s squats starting at `from`.
@@ -118,6 +123,10 @@ fn a_bystander_walking_through_mid_set_does_not_change_the_count() {
         let x = -300.0 + i as f32 * 8.0;
         let mut walker = person(if i % 10 < 5 { 120.0 } else { 175.0 });
         walker.bbox = BBox { x1: x, y1: 20.0, x2: x + 260.0, y2: 490.0 };
+        // Their own skeleton, where their box is.
+        for k in walker.keypoints.iter_mut() {
+            k.x += x - 80.0;
+        }
         walker.score = 0.97;
         let poses = if (40..110).contains(&i) { vec![walker, athlete] } else { vec![athlete] };
         events.extend(t.push(FrameInput { t: time, frame: i, width: 400.0, height: 500.0, poses: &poses }));
@@ -152,7 +161,8 @@ fn unknown_exercise_counts_on_the_busiest_joint_and_is_pending() {
 fn prototypes_recognise_the_exercise() {
     let mut t = SetTracker::new("cam", SetConfig { quiet: 5.0, ..Default::default() });
     run(&mut t, 0, 150, 15.0, |t| knee_at(t, 1.0, 4));
-    let reference = t.finish().unwrap().features;
+    // One rep, as `pump prototype` records it.
+    let reference = t.finish().unwrap().rep_features(0).unwrap();
     let squat = Prototype { exercise: "squat".into(), features: reference.clone(), max_distance: None };
     let still = Prototype {
         exercise: "plank".into(),
