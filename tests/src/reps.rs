@@ -4,6 +4,7 @@
 //! the rate tests and the fast-mode benchmark, which judges each model input size by them.
 #![allow(clippy::unwrap_used)] // test support: a failed unwrap is a failed test
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -15,6 +16,8 @@ pub struct Clip {
     pub name: String,
     pub sets: Vec<u64>,
     pub quiet: f64,
+    /// The exercise `pump sets --exercise` is told (the clips of one folder of squats: `squat`).
+    pub exercise: Option<String>,
     pub lines: Vec<serde_json::Value>,
 }
 
@@ -39,15 +42,84 @@ pub fn clips_with(mut lines: impl FnMut(&str) -> Vec<serde_json::Value>) -> Vec<
             name: name.clone(),
             sets: t["sets"].as_array().unwrap().iter().map(|s| s.as_u64().unwrap()).collect(),
             quiet: t["quiet_seconds"].as_f64().unwrap(),
+            exercise: Some("squat".into()),
             lines: lines(name),
         })
         .collect()
 }
 
+/// The quiet time of clips whose truth names none: `pump sets`' default.
+pub const DEFAULT_QUIET_SECONDS: f64 = 25.0;
+
+/// Every clip of a folder whose `VIDEO.truth.json` files give the true sets (`sets`, and
+/// `exercise`, `fps`, `quiet_seconds` where known), with the poses beside it: `VIDEO.ultralytics.jsonl`
+/// (Ultralytics' own, timed by `fps`) or the file its `poses` field names (`pump detect` lines).
+/// `../shared/real/` is such a folder, and `testdata/people/`. In name order; a truth file
+/// without poses is left out.
+pub fn truth_folder(dir: &Path) -> Vec<Clip> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".truth.json"))
+        .collect();
+    paths.sort();
+    paths.iter().filter_map(|p| truth_clip(p)).collect()
+}
+
+fn truth_clip(path: &Path) -> Option<Clip> {
+    let t: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    let video = path.to_string_lossy().trim_end_matches(".truth.json").to_string();
+    let fps = t["fps"].as_f64();
+    let (poses, timed_by_fps) = match t["poses"].as_str() {
+        Some(name) => (path.with_file_name(name), false),
+        None => (PathBuf::from(format!("{video}.ultralytics.jsonl")), true),
+    };
+    let mut lines = json_lines(&std::fs::read_to_string(&poses).ok()?);
+    if timed_by_fps {
+        let fps = fps.unwrap_or_else(|| panic!("{}: Ultralytics' poses need the truth's fps", path.display()));
+        for l in lines.iter_mut() {
+            let t = l["frame"].as_f64().unwrap() / fps;
+            l["ts"] = ((t * 1e6).round() / 1e6).into();
+        }
+    }
+    // The truth's names that pump spells otherwise.
+    let exercise = t["exercise"].as_str().map(|e| match e {
+        "bicep_curl" => "curl".to_string(),
+        other => other.to_string(),
+    });
+    Some(Clip {
+        name: Path::new(&video).file_name()?.to_string_lossy().to_string(),
+        sets: t["sets"].as_array()?.iter().map(|s| s.as_u64().unwrap()).collect(),
+        quiet: t["quiet_seconds"].as_f64().unwrap_or(DEFAULT_QUIET_SECONDS),
+        exercise,
+        lines,
+    })
+}
+
+/// The real videos of real people beside the checkout (`../shared/real/`), or `None` with one
+/// line saying why the caller skips them.
+pub fn real_videos() -> Option<Vec<Clip>> {
+    let dir = crate::workspace().join("../shared/real");
+    if !dir.is_dir() {
+        eprintln!("skipped: no real videos at {} (../shared is absent)", dir.display());
+        return None;
+    }
+    Some(truth_folder(&dir))
+}
+
 /// `pump sets --exercise squat` on these pose lines: the sets it prints.
 pub fn sets(lines: &[&serde_json::Value], quiet: f64) -> Vec<serde_json::Value> {
+    sets_as(lines, Some("squat"), quiet)
+}
+
+/// `pump sets [--exercise E]` on these pose lines: the sets it prints.
+pub fn sets_as(lines: &[&serde_json::Value], exercise: Option<&str>, quiet: f64) -> Vec<serde_json::Value> {
     let mut cmd = Command::new(bin("pump"));
-    cmd.args(["sets", "--exercise", "squat", "--quiet-seconds", &quiet.to_string(), "-"]);
+    cmd.arg("sets");
+    if let Some(e) = exercise {
+        cmd.args(["--exercise", e]);
+    }
+    cmd.args(["--quiet-seconds", &quiet.to_string(), "-"]);
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
     let out = run_with_input(cmd, text.into_bytes(), Duration::from_secs(60));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -104,6 +176,32 @@ pub fn newest_wins(lines: &[serde_json::Value], rate: f64, seed: u64, pause: Opt
 
 pub fn reps(sets: &[serde_json::Value]) -> Vec<u64> {
     sets.iter().map(|s| s["reps"].as_u64().unwrap()).collect()
+}
+
+/// The pose schedules a camera's poses arrive at: every pose, every pose due at 10, 6 and 4 a
+/// second, and newest-wins inference at about 4 a second (three jittery models), each named.
+pub fn schedules(lines: &[serde_json::Value]) -> Vec<(String, Vec<&serde_json::Value>)> {
+    let mut out = vec![("full".to_string(), lines.iter().collect())];
+    for rate in [10.0, 6.0, 4.0] {
+        out.push((format!("{rate}/s"), thinned(lines, rate)));
+    }
+    for seed in 1..=3 {
+        out.push((format!("newest-wins 4/s #{seed}"), newest_wins(lines, 4.0, seed, None)));
+    }
+    out
+}
+
+/// The clip's sets under every schedule of [`schedules`], told the clip's exercise (or not, with
+/// `told` false: counted by its dominant motion): the schedules whose reps differ from the truth.
+pub fn misses(clip: &Clip, told: bool) -> Vec<String> {
+    let exercise = clip.exercise.as_deref().filter(|_| told);
+    schedules(&clip.lines)
+        .into_iter()
+        .filter_map(|(name, lines)| {
+            let got = reps(&sets_as(&lines, exercise, clip.quiet));
+            (got != clip.sets).then(|| format!("{} at {name}: truth {:?}, counted {got:?}", clip.name, clip.sets))
+        })
+        .collect()
 }
 
 /// Exact and not pending at full rate and thinned to 10, 6 and 4 poses a second.

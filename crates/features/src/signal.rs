@@ -86,7 +86,7 @@ impl Signal {
         }
     }
 
-    /// The smallest swing that can be a rep, in the signal's unit: 20° of a joint, or a fifth of
+    /// The smallest swing that can be a rep, in the signal's unit: 20° of a joint, or an eighth of
     /// a torso length. Below it is keypoint jitter and sway; a set's own reps raise the bar from
     /// there (the rep counter's relative threshold).
     pub fn floor(self) -> f32 {

@@ -6,7 +6,7 @@
 //! and back to count, and two rep turnarounds closer than `min_period` (0.6 s) are one rep.
 //!
 //! The threshold is the set's own: `relative` (30 %) of the median swing of the reps counted so
-//! far, never under `min_amplitude`, the signal's floor (20° of a joint, a fifth of a torso
+//! far, never under `min_amplitude`, the signal's floor (20° of a joint, an eighth of a torso
 //! length). A constant would fit one body: the model sees one man's knee bottom out at 150° and
 //! another's at 60°, and a set of shallow reps counts as surely as a set of deep ones, while a
 //! wobble at the top of a deep set is nothing. The floor keeps keypoint flicker and sway from
@@ -113,6 +113,12 @@ pub struct RepCounter {
 /// Units a smoothed value must rise to move a rep's end (jitter on a plateau does not), as a
 /// fraction of the threshold.
 const END_TOLERANCE: f32 = 0.05;
+/// Within this share of the threshold of the top, the athlete is still at rest: a move away
+/// begins when they leave it, not at the highest jitter of a wait before it.
+const START_SHARE_OF_THRESHOLD: f32 = 0.15;
+/// A rep's end moves on by steps of at least this share of its way down: the last tenth of the
+/// way back is the athlete settling, not the rep.
+const END_SHARE_OF_SWING: f32 = 0.1;
 /// Seconds a rep takes at the least, from leaving rest to coming back: jumping jacks at 100 a
 /// minute take 0.6 s; a keypoint that jumps to another limb and back takes a few frames.
 const MIN_REP_SECONDS: f64 = 0.45;
@@ -242,12 +248,16 @@ impl RepCounter {
                 let hi = hi.max(s);
                 let tol = END_TOLERANCE * h;
                 // Still near the top: the move away (the next rep's start) has not begun.
-                let hi_t = if s >= hi - tol { t } else { hi_t };
-                // Returning further than plateau jitter moves the last rep's end; standing
-                // still at rest does not.
-                if s > self.end_value + tol {
+                let hi_t = if s >= hi - START_SHARE_OF_THRESHOLD * h { t } else { hi_t };
+                // Returning further than plateau jitter moves the last rep's end, while the
+                // return goes on; standing still at rest does not, nor a slow drift after it
+                // (the rep ended when the move back paused).
+                let end_tol = self.reps.last().map_or(tol, |r| tol.max(END_SHARE_OF_SWING * (r.top - r.depth)));
+                if s > self.end_value + end_tol {
                     if let Some(last) = self.reps.last_mut() {
-                        last.end = last.end.max(t);
+                        if t - last.end <= self.cfg.min_period {
+                            last.end = last.end.max(t);
+                        }
                         last.recovery = last.recovery.max(s);
                     }
                     self.end_value = s;
