@@ -51,6 +51,13 @@ bench: setup bench-python
     cargo bench -p pump-tests --bench cameras
     cargo bench -p pump-tests --bench fast_mode
 
+# How exactly reps are counted, clip by clip (truth, count at full rate, 10/6/4 poses/s, newest
+# wins), with RepCount's MAE and OBO and the exact-set rate: testdata's clips and ../shared/real,
+# or the folders given (any folder of VIDEO.truth.json files with their poses). Not a test.
+reps-report *DIRS: setup
+    cargo build --release -p pump-cli
+    cargo bench -p pump-tests --bench reps_report -- {{DIRS}}
+
 # The service images (pump-capture, -infer, -sets, -gateway, and pump-nats), from the release
 # binaries, with podman or docker; then `docker compose -f deploy/compose.yaml up -d`.
 images: setup

@@ -95,6 +95,8 @@ struct OpenSet {
     athlete: PersonId,
     last_rep_t: f64,
     live: usize,
+    /// Whose count the last live event said.
+    reported: Option<PersonId>,
 }
 
 /// Follows one camera's timeline.
@@ -235,8 +237,11 @@ impl SetTracker {
             let family = counting_family(self.cfg.exercise.as_deref(), &family_reps);
             let live = full_reps(&family_reps[family], true).0.len();
             let Some(open) = self.open.as_mut() else { continue };
-            if live > open.live {
+            // A new count, or the same count now another person's (the athlete's rep landed a
+            // frame after a bystander's): who is counted is said again.
+            if live > open.live || (live == open.live && live > 0 && open.reported != Some(athlete)) {
                 open.live = live;
+                open.reported = Some(athlete);
                 let (set_id, start, athlete_id) = (open.set_id.clone(), open.start, open.athlete);
                 let trace = self.trace(athlete_id, family, start, rep.end.max(rep.bottom));
                 let athlete = self.people.bbox_of(athlete);
@@ -310,7 +315,7 @@ impl SetTracker {
                 (*pid, b)
             })
             .collect();
-        OpenSet { set_id, start, base, athlete: id, last_rep_t: rep.bottom, live: 0 }
+        OpenSet { set_id, start, base, athlete: id, last_rep_t: rep.bottom, live: 0, reported: None }
     }
 
     /// Drops the signals of people gone from view, except the athlete of the set in progress.
