@@ -116,9 +116,9 @@ const END_TOLERANCE: f32 = 0.05;
 /// Within this share of the threshold of the top, the athlete is still at rest: a move away
 /// begins when they leave it, not at the highest jitter of a wait before it.
 const START_SHARE_OF_THRESHOLD: f32 = 0.15;
-/// A rep's end moves on by steps of at least this share of its way down: the last twentieth of
+/// A rep's end moves on by steps of at least this share of its way down: the last fiftieth of
 /// the way back is the athlete settling, not the rep.
-const END_SHARE_OF_SWING: f32 = 0.05;
+const END_SHARE_OF_SWING: f32 = 0.02;
 /// Seconds a rep takes at the least, from leaving rest to coming back: jumping jacks at 100 a
 /// minute take 0.6 s; a keypoint that jumps to another limb and back takes a few frames.
 const MIN_REP_SECONDS: f64 = 0.45;
