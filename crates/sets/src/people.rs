@@ -346,4 +346,64 @@ mod tests {
             assert!(bad.parse::<Zone>().is_err(), "{bad}");
         }
     }
+
+    fn skeleton(x: f32, score: f32) -> Pose {
+        let mut p = person(x, 100.0, x + 100.0, 400.0, score);
+        for (i, k) in p.keypoints.iter_mut().enumerate() {
+            *k = Keypoint { x: x + 10.0 + (i % 5) as f32 * 20.0, y: 110.0 + i as f32 * 17.0, confidence: 0.9 };
+        }
+        p
+    }
+
+    #[test]
+    fn one_body_seen_twice_is_one_person_and_two_people_side_by_side_are_two() {
+        let athlete = skeleton(100.0, 0.9);
+        // The same skeleton a few pixels off, in a shorter box inside the athlete's.
+        let mut twice = skeleton(103.0, 0.6);
+        twice.bbox.y1 = 180.0;
+        let kept = distinct(&[twice.clone(), athlete.clone()]);
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].score, 0.9, "the surer pose stays");
+        // Someone beside them, or behind in an overlapping box with a skeleton of their own.
+        let beside = skeleton(180.0, 0.8);
+        assert_eq!(distinct(&[athlete.clone(), beside]).len(), 2);
+        let mut behind = skeleton(100.0, 0.5);
+        for k in behind.keypoints.iter_mut() {
+            k.x += 60.0;
+            k.y -= 40.0;
+        }
+        assert_eq!(distinct(&[athlete, behind]).len(), 2);
+    }
+
+    #[test]
+    fn a_sit_up_that_reshapes_the_box_over_still_feet_is_in_place() {
+        let mut people = People::default();
+        let mut id = None;
+        for i in 0..40 {
+            let t = i as f64 / 10.0;
+            // Lying (a wide box) to sitting (a narrow one, its centre far off), feet still.
+            let sitting = i % 10 >= 3;
+            let mut p =
+                if sitting { person(140.0, 100.0, 300.0, 300.0, 0.9) } else { person(0.0, 200.0, 300.0, 300.0, 0.9) };
+            p.keypoints[15] = Keypoint { x: 290.0, y: 295.0, confidence: 0.9 };
+            p.keypoints[16] = Keypoint { x: 292.0, y: 296.0, confidence: 0.9 };
+            id = people.update(t, &[p]).first().copied();
+        }
+        let id = id.unwrap();
+        assert!(people.stayed_in_place(id, 0.0, 4.0));
+        // The same boxes with the feet moving as far: a walk.
+        let mut people = People::default();
+        let mut id = None;
+        for i in 0..40 {
+            let t = i as f64 / 10.0;
+            let sitting = i % 10 >= 3;
+            let mut p =
+                if sitting { person(140.0, 100.0, 300.0, 300.0, 0.9) } else { person(0.0, 200.0, 300.0, 300.0, 0.9) };
+            let x = if sitting { 250.0 } else { 50.0 };
+            p.keypoints[15] = Keypoint { x, y: 295.0, confidence: 0.9 };
+            p.keypoints[16] = Keypoint { x, y: 296.0, confidence: 0.9 };
+            id = people.update(t, &[p]).first().copied();
+        }
+        assert!(!people.stayed_in_place(id.unwrap(), 0.0, 4.0));
+    }
 }

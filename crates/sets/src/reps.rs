@@ -485,4 +485,75 @@ mod tests {
         assert_eq!(c.push(9.0, Some(f32::NAN)), None);
         assert_eq!(c.count(), 2);
     }
+
+    /// A height signal in torso lengths: `reps` cosine dips of `swing` from 1.8, `period` s
+    /// each, after 1 s at rest, at 15 poses a second.
+    fn heights(reps: usize, swing: f32, period: f64) -> Vec<(f64, Option<f32>)> {
+        squats(reps, 175.0 - swing * 100.0, period, 1.0, 15.0)
+            .into_iter()
+            .map(|(t, a)| (t, Some(1.8 - (175.0 - a) / 100.0)))
+            .collect()
+    }
+
+    fn travel() -> RepConfig {
+        RepConfig { min_amplitude: 0.12, ..Default::default() }
+    }
+
+    #[test]
+    fn shallow_and_deep_sets_both_count_and_a_wobble_in_a_deep_set_does_not() {
+        // A set of shallow reps (a sixth of a torso) counts as surely as a deep one.
+        assert_eq!(count(&heights(5, 0.17, 2.0), travel()).count(), 5);
+        assert_eq!(count(&heights(5, 0.9, 2.0), travel()).count(), 5);
+        // Under the floor, nothing.
+        assert_eq!(count(&heights(5, 0.08, 2.0), travel()).count(), 0);
+        // In a deep set, a 0.2 bob between reps is under 30 % of the set's swing: no rep.
+        let mut s = heights(3, 0.9, 2.0);
+        let t0 = s.last().unwrap().0;
+        for i in 0..45 {
+            let t = t0 + (i + 1) as f64 / 15.0;
+            let x = i as f64 / 45.0 * std::f64::consts::TAU;
+            s.push((t, Some(1.8 - 0.1 * (1.0 - x.cos()) as f32)));
+        }
+        assert_eq!(count(&s, travel()).count(), 3);
+    }
+
+    #[test]
+    fn a_signal_resting_low_counts_up_and_down_and_its_rest_can_be_learned() {
+        // A curl's hands: up 0.8 and back down, resting low.
+        let curls: Vec<(f64, Option<f32>)> =
+            heights(4, 0.8, 2.0).into_iter().map(|(t, v)| (t, v.map(|v| 3.6 - v))).collect();
+        let low = RepConfig { rest: Some(Rest::Low), ..travel() };
+        let c = count(&curls, low);
+        assert_eq!(c.count(), 4);
+        assert!((c.reps()[0].bottom - 2.0).abs() < 0.2, "the turnaround is the top: {:?}", c.reps()[0]);
+        // Told nothing, the first move away from where it started says which way a rep goes.
+        let learned = count(&curls, RepConfig { rest: None, ..travel() });
+        assert_eq!(learned.count(), 4);
+        assert_eq!(learned.reps()[0].bottom, c.reps()[0].bottom);
+        assert_eq!(count(&heights(4, 0.8, 2.0), RepConfig { rest: None, ..travel() }).count(), 4);
+    }
+
+    #[test]
+    fn keypoint_flicker_is_never_a_rep() {
+        // Standing still, with the hips' keypoint jumping a whole torso for one or two frames now
+        // and then: no rep however big the jump.
+        let s: Vec<(f64, Option<f32>)> = (0..300)
+            .map(|i| {
+                let jump = if i % 40 == 10 || (i % 40 == 11 && i % 80 < 40) { 1.0 } else { 0.0 };
+                (i as f64 / 30.0, Some(1.8 - jump))
+            })
+            .collect();
+        assert_eq!(count(&s, travel()).count(), 0);
+        assert_eq!(count(&s, RepConfig { smoothing: 0.0, ..travel() }).count(), 0);
+    }
+
+    #[test]
+    fn each_rep_keeps_its_swing_for_the_set_to_judge() {
+        let c = count(&heights(3, 0.6, 2.0), travel());
+        assert_eq!(c.count(), 3);
+        for r in c.reps() {
+            assert!((r.swing() - 0.6).abs() < 0.08, "{r:?}");
+            assert!(r.start < r.bottom && r.bottom < r.end);
+        }
+    }
 }

@@ -363,3 +363,24 @@ fn the_trace_of_a_long_set_is_thinned_and_still_ends_where_the_set_ends() {
     assert!(thin((0..1000).map(|i| (i as f64, 0.0)).collect(), 240).len() <= 240);
     assert_eq!(thin((0..10).map(|i| (i as f64, 0.0)).collect(), 240).len(), 10);
 }
+
+#[test]
+fn a_rep_far_shallower_than_the_sets_is_said_partial_not_counted() {
+    // Four squats to 90°, then one to 131°: the hips drop a third as far, under 40 % of the
+    // set's median swing — a bob, said, not a rep.
+    let mut t = SetTracker::new("cam", squat_cfg(5.0));
+    let knee = |time: f64| {
+        if time < 9.0 {
+            knee_at(time, 1.0, 4)
+        } else {
+            let x = ((time - 9.0) / 2.0).min(1.0) * std::f64::consts::TAU;
+            175.0 - 44.0 * (0.5 - 0.5 * x.cos()) as f32
+        }
+    };
+    run(&mut t, 0, 200, 15.0, knee);
+    let s = t.finish().unwrap();
+    assert_eq!(s.reps, 4, "{:?}", s.rep_times);
+    assert_eq!(s.partial_reps.len(), 1, "{:?}", s.partial_reps);
+    assert!((s.partial_reps[0] - 10.0).abs() < 0.3, "{:?}", s.partial_reps);
+    assert!(matches!(s.signal.name(), "hip_height" | "shoulder_height"), "{:?}", s.signal);
+}
