@@ -375,35 +375,27 @@ mod tests {
         assert_eq!(distinct(&[athlete, behind]).len(), 2);
     }
 
+    /// Four seconds of sit-ups: lying (a wide box) to sitting (a narrow one, its centre far off)
+    /// and back, the ankles where `feet_x` puts them lying and sitting. Whether they stayed in place.
+    fn sit_ups_in_place(feet_x: impl Fn(bool) -> f32) -> bool {
+        let mut people = People::default();
+        let mut id = None;
+        for i in 0..40 {
+            let sitting = i % 10 >= 3;
+            let mut p =
+                if sitting { person(140.0, 100.0, 300.0, 300.0, 0.9) } else { person(0.0, 200.0, 300.0, 300.0, 0.9) };
+            let x = feet_x(sitting);
+            p.keypoints[15] = Keypoint { x, y: 295.0, confidence: 0.9 };
+            p.keypoints[16] = Keypoint { x: x + 2.0, y: 296.0, confidence: 0.9 };
+            id = people.update(i as f64 / 10.0, &[p]).first().copied();
+        }
+        people.stayed_in_place(id.unwrap(), 0.0, 4.0)
+    }
+
     #[test]
     fn a_sit_up_that_reshapes_the_box_over_still_feet_is_in_place() {
-        let mut people = People::default();
-        let mut id = None;
-        for i in 0..40 {
-            let t = i as f64 / 10.0;
-            // Lying (a wide box) to sitting (a narrow one, its centre far off), feet still.
-            let sitting = i % 10 >= 3;
-            let mut p =
-                if sitting { person(140.0, 100.0, 300.0, 300.0, 0.9) } else { person(0.0, 200.0, 300.0, 300.0, 0.9) };
-            p.keypoints[15] = Keypoint { x: 290.0, y: 295.0, confidence: 0.9 };
-            p.keypoints[16] = Keypoint { x: 292.0, y: 296.0, confidence: 0.9 };
-            id = people.update(t, &[p]).first().copied();
-        }
-        let id = id.unwrap();
-        assert!(people.stayed_in_place(id, 0.0, 4.0));
+        assert!(sit_ups_in_place(|_| 290.0));
         // The same boxes with the feet moving as far: a walk.
-        let mut people = People::default();
-        let mut id = None;
-        for i in 0..40 {
-            let t = i as f64 / 10.0;
-            let sitting = i % 10 >= 3;
-            let mut p =
-                if sitting { person(140.0, 100.0, 300.0, 300.0, 0.9) } else { person(0.0, 200.0, 300.0, 300.0, 0.9) };
-            let x = if sitting { 250.0 } else { 50.0 };
-            p.keypoints[15] = Keypoint { x, y: 295.0, confidence: 0.9 };
-            p.keypoints[16] = Keypoint { x, y: 296.0, confidence: 0.9 };
-            id = people.update(t, &[p]).first().copied();
-        }
-        assert!(!people.stayed_in_place(id.unwrap(), 0.0, 4.0));
+        assert!(!sit_ups_in_place(|sitting| if sitting { 250.0 } else { 50.0 }));
     }
 }

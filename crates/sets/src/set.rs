@@ -372,10 +372,9 @@ impl SetTracker {
         let family = counting_family(self.cfg.exercise.as_deref(), &family_reps);
         let (reps, partial) = full_reps(&family_reps[family], false);
         let end = reps.last().map(|r| r.end).unwrap_or(end_guess);
-        let start = open.start;
         let side = self.plotted_side(open.athlete, family);
-        let trace = self.trace(open.athlete, family, start, end);
-        let span = self.span(start, end);
+        let trace = self.trace(open.athlete, family, open.start, end);
+        let span = self.span(open.start, end);
         let rep_depths = reps.iter().map(|r| self.most_flexed(open.athlete, side, r.start, r.end)).collect();
         // Frames up to the set's end are done with; later ones may start the next set.
         self.frames.retain(|f| f.t > end);
@@ -384,7 +383,7 @@ impl SetTracker {
         Some(ClosedSet {
             camera: self.camera.clone(),
             set_id: open.set_id,
-            start,
+            start: open.start,
             end,
             start_frame: span.start_frame,
             end_frame: span.end_frame,
