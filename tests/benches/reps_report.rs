@@ -8,10 +8,14 @@
 //! schedule, then per schedule RepCount's MAE (mean of |count − truth| / truth over clips) and
 //! OBO (share of clips off by at most one rep), and the share of clips whose sets are exactly
 //! the true sets. Not a test: nothing asserts.
+//!
+//! `--wide N` instead runs each clip at many more schedules (thinned from four first frames at
+//! 10, 6, 5 and 4 a second, newest-wins at about 4, 6 and 10 a second with N models each) and
+//! prints, per clip, how many were exact and the schedules that were not.
 
 use std::path::{Path, PathBuf};
 
-use pump_tests::reps::{clips_with, reps, schedules, sets_as, truth_folder, Clip};
+use pump_tests::reps::{clips_with, reps, schedules, sets_as, truth_folder, wide_schedules, Clip};
 use pump_tests::{json_lines, testdata, workspace};
 
 /// A folder's clips: its `truth.json` of clips (as `testdata/clips`), or its `*.truth.json` files.
@@ -34,7 +38,21 @@ struct Totals {
 }
 
 fn main() {
-    let args: Vec<PathBuf> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).map(PathBuf::from).collect();
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    let wide: Option<u64> =
+        raw.iter().position(|a| a == "--wide").map(|i| raw.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(10));
+    let mut args: Vec<PathBuf> = Vec::new();
+    let mut skip = false;
+    for a in &raw {
+        if std::mem::take(&mut skip) {
+            continue;
+        }
+        if a == "--wide" {
+            skip = true;
+        } else if !a.starts_with('-') {
+            args.push(PathBuf::from(a));
+        }
+    }
     let dirs = if args.is_empty() {
         let mut d = vec![testdata("clips"), testdata("people"), testdata("people/hard")];
         let real = workspace().join("../shared/real");
@@ -47,6 +65,9 @@ fn main() {
     } else {
         args
     };
+    if let Some(seeds) = wide {
+        return wide_report(&dirs, seeds);
+    }
     for told in [true, false] {
         let names: Vec<String> = schedules(&[]).into_iter().map(|(n, _)| n).collect();
         println!();
@@ -83,5 +104,36 @@ fn main() {
         row("MAE", &|t| format!("{:.3}", t.relative_error / t.clips.max(1) as f64));
         row("OBO", &|t| format!("{:.2}", t.off_by_one as f64 / t.clips.max(1) as f64));
         row("exact sets", &|t| format!("{}/{}", t.exact, t.clips));
+    }
+}
+
+/// Per clip, told and not told: exact schedules out of all of [`wide_schedules`], and the misses.
+fn wide_report(dirs: &[PathBuf], seeds: u64) {
+    for told in [true, false] {
+        println!();
+        println!("### {} ({seeds} models per newest-wins rate)", if told { "told the exercise" } else { "not told" });
+        println!();
+        let (mut all, mut exact) = (0usize, 0usize);
+        for dir in dirs {
+            for clip in folder(dir) {
+                let exercise = clip.exercise.as_deref().filter(|_| told);
+                let mut misses = Vec::new();
+                let runs = wide_schedules(&clip.lines, seeds);
+                let n = runs.len();
+                for (name, lines) in runs {
+                    let got = reps(&sets_as(&lines, exercise, clip.quiet));
+                    if got != clip.sets {
+                        misses.push(format!("{name}: {got:?}"));
+                    }
+                }
+                all += n;
+                exact += n - misses.len();
+                println!("{}/{}: truth {:?}, exact {}/{n}", dir.display(), clip.name, clip.sets, n - misses.len());
+                for m in misses {
+                    println!("    {m}");
+                }
+            }
+        }
+        println!("all: exact {exact}/{all}");
     }
 }

@@ -130,19 +130,9 @@ fn ts(l: &serde_json::Value) -> f64 {
     l["ts"].as_f64().unwrap()
 }
 
-/// Every pose whose time is due at `rate` a second.
+/// Every pose whose time is due at `rate` a second, from the first.
 pub fn thinned(lines: &[serde_json::Value], rate: f64) -> Vec<&serde_json::Value> {
-    let mut next = 0.0;
-    lines
-        .iter()
-        .filter(|l| {
-            let keep = ts(l) + 1e-9 >= next;
-            if keep {
-                next += 1.0 / rate;
-            }
-            keep
-        })
-        .collect()
+    thinned_from(lines, rate, 0.0)
 }
 
 /// Deterministic noise in [-1, 1].
@@ -187,6 +177,43 @@ pub fn schedules(lines: &[serde_json::Value]) -> Vec<(String, Vec<&serde_json::V
     }
     for seed in 1..=3 {
         out.push((format!("newest-wins 4/s #{seed}"), newest_wins(lines, 4.0, seed, None)));
+    }
+    out
+}
+
+/// Every pose due at `rate` a second, the first one `offset` seconds in: a camera whose poses
+/// are thinned from another frame than the clip's first.
+pub fn thinned_from(lines: &[serde_json::Value], rate: f64, offset: f64) -> Vec<&serde_json::Value> {
+    let start = lines.first().map_or(0.0, ts) + offset;
+    let mut next = start;
+    lines
+        .iter()
+        .filter(|l| {
+            let keep = ts(l) + 1e-9 >= next;
+            if keep {
+                next += 1.0 / rate;
+            }
+            keep
+        })
+        .collect()
+}
+
+/// Many more schedules than [`schedules`], for `just reps-report --wide`: thinned to 10, 6, 5
+/// and 4 a second from each of several first frames, and newest-wins at about 4, 6 and 10 a
+/// second with `seeds` jittery models each. A count that holds on three schedules by luck shows
+/// here.
+pub fn wide_schedules(lines: &[serde_json::Value], seeds: u64) -> Vec<(String, Vec<&serde_json::Value>)> {
+    let mut out = vec![("full".to_string(), lines.iter().collect())];
+    for rate in [10.0, 6.0, 5.0, 4.0] {
+        for k in 0..4 {
+            let offset = k as f64 / (4.0 * rate);
+            out.push((format!("{rate}/s +{offset:.3}s"), thinned_from(lines, rate, offset)));
+        }
+    }
+    for rate in [4.0, 6.0, 10.0] {
+        for seed in 1..=seeds {
+            out.push((format!("newest-wins {rate}/s #{seed}"), newest_wins(lines, rate, seed + 100, None)));
+        }
     }
     out
 }

@@ -1,9 +1,11 @@
 //! One person's signals, as the set tracker follows them: a rep counter for each [`Signal`] (the
 //! knee, hip and elbow angles on the side the camera sees better; the hips', shoulders' and hands'
-//! heights in torso lengths).
+//! heights, in pixels, their floors in torso lengths).
 
 use pump_features::angle::pose_joint_angle;
 use pump_features::{pair_height, torso_length, ExerciseSpec, Joint, Signal, MIN_KEYPOINT_CONFIDENCE, SIGNALS};
+use std::collections::VecDeque;
+
 use pump_types::{BBox, Keypoint, NUM_KEYPOINTS};
 
 use crate::reps::{Rep, RepConfig, RepCounter};
@@ -11,11 +13,11 @@ use crate::reps::{Rep, RepConfig, RepCounter};
 /// Time constant (s) of the running visibility of each side of the body: about ten frames at
 /// 15 fps, whatever the pose rate.
 const VISIBILITY_TAU_SECONDS: f64 = 0.66;
-/// Time constants (s) of the person's torso length, the unit of heights: it follows a person who
-/// comes closer within a second, but barely shrinks over a rep, when a torso leaning towards the
-/// camera looks shorter (a front squat's bottom) or keypoints flicker.
-const SCALE_GROW_TAU_SECONDS: f64 = 0.5;
-const SCALE_SHRINK_TAU_SECONDS: f64 = 8.0;
+/// Seconds of torso lengths whose median is the person's size, the unit of the heights' floors.
+/// The torso the model sees changes with the pose, either way: shorter when it leans towards the
+/// camera (a front squat's bottom), 40 % longer at one body's side-on squat bottom than standing,
+/// a frame's flicker. A median over several reps and the rest around them is none of these.
+const SCALE_WINDOW_SECONDS: f64 = 10.0;
 
 /// One signal of one person: its rep counter, fed from the side the camera sees better.
 #[derive(Debug, Clone)]
@@ -45,8 +47,8 @@ pub(crate) struct Person {
     pub(crate) families: Vec<Family>,
     /// Running [`presence`]: who looks most like the athlete when two exercise alike.
     pub(crate) presence: f32,
-    /// Running torso length (pixels).
-    scale: Option<f32>,
+    /// Torso lengths (pixels) of the last [`SCALE_WINDOW_SECONDS`].
+    torsos: VecDeque<(f64, f32)>,
     last_t: Option<f64>,
 }
 
@@ -64,7 +66,7 @@ impl Person {
                 })
                 .collect(),
             presence: 0.0,
-            scale: None,
+            torsos: VecDeque::new(),
             last_t: None,
         }
     }
@@ -83,26 +85,40 @@ impl Person {
         self.last_t = Some(t);
         self.presence += alpha(VISIBILITY_TAU_SECONDS) * (presence - self.presence);
         if let Some(torso) = torso_length(kps, MIN_KEYPOINT_CONFIDENCE) {
-            let s = self.scale.get_or_insert(torso);
-            let tau = if torso > *s { SCALE_GROW_TAU_SECONDS } else { SCALE_SHRINK_TAU_SECONDS };
-            *s += alpha(tau) * (torso - *s);
+            self.torsos.push_back((t, torso));
         }
-        let (scale, a) = (self.scale, alpha(VISIBILITY_TAU_SECONDS));
+        while self.torsos.front().is_some_and(|(t0, _)| t - t0 > SCALE_WINDOW_SECONDS) && self.torsos.len() > 1 {
+            self.torsos.pop_front();
+        }
+        let scale = self.scale();
+        let a = alpha(VISIBILITY_TAU_SECONDS);
         let mut out = Vec::new();
         for (fi, f) in self.families.iter_mut().enumerate() {
             let joint = f.signal.joint().unwrap_or(f.signal.plotted_joint());
             for (v, side) in f.visibility.iter_mut().zip([joint, joint.mirrored()]) {
                 *v += a * (visibility(kps, side) - *v);
             }
+            // Heights go to the counter in pixels, its floor in torso lengths.
             let value = match f.signal.joint() {
                 Some(_) => pose_joint_angle(kps, f.side(), MIN_KEYPOINT_CONFIDENCE),
-                None => scale.and_then(|s| pair_height(kps, f.signal, bbox.y2, s, MIN_KEYPOINT_CONFIDENCE)),
+                None => {
+                    let Some(s) = scale else { continue };
+                    f.counter.set_unit(s);
+                    pair_height(kps, f.signal, bbox.y2, 1.0, MIN_KEYPOINT_CONFIDENCE)
+                }
             };
             if let Some(r) = f.counter.push(t, value) {
                 out.push((fi, r));
             }
         }
         out
+    }
+
+    /// The median torso length of the last [`SCALE_WINDOW_SECONDS`] (pixels).
+    fn scale(&self) -> Option<f32> {
+        let mut v: Vec<f32> = self.torsos.iter().map(|(_, l)| *l).collect();
+        v.sort_by(f32::total_cmp);
+        v.get(v.len() / 2).copied()
     }
 
     /// Family `fi`'s rep counter.

@@ -108,6 +108,8 @@ pub struct RepCounter {
     set_from: usize,
     /// A move away and back too quick to be a rep: (start, value at rest, end).
     quick: Option<(f64, f32, f64)>,
+    /// What one of `min_amplitude` is in the signal's values (see [`RepCounter::set_unit`]).
+    unit: f32,
 }
 
 /// Units a smoothed value must rise to move a rep's end (jitter on a plateau does not), as a
@@ -138,6 +140,18 @@ impl RepCounter {
             last_activity: 0.0,
             set_from: 0,
             quick: None,
+            unit: 1.0,
+        }
+    }
+
+    /// Says what one unit of `min_amplitude` is in the values pushed: a height pushed in pixels
+    /// has its floor in torso lengths, so the floor follows the person's size while the values do
+    /// not. Dividing the values by a size that changes with the pose (the model sees one body's
+    /// torso 40 % longer at a squat's bottom than standing) would bend the signal itself: reps
+    /// shrink as the size grows over a set, and the rest after it drifts like a slow rep.
+    pub fn set_unit(&mut self, unit: f32) {
+        if unit.is_finite() && unit > 0.0 {
+            self.unit = unit;
         }
     }
 
@@ -200,11 +214,12 @@ impl RepCounter {
     fn threshold(&self) -> f32 {
         let mut recent: Vec<f32> =
             self.reps[self.set_from..].iter().rev().take(AMPLITUDE_REPS).map(Rep::swing).collect();
+        let floor = self.cfg.min_amplitude * self.unit;
         if recent.is_empty() {
-            return self.cfg.min_amplitude;
+            return floor;
         }
         recent.sort_by(f32::total_cmp);
-        self.cfg.min_amplitude.max(self.cfg.relative * recent[recent.len() / 2])
+        floor.max(self.cfg.relative * recent[recent.len() / 2])
     }
 
     fn step(&mut self, t: f64, raw: f32) -> Option<Rep> {
@@ -545,6 +560,28 @@ mod tests {
             .collect();
         assert_eq!(count(&s, travel()).count(), 0);
         assert_eq!(count(&s, RepConfig { smoothing: 0.0, ..travel() }).count(), 0);
+    }
+
+    #[test]
+    fn the_floor_is_in_the_unit_given_and_the_values_are_not() {
+        // Heights in pixels: 30-px dips of a person whose torso is 200 px (floor 24 px) count;
+        // of one whose torso is 300 px (floor 36 px) they are sway.
+        let pixels: Vec<(f64, Option<f32>)> =
+            heights(4, 0.3, 2.0).into_iter().map(|(t, v)| (t, v.map(|v| v * 100.0))).collect();
+        for (unit, reps) in [(200.0, 4), (300.0, 0)] {
+            let mut c = RepCounter::new(travel());
+            c.set_unit(unit);
+            for &(t, v) in &pixels {
+                c.push(t, v);
+            }
+            c.finish();
+            assert_eq!(c.count(), reps, "torso {unit} px");
+        }
+        // A unit that is no size is ignored.
+        let mut c = RepCounter::new(travel());
+        c.set_unit(0.0);
+        c.set_unit(f32::NAN);
+        assert_eq!(c.threshold(), 0.12);
     }
 
     #[test]

@@ -499,19 +499,27 @@ fn busiest_family(family_reps: &[Vec<Rep>]) -> usize {
 /// A rep whose swing is under this fraction of the set's median is partial: said, not counted.
 /// A coach counts a last rep lowered most of the way; a bob at a quarter of the depth is none.
 pub const PARTIAL_REP_FRACTION: f32 = 0.4;
+/// A rep quicker than this fraction of the set's median rep is a hitch (a bounce on the way up, a
+/// shoulder keypoint that slid for a few frames), not a rep: said as partial. Athletes slow down
+/// over a set, by half at the most, never to three times as fast.
+pub const QUICK_REP_FRACTION: f64 = 0.3;
 
 /// A signal's reps split into the full ones and the partial ones, judged against the median
-/// swing of them all. While the set is `live` its last rep may still be on its way back, and is
-/// judged by its way there.
+/// swing and the median duration of them all. While the set is `live` its last rep may still be
+/// on its way back, and is judged by its way there.
 fn full_reps(reps: &[Rep], live: bool) -> (Vec<Rep>, Vec<Rep>) {
     let last = reps.len().saturating_sub(1);
     let swing = |i: usize, r: &Rep| if live && i == last { r.top - r.depth } else { r.swing() };
     let mut swings: Vec<f32> = reps.iter().enumerate().map(|(i, r)| swing(i, r)).collect();
     swings.sort_by(f32::total_cmp);
     let Some(median) = swings.get(swings.len() / 2).copied() else { return (Vec::new(), Vec::new()) };
+    let mut durations: Vec<f64> = reps.iter().map(|r| r.end - r.start).collect();
+    durations.sort_by(f64::total_cmp);
+    let typical = durations.get(durations.len() / 2).copied().unwrap_or(0.0);
     let (mut full, mut partial) = (Vec::new(), Vec::new());
     for (i, r) in reps.iter().enumerate() {
-        if swing(i, r) >= PARTIAL_REP_FRACTION * median {
+        let quick = !(live && i == last) && r.end - r.start < QUICK_REP_FRACTION * typical;
+        if swing(i, r) >= PARTIAL_REP_FRACTION * median && !quick {
             full.push(*r);
         } else {
             partial.push(*r);
@@ -520,19 +528,37 @@ fn full_reps(reps: &[Rep], live: bool) -> (Vec<Rep>, Vec<Rep>) {
     (full, partial)
 }
 
-/// The family whose reps count: the dominant motion among the exercise's signals, or among the
-/// body's travels without one — the one whose full reps cover the most ground (a squat's shoulders and hips count alike; a
-/// sit-up's hands and shoulders; a curl's hands, not its still hips).
+/// The family whose reps count: the dominant motion among the exercise's signals (the body's
+/// travels without one), the one whose full reps cover the most ground (a squat's shoulders and
+/// hips count alike; a sit-up's hands and shoulders; a curl's hands, not its still hips). Told
+/// the exercise, where two of its signals travel about as far ([`CLOSE_TRAVEL`]), the count more
+/// of the person's signals agree on wins: a shoulder that flickers through a rep lost or gained
+/// still travels as far as the hips, and the knee and the hands of the same squat say which count
+/// is right. Not told, the signals learn which way a rep goes, and two heights that learned it the
+/// wrong way round (a lunge that began rising) agree with each other: travel alone decides.
 fn counting_family(exercise: Option<&str>, family_reps: &[Vec<Rep>]) -> usize {
-    let candidates = exercise.and_then(exercise_spec).map(|e| e.signals).unwrap_or(&TRAVEL_SIGNALS);
-    let travel = |s: &Signal| -> f32 { full_reps(&family_reps[s.index()], false).0.iter().map(Rep::swing).sum() };
+    let spec = exercise.and_then(exercise_spec);
+    let candidates = spec.map(|e| e.signals).unwrap_or(&TRAVEL_SIGNALS);
+    let full: Vec<Vec<Rep>> = family_reps.iter().map(|r| full_reps(r, false).0).collect();
+    let travel = |s: &Signal| -> f32 { full[s.index()].iter().map(Rep::swing).sum() };
+    let most = candidates.iter().map(travel).fold(0.0, f32::max);
+    let votes = |s: &Signal| -> usize {
+        let n = full[s.index()].len();
+        if n == 0 || spec.is_none() || travel(s) < CLOSE_TRAVEL * most {
+            return 0;
+        }
+        full.iter().filter(|f| f.len() == n).count()
+    };
     candidates
         .iter()
         .rev()
-        .max_by(|a, b| travel(a).total_cmp(&travel(b)))
+        .max_by(|a, b| votes(a).cmp(&votes(b)).then(travel(a).total_cmp(&travel(b))))
         .map(|s| s.index())
         .unwrap_or(Signal::HipHeight.index())
 }
+
+/// Travels within this fraction of the longest are "about as far" for [`counting_family`].
+const CLOSE_TRAVEL: f32 = 0.75;
 
 #[cfg(test)]
 mod tests;

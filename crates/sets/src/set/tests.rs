@@ -384,3 +384,73 @@ fn a_rep_far_shallower_than_the_sets_is_said_partial_not_counted() {
     assert!((s.partial_reps[0] - 10.0).abs() < 0.3, "{:?}", s.partial_reps);
     assert!(matches!(s.signal.name(), "hip_height" | "shoulder_height"), "{:?}", s.signal);
 }
+
+/// [`person`], with the torso the model sees growing by `stretch` of its length at a squat's
+/// bottom (the shoulders rise over the hips), as one side-on body's does.
+fn stretching_person(knee: f32, stretch: f32) -> Pose {
+    let mut p = person(knee);
+    let depth = (175.0 - knee).max(0.0) / 85.0;
+    for s in [5, 6] {
+        p.keypoints[s].y -= 100.0 * stretch * depth;
+    }
+    p
+}
+
+#[test]
+fn a_torso_seen_longer_at_the_bottom_neither_shrinks_the_reps_nor_drifts_the_rest() {
+    // Five squats whose torso looks 40 % longer at the bottom, then 15 s standing still: five
+    // reps, and the set ends when the last rep is back up, not when a size that shrinks back at
+    // rest has stopped lifting the heights.
+    for fps in [15.0, 4.0] {
+        let mut t = SetTracker::new("cam", squat_cfg(8.0));
+        let mut events = Vec::new();
+        for i in 0..(27.0 * fps) as u64 {
+            let time = i as f64 / fps;
+            let p = [stretching_person(knee_at(time, 1.0, 5), 0.4)];
+            events.extend(t.push(FrameInput { t: time, frame: i, width: 400.0, height: 500.0, poses: &p }));
+        }
+        events.extend(t.finish().map(|s| TrackerEvent::Closed(Box::new(s))));
+        let sets = closed(&events);
+        assert_eq!(sets.len(), 1, "{fps}/s: {sets:?}");
+        assert_eq!(sets[0].reps, 5, "{fps}/s: {:?}", sets[0].rep_times);
+        assert!(sets[0].end < 11.8, "{fps}/s: the set ends at {} (last rep up at 11)", sets[0].end);
+    }
+}
+
+/// A rep of a signal: from `start` s down to its bottom a second later and back up to `end`,
+/// swinging `swing`.
+fn rep(start: f64, end: f64, swing: f32) -> Rep {
+    Rep { start, bottom: (start + end) / 2.0, end, depth: 100.0 - swing, top: 100.0, recovery: 100.0 }
+}
+
+#[test]
+fn a_rep_far_quicker_than_the_sets_is_a_hitch_said_partial() {
+    // Three-second reps, and a 0.6-s dip on the way up from the first: a hitch, not a rep.
+    let reps = [rep(0.0, 3.0, 40.0), rep(3.0, 3.6, 30.0), rep(4.0, 7.0, 40.0), rep(7.5, 10.5, 40.0)];
+    let (full, partial) = full_reps(&reps, false);
+    assert_eq!(full.len(), 3);
+    assert_eq!(partial, vec![reps[1]]);
+    // Slowing down by half over a set is no hitch; nor is the last rep of a live set, on its way.
+    let slowing = [rep(0.0, 1.2, 40.0), rep(1.5, 2.9, 40.0), rep(3.0, 5.0, 40.0), rep(5.5, 8.0, 40.0)];
+    assert_eq!(full_reps(&slowing, false).0.len(), 4);
+    let live = [rep(0.0, 3.0, 40.0), rep(3.2, 6.2, 40.0), rep(6.5, 6.9, 40.0)];
+    assert_eq!(full_reps(&live, true).0.len(), 3);
+}
+
+#[test]
+fn told_the_exercise_a_near_tie_in_travel_goes_to_the_count_the_body_agrees_on() {
+    let mut family_reps = vec![Vec::new(); SIGNALS.len()];
+    // The hips' three reps, and shoulders that lost one in flicker but travel as far in two.
+    family_reps[Signal::HipHeight.index()] = (0..3).map(|i| rep(i as f64 * 2.0, i as f64 * 2.0 + 1.6, 30.0)).collect();
+    family_reps[Signal::ShoulderHeight.index()] = vec![rep(0.0, 1.6, 46.0), rep(2.0, 5.6, 46.0)];
+    // The knee and the hands of the same body count three.
+    family_reps[Signal::KneeAngle.index()] = family_reps[Signal::HipHeight.index()].clone();
+    family_reps[Signal::WristHeight.index()] =
+        (0..3).map(|i| rep(i as f64 * 2.0, i as f64 * 2.0 + 1.6, 20.0)).collect();
+    assert_eq!(counting_family(Some("squat"), &family_reps), Signal::HipHeight.index());
+    // Far apart in travel, the longest counts whatever agrees; not told, travel alone decides.
+    family_reps[Signal::ShoulderHeight.index()] = vec![rep(0.0, 1.6, 80.0), rep(2.0, 5.6, 80.0)];
+    assert_eq!(counting_family(Some("squat"), &family_reps), Signal::ShoulderHeight.index());
+    family_reps[Signal::ShoulderHeight.index()] = vec![rep(0.0, 1.6, 46.0), rep(2.0, 5.6, 46.0)];
+    assert_eq!(counting_family(None, &family_reps), Signal::ShoulderHeight.index());
+}
