@@ -138,3 +138,38 @@ async fn the_service_binaries_count_the_squat_clip_and_stop_on_sigterm() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "the follower, when the gateway stopped: {stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_of_nats_urls_connects_to_whichever_answers() {
+    // A cluster's URLs, the first of a node that is down: from the environment (comma-separated)
+    // and from the config file (a list), the service connects to the one that answers.
+    let nats = NatsServer::start();
+    let logs = tempfile::tempdir().unwrap();
+    let down = format!("nats://127.0.0.1:{}", free_port());
+    let (infer_http, sets_http) = (free_addr(), free_addr());
+    let infer = Service::start(
+        "pump-infer",
+        &[],
+        &[
+            ("PUMP_NATS_URL", format!("{down},{}", nats.url())),
+            ("PUMP_LOG", "warn".into()),
+            ("PUMP_HTTP_ADDR", infer_http.to_string()),
+        ],
+        logs.path(),
+    );
+    let config = logs.path().join("cluster.toml");
+    std::fs::write(&config, format!("nats_url = [\"{down}\", \"{}\"]\nlog = \"warn\"\n", nats.url())).unwrap();
+    let sets = Service::start(
+        "pump-sets",
+        &["--config", &config.display().to_string()],
+        &[("PUMP_HTTP_ADDR", sets_http.to_string())],
+        logs.path(),
+    );
+    wait_ready(&infer, infer_http).await;
+    wait_ready(&sets, sets_http).await;
+    // A list with a part that is no URL is one clear line naming it.
+    let out = run("pump-sets", vec![], vec![("PUMP_NATS_URL", format!("{},nats://h:notaport", nats.url()))]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("nats://h:notaport"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}

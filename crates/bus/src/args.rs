@@ -4,9 +4,10 @@ use clap::Args;
 
 #[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
-    /// NATS server URL (tls:// for TLS).
-    #[arg(long, env = "PUMP_NATS_URL", default_value = "nats://127.0.0.1:4222")]
-    pub nats_url: String,
+    /// NATS server URL (tls:// for TLS); a cluster's URLs comma-separated (a list in the config
+    /// file): the service connects to any and fails over to the others.
+    #[arg(long, env = "PUMP_NATS_URL", default_value = "nats://127.0.0.1:4222", value_delimiter = ',')]
+    pub nats_url: Vec<String>,
     #[command(flatten)]
     pub nats_auth: crate::auth::NatsAuthArgs,
     /// Log filter (tracing EnvFilter syntax, e.g. `info,pump_infer=debug`).
@@ -30,7 +31,7 @@ pub struct CommonArgs {
 impl CommonArgs {
     /// How this service connects, as `name`; a credential file that cannot be read is one line.
     pub fn bus(&self, name: &str) -> Result<crate::connect::BusConfig, String> {
-        let mut bus = crate::connect::BusConfig::new(&self.nats_url, name);
+        let mut bus = crate::connect::BusConfig::new(self.nats_url.join(","), name);
         bus.auth = self.nats_auth.resolve()?;
         Ok(bus)
     }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::{Client, ConnectErrorKind, ConnectOptions, Event};
+use async_nats::{Client, ConnectErrorKind, ConnectOptions, Event, ServerAddr};
 
 use crate::auth::{BusAuth, Credentials};
 use crate::error::{Error, Result};
@@ -13,6 +13,9 @@ use crate::error::{Error, Result};
 /// How a service connects.
 #[derive(Debug, Clone)]
 pub struct BusConfig {
+    /// One NATS URL, or a cluster's, comma-separated: the client connects to any of them (in a
+    /// random order, so a cluster's clients spread over its nodes) and fails over to the others,
+    /// and to those the servers announce.
     pub url: String,
     /// Client name shown by the server (`nats server report connections`).
     pub name: String,
@@ -27,6 +30,23 @@ impl BusConfig {
     pub fn new(url: impl Into<String>, name: impl Into<String>) -> Self {
         Self { url: url.into(), name: name.into(), subscription_capacity: 1024, auth: BusAuth::default() }
     }
+}
+
+/// The servers of `cfg.url`, a comma-separated list; a part that is not a URL is one clear line.
+fn servers(cfg: &BusConfig) -> Result<Vec<ServerAddr>> {
+    let parts: Vec<&str> = cfg.url.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
+    if parts.is_empty() {
+        return Err(Error::Connect { url: String::new(), reason: "no NATS URL given".into() });
+    }
+    parts
+        .iter()
+        .map(|p| {
+            p.parse::<ServerAddr>().map_err(|e| Error::Connect {
+                url: crate::redact::url(p),
+                reason: format!("not a NATS URL ({})", crate::redact::secrets_in(&e.to_string(), p)),
+            })
+        })
+        .collect()
 }
 
 /// Connect options carrying the credentials and TLS settings of `cfg`.
@@ -77,9 +97,13 @@ fn refusal(e: &async_nats::ConnectError) -> Option<&'static str> {
 /// of [`connect`] retries for ever in the background, and an authorization failure there would
 /// leave a service waiting silently: a service races its work against this.
 pub async fn refused(cfg: &BusConfig) -> Error {
+    let servers = match servers(cfg) {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
     loop {
         let attempt = match secured(cfg).await {
-            Ok(o) => o.connect(cfg.url.as_str()).await,
+            Ok(o) => o.connect(servers.clone()).await,
             Err(e) => return e,
         };
         match attempt {
@@ -91,8 +115,8 @@ pub async fn refused(cfg: &BusConfig) -> Error {
                 tracing::debug!(error = %e, "nats connection attempt failed");
                 if let Some(hint) = refusal(&e) {
                     return Error::Refused {
-                        url: crate::redact::url(&cfg.url),
-                        reason: crate::redact::secrets_in(&e.to_string(), &cfg.url),
+                        url: crate::redact::urls(&cfg.url),
+                        reason: crate::redact::secrets_of_urls_in(&e.to_string(), &cfg.url),
                         hint,
                     };
                 }
@@ -107,6 +131,7 @@ pub async fn refused(cfg: &BusConfig) -> Error {
 pub async fn connect(cfg: &BusConfig) -> Result<Client> {
     let name = cfg.name.clone();
     let slow = Arc::new(SlowConsumerLog::default());
+    let servers = servers(cfg)?;
     secured(cfg)
         .await?
         .retry_on_initial_connect()
@@ -130,11 +155,11 @@ pub async fn connect(cfg: &BusConfig) -> Result<Client> {
                 }
             }
         })
-        .connect(cfg.url.as_str())
+        .connect(servers)
         .await
         .map_err(|source| Error::Connect {
-            url: crate::redact::url(&cfg.url),
-            reason: crate::redact::secrets_in(&source.to_string(), &cfg.url),
+            url: crate::redact::urls(&cfg.url),
+            reason: crate::redact::secrets_of_urls_in(&source.to_string(), &cfg.url),
         })
 }
 
@@ -178,6 +203,19 @@ pub async fn flush_bounded(client: &Client) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_cluster_is_a_comma_separated_list_and_a_bad_part_is_one_line() {
+        let cfg = super::BusConfig::new("nats://n1:4222, nats://n2:4222,tls://n3:4443", "t");
+        let servers = super::servers(&cfg).unwrap();
+        assert_eq!(servers.len(), 3);
+        assert_eq!(servers[2].port(), 4443);
+        let bad = super::BusConfig::new("nats://pump:s3cret@n1:4222,nats://n2:notaport", "t");
+        let e = super::servers(&bad).unwrap_err().to_string();
+        assert!(e.contains("nats://n2:notaport") && e.contains("not a NATS URL"), "{e}");
+        assert!(!e.contains("s3cret"), "{e}");
+        assert!(super::servers(&super::BusConfig::new(" , ", "t")).is_err());
+    }
+
     #[test]
     fn a_slow_consumer_flood_is_said_once_with_its_count() {
         let log = super::SlowConsumerLog::default();

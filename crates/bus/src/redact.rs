@@ -20,6 +20,16 @@ pub fn url(url: &str) -> String {
     format!("{}{shown}{}", &url[..span.start], &url[span.end..])
 }
 
+/// A comma-separated list of URLs (a NATS cluster's), each as [`url`] shows it.
+pub fn urls(list: &str) -> String {
+    list.split(',').map(url).collect::<Vec<_>>().join(",")
+}
+
+/// `text` with the secrets of every URL of a comma-separated list replaced by `***`.
+pub fn secrets_of_urls_in(text: &str, list: &str) -> String {
+    list.split(',').fold(text.to_string(), |text, u| secrets_in(&text, u))
+}
+
 /// `text` with any secret of `url` (its password or token) replaced by `***`: for messages from
 /// libraries that echo the URL they were given.
 pub fn secrets_in(text: &str, url: &str) -> String {
@@ -36,6 +46,13 @@ pub fn secrets_in(text: &str, url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_url_of_a_cluster_list_is_redacted() {
+        let list = "nats://pump:pw1@n1:4222,nats://pump:pw2@n2:4222,nats://n3:4222";
+        assert_eq!(urls(list), "nats://pump:***@n1:4222,nats://pump:***@n2:4222,nats://n3:4222");
+        assert_eq!(secrets_of_urls_in("n1 said pw1, n2 said pw2", list), "n1 said ***, n2 said ***");
+    }
 
     #[test]
     fn passwords_and_tokens_are_hidden_and_the_rest_kept() {

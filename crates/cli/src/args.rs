@@ -176,7 +176,7 @@ impl SetsArgs {
 
 #[derive(Debug, Args)]
 pub struct ListenArgs {
-    /// NATS server URL.
+    /// NATS server URL; a cluster's URLs comma-separated (any of them, failing over to the others).
     #[arg(long, env = "PUMP_NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
     #[command(flatten)]
@@ -191,7 +191,7 @@ pub struct ListenArgs {
 
 #[derive(Debug, Args)]
 pub struct HookArgs {
-    /// NATS server URL.
+    /// NATS server URL; a cluster's URLs comma-separated (any of them, failing over to the others).
     #[arg(long, env = "PUMP_NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
     #[command(flatten)]
