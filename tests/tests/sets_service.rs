@@ -45,7 +45,7 @@ fn knee_at(t: f64) -> f32 {
     }
 }
 
-async fn publish_frames(c: &async_nats::Client, frames: std::ops::Range<u64>) {
+async fn publish_frames(c: &async_nats::Client, frames: impl IntoIterator<Item = u64>) {
     for i in frames {
         let t = i as f64 / FPS;
         let pf = PoseFrame {
@@ -161,5 +161,27 @@ async fn a_restart_mid_set_continues_the_set_without_double_counting() {
     let sets = stored_sets(&c).await;
     assert_eq!(sets.len(), 1, "one set, not two halves");
     assert_eq!(sets[0].reps, 4, "every rep counted once");
+    pump_tests::services::stop_task(&shutdown, task).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poses_two_replicas_deliver_out_of_order_all_count() {
+    // Two inference replicas: every other frame's pose comes back after the next one's. Within
+    // the reorder window each waits for the other and all count, in frame order.
+    let nats = NatsServer::start();
+    let c = client(&nats, "test").await;
+    let (task, shutdown, stats) = start_sets(&nats, client(&nats, "sets").await);
+    wait_until("ready", || stats.ready.load(Ordering::SeqCst)).await;
+    let swapped: Vec<u64> =
+        (0..210u64).collect::<Vec<_>>().chunks(2).flat_map(|p| p.iter().rev().copied().collect::<Vec<_>>()).collect();
+    publish_frames(&c, swapped).await;
+    wait_until("the set", || stats.sets_published.load(Ordering::SeqCst) == 1).await;
+    assert_eq!(stats.out_of_order.load(Ordering::SeqCst), 0);
+    assert_eq!(stats.poses.load(Ordering::SeqCst), 210);
+    let sets = stored_sets(&c).await;
+    assert_eq!((sets.len(), sets[0].reps), (1, 4));
+    // Every frame of the set counted: its pose rate is the camera's.
+    assert!((sets[0].pose_rate - FPS).abs() < 0.5, "{} poses/s", sets[0].pose_rate);
+    assert!(!sets[0].pending);
     pump_tests::services::stop_task(&shutdown, task).await;
 }

@@ -11,12 +11,16 @@
 //! - **Never twice.** A replayed pose (`seq <= last_seq`) rebuilds state but its live rep counts
 //!   are not returned (they were published before); sets are published again with the same set
 //!   id, which the server deduplicates.
-//! - **In order.** A pose older than the camera's last one (replicas race) or of an earlier
-//!   segment is skipped; a pose of a new segment closes the set in progress with what it has.
+//! - **In order.** Replicas race: a camera's poses arrive out of frame order. Each waits up to
+//!   the reorder window ([`CameraCount::with_reorder`], in the camera's own time: until a pose that
+//!   many seconds newer has arrived, or the camera falls silent) and is counted in frame order, so
+//!   what two replicas infer adds up. A pose older than one already counted (later than the
+//!   window), or of an earlier segment, is skipped; a pose of a new segment closes the set in
+//!   progress with what it has.
 //!
 //! Over 400 lines with its tests: the code is 242, the rest are the guarantee's unit tests.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use pump_proto::{PoseFrame, RepProgress};
 use pump_sets::{ClosedSet, FrameInput, SetConfig, SetTracker, TrackerEvent};
@@ -94,6 +98,20 @@ pub struct CameraCount {
     dirty: bool,
     /// Capture time − timeline time of the last pose counted (ns).
     wall_offset_ns: i64,
+    /// Poses waiting to be counted in frame order, by frame id.
+    waiting: BTreeMap<u64, Waiting>,
+    /// How much newer (ns of the camera's time) a pose must be for those before it to be counted.
+    reorder_ns: i64,
+    /// The highest stream sequence handled (counted, waiting or skipped as out of order).
+    arrived: u64,
+}
+
+/// A pose waiting for the ones a slower replica has not delivered yet.
+#[derive(Debug)]
+struct Waiting {
+    pf: PoseFrame,
+    seq: u64,
+    replayed: bool,
 }
 
 impl CameraCount {
@@ -111,7 +129,32 @@ impl CameraCount {
             held: false,
             dirty: false,
             wall_offset_ns: 0,
+            waiting: BTreeMap::new(),
+            reorder_ns: 0,
+            arrived: 0,
         }
+    }
+
+    /// Counts poses in frame order when they arrive out of it by up to `window` of the camera's
+    /// time (zero: as they arrive). Live counts come that much later.
+    pub fn with_reorder(mut self, window: std::time::Duration) -> Self {
+        self.reorder_ns = i64::try_from(window.as_nanos()).unwrap_or(i64::MAX);
+        self
+    }
+
+    /// Whether poses wait to be put in order ([`CameraCount::flush`] counts them).
+    pub fn has_waiting(&self) -> bool {
+        !self.waiting.is_empty()
+    }
+
+    /// Counts every waiting pose: the camera fell silent, nothing older is coming.
+    pub fn flush(&mut self) -> Handled {
+        let mut out = Handled::default();
+        self.release(None, &mut out);
+        if !out.closed.is_empty() {
+            out.reps_in_set = Some(0);
+        }
+        out
     }
 
     pub fn settings(&self) -> &SetConfig {
@@ -139,14 +182,16 @@ impl CameraCount {
         }
     }
 
-    /// Counts one pose frame, stream sequence `seq`.
+    /// Counts one pose frame, stream sequence `seq` (or keeps it until the poses before it came).
     pub fn pose(&mut self, pf: &PoseFrame, seq: u64) -> Handled {
         let mut out = Handled::default();
         if seq < self.checkpoint.resume_seq {
             out.skipped = Some(Skipped::Done);
             return out;
         }
-        out.replayed = seq <= self.checkpoint.last_seq;
+        let replayed = seq <= self.checkpoint.last_seq;
+        out.replayed = replayed;
+        self.arrived = self.arrived.max(seq);
         // A new segment (capture restarted, a file played again): its time starts afresh, so the
         // set in progress closes with what it has and the new segment gets its own tracker.
         if self.segment != Some(pf.segment) {
@@ -154,6 +199,8 @@ impl CameraCount {
                 out.skipped = Some(Skipped::OutOfOrder);
                 return out;
             }
+            // The old segment's waiting poses are counted before its set closes.
+            self.release(None, &mut out);
             if self.segment.is_some() {
                 out.closed.extend(self.tracker.finish());
                 out.new_segment = true;
@@ -168,47 +215,78 @@ impl CameraCount {
             self.seqs.clear();
         }
         if pf.end_of_stream {
+            self.release(None, &mut out);
             out.closed.extend(self.tracker.finish());
             out.wall_offset_ns = self.wall_offset_ns;
+        } else if self.older_than_counted(pf) || self.waiting.contains_key(&pf.frame_id) {
+            // Later than the reorder window (or the same frame twice): its moment is past.
+            out.skipped = Some(Skipped::OutOfOrder);
+            return out;
+        } else if self.reorder_ns == 0 {
+            self.count_one(pf, seq, replayed, &mut out);
         } else {
-            // Replicas may deliver out of order: a frame older than the last one is dropped.
-            if self.last_frame.is_some_and(|(id, ts)| pf.frame_id <= id && pf.capture_ts_ns <= ts) {
-                out.skipped = Some(Skipped::OutOfOrder);
-                return out;
-            }
-            self.last_frame = Some((pf.frame_id, pf.capture_ts_ns));
-            self.wall_offset_ns = pf.capture_ts_ns - pf.source_ts_ns;
-            out.wall_offset_ns = self.wall_offset_ns;
-            let poses: Vec<Pose> = pf.people.iter().map(pump_types::proto::from_person).collect();
-            let t = pf.source_ts_ns as f64 / 1e9;
-            out.pose_rate = self.pose_rate(t);
-            let input =
-                FrameInput { t, frame: pf.frame_id, width: pf.width as f32, height: pf.height as f32, poses: &poses };
-            for event in self.tracker.push(input) {
-                match event {
-                    TrackerEvent::Rep { set_id, reps, t, athlete, trace } => {
-                        out.reps_in_set = Some(reps);
-                        if !out.replayed {
-                            out.reps.push(RepProgress {
-                                camera: self.camera.clone(),
-                                set_id,
-                                reps: reps as u32,
-                                t_s: t,
-                                athlete: athlete.map(|b| pump_proto::Box { x1: b.x1, y1: b.y1, x2: b.x2, y2: b.y2 }),
-                                trace_t_s: trace.iter().map(|p| p.0).collect(),
-                                trace_deg: trace.iter().map(|p| p.1).collect(),
-                            });
-                        }
-                    }
-                    TrackerEvent::Closed(set) => out.closed.push(*set),
-                }
-            }
-            self.seqs.push_back((t, seq));
+            self.waiting.insert(pf.frame_id, Waiting { pf: pf.clone(), seq, replayed });
+            let newest = self.waiting.values().map(|w| w.pf.source_ts_ns).max().unwrap_or(pf.source_ts_ns);
+            self.release(Some(newest.saturating_sub(self.reorder_ns)), &mut out);
         }
         if !out.closed.is_empty() {
             out.reps_in_set = Some(0);
         }
         out
+    }
+
+    /// Whether `pf` is older than a pose already counted.
+    fn older_than_counted(&self, pf: &PoseFrame) -> bool {
+        self.last_frame.is_some_and(|(id, ts)| pf.frame_id <= id && pf.capture_ts_ns <= ts)
+    }
+
+    /// Counts the waiting poses, in frame order, up to camera time `until_ns` (all: `None`).
+    fn release(&mut self, until_ns: Option<i64>, out: &mut Handled) {
+        while let Some(entry) = self.waiting.first_entry() {
+            if until_ns.is_some_and(|u| entry.get().pf.source_ts_ns > u) {
+                break;
+            }
+            let w = entry.remove();
+            self.count_one(&w.pf, w.seq, w.replayed, out);
+        }
+    }
+
+    /// Feeds one pose to the tracker; `replayed`: seen before a restart (its live counts were
+    /// published then).
+    fn count_one(&mut self, pf: &PoseFrame, seq: u64, replayed: bool, out: &mut Handled) {
+        if self.older_than_counted(pf) {
+            return;
+        }
+        self.last_frame = Some((pf.frame_id, pf.capture_ts_ns));
+        self.wall_offset_ns = pf.capture_ts_ns - pf.source_ts_ns;
+        out.wall_offset_ns = self.wall_offset_ns;
+        let poses: Vec<Pose> = pf.people.iter().map(pump_types::proto::from_person).collect();
+        let t = pf.source_ts_ns as f64 / 1e9;
+        if let Some(rate) = self.pose_rate(t) {
+            out.pose_rate = Some(rate);
+        }
+        let input =
+            FrameInput { t, frame: pf.frame_id, width: pf.width as f32, height: pf.height as f32, poses: &poses };
+        for event in self.tracker.push(input) {
+            match event {
+                TrackerEvent::Rep { set_id, reps, t, athlete, trace } => {
+                    out.reps_in_set = Some(reps);
+                    if !replayed {
+                        out.reps.push(RepProgress {
+                            camera: self.camera.clone(),
+                            set_id,
+                            reps: reps as u32,
+                            t_s: t,
+                            athlete: athlete.map(|b| pump_proto::Box { x1: b.x1, y1: b.y1, x2: b.x2, y2: b.y2 }),
+                            trace_t_s: trace.iter().map(|p| p.0).collect(),
+                            trace_deg: trace.iter().map(|p| p.1).collect(),
+                        });
+                    }
+                }
+                TrackerEvent::Closed(set) => out.closed.push(*set),
+            }
+        }
+        self.seqs.push_back((t, seq));
     }
 
     /// Capture time − timeline time of the camera's last pose (ns): where its timeline sits on
@@ -223,8 +301,8 @@ impl CameraCount {
         (silent_s >= self.settings.quiet && self.tracker.in_set()).then(|| self.tracker.finish()).flatten()
     }
 
-    /// Everything up to stream sequence `seq` (the pose just handled; `None`: the last one) is
-    /// published: the checkpoint moves past what the tracker no longer needs.
+    /// Everything up to stream sequence `seq` (the pose just handled; `None`: the last one
+    /// handled) is published: the checkpoint moves past what the tracker no longer needs.
     pub fn commit(&mut self, seq: Option<u64>) {
         let earliest = self.tracker.earliest_needed();
         while self.seqs.front().is_some_and(|(t, _)| earliest.is_none_or(|e| *t < e)) {
@@ -233,10 +311,17 @@ impl CameraCount {
         if self.held {
             return;
         }
-        let seq = seq.unwrap_or(self.checkpoint.last_seq);
+        let seq = seq.unwrap_or(self.arrived.max(self.checkpoint.last_seq));
+        // Counted in frame order, the poses' sequences are not in order: the earliest any pose the
+        // tracker needs, or one still waiting, has is where a restart replays from; a waiting pose
+        // is not done, so its live counts are published after a restart.
+        let needed = self.seqs.iter().map(|(_, s)| *s).min();
+        let waiting = self.waiting.values().map(|w| w.seq).min();
+        let resume = [needed, waiting].into_iter().flatten().min().unwrap_or(seq + 1);
+        let done = waiting.map_or(seq, |w| seq.min(w.saturating_sub(1)));
         let next = Checkpoint {
-            resume_seq: self.seqs.front().map(|(_, s)| *s).unwrap_or(seq + 1).max(self.checkpoint.resume_seq),
-            last_seq: self.checkpoint.last_seq.max(seq),
+            resume_seq: resume.max(self.checkpoint.resume_seq),
+            last_seq: self.checkpoint.last_seq.max(done),
         };
         if next != self.checkpoint {
             self.checkpoint = next;
@@ -352,8 +437,10 @@ mod tests {
         assert!(skipped.is_empty());
         let cp = c.unsaved().unwrap();
         assert_eq!(cp.last_seq, 240);
-        // After the set closed only its quiet tail may still be needed.
-        assert!(cp.resume_seq > 150, "{cp:?}");
+        // After the set closed only its quiet tail may still be needed: a restart resumes at the
+        // first pose after the set's end (pose `seq` is at (seq - 1) / 15 s).
+        assert!((cp.resume_seq - 1) as f64 / 15.0 > sets[0].end, "{cp:?} {}", sets[0].end);
+        assert!(sets[0].end > 9.5, "the last rep is up at 10 s: {}", sets[0].end);
         c.stored(cp);
         assert_eq!(c.unsaved(), None);
     }
@@ -405,6 +492,53 @@ mod tests {
         assert_eq!(c.pose(&frame(4, 0.9, 170.0, 2), 2).skipped, Some(Skipped::OutOfOrder));
         assert_eq!(c.pose(&frame(9, 5.0, 170.0, 1), 3).skipped, Some(Skipped::OutOfOrder));
         assert!(c.pose(&frame(6, 1.1, 170.0, 2), 4).skipped.is_none());
+    }
+
+    /// The squat clip as two replicas deliver it: every other frame a model time late, so each
+    /// pair arrives swapped.
+    fn two_replicas(frames: &[PoseFrame]) -> Vec<PoseFrame> {
+        frames.chunks(2).flat_map(|p| p.iter().rev().cloned()).collect()
+    }
+
+    #[test]
+    fn poses_two_replicas_deliver_out_of_order_are_all_counted_in_frame_order() {
+        let frames = two_replicas(&squats(1, 0.0, 6.0, 0));
+        let window = std::time::Duration::from_millis(500);
+        let mut c = CameraCount::new("rack1", settings(), Checkpoint::default()).with_reorder(window);
+        let (reps, sets, skipped) = feed(&mut c, &frames, 1);
+        assert!(skipped.is_empty(), "{} skipped", skipped.len());
+        let flushed = c.flush();
+        assert!(!c.has_waiting());
+        let sets: Vec<ClosedSet> = sets.into_iter().chain(flushed.closed).collect();
+        assert_eq!(reps, vec![1, 2, 3, 4, 5]);
+        assert_eq!(sets.len(), 1);
+        assert_eq!(sets[0].reps, 5);
+        // Without the window, every frame that came after a newer one is thrown away.
+        let mut c = CameraCount::new("rack1", settings(), Checkpoint::default());
+        let (_, _, skipped) = feed(&mut c, &frames, 1);
+        assert_eq!(skipped.len(), frames.len() / 2);
+    }
+
+    #[test]
+    fn a_pose_later_than_the_window_is_skipped_and_a_waiting_one_is_replayed_after_a_restart() {
+        let window = std::time::Duration::from_millis(500);
+        let mut c = CameraCount::new("rack1", settings(), Checkpoint::default()).with_reorder(window);
+        for (i, t) in [1.0, 1.2, 1.4, 1.6].iter().enumerate() {
+            assert!(c.pose(&frame(10 + i as u64, *t, 170.0, 0), 1 + i as u64).skipped.is_none());
+            c.commit(Some(1 + i as u64));
+        }
+        // 1.0 was counted once 1.6 came; 1.2 to 1.6 wait. A pose of 0.9 s is past.
+        assert_eq!(c.pose(&frame(9, 0.9, 170.0, 0), 5).skipped, Some(Skipped::OutOfOrder));
+        c.commit(Some(5));
+        let cp = c.checkpoint();
+        assert!(c.has_waiting());
+        // A restart replays from the first waiting pose at the latest, and counts it as new.
+        assert!(cp.resume_seq <= 2, "{cp:?}");
+        assert!(cp.last_seq < 2, "{cp:?}");
+        let h = c.flush();
+        assert!(h.closed.is_empty() && !c.has_waiting());
+        c.commit(None);
+        assert!(c.checkpoint().last_seq >= 5, "{:?}", c.checkpoint());
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub struct Config {
     pub consumer: String,
     /// How often checkpoints are written (also after every set and at shutdown).
     pub checkpoint_interval: Duration,
+    /// How long (camera time) a pose waits for older ones from slower replicas.
+    pub reorder: Duration,
 }
 
 impl Config {
@@ -31,6 +33,7 @@ impl Config {
             cameras: BTreeMap::new(),
             consumer: "pump-sets".into(),
             checkpoint_interval: Duration::from_secs(1),
+            reorder: Duration::from_millis(500),
         }
     }
 

@@ -33,6 +33,12 @@ struct Args {
     /// `below_pose_rate_floor` in /healthz, and the camera's sets are pending.
     #[arg(long, env = "PUMP_MIN_POSE_RATE", default_value_t = pump_sets::DEFAULT_MIN_POSE_RATE)]
     min_pose_rate: f64,
+    /// How long (ms of the camera's time) a pose waits for older ones that a slower inference
+    /// replica has not delivered yet, so that the replicas' poses add up in frame order; live
+    /// counts come that much later. A pose later than this is dropped and counted
+    /// (`out_of_order`). 0: counted as they arrive.
+    #[arg(long, env = "PUMP_REORDER_MS", default_value_t = 500)]
+    reorder_ms: u64,
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "PUMP_HTTP_ADDR", default_value = "127.0.0.1:9103")]
     http_addr: std::net::SocketAddr,
@@ -76,6 +82,7 @@ async fn main() -> ExitCode {
         return pump_bus::args::usage_error("pump-sets", "--min-pose-rate must be zero or more");
     }
     config.sets.min_pose_rate = args.min_pose_rate;
+    config.reorder = std::time::Duration::from_millis(args.reorder_ms);
     for (camera, exercise) in args.camera_exercise {
         config.cameras.entry(camera).or_default().exercise = Some(exercise);
     }

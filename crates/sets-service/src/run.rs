@@ -17,7 +17,7 @@ use pump_sets::ClosedSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::camera::{CameraCount, Checkpoint, Skipped};
+use crate::camera::{CameraCount, Checkpoint, Handled, Skipped};
 use crate::config::Config;
 use crate::metrics::SetsStats;
 
@@ -162,6 +162,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tick.tick() => {
+                flush_waiting(&js, &client, &mut cameras, config.reorder, &stats).await;
                 close_silent_sets(&js, &mut cameras, &stats).await;
                 save_checkpoints(&js, &mut cameras).await;
             }
@@ -190,7 +191,8 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
                                 camera.as_str(),
                                 config.sets_for(camera.as_str()),
                                 checkpoints.get(camera.as_str()).copied().unwrap_or_default(),
-                            ),
+                            )
+                            .with_reorder(config.reorder),
                             last_pose_at: std::time::Instant::now(),
                         });
                         handle(&js, &client, state, &pf, seq, &stats).await;
@@ -243,6 +245,18 @@ async fn handle(
     if handled.new_segment {
         info!(camera_id = %st.id, segment = pf.segment, "new segment of the camera's timeline");
     }
+    deliver(js, client, st, handled, Some(seq), stats).await;
+}
+
+/// Publishes what counting poses did (live counts, closed sets), then commits.
+async fn deliver(
+    js: &jetstream::Context,
+    client: &async_nats::Client,
+    st: &mut CameraState,
+    handled: Handled,
+    seq: Option<u64>,
+    stats: &SetsStats,
+) {
     if let Some(rate) = handled.pose_rate {
         watch_pose_rate(&st.id, rate, st.count.settings().min_pose_rate, stats);
     }
@@ -254,7 +268,25 @@ async fn handle(
             stats.reps_published.fetch_add(1, Ordering::Relaxed);
         }
     }
-    publish_and_commit(js, st, handled.closed, handled.wall_offset_ns, Some(seq), stats).await;
+    publish_and_commit(js, st, handled.closed, handled.wall_offset_ns, seq, stats).await;
+}
+
+/// Counts the poses still waiting for older ones of every camera silent for the reorder window:
+/// nothing older is coming (the window is camera time; a camera that stopped sends no newer pose
+/// that would let them go).
+async fn flush_waiting(
+    js: &jetstream::Context,
+    client: &async_nats::Client,
+    cameras: &mut HashMap<String, CameraState>,
+    window: Duration,
+    stats: &SetsStats,
+) {
+    for st in cameras.values_mut() {
+        if st.count.has_waiting() && st.last_pose_at.elapsed() >= window {
+            let handled = st.count.flush();
+            deliver(js, client, st, handled, None, stats).await;
+        }
+    }
 }
 
 /// Publishes the sets a camera closed, then lets its checkpoint move past them (or pins it
