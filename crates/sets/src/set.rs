@@ -356,8 +356,9 @@ impl SetTracker {
     /// Closes the set in progress: the athlete's reps of the family that counts, over the span
     /// they cover, with what makes the count trustworthy or not.
     fn close(&mut self) -> Option<ClosedSet> {
-        let open = self.open.take()?;
+        let mut open = self.open.take()?;
         let family_reps = self.athlete_reps(&open);
+        open.start = self.first_move(&open, &family_reps);
         let end_guess = family_reps.iter().flatten().map(|r| r.end).fold(open.start, f64::max);
         let (features, feature_times) = self.athlete_features(&open, end_guess);
         let (exercise, confidence) = match &self.cfg.exercise {
@@ -371,7 +372,7 @@ impl SetTracker {
         // whatever the prototypes call it: a wrong name never changes a count.
         let family = counting_family(self.cfg.exercise.as_deref(), &family_reps);
         let (reps, partial) = full_reps(&family_reps[family], false);
-        let end = reps.last().map(|r| r.end).unwrap_or(end_guess);
+        let end = reps.last().map_or(end_guess, |last| self.last_return(last, &family_reps));
         let side = self.plotted_side(open.athlete, family);
         let trace = self.trace(open.athlete, family, open.start, end);
         let span = self.span(open.start, end);
@@ -405,6 +406,38 @@ impl SetTracker {
                 || span.pose_rate < self.cfg.min_pose_rate
                 || span.longest_gap > MAX_TRUSTED_GAP_SECONDS,
         })
+    }
+
+    /// When the set began: when the athlete's first rep began, by the (upper) median of the
+    /// signals that count it. The set opened on whoever's rep came back first (in the fixture, a
+    /// bystander dragged along by the athlete's move), and one signal may leave rest early (a
+    /// shoulder sagging before the hips go) or late.
+    fn first_move(&self, open: &OpenSet, family_reps: &[Vec<Rep>]) -> f64 {
+        let active = self.active_families();
+        let firsts: Vec<&Rep> = active.iter().filter_map(|&fi| family_reps[fi].first()).collect();
+        let first_bottom = firsts.iter().map(|r| r.bottom).fold(f64::INFINITY, f64::min);
+        let mut starts: Vec<f64> = firsts
+            .iter()
+            .filter(|r| (r.bottom - first_bottom).abs() < self.cfg.reps.min_period)
+            .map(|r| r.start)
+            .collect();
+        starts.sort_by(f64::total_cmp);
+        starts.get(starts.len() / 2).copied().unwrap_or(open.start).max(self.closed_until)
+    }
+
+    /// When the set ended: when its last rep was back at rest, by the (upper) median of the
+    /// signals that count it, as [`SetTracker::first_move`] for its start.
+    fn last_return(&self, last: &Rep, family_reps: &[Vec<Rep>]) -> f64 {
+        let mut ends: Vec<f64> = self
+            .active_families()
+            .iter()
+            .filter_map(|&fi| {
+                family_reps[fi].iter().rev().find(|r| (r.bottom - last.bottom).abs() < self.cfg.reps.min_period)
+            })
+            .map(|r| r.end)
+            .collect();
+        ends.sort_by(f64::total_cmp);
+        ends.get(ends.len() / 2).copied().unwrap_or(last.end)
     }
 
     /// The set's athlete's reps since it opened, per family.
