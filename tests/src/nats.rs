@@ -128,3 +128,39 @@ impl Drop for NatsServer {
         self.stop();
     }
 }
+
+/// Three `nats-server` nodes on loopback clustered with JetStream clustering, each from
+/// `deploy/nats-cluster.conf` on free ports with its own store: what the cluster tests run on.
+#[derive(Debug)]
+pub struct NatsCluster {
+    pub nodes: Vec<NatsServer>,
+}
+
+impl NatsCluster {
+    /// Starts the three nodes; they elect a JetStream leader within a few seconds of this.
+    pub fn start() -> Self {
+        let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+        let config = crate::workspace().join("deploy/nats-cluster.conf");
+        let nodes = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (port, cluster))| {
+                let mut env = vec![
+                    ("NATS_NODE".to_string(), format!("n{i}")),
+                    ("NATS_PORT".to_string(), port.to_string()),
+                    ("NATS_CLUSTER_PORT".to_string(), cluster.to_string()),
+                ];
+                for (j, (_, c)) in ports.iter().enumerate() {
+                    env.push((format!("NATS_ROUTE_{j}"), format!("nats-route://127.0.0.1:{c}")));
+                }
+                NatsServer::start_with(*port, config.clone(), env)
+            })
+            .collect();
+        Self { nodes }
+    }
+
+    /// Every node's URL, comma-separated: how a service is told of a cluster.
+    pub fn urls(&self) -> String {
+        self.nodes.iter().map(NatsServer::url).collect::<Vec<_>>().join(",")
+    }
+}

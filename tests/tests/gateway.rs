@@ -526,7 +526,7 @@ async fn a_set_on_the_bus(c: &async_nats::Client, set_id: &str, t0_s: f64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clips_are_kept_within_the_store_size_oldest_first_and_age_out() {
     let nats = NatsServer::start();
-    let limits = pump_gateway::clips::ClipLimits { max_bytes: 1, max_age: Duration::from_secs(3600) };
+    let limits = pump_gateway::clips::ClipLimits { max_bytes: 1, max_age: Duration::from_secs(3600), replicas: 1 };
     let gw = pump_tests::services::start_gateway_with_clips(&nats, limits).await;
     let c = client(&nats, "bus").await;
     let clip = |id: &'static str| async move { pump_tests::http::get(gw.http, &format!("/clips/{id}.avi")).await };

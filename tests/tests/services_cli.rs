@@ -158,7 +158,11 @@ async fn a_list_of_nats_urls_connects_to_whichever_answers() {
         logs.path(),
     );
     let config = logs.path().join("cluster.toml");
-    std::fs::write(&config, format!("nats_url = [\"{down}\", \"{}\"]\nlog = \"warn\"\n", nats.url())).unwrap();
+    std::fs::write(
+        &config,
+        format!("nats_url = [\"{down}\", \"{}\"]\nlog = \"warn\"\n[streams]\nreplicas = 1\n", nats.url()),
+    )
+    .unwrap();
     let sets = Service::start(
         "pump-sets",
         &["--config", &config.display().to_string()],

@@ -185,3 +185,110 @@ async fn poses_two_replicas_deliver_out_of_order_all_count() {
     assert!(!sets[0].pending);
     pump_tests::services::stop_task(&shutdown, task).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_three_node_cluster_the_sets_survive_the_loss_of_a_node() {
+    // Three nodes, every stream on all three; the sets service and the camera given every URL.
+    // A set, then the node they may be connected to is killed: the next set is counted and
+    // stored too, and both are on the stream the remaining nodes hold.
+    let cluster = pump_tests::nats::NatsCluster::start();
+    let urls = cluster.urls();
+    let connect = |name: &'static str| {
+        let urls = urls.clone();
+        async move {
+            let bus = pump_bus::connect::BusConfig::new(urls, name);
+            tokio::time::timeout(T, pump_bus::connect::connect(&bus)).await.unwrap().unwrap()
+        }
+    };
+    let c = connect("camera").await;
+    let limits = pump_bus::streams::StreamLimits { replicas: 3, ..Default::default() };
+    let js = async_nats::jetstream::new(c.clone());
+    // The cluster elects its JetStream leader in a few seconds, and a node that has not met the
+    // others yet may place a stream on fewer copies: set-up waits until a probe stream has three.
+    tokio::time::timeout(T, async {
+        loop {
+            let probe = async_nats::jetstream::stream::Config {
+                name: "PROBE".into(),
+                num_replicas: 3,
+                storage: async_nats::jetstream::stream::StorageType::Memory,
+                ..Default::default()
+            };
+            if let Ok(mut st) = js.get_or_create_stream(probe).await {
+                if st.info().await.is_ok_and(|i| i.cluster.as_ref().is_some_and(|c| c.replicas.len() == 2)) {
+                    js.delete_stream("PROBE").await.unwrap();
+                    break;
+                }
+                let _ = js.delete_stream("PROBE").await;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("the cluster forms");
+    tokio::time::timeout(T, async {
+        while pump_bus::streams::ensure_streams(&js, &limits).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("the cluster takes the streams");
+    let mut config = pump_sets_service::Config::new(pump_bus::connect::BusConfig::new(urls.clone(), "sets"));
+    (config.sets.quiet, config.sets.exercise, config.limits) = (3.5, Some("squat".into()), limits);
+    let stats = std::sync::Arc::new(pump_sets_service::SetsStats::default());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let service = pump_sets_service::Service { config, client: connect("sets").await, stats: stats.clone(), ops: None };
+    let task = tokio::spawn(pump_sets_service::run(service, shutdown.clone()));
+    wait_until("ready", || stats.ready.load(Ordering::SeqCst)).await;
+    publish_frames(&c, 0..210).await;
+    wait_until("the first set", || stats.sets_published.load(Ordering::SeqCst) == 1).await;
+    let sets = js.get_stream(SETS_STREAM).await.unwrap().info().await.unwrap().clone();
+    assert_eq!(sets.config.num_replicas, 3);
+    assert_eq!(sets.cluster.map(|c| c.replicas.len()), Some(2), "a leader and two copies");
+
+    let mut nodes = cluster.nodes;
+    nodes[0].stop();
+    let lost = std::time::Instant::now();
+    // What was written to the lost node's socket is lost (core NATS is at most once, as a live
+    // camera's frames are): the camera publishes again once its client is on another node and
+    // the poses stream answers there.
+    tokio::time::timeout(T, async {
+        while js.get_stream(pump_bus::streams::POSES_STREAM).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the camera reconnects to another node");
+    // The next set: frames on from where the first left off, 14 s later on the camera's clock.
+    let pf = |i: u64| {
+        let t = i as f64 / FPS;
+        let mut p = PoseFrame {
+            camera: "gym".into(),
+            frame_id: 210 + i,
+            capture_ts_ns: 1_000_000_000 + ((t + 14.0) * 1e9) as i64,
+            source_ts_ns: ((t + 14.0) * 1e9) as i64,
+            width: 400,
+            height: 500,
+            people: vec![person(knee_at(t))],
+            ..Default::default()
+        };
+        p.segment = 0;
+        p
+    };
+    tokio::time::timeout(T, async {
+        for i in 0..210 {
+            // Publishing waits out the failover: a publish on a lost connection is retried.
+            while c.publish("pump.poses.gym", pf(i).encode_to_vec().into()).await.is_err() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        c.flush().await.ok();
+    })
+    .await
+    .unwrap();
+    wait_until("poses after a node was lost", || stats.poses.load(Ordering::SeqCst) > 210).await;
+    eprintln!("poses again {:.1} s after a node was lost", lost.elapsed().as_secs_f64());
+    wait_until("the second set, after a node was lost", || stats.sets_published.load(Ordering::SeqCst) == 2).await;
+    let stored = stored_sets(&c).await;
+    assert_eq!(stored.iter().map(|s| s.reps).collect::<Vec<_>>(), vec![4, 4]);
+    pump_tests::services::stop_task(&shutdown, task).await;
+}

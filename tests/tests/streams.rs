@@ -40,3 +40,29 @@ async fn second_set_up_changes_nothing_and_frames_keep_only_the_newest() {
     assert_eq!(sets.discard, async_nats::jetstream::stream::DiscardPolicy::Old);
     assert_eq!(after_poses.max_message_size, MAX_MESSAGE_BYTES);
 }
+
+#[tokio::test]
+async fn a_service_started_later_with_other_limits_leaves_the_streams_as_they_are() {
+    // An operator made the sets stream 1 GiB; a gateway started with the defaults (256 MiB) must
+    // not shrink it (and drop the oldest sets to fit), nor change the poses' history.
+    let nats = NatsServer::start();
+    let js = async_nats::jetstream::new(client(&nats, "setup").await);
+    let t = Duration::from_secs(30);
+    let big = StreamLimits { sets_max_bytes: 1 << 30, poses_max_age: Duration::from_secs(7200), ..Default::default() };
+    tokio::time::timeout(t, ensure_streams(&js, &big)).await.unwrap().unwrap();
+    tokio::time::timeout(t, ensure_streams(&js, &StreamLimits::default())).await.unwrap().unwrap();
+    let sets = js.get_stream(SETS_STREAM).await.unwrap().info().await.unwrap().config.clone();
+    let poses = js.get_stream(POSES_STREAM).await.unwrap().info().await.unwrap().config.clone();
+    assert_eq!(sets.max_bytes, 1 << 30);
+    assert_eq!(poses.max_age, Duration::from_secs(7200));
+    // What differs is said: the warning names each setting.
+    let said = pump_bus::streams::differences(&sets, &pump_bus::streams::sets_config(&StreamLimits::default()));
+    assert_eq!(said, vec![format!("max_bytes {} (this service: {})", 1u64 << 30, 256u64 << 20)]);
+    // On one server a stream has one copy, whatever a cluster's config asks: asking for three
+    // is the server's refusal, in one line naming the stream.
+    let nats2 = NatsServer::start();
+    let js2 = async_nats::jetstream::new(client(&nats2, "setup").await);
+    let three = StreamLimits { replicas: 3, ..Default::default() };
+    let e = tokio::time::timeout(t, ensure_streams(&js2, &three)).await.unwrap().unwrap_err().to_string();
+    assert!(e.contains("PUMP_FRAMES"), "{e}");
+}

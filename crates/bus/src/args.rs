@@ -26,6 +26,11 @@ pub struct CommonArgs {
     /// Largest frame message the frames stream accepts, in bytes.
     #[arg(long, env = "PUMP_MAX_FRAME_BYTES", default_value_t = 8 << 20)]
     pub max_frame_bytes: i32,
+    /// Copies of every stream pump creates, on that many nodes of a NATS cluster (1 on a single
+    /// server, 3 in the shipped cluster configs; `[streams] replicas` in the config file). Only
+    /// the first service to create a stream decides: later ones warn when they differ.
+    #[arg(long, env = "PUMP_STREAMS_REPLICAS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub streams_replicas: u8,
 }
 
 impl CommonArgs {
@@ -43,6 +48,7 @@ impl CommonArgs {
             poses_max_age: std::time::Duration::from_secs(self.poses_max_age_s),
             poses_max_bytes: self.poses_max_bytes,
             sets_max_bytes: self.sets_max_bytes,
+            replicas: usize::from(self.streams_replicas),
         }
     }
 

@@ -6,6 +6,7 @@
 //! - top-level keys are what every service reads (`nats_url`, `log`, the NATS credentials, the
 //!   stream limits);
 //! - `[capture]`, `[infer]`, `[sets]`, `[gateway]` hold one service's own settings;
+//! - `[streams]` the streams every service sets up (`replicas`: `PUMP_STREAMS_REPLICAS`);
 //! - `[cameras.NAME]` holds a camera: `source`, `encoding` and `realtime` (capture), `exercise`
 //!   and `zone` (sets).
 //!
@@ -105,6 +106,14 @@ pub fn settings(text: &str, table: &str) -> Result<Settings, String> {
                 }
             }
             ("cameras", _) => return Err("cameras: expected tables [cameras.NAME]".into()),
+            // The streams every service sets up: `[streams] replicas` is PUMP_STREAMS_REPLICAS.
+            ("streams", Value::Table(own)) => {
+                for (k, v) in own {
+                    let var = format!("PUMP_STREAMS_{}", k.to_ascii_uppercase());
+                    out.values.insert(var.clone(), strings(&format!("streams.{k}"), v)?);
+                    out.top_level.insert(var, format!("streams.{k}"));
+                }
+            }
             (t, Value::Table(own)) if TABLES.contains(&t) => {
                 if t != table {
                     continue;
@@ -114,7 +123,7 @@ pub fn settings(text: &str, table: &str) -> Result<Settings, String> {
                 }
             }
             (_, Value::Table(_)) => {
-                return Err(format!("[{key}]: no such table (capture, infer, sets, gateway, cameras)"));
+                return Err(format!("[{key}]: no such table (capture, infer, sets, gateway, cameras, streams)"));
             }
             _ => {
                 let var = variable(key);
@@ -190,6 +199,16 @@ log = "debug"
         // The service's own table beats the top level.
         assert_eq!(sets.values["PUMP_LOG"], ["debug"]);
         assert_eq!(sets.top_level["PUMP_NATS_URL"], "nats_url");
+    }
+
+    #[test]
+    fn the_streams_table_is_every_service_s_and_a_cluster_is_a_list() {
+        let text = "nats_url = [\"nats://n1:4222\", \"nats://n2:4222\"]\n[streams]\nreplicas = 3\n";
+        for table in ["capture", "infer", "sets", "gateway"] {
+            let s = settings(text, table).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(s.values["PUMP_STREAMS_REPLICAS"], ["3"]);
+            assert_eq!(s.values["PUMP_NATS_URL"], ["nats://n1:4222", "nats://n2:4222"]);
+        }
     }
 
     #[test]

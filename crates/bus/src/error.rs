@@ -13,8 +13,8 @@ pub enum Error {
     #[error("NATS at {url} refused the connection: {reason}{hint}")]
     Refused { url: String, reason: String, hint: &'static str },
 
-    #[error("failed to set up stream {stream}: {source}")]
-    Stream { stream: String, source: async_nats::jetstream::context::CreateStreamError },
+    #[error("failed to set up stream {stream}: {reason}")]
+    Stream { stream: String, reason: String },
 
     #[error("failed to decode {what}: {source}")]
     Decode { what: &'static str, source: prost::DecodeError },

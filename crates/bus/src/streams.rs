@@ -1,5 +1,8 @@
-//! The JetStream streams. Set-up is idempotent: the first service to start creates them, later
-//! starts find them as they are (or update their limits) and change nothing else.
+//! The JetStream streams. Set-up is idempotent: the first service to start creates them, with its
+//! limits and replicas; later starts (and every reconnection) find them as they are and change
+//! nothing — a service started with other limits says so once, in a warning, and keeps the
+//! stream's: a gateway started with defaults must not shrink a sets stream an operator made
+//! larger (`nats stream edit` changes a stream's limits).
 
 use std::time::Duration;
 
@@ -30,6 +33,7 @@ pub fn sets_config(limits: &StreamLimits) -> stream::Config {
         discard: stream::DiscardPolicy::Old,
         duplicate_window: Duration::from_secs(24 * 3600),
         allow_direct: true,
+        num_replicas: limits.replicas,
         ..Default::default()
     }
 }
@@ -45,6 +49,9 @@ pub struct StreamLimits {
     pub poses_max_bytes: i64,
     /// How much set history is kept, in bytes (the oldest sets go first).
     pub sets_max_bytes: i64,
+    /// Copies of every stream and bucket pump creates, on that many nodes of a NATS cluster (1 on
+    /// a single server; 3 in the shipped cluster configs: the loss of one node loses nothing).
+    pub replicas: usize,
 }
 
 impl Default for StreamLimits {
@@ -54,6 +61,7 @@ impl Default for StreamLimits {
             poses_max_age: Duration::from_secs(3600),
             poses_max_bytes: 1 << 30,
             sets_max_bytes: 256 << 20,
+            replicas: 1,
         }
     }
 }
@@ -69,6 +77,7 @@ pub fn frames_config(limits: &StreamLimits) -> stream::Config {
         discard: stream::DiscardPolicy::Old,
         max_message_size: limits.max_frame_bytes,
         allow_direct: true,
+        num_replicas: limits.replicas,
         ..Default::default()
     }
 }
@@ -84,15 +93,52 @@ pub fn poses_config(limits: &StreamLimits) -> stream::Config {
         max_message_size: MAX_MESSAGE_BYTES,
         discard: stream::DiscardPolicy::Old,
         allow_direct: true,
+        num_replicas: limits.replicas,
         ..Default::default()
     }
 }
 
-/// Creates the streams (frames, poses, sets), or updates them to these limits when they exist.
+/// What of `existing` differs from what this service would create (`wanted`): limits and replicas.
+pub fn differences(existing: &stream::Config, wanted: &stream::Config) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut check = |what: &str, have: String, want: String| {
+        if have != want {
+            out.push(format!("{what} {have} (this service: {want})"));
+        }
+    };
+    check("replicas", existing.num_replicas.max(1).to_string(), wanted.num_replicas.max(1).to_string());
+    check("max_bytes", existing.max_bytes.to_string(), wanted.max_bytes.to_string());
+    check("max_age", format!("{:?}", existing.max_age), format!("{:?}", wanted.max_age));
+    check("max_message_size", existing.max_message_size.to_string(), wanted.max_message_size.to_string());
+    out
+}
+
+/// Creates the stream `cfg` describes when it is missing; an existing one is left as it is, with
+/// one warning when its limits or replicas differ from `cfg`'s.
+pub async fn ensure_stream(js: &jetstream::Context, cfg: stream::Config) -> Result<stream::Stream> {
+    let name = cfg.name.clone();
+    match js.get_stream(&name).await {
+        Ok(mut existing) => {
+            let info =
+                existing.info().await.map_err(|e| Error::Stream { stream: name.clone(), reason: e.to_string() })?;
+            let differ = differences(&info.config, &cfg);
+            if !differ.is_empty() {
+                tracing::warn!(stream = %name, differences = %differ.join(", "), "stream exists with other settings: left as it is");
+            }
+            Ok(existing)
+        }
+        Err(e) if matches!(e.kind(), jetstream::context::GetStreamErrorKind::JetStream(j) if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND) => {
+            js.create_stream(cfg).await.map_err(|e| Error::Stream { stream: name, reason: e.to_string() })
+        }
+        Err(e) => Err(Error::Stream { stream: name, reason: e.to_string() }),
+    }
+}
+
+/// Creates the streams (frames, poses, sets) that are missing; those that exist are left as they
+/// are ([`ensure_stream`]).
 pub async fn ensure_streams(js: &jetstream::Context, limits: &StreamLimits) -> Result<()> {
     for cfg in [frames_config(limits), poses_config(limits), sets_config(limits)] {
-        let name = cfg.name.clone();
-        js.create_or_update_stream(cfg).await.map_err(|source| Error::Stream { stream: name, source })?;
+        ensure_stream(js, cfg).await?;
     }
     Ok(())
 }

@@ -59,11 +59,13 @@ pub struct ClipLimits {
     pub max_bytes: u64,
     /// A clip is dropped this long after it was written.
     pub max_age: Duration,
+    /// Copies of the store on a NATS cluster (`--streams-replicas`).
+    pub replicas: usize,
 }
 
 impl Default for ClipLimits {
     fn default() -> Self {
-        Self { max_bytes: 2 << 30, max_age: Duration::from_secs(7 * 24 * 3600) }
+        Self { max_bytes: 2 << 30, max_age: Duration::from_secs(7 * 24 * 3600), replicas: 1 }
     }
 }
 
@@ -359,6 +361,7 @@ async fn open_store(
                     bucket: CLIPS_BUCKET.to_string(),
                     description: Some("pump: a clip of each set".into()),
                     max_age: limits.max_age,
+                    num_replicas: limits.replicas,
                     ..Default::default()
                 })
                 .await

@@ -124,6 +124,7 @@ async fn main() -> ExitCode {
                 clips: args.clips.then(|| pump_gateway::clips::ClipLimits {
                     max_bytes: args.clips_max_mb << 20,
                     max_age: std::time::Duration::from_secs(args.clips_max_age_h * 3600),
+                    replicas: limits.replicas,
                 }),
             },
             shutdown,

@@ -104,18 +104,20 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
     }
     // Set up again after every reconnection, while this service runs.
     let _streams = pump_bus::streams::keep_streams_while(&client, config.limits, &shutdown);
-    let store = js
-        .create_or_update_stream(jetstream::stream::Config {
+    pump_bus::streams::ensure_stream(
+        &js,
+        jetstream::stream::Config {
             name: CHECKPOINT_STREAM.into(),
             subjects: vec![subject::SETS_RESUME_ALL.into(), crate::lease::LEASE_SUBJECT.into()],
             storage: jetstream::stream::StorageType::File,
             max_messages_per_subject: 1,
             discard: jetstream::stream::DiscardPolicy::Old,
+            num_replicas: config.limits.replicas,
             ..Default::default()
-        })
-        .await
-        .context("cannot set up the checkpoint stream")?;
-    let _ = store;
+        },
+    )
+    .await
+    .context("cannot set up the checkpoint stream")?;
     let store = js.get_stream(CHECKPOINT_STREAM).await.context("cannot open the checkpoint stream")?;
     let mut checkpoints: BTreeMap<String, Checkpoint> = BTreeMap::new();
     let mut subjects = store.info_with_subjects(subject::SETS_RESUME_ALL).await.context("cannot list checkpoints")?;
@@ -150,7 +152,15 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
         })
         .await
         .context("cannot create the poses consumer")?;
-    let mut messages = consumer.messages().await.context("cannot consume poses")?;
+    // Short pull requests with a 1-s heartbeat: on a cluster that lost the consumer's leader, a
+    // missed heartbeat re-issues the pull within seconds (the client's defaults wait 30 s).
+    let mut messages = consumer
+        .stream()
+        .expires(Duration::from_secs(5))
+        .heartbeat(Duration::from_secs(1))
+        .messages()
+        .await
+        .context("cannot consume poses")?;
     stats.ready.store(true, Ordering::SeqCst);
     info!(resuming = !checkpoints.is_empty(), "sets service running");
 
