@@ -106,10 +106,12 @@ pub fn differences(existing: &stream::Config, wanted: &stream::Config) -> Vec<St
             out.push(format!("{what} {have} (this service: {want})"));
         }
     };
+    // The server says "no limit" as -1 where a config asks for it with 0.
+    let limit = |v: i64| if v > 0 { v.to_string() } else { "none".to_string() };
     check("replicas", existing.num_replicas.max(1).to_string(), wanted.num_replicas.max(1).to_string());
-    check("max_bytes", existing.max_bytes.to_string(), wanted.max_bytes.to_string());
+    check("max_bytes", limit(existing.max_bytes), limit(wanted.max_bytes));
     check("max_age", format!("{:?}", existing.max_age), format!("{:?}", wanted.max_age));
-    check("max_message_size", existing.max_message_size.to_string(), wanted.max_message_size.to_string());
+    check("max_message_size", limit(i64::from(existing.max_message_size)), limit(i64::from(wanted.max_message_size)));
     out
 }
 
@@ -225,4 +227,17 @@ pub fn keep_streams_while(
     let present = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     tokio::spawn(keep_streams(client.clone(), limits, present, token.clone()));
     token.drop_guard()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn no_limit_is_no_difference_whichever_way_it_is_said() {
+        let limits = super::StreamLimits::default();
+        let mut existing = super::frames_config(&limits);
+        (existing.max_bytes, existing.max_messages) = (-1, -1);
+        assert!(super::differences(&existing, &super::frames_config(&limits)).is_empty());
+        existing.num_replicas = 3;
+        assert_eq!(super::differences(&existing, &super::frames_config(&limits)), ["replicas 3 (this service: 1)"]);
+    }
 }
