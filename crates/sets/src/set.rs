@@ -413,31 +413,39 @@ impl SetTracker {
     /// bystander dragged along by the athlete's move), and one signal may leave rest early (a
     /// shoulder sagging before the hips go) or late.
     fn first_move(&self, open: &OpenSet, family_reps: &[Vec<Rep>]) -> f64 {
-        let active = self.active_families();
-        let firsts: Vec<&Rep> = active.iter().filter_map(|&fi| family_reps[fi].first()).collect();
-        let first_bottom = firsts.iter().map(|r| r.bottom).fold(f64::INFINITY, f64::min);
-        let mut starts: Vec<f64> = firsts
+        let first_bottom = self
+            .active_families()
             .iter()
-            .filter(|r| (r.bottom - first_bottom).abs() < self.cfg.reps.min_period)
-            .map(|r| r.start)
-            .collect();
-        starts.sort_by(f64::total_cmp);
-        starts.get(starts.len() / 2).copied().unwrap_or(open.start).max(self.closed_until)
+            .filter_map(|&fi| family_reps[fi].first())
+            .map(|r| r.bottom)
+            .fold(f64::INFINITY, f64::min);
+        self.median_of_rep(family_reps, first_bottom, false, |r| r.start).unwrap_or(open.start).max(self.closed_until)
     }
 
     /// When the set ended: when its last rep was back at rest, by the (upper) median of the
     /// signals that count it, as [`SetTracker::first_move`] for its start.
     fn last_return(&self, last: &Rep, family_reps: &[Vec<Rep>]) -> f64 {
-        let mut ends: Vec<f64> = self
+        self.median_of_rep(family_reps, last.bottom, true, |r| r.end).unwrap_or(last.end)
+    }
+
+    /// The (upper) median of `time` of one rep, as each counting signal saw it: the rep of each
+    /// active family that turned within `min_period` of `bottom` (the latest such, with `latest`).
+    fn median_of_rep(&self, family_reps: &[Vec<Rep>], bottom: f64, latest: bool, time: fn(&Rep) -> f64) -> Option<f64> {
+        let near = |r: &&Rep| (r.bottom - bottom).abs() < self.cfg.reps.min_period;
+        let mut times: Vec<f64> = self
             .active_families()
             .iter()
             .filter_map(|&fi| {
-                family_reps[fi].iter().rev().find(|r| (r.bottom - last.bottom).abs() < self.cfg.reps.min_period)
+                if latest {
+                    family_reps[fi].iter().rev().find(near)
+                } else {
+                    family_reps[fi].iter().find(near)
+                }
             })
-            .map(|r| r.end)
+            .map(time)
             .collect();
-        ends.sort_by(f64::total_cmp);
-        ends.get(ends.len() / 2).copied().unwrap_or(last.end)
+        times.sort_by(f64::total_cmp);
+        times.get(times.len() / 2).copied()
     }
 
     /// The set's athlete's reps since it opened, per family.
