@@ -45,19 +45,25 @@ fn knee_at(t: f64) -> f32 {
     }
 }
 
+/// Camera "gym"'s pose of frame `frame_id` (15 a second, the capture clock 1 s ahead), its
+/// person's knee at `knee` degrees.
+fn pose_frame(frame_id: u64, knee: f32) -> PoseFrame {
+    let t = frame_id as f64 / FPS;
+    PoseFrame {
+        camera: "gym".into(),
+        frame_id,
+        capture_ts_ns: 1_000_000_000 + (t * 1e9) as i64,
+        source_ts_ns: (t * 1e9) as i64,
+        width: 400,
+        height: 500,
+        people: vec![person(knee)],
+        ..Default::default()
+    }
+}
+
 async fn publish_frames(c: &async_nats::Client, frames: impl IntoIterator<Item = u64>) {
     for i in frames {
-        let t = i as f64 / FPS;
-        let pf = PoseFrame {
-            camera: "gym".into(),
-            frame_id: i,
-            capture_ts_ns: 1_000_000_000 + (t * 1e9) as i64,
-            source_ts_ns: (t * 1e9) as i64,
-            width: 400,
-            height: 500,
-            people: vec![person(knee_at(t))],
-            ..Default::default()
-        };
+        let pf = pose_frame(i, knee_at(i as f64 / FPS));
         c.publish("pump.poses.gym", pf.encode_to_vec().into()).await.unwrap();
     }
     c.flush().await.unwrap();
@@ -258,22 +264,8 @@ async fn on_a_three_node_cluster_the_sets_survive_the_loss_of_a_node() {
     })
     .await
     .expect("the camera reconnects to another node");
-    // The next set: frames on from where the first left off, 14 s later on the camera's clock.
-    let pf = |i: u64| {
-        let t = i as f64 / FPS;
-        let mut p = PoseFrame {
-            camera: "gym".into(),
-            frame_id: 210 + i,
-            capture_ts_ns: 1_000_000_000 + ((t + 14.0) * 1e9) as i64,
-            source_ts_ns: ((t + 14.0) * 1e9) as i64,
-            width: 400,
-            height: 500,
-            people: vec![person(knee_at(t))],
-            ..Default::default()
-        };
-        p.segment = 0;
-        p
-    };
+    // The next set: frames on from where the first left off, its squats 14 s later.
+    let pf = |i: u64| pose_frame(210 + i, knee_at(i as f64 / FPS));
     tokio::time::timeout(T, async {
         for i in 0..210 {
             // Publishing waits out the failover: a publish on a lost connection is retried.
