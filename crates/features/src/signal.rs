@@ -86,14 +86,37 @@ impl Signal {
         }
     }
 
-    /// The smallest swing that can be a rep, in the signal's unit: 20° of a joint, or an eighth of
-    /// a torso length. Below it is keypoint jitter and sway; a set's own reps raise the bar from
-    /// there (the rep counter's relative threshold).
+    /// The smallest swing that is a rep on this signal alone, in the signal's unit: 20° of a joint,
+    /// or an eighth of a torso length. Below it is keypoint jitter and sway; a set's own reps raise
+    /// the bar from there (the rep counter's relative threshold).
     pub fn floor(self) -> f32 {
         if self.joint().is_some() {
             20.0
         } else {
             0.12
+        }
+    }
+
+    /// The signal that moves with this one when the body does: the hips and the shoulders ride on
+    /// one trunk, so the body going down shows in both, while a keypoint's flicker (the model's
+    /// hip jumping between two places at rest) or a hand or an elbow moves one.
+    pub fn moves_with(self) -> Option<Signal> {
+        match self {
+            Signal::HipHeight => Some(Signal::ShoulderHeight),
+            Signal::ShoulderHeight => Some(Signal::HipHeight),
+            _ => None,
+        }
+    }
+
+    /// The smallest swing that is a rep when [`Signal::moves_with`] saw the same rep at the same
+    /// time: a fourteenth of a torso length for the hips and the shoulders ([`Signal::floor`] for
+    /// the others). A quarter squat of one body drops its hips and shoulders by a tenth of its
+    /// torso as the model sees it.
+    pub fn shared_floor(self) -> f32 {
+        if self.moves_with().is_some() {
+            0.07
+        } else {
+            self.floor()
         }
     }
 }
@@ -178,6 +201,9 @@ mod tests {
         for (i, s) in SIGNALS.iter().enumerate() {
             assert_eq!(s.index(), i);
             assert!(s.floor() > 0.0);
+            assert!(s.shared_floor() > 0.0 && s.shared_floor() <= s.floor());
+            // Moving together goes both ways.
+            assert!(s.moves_with().is_none_or(|p| p.moves_with() == Some(*s) && p != *s));
             assert_eq!(s.joint().is_some(), !TRAVEL_SIGNALS.contains(s));
         }
         assert_eq!(Signal::HipHeight.plotted_joint(), Joint::LeftKnee);

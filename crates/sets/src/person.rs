@@ -61,7 +61,8 @@ impl Person {
                 .iter()
                 .map(|&signal| {
                     let rest = exercise.filter(|e| e.signals.contains(&signal)).and_then(|e| e.rest);
-                    let cfg = RepConfig { min_amplitude: signal.floor(), rest, ..cfg };
+                    let cfg =
+                        RepConfig { min_amplitude: signal.shared_floor(), confirm_below: signal.floor(), rest, ..cfg };
                     Family { signal, counter: RepCounter::new(cfg), visibility: [0.0; 2] }
                 })
                 .collect(),
@@ -119,6 +120,18 @@ impl Person {
         let mut v: Vec<f32> = self.torsos.iter().map(|(_, l)| *l).collect();
         v.sort_by(f32::total_cmp);
         v.get(v.len() / 2).copied()
+    }
+
+    /// Whether family `fi`'s `rep` stands: deep enough on its own, or seen by the signal that
+    /// moves with it ([`Signal::moves_with`]) turning within `within` seconds of it (the hips and
+    /// the shoulders of a quarter squat; never one keypoint's flicker, which moves one signal).
+    pub(crate) fn confirmed(&self, fi: usize, rep: &Rep, within: f64) -> bool {
+        let family = &self.families[fi];
+        if !family.counter.needs_confirmation(rep) {
+            return true;
+        }
+        let Some(partner) = family.signal.moves_with() else { return false };
+        self.counter(partner.index()).reps().iter().rev().any(|r| (r.bottom - rep.bottom).abs() < within)
     }
 
     /// Family `fi`'s rep counter.

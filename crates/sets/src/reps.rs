@@ -10,8 +10,10 @@
 //! length). A constant would fit one body: the model sees one man's knee bottom out at 150° and
 //! another's at 60°, and a set of shallow reps counts as surely as a set of deep ones, while a
 //! wobble at the top of a deep set is nothing. The floor keeps keypoint flicker and sway from
-//! ever being a rep; after `idle_reset` seconds without a rep the set's amplitude is forgotten (the
-//! next set may be another exercise or another person).
+//! ever being a rep. A swing between the floor and `confirm_below` is counted but said to need
+//! confirming: its caller keeps it only when another signal saw the same rep. After `idle_reset`
+//! seconds without a rep the set's amplitude is forgotten (the next set may be another exercise
+//! or another person).
 //!
 //! Where the exercise rests can be given ([`Rest`]) or learned: the first swing past the floor
 //! away from where the signal started says which way a rep goes (a press may start at the
@@ -33,6 +35,10 @@ pub struct RepConfig {
     pub smoothing: f64,
     /// The smallest swing that counts, in the signal's unit (degrees, torso lengths).
     pub min_amplitude: f32,
+    /// Reps whose way down is under this (in the same unit; at least `min_amplitude` to mean
+    /// anything) are reps only when another signal saw them too: the counter counts them and says
+    /// so ([`RepCounter::needs_confirmation`]), its caller judges.
+    pub confirm_below: f32,
     /// The swing that counts as a fraction of the set's median swing so far.
     pub relative: f32,
     /// Seconds between two rep bottoms.
@@ -49,6 +55,7 @@ impl Default for RepConfig {
         Self {
             smoothing: 0.2,
             min_amplitude: 25.0,
+            confirm_below: 0.0,
             relative: 0.3,
             min_period: 0.6,
             rest: Some(Rest::High),
@@ -155,6 +162,13 @@ impl RepCounter {
         }
     }
 
+    /// Whether `rep` went down less than `confirm_below`: a rep only if another signal of the
+    /// same person saw one at the same time. Judged by the way down, the same while the athlete is
+    /// still on the way back as after.
+    pub fn needs_confirmation(&self, rep: &Rep) -> bool {
+        rep.top - rep.depth < self.cfg.confirm_below * self.unit
+    }
+
     pub fn reps(&self) -> &[Rep] {
         &self.reps
     }
@@ -214,7 +228,14 @@ impl RepCounter {
     fn threshold(&self) -> f32 {
         let mut recent: Vec<f32> =
             self.reps[self.set_from..].iter().rev().take(AMPLITUDE_REPS).map(Rep::swing).collect();
-        let floor = self.cfg.min_amplitude * self.unit;
+        // Reps that need confirming make a set of shallow reps: once a rep of the set went down
+        // twice the floor (and far enough to stand alone), a pause on the way up of a deeper rep
+        // (a rebound that 4 poses a second happen to catch) is no quarter rep. Not once one rep
+        // just reached the floor of one signal alone: a quarter squat's reps measure either side.
+        let deep_enough = (2.0 * self.cfg.min_amplitude).max(self.cfg.confirm_below) * self.unit;
+        let deep = self.reps[self.set_from..].iter().any(|r| r.top - r.depth >= deep_enough);
+        let floor =
+            if deep { self.cfg.min_amplitude.max(self.cfg.confirm_below) } else { self.cfg.min_amplitude } * self.unit;
         if recent.is_empty() {
             return floor;
         }
@@ -582,6 +603,34 @@ mod tests {
         c.set_unit(0.0);
         c.set_unit(f32::NAN);
         assert_eq!(c.threshold(), 0.12);
+    }
+
+    #[test]
+    fn swings_between_the_two_floors_are_counted_and_said_to_need_confirming() {
+        let shared = RepConfig { min_amplitude: 0.07, confirm_below: 0.12, ..travel() };
+        let c = count(&heights(4, 0.1, 2.5), shared);
+        assert_eq!(c.count(), 4);
+        assert!(c.reps().iter().all(|r| c.needs_confirmation(r)), "{:?}", c.reps());
+        let c = count(&heights(4, 0.5, 2.0), shared);
+        assert_eq!(c.count(), 4);
+        assert!(c.reps().iter().all(|r| !c.needs_confirmation(r)));
+        // A deep rep that pauses a tenth of a torso back up before going on down and up: once the
+        // set has had a rep deep enough alone, the pause splits nothing.
+        let mut s = heights(1, 0.6, 2.0);
+        let t0 = s.last().unwrap().0;
+        for i in 0..60 {
+            let t = t0 + (i + 1) as f64 / 15.0;
+            let x = i as f64 / 60.0;
+            let v = match x {
+                x if x < 0.3 => 1.8 - 0.6 * (x / 0.3) as f32,
+                x if x < 0.45 => 1.2 + 0.1 * ((x - 0.3) / 0.15) as f32,
+                x if x < 0.55 => 1.3 - 0.1 * ((x - 0.45) / 0.1) as f32,
+                x => 1.2 + 0.6 * ((x - 0.55) / 0.45).min(1.0) as f32,
+            };
+            s.push((t, Some(v)));
+        }
+        assert_eq!(count(&s, shared).count(), 2);
+        assert_eq!(count(&heights(4, 0.1, 2.5), travel()).count(), 0, "under one floor alone: nothing");
     }
 
     #[test]

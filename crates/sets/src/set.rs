@@ -196,8 +196,10 @@ impl SetTracker {
         // (the set closed meanwhile), and one that turned before the last set ended is that set's
         // signal settling, not a new set.
         let (quiet, closed_until) = (self.cfg.quiet, self.closed_until);
+        let within = self.cfg.reps.min_period;
         reps.retain(|(id, fi, r)| {
             active.contains(fi)
+                && self.persons.get(id).is_some_and(|p| p.confirmed(*fi, r, within))
                 && r.bottom > closed_until
                 && r.end - r.bottom < quiet
                 && self.people.stayed_in_place(*id, r.start.min(r.end - IN_PLACE_SECONDS), r.end)
@@ -448,12 +450,17 @@ impl SetTracker {
         times.get(times.len() / 2).copied()
     }
 
-    /// The set's athlete's reps since it opened, per family.
+    /// The set's athlete's reps since it opened, per family: those that stand ([`Person::confirmed`]).
     fn athlete_reps(&self, open: &OpenSet) -> Vec<Vec<Rep>> {
         let athlete = self.persons.get(&open.athlete);
         let base = open.base.get(&open.athlete).copied().unwrap_or_default();
+        let within = self.cfg.reps.min_period;
         (0..SIGNALS.len())
-            .map(|fi| athlete.map(|p| p.counter(fi).reps().get(base[fi]..).unwrap_or(&[]).to_vec()).unwrap_or_default())
+            .map(|fi| {
+                let Some(p) = athlete else { return Vec::new() };
+                let reps = p.counter(fi).reps().get(base[fi]..).unwrap_or(&[]);
+                reps.iter().filter(|r| p.confirmed(fi, r, within)).copied().collect()
+            })
             .collect()
     }
 

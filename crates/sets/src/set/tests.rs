@@ -454,3 +454,49 @@ fn told_the_exercise_a_near_tie_in_travel_goes_to_the_count_the_body_agrees_on()
     family_reps[Signal::ShoulderHeight.index()] = vec![rep(0.0, 1.6, 46.0), rep(2.0, 5.6, 46.0)];
     assert_eq!(counting_family(None, &family_reps), Signal::ShoulderHeight.index());
 }
+
+/// [`person`] standing, the knees and ankles out of view, its hips dropped by `hips` and its
+/// shoulders by `shoulders` pixels (its torso is 100 px).
+fn trunk(hips: f32, shoulders: f32) -> Pose {
+    let mut p = person(175.0);
+    for k in [13, 14, 15, 16] {
+        p.keypoints[k].confidence = 0.05;
+    }
+    for k in [11, 12] {
+        p.keypoints[k].y += hips;
+    }
+    for k in [5, 6, 7, 8, 9, 10] {
+        p.keypoints[k].y += shoulders;
+    }
+    p
+}
+
+#[test]
+fn quarter_squats_count_when_the_hips_and_shoulders_both_drop_and_never_on_one_alone() {
+    // Four 2.5-s quarter squats that drop the body a tenth of its torso, under the floor of one
+    // signal alone (an eighth), at full and live pose rates: the hips and the shoulders seen going
+    // down together count them; the hips alone (a keypoint that slides) count nothing.
+    let dip = |t: f64| {
+        let x = t - 1.0;
+        if !(0.0..=10.0).contains(&x) {
+            0.0
+        } else {
+            10.0 * (0.5 - 0.5 * (x / 2.5 * std::f64::consts::TAU).cos()) as f32
+        }
+    };
+    for fps in [15.0, 6.0, 4.0] {
+        for (shoulders_too, reps) in [(true, vec![4]), (false, vec![])] {
+            let mut t = SetTracker::new("cam", squat_cfg(8.0));
+            let mut events = Vec::new();
+            for i in 0..(16.0 * fps) as u64 {
+                let time = i as f64 / fps;
+                let d = dip(time);
+                let p = [trunk(d, if shoulders_too { d } else { 0.0 })];
+                events.extend(t.push(FrameInput { t: time, frame: i, width: 400.0, height: 500.0, poses: &p }));
+            }
+            events.extend(t.finish().map(|s| TrackerEvent::Closed(Box::new(s))));
+            let got: Vec<usize> = closed(&events).iter().map(|s| s.reps).collect();
+            assert_eq!(got, reps, "{fps}/s, shoulders too: {shoulders_too}");
+        }
+    }
+}
