@@ -2,9 +2,10 @@
 //!
 //! - A second pump-sets on the same bus used to delete the first one's consumer: the first logged
 //!   `consumer deleted` and exited 0, and sets stopped while everything looked healthy. Now the
-//!   second refuses to start with one line, the first keeps counting, a clean restart is
-//!   immediate, and after a crash (SIGKILL) the next instance starts once the lease lapses. A
-//!   service whose consumer is deleted under it exits 1 with the reason.
+//!   second is a hot standby (`/readyz` 503 "standby"), the first keeps counting, and when the
+//!   first is killed (SIGKILL) mid-set the standby takes over once the lease lapses, the set
+//!   stored once with all its reps; after a clean stop a standby takes over at once. A service
+//!   whose consumer is deleted under it exits 1 with the reason.
 //! - A nats-server restart used to leave the memory-only frames stream gone for good (ListCameras
 //!   and snapshots UNAVAILABLE until the gateway restarted): every service now sets the streams up
 //!   again after each reconnection.
@@ -27,55 +28,83 @@ async fn start_sets(nats: &NatsServer, logs: &std::path::Path) -> Service {
     s
 }
 
+/// Polls `/readyz` of a pump-sets until it says it stands by.
+async fn wait_standby(service: &Service, addr: std::net::SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            let r = tokio::time::timeout(Duration::from_secs(2), pump_tests::http::get(addr, "/readyz")).await;
+            if let Ok(r) = r {
+                if r.status == 503 && String::from_utf8_lossy(&r.body).contains("standby") {
+                    return;
+                }
+                assert_ne!(r.status, 200, "a second pump-sets is ready while the first counts: {}", service.log());
+            }
+        }
+        assert!(Instant::now() < deadline, "{} never said standby: {}", service.name, service.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_pump_sets_refuses_to_start_and_the_first_keeps_counting() {
+async fn a_second_pump_sets_stands_by_and_takes_over_mid_set_with_nothing_lost_or_doubled() {
     let nats = NatsServer::start();
     let logs = tempfile::tempdir().unwrap();
     let first = start_sets(&nats, logs.path()).await;
 
-    // The second: one line, a failure exit code, before it touches the first one's consumer.
-    let out = run("pump-sets", vec!["--exercise".into(), "squat".into()], env(&nats, free_addr())).await;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("another pump-sets") && stderr.lines().count() == 1, "{stderr}");
+    // The second: a hot standby, not ready, saying why, that leaves the first one's consumer be.
+    let second_http = free_addr();
+    let args = ["--exercise", "squat", "--quiet-seconds", "4"];
+    let second = Service::start("pump-sets", &args, &env(&nats, second_http), logs.path());
+    wait_standby(&second, second_http).await;
 
-    // The first still counts: the squat clip through inference gives its set.
+    // The squat clip through inference; the first pump-sets dies (SIGKILL) in the middle of it.
     let infer_http = free_addr();
     let infer = Service::start("pump-infer", &[], &env(&nats, infer_http), logs.path());
     wait_ready(&infer, infer_http).await;
     let squat = testdata("squat_5reps_15fps.mp4").display().to_string();
-    let out = run("pump-capture", vec!["--camera".into(), format!("gym={squat}")], env(&nats, free_addr())).await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let camera = format!("gym={squat}");
+    let capture = Service::start("pump-capture", &["--camera", &camera], &env(&nats, free_addr()), logs.path());
     let client = pump_tests::services::client(&nats, "test").await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let sets = loop {
-        let sets = pump_tests::gym::stored_sets(&client).await;
-        if !sets.is_empty() {
-            break sets;
-        }
-        assert!(Instant::now() < deadline, "the first pump-sets stored no set: {}", first.log());
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
-    assert_eq!(sets["gym"].iter().map(|s| s.reps).collect::<Vec<_>>(), vec![5]);
-
-    // A clean stop releases the lease: the next instance starts at once.
-    first.stop().await;
-    let t0 = Instant::now();
-    let second = start_sets(&nats, logs.path()).await;
-    assert!(
-        t0.elapsed() < Duration::from_secs(3),
-        "a restart after a clean stop waits for nothing: {:?}",
-        t0.elapsed()
-    );
-
-    // A crash leaves the lease to lapse: the next instance starts a few seconds later.
-    let pid = second.pid().to_string();
-    assert!(std::process::Command::new("kill").args(["-KILL", &pid]).status().unwrap().success());
-    let third = start_sets(&nats, logs.path()).await;
-
-    // A service whose consumer is taken from it fails, loudly; it never exits 0 as if stopped.
     let js = async_nats::jetstream::new(client.clone());
     let poses = js.get_stream(pump_bus::streams::POSES_STREAM).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while tokio::time::timeout(Duration::from_secs(5), poses.get_info()).await.unwrap().unwrap().state.messages < 60 {
+        assert!(Instant::now() < deadline, "no poses: {}", infer.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pid = first.pid().to_string();
+    assert!(std::process::Command::new("kill").args(["-KILL", &pid]).status().unwrap().success());
+    let killed = Instant::now();
+    wait_ready(&second, second_http).await;
+    eprintln!("the standby took over {:?} after the SIGKILL", killed.elapsed());
+    let (status, log) = capture.wait_exit(Duration::from_secs(120)).await;
+    assert!(status.success(), "{log}");
+
+    // The set is stored once, with its five reps: the standby resumed at the checkpoint.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let sets = pump_tests::gym::stored_sets(&client).await;
+        if !sets.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no set stored after the takeover: {}", second.log());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let sets = pump_tests::gym::stored_sets(&client).await;
+    assert_eq!(sets["gym"].iter().map(|s| s.reps).collect::<Vec<_>>(), vec![5], "{}", second.log());
+
+    // A clean stop releases the lease: a standby (or a restart) takes over at once.
+    let third_http = free_addr();
+    let third = Service::start("pump-sets", &args, &env(&nats, third_http), logs.path());
+    wait_standby(&third, third_http).await;
+    second.stop().await;
+    let t0 = Instant::now();
+    wait_ready(&third, third_http).await;
+    eprintln!("the standby took over {:?} after a clean stop", t0.elapsed());
+
+    // A service whose consumer is taken from it fails, loudly; it never exits 0 as if stopped.
     poses.delete_consumer("pump-sets").await.unwrap();
     let (status, log) = third.wait_exit(Duration::from_secs(30)).await;
     assert_eq!(status.code(), Some(1), "{log}");

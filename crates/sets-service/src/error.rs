@@ -9,9 +9,6 @@ pub enum Error {
     /// A stream, consumer or message the service needs could not be set up, read or written.
     #[error("{what}: {reason}")]
     Bus { what: &'static str, reason: String },
-    /// Another pump-sets counts the cameras on this bus.
-    #[error("another pump-sets ({holder}) is running on this bus; one instance counts every camera — stop it first")]
-    LeaseHeld { holder: String },
     /// The poses consumer went away under the service (deleted, or the stream lost).
     #[error("{0}")]
     Lost(String),

@@ -1,26 +1,34 @@
-//! One pump-sets per bus. The service owns a durable consumer that it recreates at each start (at
-//! its checkpoint), so a second instance would delete the first one's consumer and the first
-//! would stop counting while everything looked healthy. Instead, the running instance renews a
-//! lease every second (a message on `pump.sets-lease` in the checkpoint stream); a starting
-//! instance that sees the lease renewed within a few seconds refuses to start, with one line
-//! saying so. A clean stop releases the lease, so a restart is immediate; after a crash the next
-//! instance waits until the lease has gone unrenewed for [`WATCH`].
+//! One pump-sets counts per bus. The service owns a durable consumer that it recreates at each
+//! start (at its checkpoint), so a second instance counting at the same time would delete the
+//! first one's consumer and the first would stop counting while everything looked healthy.
+//! Instead, the counting instance renews a lease every half second (a message on
+//! `pump.sets-lease` in the checkpoint stream), and any other instance is a hot standby: connected,
+//! its streams set up, its `/readyz` saying "standby", it watches the lease and takes over once
+//! the lease has gone unrenewed for [`WATCH`] (a crash, SIGKILL, a lost host), reading the
+//! checkpoints only then, so it resumes where the other one stopped. A clean stop releases the
+//! lease, so a standby or a restart takes over at once. A standby that took over from one that was
+//! alive after all (a renewal stalled longer than `WATCH`) deletes its consumer; that one then
+//! fails loudly and a set both published is stored once (the server deduplicates by set id).
 //!
 //! No clocks are compared: an instance watches whether the lease's stream sequence moves.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Result};
 use async_nats::jetstream;
+use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use tokio_util::sync::{CancellationToken, DropGuard};
-use tracing::warn;
+use tracing::{info, warn};
 
 /// The lease's subject, kept (last message only) by the checkpoint stream.
 pub const LEASE_SUBJECT: &str = pump_bus::subject::SETS_LEASE;
 /// How often the holder renews the lease.
-const RENEW: Duration = Duration::from_secs(1);
-/// How long a starting instance watches for renewals: three missed renewals free the lease.
-const WATCH: Duration = Duration::from_secs(3);
+const RENEW: Duration = Duration::from_millis(500);
+/// How long the lease may go unrenewed before a standby takes it: five missed renewals, so a
+/// holder on a busy host is not taken over from, while a dead one is within 3 s.
+const WATCH: Duration = Duration::from_millis(2500);
+/// How often a standby looks at the lease.
+const POLL: Duration = Duration::from_millis(250);
 const RELEASED: &str = "released";
 
 /// Names this process for the other instances' error line: its pid and host.
@@ -40,9 +48,32 @@ pub struct Lease {
     task: tokio::task::JoinHandle<()>,
 }
 
-async fn last_lease(store: &jetstream::stream::Stream) -> Option<(u64, String)> {
-    let m = store.get_last_raw_message_by_subject(LEASE_SUBJECT).await.ok()?;
-    Some((m.sequence, String::from_utf8_lossy(&m.payload).into_owned()))
+/// What the lease says now.
+enum Seen {
+    /// Nobody holds it: never taken, or released.
+    Free,
+    /// Held; the sequence moves with each renewal.
+    Held { seq: u64, holder: String },
+    /// The stream could not be read: wait and look again.
+    Unknown,
+}
+
+async fn last_lease(store: &jetstream::stream::Stream) -> Seen {
+    match store.get_last_raw_message_by_subject(LEASE_SUBJECT).await {
+        Ok(m) => {
+            let text = String::from_utf8_lossy(&m.payload).into_owned();
+            if text == RELEASED {
+                Seen::Free
+            } else {
+                Seen::Held { seq: m.sequence, holder: text.trim_start_matches("held ").to_string() }
+            }
+        }
+        Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Seen::Free,
+        Err(e) => {
+            warn!(error = %e, "cannot read the sets lease");
+            Seen::Unknown
+        }
+    }
 }
 
 async fn publish(js: &jetstream::Context, payload: String) -> Result<()> {
@@ -55,13 +86,46 @@ async fn publish(js: &jetstream::Context, payload: String) -> Result<()> {
 }
 
 impl Lease {
-    /// Takes the lease, or fails with one line when another instance holds it.
-    pub async fn acquire(js: &jetstream::Context, store: &jetstream::stream::Stream, instance: &str) -> Result<Self> {
-        if let Some((seq, _)) = last_lease(store).await.filter(|(_, h)| h != RELEASED) {
-            // Held, or left by an instance that crashed: renewals tell which.
-            tokio::time::sleep(WATCH).await;
-            if let Some((_, holder)) = last_lease(store).await.filter(|(s, h)| *s != seq && h != RELEASED) {
-                return Err(Error::LeaseHeld { holder: holder.trim_start_matches("held ").to_string() });
+    /// Takes the lease: at once when nobody holds it, else once its holder stops renewing it
+    /// (a standby meanwhile: `on_standby` is called once, when a renewal shows the holder alive).
+    /// `None` when `shutdown` came first.
+    pub async fn acquire(
+        js: &jetstream::Context,
+        store: &jetstream::stream::Stream,
+        instance: &str,
+        shutdown: &CancellationToken,
+        on_standby: impl FnOnce(),
+    ) -> Result<Option<Self>> {
+        let mut on_standby = Some(on_standby);
+        // The sequence last seen and when it was first seen: unchanged for WATCH, the holder is gone.
+        let mut last: Option<(u64, Instant)> = None;
+        loop {
+            match last_lease(store).await {
+                Seen::Free => break,
+                Seen::Unknown => {}
+                Seen::Held { seq, holder } => match last {
+                    Some((s, since)) if s == seq => {
+                        if since.elapsed() >= WATCH {
+                            if on_standby.is_none() {
+                                info!(holder = %holder, "the counting pump-sets stopped renewing its lease: taking over");
+                            }
+                            break;
+                        }
+                    }
+                    _ => {
+                        if last.is_some() {
+                            if let Some(f) = on_standby.take() {
+                                info!(holder = %holder, "standby: another pump-sets counts every camera; taking over when it stops");
+                                f();
+                            }
+                        }
+                        last = Some((seq, Instant::now()));
+                    }
+                },
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(None),
+                _ = tokio::time::sleep(POLL) => {}
             }
         }
         publish(js, format!("held {instance}")).await?;
@@ -82,7 +146,7 @@ impl Lease {
                 }
             }
         });
-        Ok(Self { js: js.clone(), instance: instance.to_string(), renewing: renewing.drop_guard(), task })
+        Ok(Some(Self { js: js.clone(), instance: instance.to_string(), renewing: renewing.drop_guard(), task }))
     }
 
     /// Stops renewing and frees the lease for the next instance at once.
@@ -91,7 +155,7 @@ impl Lease {
         drop(renewing);
         let _ = task.await;
         if let Err(e) = publish(&js, RELEASED.to_string()).await {
-            warn!(instance = %instance, error = %e, "cannot release the sets lease; the next start waits a few seconds");
+            warn!(instance = %instance, error = %e, "cannot release the sets lease; a standby takes over in a few seconds");
         }
     }
 }

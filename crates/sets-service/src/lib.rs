@@ -5,8 +5,8 @@
 //!   and segment of its timeline (a new capture run or connection closes the set in progress);
 //!   per-camera exercise and zone; the pose rate watched against the floor for exact counts.
 //! - [`camera`]: one camera's count and checkpoint, pure — the guarantee below, unit-tested.
-//! - [`lease`]: one instance per bus; a second one refuses to start, a lost consumer fails the
-//!   service (never a silent exit 0).
+//! - [`lease`]: one instance counts per bus; any other is a hot standby that takes over within
+//!   3 s of the counting one's death; a lost consumer fails the service (never a silent exit 0).
 //! - Never lost, never twice: sets go to a file-backed stream with the set id (deterministic:
 //!   camera, segment, first frame, start time) as message id, and count as sent only on the server's ack.
 //!   Per camera, the stream sequence of the earliest pose the tracker still needs is checkpointed

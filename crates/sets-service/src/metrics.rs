@@ -23,6 +23,8 @@ pub struct SetsStats {
     pub replayed: AtomicU64,
     /// Set once the consumer is in place: poses published from now on are seen.
     pub ready: AtomicBool,
+    /// Set while another pump-sets holds the lease and this one waits to take over.
+    pub standby: AtomicBool,
     pub cameras: PerCamera<SetsCameraStats>,
 }
 
@@ -95,6 +97,7 @@ impl SetsStats {
             })
             .collect();
         serde_json::json!({"service": "pump-sets", "ready": self.ready.load(Ordering::SeqCst),
+            "standby": self.standby.load(Ordering::SeqCst),
             "poses": self.poses.load(Ordering::Relaxed), "sets_published": self.sets_published.load(Ordering::Relaxed),
             "cameras": cameras})
     }

@@ -90,7 +90,11 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
         let (r, h, m, c) = (stats.clone(), stats.clone(), stats.clone(), client.clone());
         let ops = pump_bus::ops::Ops {
             not_ready: pump_bus::ops::ready_with_bus(client.clone(), move || {
-                (!r.ready.load(Ordering::SeqCst)).then(|| "poses consumer not in place yet".to_string())
+                if r.standby.load(Ordering::SeqCst) {
+                    Some("standby: another pump-sets counts every camera".to_string())
+                } else {
+                    (!r.ready.load(Ordering::SeqCst)).then(|| "poses consumer not in place yet".to_string())
+                }
             }),
             health: Arc::new(move || h.health(floor)),
             metrics: Arc::new(move || m.prometheus(pump_bus::ops::nats_connected(&c))),
@@ -119,6 +123,18 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
     .await
     .context("cannot set up the checkpoint stream")?;
     let store = js.get_stream(CHECKPOINT_STREAM).await.context("cannot open the checkpoint stream")?;
+    // Only one instance may own the consumer below: any other waits here as a hot standby, and
+    // reads the checkpoints once it holds the lease (the holder wrote them until it stopped).
+    let on_standby = {
+        let stats = stats.clone();
+        move || stats.standby.store(true, Ordering::SeqCst)
+    };
+    let Some(lease) =
+        crate::lease::Lease::acquire(&js, &store, &crate::lease::instance_name(), &shutdown, on_standby).await?
+    else {
+        return Ok(());
+    };
+    stats.standby.store(false, Ordering::SeqCst);
     let mut checkpoints: BTreeMap<String, Checkpoint> = BTreeMap::new();
     let mut subjects = store.info_with_subjects(subject::SETS_RESUME_ALL).await.context("cannot list checkpoints")?;
     let mut names = Vec::new();
@@ -137,8 +153,6 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
         Some(seq) => consumer::DeliverPolicy::ByStartSequence { start_sequence: seq.max(1) },
         None => consumer::DeliverPolicy::New,
     };
-    // Only one instance may own the consumer below: a second one refuses to start.
-    let lease = crate::lease::Lease::acquire(&js, &store, &crate::lease::instance_name()).await?;
     let poses_stream = js.get_stream(POSES_STREAM).await.context("cannot find the poses stream")?;
     // Recreated at each start: its position is the checkpoint's, which covers the set in progress.
     let _ = poses_stream.delete_consumer(&config.consumer).await;
