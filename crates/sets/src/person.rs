@@ -131,7 +131,9 @@ impl Person {
             return true;
         }
         let Some(partner) = family.signal.moves_with() else { return false };
-        self.counter(partner.index()).reps().iter().rev().any(|r| (r.bottom - rep.bottom).abs() < within)
+        // Reps come in the order they turned: only the last few can be near this one.
+        let partner = self.counter(partner.index()).reps().iter().rev();
+        partner.take_while(|r| r.bottom > rep.bottom - within).any(|r| r.bottom - rep.bottom < within)
     }
 
     /// Family `fi`'s rep counter.
