@@ -94,20 +94,26 @@ impl Service {
 
 /// Polls `/readyz` until it answers 200.
 pub async fn wait_ready(service: &Service, addr: SocketAddr) {
+    wait_readyz(service, addr, "ready", |r| r.status == 200).await;
+}
+
+/// Polls `/readyz` until `done` says its reply is the one awaited (`what`), 60 s at most.
+pub async fn wait_readyz(service: &Service, addr: SocketAddr, what: &str, done: impl Fn(&crate::http::Reply) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let ready = tokio::time::timeout(Duration::from_secs(2), async {
+        let reply = tokio::time::timeout(Duration::from_secs(2), async {
             match tokio::net::TcpStream::connect(addr).await {
-                Ok(_) => crate::http::get(addr, "/readyz").await.status == 200,
-                Err(_) => false,
+                Ok(_) => Some(crate::http::get(addr, "/readyz").await),
+                Err(_) => None,
             }
         })
         .await
-        .unwrap_or(false);
-        if ready {
+        .ok()
+        .flatten();
+        if reply.as_ref().is_some_and(&done) {
             return;
         }
-        assert!(Instant::now() < deadline, "{} not ready within 60 s: {}", service.name, service.log());
+        assert!(Instant::now() < deadline, "{} not {what} within 60 s: {}", service.name, service.log());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -14,36 +14,33 @@
 
 use std::time::{Duration, Instant};
 
-use pump_tests::procs::{free_addr, run, wait_ready, Service};
+use pump_tests::procs::{free_addr, run, wait_ready, wait_readyz, Service};
 use pump_tests::{testdata, NatsServer};
 
 fn env(nats: &NatsServer, http: std::net::SocketAddr) -> Vec<(&'static str, String)> {
     vec![("PUMP_NATS_URL", nats.url()), ("PUMP_LOG", "warn".into()), ("PUMP_HTTP_ADDR", http.to_string())]
 }
 
-async fn start_sets(nats: &NatsServer, logs: &std::path::Path) -> Service {
+/// A pump-sets counting squats, and the address of its `/readyz`; not waited for.
+fn spawn_sets(nats: &NatsServer, logs: &std::path::Path) -> (Service, std::net::SocketAddr) {
     let http = free_addr();
     let s = Service::start("pump-sets", &["--exercise", "squat", "--quiet-seconds", "4"], &env(nats, http), logs);
+    (s, http)
+}
+
+async fn start_sets(nats: &NatsServer, logs: &std::path::Path) -> Service {
+    let (s, http) = spawn_sets(nats, logs);
     wait_ready(&s, http).await;
     s
 }
 
-/// Polls `/readyz` of a pump-sets until it says it stands by.
+/// Polls `/readyz` of a pump-sets until it says it stands by; it is never ready meanwhile.
 async fn wait_standby(service: &Service, addr: std::net::SocketAddr) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            let r = tokio::time::timeout(Duration::from_secs(2), pump_tests::http::get(addr, "/readyz")).await;
-            if let Ok(r) = r {
-                if r.status == 503 && String::from_utf8_lossy(&r.body).contains("standby") {
-                    return;
-                }
-                assert_ne!(r.status, 200, "a second pump-sets is ready while the first counts: {}", service.log());
-            }
-        }
-        assert!(Instant::now() < deadline, "{} never said standby: {}", service.name, service.log());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_readyz(service, addr, "standby", |r| {
+        assert_ne!(r.status, 200, "a second pump-sets is ready while the first counts: {}", service.log());
+        r.status == 503 && String::from_utf8_lossy(&r.body).contains("standby")
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,9 +50,7 @@ async fn a_second_pump_sets_stands_by_and_takes_over_mid_set_with_nothing_lost_o
     let first = start_sets(&nats, logs.path()).await;
 
     // The second: a hot standby, not ready, saying why, that leaves the first one's consumer be.
-    let second_http = free_addr();
-    let args = ["--exercise", "squat", "--quiet-seconds", "4"];
-    let second = Service::start("pump-sets", &args, &env(&nats, second_http), logs.path());
+    let (second, second_http) = spawn_sets(&nats, logs.path());
     wait_standby(&second, second_http).await;
 
     // The squat clip through inference; the first pump-sets dies (SIGKILL) in the middle of it.
@@ -96,13 +91,16 @@ async fn a_second_pump_sets_stands_by_and_takes_over_mid_set_with_nothing_lost_o
     assert_eq!(sets["gym"].iter().map(|s| s.reps).collect::<Vec<_>>(), vec![5], "{}", second.log());
 
     // A clean stop releases the lease: a standby (or a restart) takes over at once.
-    let third_http = free_addr();
-    let third = Service::start("pump-sets", &args, &env(&nats, third_http), logs.path());
+    let (third, third_http) = spawn_sets(&nats, logs.path());
     wait_standby(&third, third_http).await;
     second.stop().await;
     let t0 = Instant::now();
     wait_ready(&third, third_http).await;
-    eprintln!("the standby took over {:?} after a clean stop", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "a takeover after a clean stop waits for nothing: {:?}",
+        t0.elapsed()
+    );
 
     // A service whose consumer is taken from it fails, loudly; it never exits 0 as if stopped.
     poses.delete_consumer("pump-sets").await.unwrap();
