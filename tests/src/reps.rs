@@ -114,11 +114,14 @@ pub fn sets(lines: &[&serde_json::Value], quiet: f64) -> Vec<serde_json::Value> 
 
 /// `pump sets [--exercise E]` on these pose lines: the sets it prints.
 pub fn sets_as(lines: &[&serde_json::Value], exercise: Option<&str>, quiet: f64) -> Vec<serde_json::Value> {
+    let told: Vec<&str> = exercise.map(|e| vec!["--exercise", e]).unwrap_or_default();
+    sets_with(lines, &told, quiet)
+}
+
+/// `pump sets ARGS` on these pose lines: the sets it prints.
+pub fn sets_with(lines: &[&serde_json::Value], args: &[&str], quiet: f64) -> Vec<serde_json::Value> {
     let mut cmd = Command::new(bin("pump"));
-    cmd.arg("sets");
-    if let Some(e) = exercise {
-        cmd.args(["--exercise", e]);
-    }
+    cmd.arg("sets").args(args);
     cmd.args(["--quiet-seconds", &quiet.to_string(), "-"]);
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
     let out = run_with_input(cmd, text.into_bytes(), Duration::from_secs(60));

@@ -34,7 +34,7 @@ fn squat_fixture_from_ultralytics_poses_is_one_set_of_five() {
         assert_eq!(s["type"], "set");
         assert_eq!(s["reps"].as_u64(), Some(truth_reps()));
         assert_eq!(s["rep_times"].as_array().unwrap().len(), 5);
-        // Without --exercise, the shipped squat prototype recognises it, sure enough.
+        // Without --exercise, the shipped squats recognise it, sure enough.
         assert_eq!(s["exercise"], "squat");
         assert_eq!(s["pending"], false, "{s}");
         if !extra.is_empty() {
@@ -168,7 +168,8 @@ fn curling_person(seconds: f64) -> String {
 
 #[test]
 fn a_set_that_is_no_squat_is_not_called_one() {
-    // Ten curls: counted on the elbow, and "unknown" — the shipped squat prototype is too far.
+    // Ten curls of a made-up body: counted on the hands, and called what they are, by the real
+    // person's curl that ships, not the squats beside it (a made-up body: said unsure).
     let dir = tempfile::tempdir().unwrap();
     let poses = dir.path().join("curls.jsonl");
     std::fs::write(&poses, curling_person(25.0)).unwrap();
@@ -176,6 +177,6 @@ fn a_set_that_is_no_squat_is_not_called_one() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let lines = json_lines(&String::from_utf8(out.stdout).unwrap());
     assert_eq!(lines.len(), 1, "{lines:?}");
-    assert_eq!((lines[0]["exercise"].as_str(), lines[0]["pending"].as_bool()), (Some("unknown"), Some(true)));
+    assert_eq!((lines[0]["exercise"].as_str(), lines[0]["pending"].as_bool()), (Some("curl"), Some(true)));
     assert!(lines[0]["reps"].as_u64().is_some_and(|r| (11..=12).contains(&r)), "{}", lines[0]);
 }

@@ -156,7 +156,8 @@ pub struct SetsArgs {
     #[arg(long, env = "PUMP_MIN_POSE_RATE", default_value_t = pump_sets::DEFAULT_MIN_POSE_RATE)]
     pub min_pose_rate: f64,
     /// Folder of prototype files (one reference rep each, exercise name inside) that recognise
-    /// the exercise without --exercise; they replace the shipped ones (a squat).
+    /// the exercise without --exercise; they replace the shipped ones (squats, a lunge, a curl,
+    /// push-ups, sit-ups).
     #[arg(long, env = "PUMP_PROTOTYPES")]
     pub prototypes: Option<PathBuf>,
     /// Camera name carried by the sets.

@@ -210,8 +210,7 @@ pub fn record_prototype(args: crate::args::PrototypeArgs) -> Result<()> {
         Ok(())
     })?;
     let set = first.context("no rep found in the clip: nothing to record")?;
-    let features = set.rep_features(0).filter(|f| !f.is_empty()).context("the first rep has no frames")?;
-    let proto = pump_features::Prototype { exercise: args.exercise, features, max_distance: None };
+    let proto = set.prototype(0, &args.exercise).context("the first rep has no frames")?;
     let json = proto.to_json();
     match &args.output {
         Some(path) => std::fs::write(path, json + "\n").with_context(|| format!("cannot write {}", path.display()))?,

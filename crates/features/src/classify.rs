@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use crate::angle::Joint;
-use crate::dtw::{dtw_distance, DtwConfig};
+use crate::dtw::{dtw_distance_weighted, DtwConfig};
 use crate::matrix::FeatureMatrix;
 use crate::signal::{Rest, Signal};
 
@@ -128,6 +128,25 @@ pub struct Prototype {
     /// the nearest exercise wins however far it is, and with one exercise known every set would
     /// be it. `None`: no limit.
     pub max_distance: Option<f32>,
+    /// The trunk's lean from upright at the rep's ends, where it rests (degrees;
+    /// [`crate::signal::trunk_lean`]): a rep that starts lying down is never a standing
+    /// exercise's ([`same_posture`]). `None`: unknown, compared with any rep.
+    pub trunk: Option<f32>,
+}
+
+/// A trunk resting this far from upright (degrees) lies: a push-up, a sit-up, a bench press.
+/// Measured on the real videos at the reps' ends: standing exercises 0–30° (a curl 0–3°, squats
+/// 1–30°, the lunge 4–18°), lying ones 85–95°. 65° leaves a deadlift's start at the floor,
+/// the trunk some 45–60° over, standing.
+pub const LYING_LEAN_DEG: f32 = 65.0;
+
+/// Whether two reps' trunks were in the same posture, standing or lying; an unknown lean
+/// matches either.
+pub fn same_posture(a: Option<f32>, b: Option<f32>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => (a >= LYING_LEAN_DEG) == (b >= LYING_LEAN_DEG),
+        _ => true,
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +157,8 @@ pub enum PrototypeError {
     Empty,
     #[error("max_distance must be a distance above zero")]
     MaxDistance,
+    #[error("trunk must be a lean from upright in degrees, 0 to 180")]
+    Trunk,
     #[error("{path}: {source}")]
     Read { path: std::path::PathBuf, source: std::io::Error },
     #[error("{path}: {source}")]
@@ -145,10 +166,20 @@ pub enum PrototypeError {
 }
 
 /// The reference reps pump ships (`crates/features/prototypes`): what a camera without
-/// `--exercise` or `--prototypes` is recognised by. Only exercises recorded from real people:
-/// a squat so far, with the radius measured on the rep clips (README, "Exercise recognition").
+/// `--exercise` or `--prototypes` is recognised by. Only reps recorded from real people: the
+/// squat fixture's man and the first rep of each real video (README there), radii measured on
+/// squats of other people (README, "Exercise recognition").
 pub fn builtin_prototypes() -> Vec<Prototype> {
-    const SHIPPED: &[&str] = &[include_str!("../prototypes/squat.json")];
+    const SHIPPED: &[&str] = &[
+        include_str!("../prototypes/squat.json"),
+        include_str!("../prototypes/squat_side_walkout.json"),
+        include_str!("../prototypes/squat_crossfit_side.json"),
+        include_str!("../prototypes/squat_barbell_front.json"),
+        include_str!("../prototypes/lunge_split_squat_side.json"),
+        include_str!("../prototypes/curl_dumbbell_side.json"),
+        include_str!("../prototypes/pushup_floor_side.json"),
+        include_str!("../prototypes/situp_side.json"),
+    ];
     // Each is parsed by a unit test: a shipped file that does not parse fails it.
     SHIPPED.iter().filter_map(|text| Prototype::from_json(text).ok()).collect()
 }
@@ -182,11 +213,13 @@ struct PrototypeFile {
     frames: Vec<[f32; 6]>,
     #[serde(default)]
     max_distance: Option<f32>,
+    #[serde(default)]
+    trunk: Option<f32>,
 }
 
 impl Prototype {
-    /// Parses `{"exercise": "squat", "frames": [[6 angles], …], "max_distance": d}` (the last
-    /// optional).
+    /// Parses `{"exercise": "squat", "frames": [[6 angles], …], "max_distance": d, "trunk": deg}`
+    /// (the last two optional).
     pub fn from_json(text: &str) -> Result<Self, PrototypeError> {
         let f: PrototypeFile = serde_json::from_str(text)?;
         if f.frames.is_empty() {
@@ -195,7 +228,15 @@ impl Prototype {
         if f.max_distance.is_some_and(|d| !(d.is_finite() && d > 0.0)) {
             return Err(PrototypeError::MaxDistance);
         }
-        Ok(Self { exercise: f.exercise, features: FeatureMatrix { rows: f.frames }, max_distance: f.max_distance })
+        if f.trunk.is_some_and(|t| !(0.0..=180.0).contains(&t)) {
+            return Err(PrototypeError::Trunk);
+        }
+        Ok(Self {
+            exercise: f.exercise,
+            features: FeatureMatrix { rows: f.frames },
+            max_distance: f.max_distance,
+            trunk: f.trunk,
+        })
     }
 
     /// The JSON form [`Prototype::from_json`] reads.
@@ -203,6 +244,9 @@ impl Prototype {
         let mut v = serde_json::json!({ "exercise": self.exercise, "frames": self.features.rows });
         if let Some(d) = self.max_distance {
             v["max_distance"] = d.into();
+        }
+        if let Some(t) = self.trunk {
+            v["trunk"] = t.into();
         }
         v.to_string()
     }
@@ -217,11 +261,21 @@ pub struct Classification {
     pub distance: f32,
 }
 
-/// Each exercise's distance to `query`: that of its nearest prototype.
-pub fn exercise_distances(query: &FeatureMatrix, prototypes: &[Prototype], cfg: &DtwConfig) -> Vec<(Exercise, f32)> {
+/// Each exercise's distance to `query` (a rep, its trunk's lean): that of its nearest prototype
+/// in the same posture. The joints that move in either rep weigh most ([`FeatureMatrix::motion`]):
+/// a squat's knees and a curl's elbows decide, not the arms a squatter holds one way or another.
+pub fn exercise_distances(
+    query: &FeatureMatrix,
+    trunk: Option<f32>,
+    prototypes: &[Prototype],
+    cfg: &DtwConfig,
+) -> Vec<(Exercise, f32)> {
     let mut out: Vec<(Exercise, f32)> = Vec::new();
-    for p in prototypes {
-        let d = dtw_distance(query, &p.features, cfg);
+    let moves = query.motion();
+    for p in prototypes.iter().filter(|p| same_posture(trunk, p.trunk)) {
+        let theirs = p.features.motion();
+        let w: [f32; 6] = std::array::from_fn(|c| moves[c].max(theirs[c]));
+        let d = dtw_distance_weighted(query, &p.features, &w, cfg);
         match out.iter_mut().find(|(e, _)| *e == p.exercise) {
             Some((_, best)) => *best = best.min(d),
             None => out.push((p.exercise.clone(), d)),
@@ -267,9 +321,14 @@ pub fn nearest_within(distances: &[(Exercise, f32)], prototypes: &[Prototype]) -
     Some(c)
 }
 
-/// Classifies by the nearest prototype within its radius; `None` without one near enough.
-pub fn classify(query: &FeatureMatrix, prototypes: &[Prototype], cfg: &DtwConfig) -> Option<Classification> {
-    nearest_within(&exercise_distances(query, prototypes, cfg), prototypes)
+/// Classifies a rep by the nearest prototype within its radius; `None` without one near enough.
+pub fn classify(
+    query: &FeatureMatrix,
+    trunk: Option<f32>,
+    prototypes: &[Prototype],
+    cfg: &DtwConfig,
+) -> Option<Classification> {
+    nearest_within(&exercise_distances(query, trunk, prototypes, cfg), prototypes)
 }
 
 #[cfg(test)]
@@ -278,7 +337,7 @@ mod tests {
 
     fn proto(ex: &str, knee: &[f32], elbow: &[f32]) -> Prototype {
         let rows = knee.iter().zip(elbow).map(|(k, e)| [*k, *k, *e, *e, 170.0, 170.0]).collect();
-        Prototype { exercise: ex.into(), features: FeatureMatrix { rows }, max_distance: None }
+        Prototype { exercise: ex.into(), features: FeatureMatrix { rows }, max_distance: None, trunk: None }
     }
 
     #[test]
@@ -286,20 +345,46 @@ mod tests {
         let squat = proto("squat", &[180.0, 130.0, 90.0, 130.0, 180.0], &[170.0; 5]);
         let curl = proto("curl", &[180.0; 5], &[170.0, 110.0, 50.0, 110.0, 170.0]);
         let query = proto("?", &[178.0, 150.0, 120.0, 95.0, 120.0, 150.0, 178.0], &[168.0; 7]).features;
-        let c = classify(&query, &[squat, curl], &DtwConfig::default()).unwrap();
+        let c = classify(&query, None, &[squat, curl], &DtwConfig::default()).unwrap();
         assert_eq!(c.exercise, "squat");
         assert!(c.confidence > 0.5 && c.confidence <= 1.0, "{c:?}");
+    }
+
+    #[test]
+    fn a_rep_done_lying_is_never_a_standing_exercise() {
+        let squat = Prototype { trunk: Some(12.0), ..proto("squat", &[180.0, 90.0, 180.0], &[170.0; 3]) };
+        let pushup = Prototype { trunk: Some(85.0), ..proto("pushup", &[180.0; 3], &[170.0, 80.0, 170.0]) };
+        let protos = [squat.clone(), pushup];
+        // A squat's exact angles, lying down: only the push-up is a candidate.
+        let q = squat.features.clone();
+        assert_eq!(classify(&q, Some(80.0), &protos, &DtwConfig::default()).unwrap().exercise, "pushup");
+        assert_eq!(classify(&q, Some(10.0), &protos, &DtwConfig::default()).unwrap().exercise, "squat");
+        // Without a lean (the trunk unseen) every prototype competes.
+        assert_eq!(exercise_distances(&q, None, &protos, &DtwConfig::default()).len(), 2);
+        assert!(same_posture(None, Some(90.0)) && same_posture(Some(0.0), Some(LYING_LEAN_DEG - 1.0)));
+        assert!(!same_posture(Some(LYING_LEAN_DEG), Some(0.0)));
+    }
+
+    #[test]
+    fn a_shallow_squat_is_nearer_a_deep_one_than_a_curl_whatever_its_arms_do() {
+        // The reference squat holds its elbows bent at 60°; the curl bends them 170 → 60.
+        let deep = proto("squat", &[180.0, 130.0, 80.0, 130.0, 180.0], &[60.0; 5]);
+        let curl = proto("curl", &[178.0; 5], &[170.0, 110.0, 60.0, 110.0, 170.0]);
+        // A quarter squat with the arms hanging straight.
+        let shallow = proto("?", &[178.0, 160.0, 140.0, 160.0, 178.0], &[170.0; 5]).features;
+        let c = classify(&shallow, None, &[deep, curl], &DtwConfig::default()).unwrap();
+        assert_eq!(c.exercise, "squat", "{c:?}");
     }
 
     #[test]
     fn one_prototype_is_certain_and_none_is_none() {
         let squat = proto("squat", &[180.0, 90.0, 180.0], &[170.0; 3]);
         let q = squat.features.clone();
-        assert_eq!(classify(&q, std::slice::from_ref(&squat), &DtwConfig::default()).unwrap().confidence, 1.0);
+        assert_eq!(classify(&q, None, std::slice::from_ref(&squat), &DtwConfig::default()).unwrap().confidence, 1.0);
         // Two prototypes of the same exercise are still one exercise.
-        let c = classify(&q, &[squat.clone(), squat], &DtwConfig::default()).unwrap();
+        let c = classify(&q, None, &[squat.clone(), squat], &DtwConfig::default()).unwrap();
         assert_eq!(c.confidence, 1.0);
-        assert!(classify(&q, &[], &DtwConfig::default()).is_none());
+        assert!(classify(&q, None, &[], &DtwConfig::default()).is_none());
     }
 
     #[test]
@@ -324,17 +409,27 @@ mod tests {
     #[test]
     fn the_shipped_prototypes_parse_and_are_limited() {
         let shipped = builtin_prototypes();
-        assert_eq!(shipped.len(), 1);
-        assert_eq!((shipped[0].exercise.as_str(), shipped[0].max_distance), ("squat", Some(5000.0)));
-        assert!(shipped[0].features.len() > 10);
+        assert_eq!(shipped.len(), 8, "every shipped file parses");
+        let mut exercises: Vec<&str> = shipped.iter().map(|p| p.exercise.as_str()).collect();
+        exercises.dedup();
+        assert_eq!(exercises, ["squat", "lunge", "curl", "pushup", "situp"]);
+        for p in &shipped {
+            assert!(exercise_spec(&p.exercise).is_some(), "{} is an exercise pump counts", p.exercise);
+            assert_eq!(p.max_distance, Some(5000.0), "{}", p.exercise);
+            assert!(p.features.len() > 10, "{}", p.exercise);
+            // Recorded standing or lying, as each exercise is done.
+            let lying = matches!(p.exercise.as_str(), "pushup" | "situp");
+            assert_eq!(p.trunk.map(|t| t >= LYING_LEAN_DEG), Some(lying), "{}", p.exercise);
+        }
     }
 
     #[test]
     fn prototypes_round_trip_through_json() {
         let p = proto("squat", &[180.0, 90.0], &[170.0, 170.0]);
         assert_eq!(Prototype::from_json(&p.to_json()).unwrap(), p);
-        let limited = Prototype { max_distance: Some(12.5), ..p };
+        let limited = Prototype { max_distance: Some(12.5), trunk: Some(85.5), ..p };
         assert_eq!(Prototype::from_json(&limited.to_json()).unwrap(), limited);
+        assert!(Prototype::from_json(r#"{"exercise":"x","frames":[[1,2,3,4,5,6]],"trunk":-1}"#).is_err());
         assert!(Prototype::from_json(r#"{"exercise":"x","frames":[[1,2,3,4,5,6]],"max_distance":0}"#).is_err());
         assert!(Prototype::from_json("{\"exercise\":\"x\",\"frames\":[]}").is_err());
         assert!(Prototype::from_json("nope").is_err());

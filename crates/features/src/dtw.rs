@@ -15,13 +15,18 @@ impl Default for DtwConfig {
     }
 }
 
-fn cost(a: &[f32; 6], b: &[f32; 6]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+fn cost(a: &[f32; 6], b: &[f32; 6], w: &[f32; 6]) -> f32 {
+    a.iter().zip(b).zip(w).map(|((x, y), w)| w * (x - y) * (x - y)).sum()
 }
 
 /// DTW distance: squared L2 per frame pair, summed along the best path within the band, divided
 /// by the sum of the lengths. Infinite when either sequence is empty.
 pub fn dtw_distance(a: &FeatureMatrix, b: &FeatureMatrix, cfg: &DtwConfig) -> f32 {
+    dtw_distance_weighted(a, b, &[1.0; 6], cfg)
+}
+
+/// [`dtw_distance`] with each column's squared difference weighted by `w`.
+pub fn dtw_distance_weighted(a: &FeatureMatrix, b: &FeatureMatrix, w: &[f32; 6], cfg: &DtwConfig) -> f32 {
     let (n, m) = (a.len(), b.len());
     if n == 0 || m == 0 {
         return f32::INFINITY;
@@ -39,7 +44,7 @@ pub fn dtw_distance(a: &FeatureMatrix, b: &FeatureMatrix, cfg: &DtwConfig) -> f3
         let hi = (centre + band).min(m);
         for j in lo..=hi {
             let best = prev[j - 1].min(prev[j]).min(cur[j - 1]);
-            cur[j] = cost(&a.rows[i - 1], &b.rows[j - 1]) + best;
+            cur[j] = cost(&a.rows[i - 1], &b.rows[j - 1], w) + best;
         }
         std::mem::swap(&mut prev, &mut cur);
     }
@@ -82,5 +87,16 @@ mod tests {
         // Every frame pair costs 6 (six columns × 1²); the path has at least 40 steps.
         assert!((d1 - 6.0 * 40.0 / 43.0).abs() < 1e-3, "{d1}");
         assert!(dtw_distance(&a, &FeatureMatrix::default(), &cfg).is_infinite());
+    }
+
+    #[test]
+    fn weights_scale_each_column() {
+        let a = seq(&[1.0; 5]);
+        let b = seq(&[3.0; 5]);
+        let cfg = DtwConfig::default();
+        // Every pair costs 6 × 2² unweighted; only the first column, half-weighted: 2.
+        assert!((dtw_distance(&a, &b, &cfg) - 24.0 * 5.0 / 10.0).abs() < 1e-3);
+        let w = [0.5, 0.0, 0.0, 0.0, 0.0, 0.0];
+        assert!((dtw_distance_weighted(&a, &b, &w, &cfg) - 2.0 * 5.0 / 10.0).abs() < 1e-3);
     }
 }

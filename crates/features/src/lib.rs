@@ -17,9 +17,9 @@ pub mod signal;
 pub use angle::{joint_angle, Joint, JOINTS};
 pub use classify::{
     builtin_prototypes, classify, driving_joint, exercise_distances, exercise_spec, load_prototypes, nearest,
-    nearest_within, normalise_exercise, parse_exercise, unknown_exercise, Classification, Exercise, ExerciseSpec,
-    Prototype, PrototypeError, EXERCISES,
+    nearest_within, normalise_exercise, parse_exercise, same_posture, unknown_exercise, Classification, Exercise,
+    ExerciseSpec, Prototype, PrototypeError, EXERCISES, LYING_LEAN_DEG,
 };
-pub use dtw::{dtw_distance, DtwConfig};
+pub use dtw::{dtw_distance, dtw_distance_weighted, DtwConfig};
 pub use matrix::{FeatureMatrix, MIN_KEYPOINT_CONFIDENCE};
-pub use signal::{pair_height, torso_length, Rest, Signal, SIGNALS, TRAVEL_SIGNALS};
+pub use signal::{pair_height, torso_length, trunk_lean, Rest, Signal, SIGNALS, TRAVEL_SIGNALS};

@@ -10,6 +10,10 @@ use crate::angle::{pose_joint_angle, JOINTS};
 /// Keypoints below this confidence make their angles missing.
 pub const MIN_KEYPOINT_CONFIDENCE: f32 = 0.3;
 
+/// The least a still joint counts for in [`FeatureMatrix::motion`]: held still where the other
+/// exercise moves it is still a difference.
+pub const MIN_MOTION_WEIGHT: f32 = 0.1;
+
 /// The angle a joint is taken to have before it was ever seen: straight.
 const BEFORE_FIRST_VALID: f32 = 180.0;
 
@@ -44,6 +48,27 @@ impl FeatureMatrix {
 
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
+    }
+
+    /// How much each joint takes part in the motion, 0.1–1: its angle's spread (5th to 95th
+    /// percentile, so a flickering keypoint's spike does not count) over the widest spread.
+    /// What a coach looks at: a squat is its knees and hips, a curl its elbows, whatever the
+    /// still joints hold.
+    pub fn motion(&self) -> [f32; 6] {
+        let mut spread = [0.0f32; 6];
+        if self.rows.len() >= 2 {
+            for (c, s) in spread.iter_mut().enumerate() {
+                let mut col: Vec<f32> = self.rows.iter().map(|r| r[c]).collect();
+                col.sort_by(f32::total_cmp);
+                let at = |q: f32| col[((col.len() - 1) as f32 * q).round() as usize];
+                *s = at(0.95) - at(0.05);
+            }
+        }
+        let widest = spread.iter().copied().fold(0.0, f32::max);
+        if widest <= 0.0 {
+            return [1.0; 6];
+        }
+        spread.map(|s| (s / widest).clamp(MIN_MOTION_WEIGHT, 1.0))
     }
 
     /// (min, max) of each column; `None` for an empty matrix.
@@ -89,6 +114,25 @@ mod tests {
         assert!(m.rows.iter().all(|r| r[2] == 180.0));
         let ranges = m.ranges().unwrap();
         assert!((ranges[0].0 - 90.0).abs() < 1e-3 && (ranges[0].1 - 180.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn motion_weighs_the_joints_that_move_and_ignores_a_spike() {
+        // The knees swing 90°, the elbows 30°, the hips hold still but for one flicker.
+        let rows: Vec<[f32; 6]> = (0..40)
+            .map(|i| {
+                let phase = (i as f32 / 39.0 * std::f32::consts::PI).sin();
+                let hip = if i == 20 { 90.0 } else { 170.0 };
+                [180.0 - 90.0 * phase, 180.0 - 90.0 * phase, 160.0 - 30.0 * phase, 160.0 - 30.0 * phase, hip, hip]
+            })
+            .collect();
+        let w = FeatureMatrix { rows }.motion();
+        assert!((w[0] - 1.0).abs() < 1e-3 && (w[1] - 1.0).abs() < 1e-3, "{w:?}");
+        assert!((w[2] - 1.0 / 3.0).abs() < 0.02, "{w:?}");
+        assert_eq!((w[4], w[5]), (MIN_MOTION_WEIGHT, MIN_MOTION_WEIGHT), "a one-frame spike is no motion");
+        // Nothing moving: every joint counts alike.
+        assert_eq!(FeatureMatrix { rows: vec![[170.0; 6]; 5] }.motion(), [1.0; 6]);
+        assert_eq!(FeatureMatrix::default().motion(), [1.0; 6]);
     }
 
     #[test]

@@ -150,9 +150,9 @@ pub fn pair_height(
     (weight > 0.0 && scale > 0.0).then(|| (floor_y - sum / weight) / scale)
 }
 
-/// The torso's length (shoulders' middle to hips' middle), the unit of a person's heights; `None`
-/// unless a shoulder and a hip are confident.
-pub fn torso_length(keypoints: &[Keypoint], min_confidence: f32) -> Option<f32> {
+/// The middles of the shoulders and of the hips (one side where the other is not confident);
+/// `None` unless a shoulder and a hip are confident.
+fn torso(keypoints: &[Keypoint], min_confidence: f32) -> Option<((f32, f32), (f32, f32))> {
     let mid = |a: usize, b: usize| -> Option<(f32, f32)> {
         let (ka, kb) = (keypoints.get(a)?, keypoints.get(b)?);
         match (ka.confidence >= min_confidence, kb.confidence >= min_confidence) {
@@ -162,9 +162,25 @@ pub fn torso_length(keypoints: &[Keypoint], min_confidence: f32) -> Option<f32> 
             (false, false) => None,
         }
     };
-    let (s, h) = (mid(5, 6)?, mid(11, 12)?);
+    Some((mid(5, 6)?, mid(11, 12)?))
+}
+
+/// The torso's length (shoulders' middle to hips' middle), the unit of a person's heights; `None`
+/// unless a shoulder and a hip are confident.
+pub fn torso_length(keypoints: &[Keypoint], min_confidence: f32) -> Option<f32> {
+    let (s, h) = torso(keypoints, min_confidence)?;
     let len = ((s.0 - h.0).powi(2) + (s.1 - h.1).powi(2)).sqrt();
     (len.is_finite() && len > 0.0).then_some(len)
+}
+
+/// How far the trunk leans from upright, in degrees: 0 with the shoulders straight above the
+/// hips, 90 lying (either way round), 180 upside down. `None` as for [`torso_length`].
+pub fn trunk_lean(keypoints: &[Keypoint], min_confidence: f32) -> Option<f32> {
+    let (s, h) = torso(keypoints, min_confidence)?;
+    // Image y grows downwards: upright is the shoulders above (smaller y than) the hips.
+    let (dx, up) = ((s.0 - h.0).abs(), h.1 - s.1);
+    let lean = dx.atan2(up).to_degrees();
+    (lean.is_finite() && (dx > 0.0 || up != 0.0)).then_some(lean)
 }
 
 #[cfg(test)]
@@ -194,6 +210,32 @@ mod tests {
         assert_eq!(pair_height(&k, Signal::HipHeight, 400.0, 0.0, 0.3), None);
         k[12].confidence = 0.1;
         assert_eq!(torso_length(&k, 0.3), Some((100.0f32 * 100.0 + 5.0 * 5.0).sqrt()));
+    }
+
+    #[test]
+    fn the_trunk_leans_from_upright_whichever_way_the_body_lies() {
+        let body = |shoulders: (f32, f32), hips: (f32, f32)| {
+            let mut k = [kp(0.0, 0.0, 0.0); 17];
+            for i in [5, 6] {
+                k[i] = kp(shoulders.0, shoulders.1, 0.9);
+            }
+            for i in [11, 12] {
+                k[i] = kp(hips.0, hips.1, 0.9);
+            }
+            k
+        };
+        let lean = |s, h| trunk_lean(&body(s, h), 0.3).unwrap();
+        assert!(lean((50.0, 100.0), (50.0, 200.0)).abs() < 1e-4, "standing");
+        assert!((lean((150.0, 200.0), (50.0, 200.0)) - 90.0).abs() < 1e-4, "lying, head right");
+        assert!((lean((-50.0, 200.0), (50.0, 200.0)) - 90.0).abs() < 1e-4, "lying, head left");
+        assert!((lean((100.0, 150.0), (50.0, 200.0)) - 45.0).abs() < 1e-4, "bent forward");
+        assert!((lean((50.0, 300.0), (50.0, 200.0)) - 180.0).abs() < 1e-4, "upside down");
+        // No trunk without a confident shoulder and hip, nor where they coincide.
+        let mut k = body((50.0, 100.0), (50.0, 200.0));
+        k[11].confidence = 0.1;
+        k[12].confidence = 0.1;
+        assert_eq!(trunk_lean(&k, 0.3), None);
+        assert_eq!(trunk_lean(&body((50.0, 100.0), (50.0, 100.0)), 0.3), None);
     }
 
     #[test]

@@ -42,9 +42,9 @@ struct Args {
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "PUMP_HTTP_ADDR", default_value = "127.0.0.1:9103")]
     http_addr: std::net::SocketAddr,
-    /// Folder of prototype files (`{"exercise": …, "frames": [[6 angles], …], "max_distance": …}`,
-    /// from `pump prototype`) that recognise the exercise of a camera without one; they replace
-    /// the shipped ones (a squat).
+    /// Folder of prototype files (`{"exercise": …, "frames": [[6 angles], …], "max_distance": …,
+    /// "trunk": …}`, from `pump prototype`) that recognise the exercise of a camera without one;
+    /// they replace the shipped ones (squats, a lunge, a curl, push-ups, sit-ups).
     #[arg(long, env = "PUMP_PROTOTYPES")]
     prototypes: Option<PathBuf>,
 }

@@ -1,7 +1,7 @@
 //! What a set tracker says: the live count of the set in progress going up, and each set it
 //! closes.
 
-use pump_features::{FeatureMatrix, Signal};
+use pump_features::{FeatureMatrix, Prototype, Signal};
 use pump_types::BBox;
 
 /// A closed set.
@@ -27,6 +27,9 @@ pub struct ClosedSet {
     pub rep_spans: Vec<(f64, f64)>,
     /// Each rep's smallest angle of the plotted joint (degrees): how deep it went.
     pub rep_depths: Vec<f32>,
+    /// Each rep's trunk lean at its ends (degrees from upright; `None` where the trunk was not
+    /// seen): whether it was done standing or lying.
+    pub rep_leans: Vec<Option<f32>>,
     /// Turnaround times of moves too shallow to be reps (under [`crate::set::PARTIAL_REP_FRACTION`]
     /// of the set's median swing): said, not counted.
     pub partial_reps: Vec<f64>,
@@ -55,6 +58,13 @@ impl ClosedSet {
     /// The exercise's name, [`UNKNOWN_EXERCISE`] when it could not be told.
     pub fn exercise_name(&self) -> &str {
         self.exercise.as_deref().unwrap_or(UNKNOWN_EXERCISE)
+    }
+
+    /// Rep `i` (0-based) as a reference rep of `exercise`: what `pump prototype` records.
+    pub fn prototype(&self, i: usize, exercise: &str) -> Option<Prototype> {
+        let features = self.rep_features(i).filter(|f| !f.is_empty())?;
+        let trunk = self.rep_leans.get(i).copied().flatten();
+        Some(Prototype { exercise: exercise.to_string(), features, max_distance: None, trunk })
     }
 
     /// The feature rows of rep `i` (0-based): a reference rep for a prototype.

@@ -258,12 +258,9 @@ impl SetTracker {
     fn trace(&self, athlete: PersonId, fi: usize, start: f64, end: f64) -> Vec<(f64, f32)> {
         let Some(side) = self.plotted_side(athlete, fi) else { return Vec::new() };
         let all: Vec<(f64, f32)> = self
-            .frames
-            .iter()
-            .filter(|f| f.t >= start && f.t <= end)
-            .filter_map(|f| {
-                let kps = f.people.iter().find(|p| p.0 == athlete)?.1;
-                Some((f.t, pump_features::angle::pose_joint_angle(&kps, side, pump_features::MIN_KEYPOINT_CONFIDENCE)?))
+            .athlete_poses(athlete, start, end)
+            .filter_map(|(t, kps)| {
+                Some((t, pump_features::angle::pose_joint_angle(kps, side, pump_features::MIN_KEYPOINT_CONFIDENCE)?))
             })
             .collect();
         thin(all, MAX_TRACE_POINTS)
@@ -285,13 +282,25 @@ impl SetTracker {
     /// deep a rep went, in degrees (0 when the joint was never seen).
     fn most_flexed(&self, athlete: PersonId, side: Option<pump_features::Joint>, start: f64, end: f64) -> f32 {
         let Some(side) = side else { return 0.0 };
-        self.frames
-            .iter()
-            .filter(|f| f.t >= start && f.t <= end)
-            .filter_map(|f| f.people.iter().find(|p| p.0 == athlete))
-            .filter_map(|p| pump_features::angle::pose_joint_angle(&p.1, side, pump_features::MIN_KEYPOINT_CONFIDENCE))
+        self.athlete_poses(athlete, start, end)
+            .filter_map(|(_, kps)| {
+                pump_features::angle::pose_joint_angle(kps, side, pump_features::MIN_KEYPOINT_CONFIDENCE)
+            })
             .reduce(f32::min)
             .unwrap_or(0.0)
+    }
+
+    /// The keypoints of `athlete` in each frame from `start` to `end` that saw them, with its time.
+    fn athlete_poses(
+        &self,
+        athlete: PersonId,
+        start: f64,
+        end: f64,
+    ) -> impl Iterator<Item = (f64, &[Keypoint; NUM_KEYPOINTS])> + '_ {
+        self.frames
+            .iter()
+            .filter(move |f| f.t >= start && f.t <= end)
+            .filter_map(move |f| f.people.iter().find(|p| p.0 == athlete).map(|p| (f.t, &p.1)))
     }
 
     /// A set opened by `rep` of person `id`: every person's reps so far are not the set's, but
@@ -363,17 +372,18 @@ impl SetTracker {
         open.start = self.first_move(&open, &family_reps);
         let end_guess = family_reps.iter().flatten().map(|r| r.end).fold(open.start, f64::max);
         let (features, feature_times) = self.athlete_features(&open, end_guess);
-        let (exercise, confidence) = match &self.cfg.exercise {
-            Some(e) => (Some(e.clone()), 1.0),
-            None => match self.recognise(&family_reps, &features, &feature_times) {
-                Some((e, c)) => (Some(e), c),
-                None => (None, 0.0),
-            },
-        };
         // What the athlete said counts on its own signal; otherwise the dominant motion counts,
         // whatever the prototypes call it: a wrong name never changes a count.
         let family = counting_family(self.cfg.exercise.as_deref(), &family_reps);
         let (reps, partial) = full_reps(&family_reps[family], false);
+        let rep_leans: Vec<Option<f32>> = reps.iter().map(|r| self.resting_lean(open.athlete, r)).collect();
+        let (exercise, confidence) = match &self.cfg.exercise {
+            Some(e) => (Some(e.clone()), 1.0),
+            None => match self.recognise(&reps, &rep_leans, &features, &feature_times) {
+                Some((e, c)) => (Some(e), c),
+                None => (None, 0.0),
+            },
+        };
         let end = reps.last().map_or(end_guess, |last| self.last_return(last, &family_reps));
         let side = self.plotted_side(open.athlete, family);
         let trace = self.trace(open.athlete, family, open.start, end);
@@ -394,6 +404,7 @@ impl SetTracker {
             rep_times: reps.iter().map(|r| r.bottom).collect(),
             rep_spans: reps.iter().map(|r| (r.start, r.end)).collect(),
             rep_depths,
+            rep_leans,
             partial_reps: partial.iter().map(|r| r.bottom).collect(),
             signal: SIGNALS[family],
             exercise,
@@ -466,42 +477,63 @@ impl SetTracker {
 
     /// The athlete's feature rows from the set's start to `end`, with each row's time.
     fn athlete_features(&self, open: &OpenSet, end: f64) -> (FeatureMatrix, Vec<f64>) {
-        let athlete_kps = |f: &FrameRecord| f.people.iter().find(|p| p.0 == open.athlete).map(|p| p.1);
-        let frames: Vec<(f64, [Keypoint; NUM_KEYPOINTS])> = self
-            .frames
-            .iter()
-            .filter(|f| f.t >= open.start && f.t <= end)
-            .filter_map(|f| athlete_kps(f).map(|k| (f.t, k)))
-            .collect();
+        let frames: Vec<(f64, &[Keypoint; NUM_KEYPOINTS])> =
+            self.athlete_poses(open.athlete, open.start, end).collect();
         let features = FeatureMatrix::from_keypoints(frames.iter().map(|(_, k)| &k[..]));
         (features, frames.iter().map(|(t, _)| *t).collect())
     }
 
     /// The exercise the prototypes recognise, with its confidence; `None` without prototypes.
-    /// Prototypes are single reps: compared rep to rep (the busiest family's reps, or the whole
-    /// set when it has none), each exercise's distance averaged over the reps.
-    fn recognise(&self, family_reps: &[Vec<Rep>], features: &FeatureMatrix, times: &[f64]) -> Option<(String, f32)> {
+    /// Prototypes are single reps: compared rep to rep (the counted reps, or the whole set when
+    /// it has none), each exercise's distance averaged over the reps.
+    fn recognise(
+        &self,
+        reps: &[Rep],
+        leans: &[Option<f32>],
+        features: &FeatureMatrix,
+        times: &[f64],
+    ) -> Option<(String, f32)> {
         if self.cfg.prototypes.is_empty() {
             return None;
         }
-        let mut queries: Vec<FeatureMatrix> = family_reps[busiest_family(family_reps)]
+        let mut queries: Vec<(FeatureMatrix, Option<f32>)> = reps
             .iter()
-            .map(|r| rows_between(features, times, r.start, r.end))
-            .filter(|m| !m.is_empty())
+            .zip(leans)
+            .map(|(r, lean)| (rows_between(features, times, r.start, r.end), *lean))
+            .filter(|(m, _)| !m.is_empty())
             .collect();
         if queries.is_empty() {
-            queries.push(features.clone());
+            queries.push((features.clone(), None));
         }
-        let mut totals: Vec<(String, f32)> = Vec::new();
-        for q in &queries {
-            for (e, d) in exercise_distances(q, &self.cfg.prototypes, &DtwConfig::default()) {
-                match totals.iter_mut().find(|(x, _)| *x == e) {
-                    Some((_, sum)) => *sum += d / queries.len() as f32,
-                    None => totals.push((e, d / queries.len() as f32)),
+        // An exercise counts only where every rep had one in its posture to compare with.
+        let mut totals: Vec<(String, f32, usize)> = Vec::new();
+        for (q, lean) in &queries {
+            for (e, d) in exercise_distances(q, *lean, &self.cfg.prototypes, &DtwConfig::default()) {
+                match totals.iter_mut().find(|(x, ..)| *x == e) {
+                    Some((_, sum, n)) => (*sum, *n) = (*sum + d, *n + 1),
+                    None => totals.push((e, d, 1)),
                 }
             }
         }
+        let totals: Vec<(String, f32)> =
+            totals.into_iter().filter(|(.., n)| *n == queries.len()).map(|(e, sum, n)| (e, sum / n as f32)).collect();
         nearest_within(&totals, &self.cfg.prototypes).map(|c| (c.exercise, c.confidence))
+    }
+
+    /// How far the athlete's trunk leans at `rep`'s ends, where it rests (the median over its
+    /// first and last fifth): standing or lying, for [`same_posture`].
+    ///
+    /// [`same_posture`]: pump_features::same_posture
+    fn resting_lean(&self, athlete: PersonId, rep: &Rep) -> Option<f32> {
+        let leans: Vec<f32> = self
+            .athlete_poses(athlete, rep.start, rep.end)
+            .filter_map(|(_, kps)| pump_features::trunk_lean(kps, pump_features::MIN_KEYPOINT_CONFIDENCE))
+            .collect();
+        let fifth = leans.len().div_ceil(5);
+        let mut ends: Vec<f32> =
+            leans.iter().take(fifth).chain(leans.iter().skip(leans.len() - fifth)).copied().collect();
+        ends.sort_by(f32::total_cmp);
+        ends.get(ends.len() / 2).copied()
     }
 
     /// The frames from `start` to `end`: first and last frame, pose rate and longest pause.
@@ -537,11 +569,6 @@ fn thin(points: Vec<(f64, f32)>, max: usize) -> Vec<(f64, f32)> {
     let k = (points.len() - 1).div_ceil(max - 1);
     let last = points.len() - 1;
     points.into_iter().enumerate().filter(|(i, _)| i % k == 0 || *i == last).map(|(_, p)| p).collect()
-}
-
-/// The family with the most reps; ties go to the earlier one (knee, then hip, then elbow…).
-fn busiest_family(family_reps: &[Vec<Rep>]) -> usize {
-    (0..family_reps.len()).rev().max_by_key(|&i| family_reps[i].len()).unwrap_or(0)
 }
 
 /// A rep whose swing is under this fraction of the set's median is partial: said, not counted.

@@ -163,11 +163,12 @@ fn prototypes_recognise_the_exercise() {
     run(&mut t, 0, 150, 15.0, |t| knee_at(t, 1.0, 4));
     // One rep, as `pump prototype` records it.
     let reference = t.finish().unwrap().rep_features(0).unwrap();
-    let squat = Prototype { exercise: "squat".into(), features: reference.clone(), max_distance: None };
+    let squat = Prototype { exercise: "squat".into(), features: reference.clone(), max_distance: None, trunk: None };
     let still = Prototype {
         exercise: "plank".into(),
         features: FeatureMatrix { rows: vec![[175.0, 175.0, 180.0, 180.0, 180.0, 180.0]; 50] },
         max_distance: None,
+        trunk: None,
     };
     let mut t = SetTracker::new("cam", SetConfig { quiet: 5.0, prototypes: vec![still, squat], ..Default::default() });
     run(&mut t, 0, 150, 15.0, |t| knee_at(t, 1.0, 4));
@@ -187,11 +188,14 @@ fn an_unsure_recognition_names_the_set_but_does_not_pick_the_joint_that_counts()
     // exercise, at about half its radius from each rep.
     let rep = set.rep_features(0).unwrap();
     let rows = rep.rows.iter().map(|r| [r[0], r[1], r[2] - 40.0, r[3] - 40.0, r[4], r[5]]).collect();
-    let mut curl = Prototype { exercise: "curl".into(), features: FeatureMatrix { rows }, max_distance: None };
-    let d: f32 = (0..4)
-        .map(|i| pump_features::dtw_distance(&set.rep_features(i).unwrap(), &curl.features, &DtwConfig::default()))
-        .sum::<f32>()
-        / 4.0;
+    let mut curl =
+        Prototype { exercise: "curl".into(), features: FeatureMatrix { rows }, max_distance: None, trunk: None };
+    // Measured as recognition measures it: each rep in its posture, the moving joints weighed.
+    let distance = |i: usize| {
+        let (rep, lean) = (set.rep_features(i).unwrap(), set.rep_leans[i]);
+        pump_features::exercise_distances(&rep, lean, std::slice::from_ref(&curl), &DtwConfig::default())[0].1
+    };
+    let d: f32 = (0..4).map(distance).sum::<f32>() / 4.0;
     curl.max_distance = Some(2.0 * d);
     let mut t = SetTracker::new("cam", SetConfig { quiet: 5.0, prototypes: vec![curl], ..Default::default() });
     run(&mut t, 0, 150, 15.0, |t| knee_at(t, 1.0, 4));
