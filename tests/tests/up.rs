@@ -44,10 +44,12 @@ grpc_addr = "{grpc}"
     )
     .unwrap();
     let data = dir.path().join("data");
+    // The pinned nats-server, as a user of the checkout runs it (`just setup`).
+    let nats_server = pump_tests::nats::binary().display().to_string();
     let up = Service::start(
         "pump",
         &["up", &config.display().to_string(), "--data", &data.display().to_string()],
-        &[],
+        &[("PUMP_NATS_SERVER", nats_server)],
         dir.path(),
     );
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -55,6 +57,10 @@ grpc_addr = "{grpc}"
         assert!(Instant::now() < deadline, "pump up said no preview address: {}", up.log());
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // A current server: every acknowledged set is on disk before its ack.
+    let nats_conf = std::fs::read_to_string(data.join("nats.conf")).unwrap();
+    assert!(nats_conf.contains("sync_interval: always"), "{nats_conf}");
+    assert!(!up.log().contains("older than 2.10"), "{}", up.log());
     assert!(up.log().contains(&format!("preview: http://{gateway}/   gRPC: {grpc}")), "{}", up.log());
 
     let channel = tonic::transport::Channel::from_shared(format!("http://{grpc}")).unwrap().connect_lazy();

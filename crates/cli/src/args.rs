@@ -50,6 +50,10 @@ pub struct UpArgs {
     /// Where NATS keeps its streams (sets survive a restart) and the services their logs.
     #[arg(long, env = "PUMP_DATA", default_value = "pump-data")]
     pub data: PathBuf,
+    /// The nats-server to run (default: the one `just setup` put in .cache/nats-server under
+    /// this folder, else nats-server on PATH); 2.10 or newer syncs each set to disk.
+    #[arg(long, env = "PUMP_NATS_SERVER")]
+    pub nats_server: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -67,6 +67,38 @@ fn find_on_path(program: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(program)).find(|p| p.is_file())
 }
 
+/// Where `just setup` puts the pinned nats-server, from the checkout's root.
+const PINNED_NATS_SERVER: &str = ".cache/nats-server/nats-server";
+
+/// Whether `nats_server` can sync every JetStream write before its ack (2.10 and newer); an
+/// older one runs, with one line saying what it risks.
+async fn syncs_each_write(nats_server: &Path) -> Result<bool> {
+    let out = Command::new(nats_server)
+        .arg("--version")
+        .output()
+        .await
+        .with_context(|| format!("cannot run {}", nats_server.display()))?;
+    let says = String::from_utf8_lossy(&out.stdout);
+    let Some((version, current)) = nats_version(&says) else {
+        bail!("{} is not a nats-server (`--version` said {:?})", nats_server.display(), says.trim())
+    };
+    if !current {
+        say!(
+            "nats-server {version} is older than 2.10: a power cut may lose the last 2 minutes of sets (`just setup` pins a current one)"
+        );
+    }
+    Ok(current)
+}
+
+/// The version `nats-server --version` printed ("nats-server: v2.15.1"), and whether it is 2.10
+/// or newer.
+fn nats_version(says: &str) -> Option<(&str, bool)> {
+    let version = says.trim().strip_prefix("nats-server: v")?;
+    let mut parts = version.split(['.', '-']).map(|p| p.parse::<u32>().ok());
+    let (major, minor) = (parts.next()??, parts.next()??);
+    Some((version, (major, minor) >= (2, 10)))
+}
+
 /// `/readyz` answers 200.
 async fn ready(addr: SocketAddr) -> bool {
     let ask = async {
@@ -125,8 +157,13 @@ async fn up(a: UpArgs) -> Result<()> {
     let nats_url = views.setting("capture", "PUMP_NATS_URL", "nats://127.0.0.1:4222");
     let host_port = nats_url.trim_start_matches("nats://").rsplit('@').next().unwrap_or("").to_string();
     let (host, port) = host_port.rsplit_once(':').context("nats_url: expected nats://HOST:PORT")?;
-    let nats_server = find_on_path("nats-server")
-        .context("nats-server is not on PATH: `apt install nats-server` (Debian), or see https://docs.nats.io")?;
+    let nats_server = match a.nats_server.clone() {
+        Some(p) => p,
+        None => Some(PathBuf::from(PINNED_NATS_SERVER)).filter(|p| p.is_file()).or_else(|| find_on_path("nats-server")).context(
+            "no nats-server: `just setup` fetches one into .cache/nats-server (or give --nats-server, or put one on PATH)",
+        )?,
+    };
+    let sync = syncs_each_write(&nats_server).await?;
     let bin_dir = std::env::current_exe()?.parent().map(Path::to_path_buf).context("where pump is")?;
     // Each service reads the file as it will at start (`--version` after the settings are
     // applied): a key it does not have stops `pump up` here, before anything runs.
@@ -149,7 +186,12 @@ async fn up(a: UpArgs) -> Result<()> {
     let logs = data.join("logs");
     // Frames up to 8 MB (raw 1080p, capture's default), JetStream on disk in the data folder.
     let nats_conf = data.join("nats.conf");
-    std::fs::write(&nats_conf, format!("max_payload: 8MB\njetstream {{ store_dir: {:?} }}\n", data.join("jetstream")))?;
+    // A set acknowledged is on disk (deploy/nats.conf), where the server can say so.
+    let sync_line = if sync { "sync_interval: always " } else { "" };
+    std::fs::write(
+        &nats_conf,
+        format!("max_payload: 8MB\njetstream {{ store_dir: {:?} {sync_line}}}\n", data.join("jetstream")),
+    )?;
     let conf = nats_conf.display().to_string();
     let mut nats = spawn("nats-server", &nats_server, &["-c", &conf, "-a", host, "-p", port], &[], &logs)?;
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -218,5 +260,20 @@ async fn up(a: UpArgs) -> Result<()> {
     match failure {
         Some(why) => bail!(why),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nats_servers_from_2_10_sync_each_write() {
+        assert_eq!(nats_version("nats-server: v2.15.1\n"), Some(("2.15.1", true)));
+        assert_eq!(nats_version("nats-server: v2.10.0-beta.3"), Some(("2.10.0-beta.3", true)));
+        assert_eq!(nats_version("nats-server: v2.9.10"), Some(("2.9.10", false)));
+        assert_eq!(nats_version("nats-server: v3.0.0"), Some(("3.0.0", true)));
+        assert_eq!(nats_version("Usage: something else"), None);
+        assert_eq!(nats_version("nats-server: vX"), None);
     }
 }
