@@ -3,7 +3,8 @@
 //! the whole system under podman-compose on a network of its own: the squat clip played as a
 //! camera in the capture container, two inference replicas sharing its frames, the 5-rep set and
 //! the poses read over gRPC from this host (127.0.0.1, with the gateway's token), one replica
-//! killed and the next play counted all the same, then everything brought down. And the
+//! killed and the next play counted all the same, then everything brought down; then the same on
+//! a 3-node NATS cluster (`deploy/compose.cluster.yaml`), a NATS node killed instead. And the
 //! Kubernetes Deployments of `deploy/k8s/` create their pods from these images under `podman kube
 //! play` (not started: podman has no cluster DNS for them to find NATS by).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
@@ -121,27 +122,38 @@ async fn the_stack_runs_in_containers_and_counts_the_squat_clip() {
         ),
     )
     .unwrap();
-    let grpc = free_port();
-    let stack = Stack {
-        project: format!("pumptest{}", std::process::id()),
+    let stack = |project: &str, files: &[&str]| Stack {
+        project: format!("{project}{}", std::process::id()),
         env: vec![
             ("PUMP_NATS_IMAGE", "pump-nats:latest".into()),
             ("PUMP_CAMERAS", "gym=/clips/squat_5reps_15fps.mp4".into()),
-            ("PUMP_GRPC_PORT", grpc.to_string()),
+            ("PUMP_GRPC_PORT", free_port().to_string()),
             ("PUMP_HTTP_PORT", free_port().to_string()),
             ("PUMP_GATEWAY_TOKEN_FILE", token.display().to_string()),
         ],
-        files: vec!["deploy/compose.yaml".into(), overlay.display().to_string()],
+        files: files.iter().map(|f| f.to_string()).chain([overlay.display().to_string()]).collect(),
     };
+    // One nats-server: an inference replica killed between two plays.
+    let single = stack("pumptest", &["deploy/compose.yaml"]);
+    counts_two_plays(&single, &["nats"], "infer").await;
+    // A cluster of three (deploy/compose.cluster.yaml): a NATS node killed between two plays.
+    let cluster = stack("pumpcluster", &["deploy/compose.yaml", "deploy/compose.cluster.yaml"]);
+    counts_two_plays(&cluster, &["nats", "nats1", "nats2"], "nats1").await;
+}
+
+/// Brings `stack` up (its NATS `nodes`, inference twice, sets, gateway; then the camera), reads
+/// the clip's 5-rep set and poses from both replicas over gRPC with the token, kills the
+/// container of `victim`, plays the clip again and reads both sets, then brings it all down.
+async fn counts_two_plays(stack: &Stack, nodes: &[&str], victim: &str) {
+    let grpc = stack.env.iter().find(|(k, _)| *k == "PUMP_GRPC_PORT").map(|(_, v)| v.clone()).unwrap();
     // Everything but the camera first, inference twice.
-    let up = stack.compose(
-        &["up", "-d", "--no-build", "--scale", "infer=2", "nats", "infer", "sets", "gateway"],
-        Duration::from_secs(300),
-    );
-    ok(&up, "compose up");
+    let mut services = nodes.to_vec();
+    services.extend(["infer", "sets", "gateway"]);
+    let mut args = vec!["up", "-d", "--no-build", "--scale", "infer=2"];
+    args.extend(&services);
+    ok(&stack.compose(&args, Duration::from_secs(300)), "compose up");
     let names = stack.containers();
     assert_eq!(names.iter().filter(|n| n.contains("infer")).count(), 2, "{names:?}");
-
     // gRPC from this host, with the token.
     let channel = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{grpc}")).unwrap().connect_lazy();
     let value: tonic::metadata::MetadataValue<_> = "Bearer compose-secret".parse().unwrap();
@@ -184,8 +196,8 @@ async fn the_stack_runs_in_containers_and_counts_the_squat_clip() {
     }
     assert_eq!(instances.len(), 2, "poses came from {instances:?}");
 
-    // One replica killed: the clip played again is counted by the other.
-    let victim = stack.containers().into_iter().find(|n| n.contains("infer")).unwrap();
+    // One replica killed (or one NATS node): the clip played again is counted all the same.
+    let victim = stack.containers().into_iter().find(|n| n.contains(&format!("_{victim}_"))).unwrap();
     ok(&sh("podman", &["kill", &victim], &[], Duration::from_secs(30)), "podman kill");
     let capture = stack.containers().into_iter().find(|n| n.contains("capture")).unwrap();
     ok(&sh("podman", &["start", &capture], &[], Duration::from_secs(30)), "podman start capture");

@@ -147,6 +147,17 @@ fn kubernetes_manifests_probe_limit_and_place_every_service() {
     assert!(gpu.contains("nvidia.com/gpu: 1") && gpu.contains("nodeSelector"), "GPU variant");
     let nats = read("nats.yaml");
     assert!(nats.contains("kind: StatefulSet") && nats.contains("volumeClaimTemplates") && nats.contains("-js"));
+    // Three nodes clustered, each syncing every write: the cluster config, inline.
+    assert!(nats.contains("replicas: 3") && nats.contains("cluster {") && nats.contains("sync_interval: always"));
+    for i in 0..3 {
+        assert!(nats.contains(&format!("nats-route://nats-{i}.nats-cluster:6222")), "route to node {i}");
+    }
+    let cluster_conf = std::fs::read_to_string(workspace().join("deploy/nats-cluster.conf")).unwrap();
+    let conf_lines = |text: &str| -> Vec<String> {
+        text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from).collect()
+    };
+    let inline = nats.split("pump.conf: |").nth(1).unwrap().split("\n---").next().unwrap();
+    assert_eq!(conf_lines(inline), conf_lines(&cluster_conf), "nats.yaml's config is deploy/nats-cluster.conf");
     assert!(read("hpa.yaml").contains("name: pump-infer") && read("sets.yaml").contains("type: Recreate"));
     assert!(
         read("gateway.yaml").contains("name: PUMP_AUTH_TOKEN, valueFrom: { secretKeyRef"),
@@ -157,6 +168,11 @@ fn kubernetes_manifests_probe_limit_and_place_every_service() {
     let toml = config.split("pump.toml: |").nth(1).unwrap();
     let toml: String = toml.lines().map(|l| l.strip_prefix("    ").unwrap_or(l)).collect::<Vec<_>>().join("\n");
     for table in ["capture", "infer", "sets", "gateway"] {
-        pump_bus::config::settings(&toml, table).unwrap_or_else(|e| panic!("config.yaml for {table}: {e}"));
+        let settings =
+            pump_bus::config::settings(&toml, table).unwrap_or_else(|e| panic!("config.yaml for {table}: {e}"));
+        let get = |k: &str| settings.values.get(k).map(|v| v.join(","));
+        // Every service on the three nodes, every stream on three.
+        assert_eq!(get("PUMP_NATS_URL").map(|u| u.split(',').count()), Some(3), "{table}: {:?}", settings.values);
+        assert_eq!(get("PUMP_STREAMS_REPLICAS").as_deref(), Some("3"), "{table}: {:?}", settings.values);
     }
 }
