@@ -187,10 +187,10 @@ async fn up(a: UpArgs) -> Result<()> {
     // Frames up to 8 MB (raw 1080p, capture's default), JetStream on disk in the data folder.
     let nats_conf = data.join("nats.conf");
     // A set acknowledged is on disk (deploy/nats.conf), where the server can say so.
-    let sync_line = if sync { "sync_interval: always " } else { "" };
+    let sync_line = if sync { "  sync_interval: always\n" } else { "" };
     std::fs::write(
         &nats_conf,
-        format!("max_payload: 8MB\njetstream {{ store_dir: {:?} {sync_line}}}\n", data.join("jetstream")),
+        format!("max_payload: 8MB\njetstream {{\n  store_dir: {:?}\n{sync_line}}}\n", data.join("jetstream")),
     )?;
     let conf = nats_conf.display().to_string();
     let mut nats = spawn("nats-server", &nats_server, &["-c", &conf, "-a", host, "-p", port], &[], &logs)?;
