@@ -40,7 +40,8 @@ demo: setup
 
 # Benchmarks: per-stage ms and whole-video fps against Ultralytics; capture/inference decoupling over NATS;
 # frame encodings against pose parity; how many live cameras one machine serves with exact sets,
-# against the model's limit; the fast mode (--imgsz) judged by reps and cameras served.
+# against the model's limit; the fast mode (--imgsz) judged by reps and cameras served; one
+# pump-sets under 200 cameras' poses.
 bench: setup bench-python
     cargo build --release --workspace --bins
     PUMP_BENCH_PYTHON={{justfile_directory()}}/.cache/bench-venv/bin/python cargo bench -p pump-cli --bench pipeline -- \
@@ -50,6 +51,7 @@ bench: setup bench-python
     cargo bench -p pump-cli --bench encoding
     cargo bench -p pump-tests --bench cameras
     cargo bench -p pump-tests --bench fast_mode
+    cargo bench -p pump-tests --bench sets_load
 
 # How exactly reps are counted, clip by clip (truth, count at full rate, 10/6/4 poses/s, newest
 # wins), with RepCount's MAE and OBO and the exact-set rate: testdata's clips and ../shared/real,

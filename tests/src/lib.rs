@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+pub mod bodies;
 pub mod browser;
 pub mod gym;
 pub mod http;

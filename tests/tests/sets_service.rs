@@ -8,41 +8,17 @@ use std::time::Duration;
 use futures::StreamExt;
 use prost::Message;
 use pump_bus::streams::SETS_STREAM;
-use pump_proto::{Keypoint, Person, PoseFrame, RepProgress};
+use pump_proto::{PoseFrame, RepProgress};
+use pump_tests::bodies::{knee_in_squats, squatting_person};
 use pump_tests::services::{client, start_sets};
 use pump_tests::NatsServer;
 
 const T: Duration = Duration::from_secs(30);
 const FPS: f64 = 15.0;
 
-/// A person whose knees bend to `knee` degrees.
-/// A person squatting to `knee` degrees, as a body does: the ankles stay on the floor, the shins
-/// and thighs fold, the hips and the shoulders above them go down by what the legs lost.
-fn person(knee: f32) -> Person {
-    let mut k = vec![Keypoint { x: 0.0, y: 0.0, confidence: 0.9 }; 17];
-    let a = ((180.0 - knee) / 2.0).to_radians();
-    let hip_y = 400.0 - 200.0 * a.cos();
-    for (hip, kn, ankle, x0) in [(11, 13, 15, 100.0f32), (12, 14, 16, 140.0)] {
-        k[ankle] = Keypoint { x: x0, y: 400.0, confidence: 0.9 };
-        k[kn] = Keypoint { x: x0 + 100.0 * a.sin(), y: 400.0 - 100.0 * a.cos(), confidence: 0.9 };
-        k[hip] = Keypoint { x: x0, y: hip_y, confidence: 0.9 };
-    }
-    for (shoulder, elbow, wrist, x0) in [(5, 7, 9, 100.0f32), (6, 8, 10, 140.0)] {
-        k[shoulder] = Keypoint { x: x0, y: hip_y - 100.0, confidence: 0.9 };
-        k[elbow] = Keypoint { x: x0, y: hip_y - 50.0, confidence: 0.9 };
-        k[wrist] = Keypoint { x: x0, y: hip_y, confidence: 0.9 };
-    }
-    let bbox = pump_proto::Box { x1: 80.0, y1: hip_y - 150.0, x2: 260.0, y2: 410.0 };
-    Person { r#box: Some(bbox), score: 0.9, keypoints: k }
-}
-
+/// 4 reps of 2 s from 1 s in.
 fn knee_at(t: f64) -> f32 {
-    let x = t - 1.0;
-    if !(0.0..=8.0).contains(&x) {
-        175.0
-    } else {
-        175.0 - 85.0 * (0.5 - 0.5 * (x / 2.0 * std::f64::consts::TAU).cos()) as f32
-    }
+    knee_in_squats(t - 1.0, 4, 2.0)
 }
 
 /// Camera "gym"'s pose of frame `frame_id` (15 a second, the capture clock 1 s ahead), its
@@ -56,7 +32,7 @@ fn pose_frame(frame_id: u64, knee: f32) -> PoseFrame {
         source_ts_ns: (t * 1e9) as i64,
         width: 400,
         height: 500,
-        people: vec![person(knee)],
+        people: vec![squatting_person(knee)],
         ..Default::default()
     }
 }
