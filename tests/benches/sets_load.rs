@@ -3,7 +3,7 @@
 //! inference gives a busy camera) on a real nats-server for `--seconds` (60): every camera's
 //! athlete does sets of five 2-s squats with 6 s standing between them (`--quiet-seconds 4`
 //! closes each). Prints pump-sets' CPU (cores) and peak memory, the pose→rep latency (from the
-//! publish of the pose a rep was counted on — its live trace's last — to its live count on
+//! publish of a rep's last pose — where its live trace ends — to its live count on
 //! `pump.reps.<camera>`, p50 and p99; `--reorder-ms` as pump-sets'), the live reps and the sets of five stored against what
 //! was done, and whether it kept up (the consumer's backlog at the end). Not a test: nothing
 //! asserts.
@@ -75,7 +75,7 @@ async fn main() {
                 let Ok(r) = RepProgress::decode(m.payload) else { continue };
                 let Some(cam) = r.camera.strip_prefix("cam").and_then(|n| n.parse::<usize>().ok()) else { continue };
                 live_reps.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                // The live trace ends at the pose the rep was counted on.
+                // The live trace ends at the rep's last pose.
                 let Some(last) = r.trace_t_s.last() else { continue };
                 let k = (last * rate).round() as usize;
                 if let Some(sent) = published.lock().unwrap()[cam].get(k) {
