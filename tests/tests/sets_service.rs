@@ -147,6 +147,34 @@ async fn a_restart_mid_set_continues_the_set_without_double_counting() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_set_closed_while_jetstream_is_away_is_stored_once_it_is_back_without_a_restart() {
+    let mut nats = NatsServer::start();
+    let c = client(&nats, "test").await;
+    let (task, shutdown, stats) = start_sets(&nats, client(&nats, "sets").await);
+    wait_until("ready", || stats.ready.load(Ordering::SeqCst)).await;
+    // The four reps, then the server goes: the camera falls silent and its set closes after the
+    // quiet time with nowhere to go.
+    publish_frames(&c, 0..140).await;
+    wait_until("the four reps", || stats.cameras.read("gym", |c| c.reps) == Some(4)).await;
+    nats.stop();
+    wait_until("the set waiting to be stored", || stats.sets_unstored.load(Ordering::Relaxed) == 1).await;
+    // Away for longer than the old ten retries (11 s), which then left it to a restart.
+    tokio::time::sleep(Duration::from_secs(14)).await;
+    assert_eq!(stats.sets_published.load(Ordering::SeqCst), 0);
+    // Each try waits up to 5 s for an acknowledgement: some have failed by now.
+    assert!(stats.set_publish_failures.load(Ordering::Relaxed) >= 1);
+    nats.restart();
+    wait_until("the set stored", || {
+        stats.sets_published.load(Ordering::SeqCst) == 1 && stats.sets_unstored.load(Ordering::Relaxed) == 0
+    })
+    .await;
+    let reader = client(&nats, "reader").await;
+    let sets = stored_sets(&reader).await;
+    assert_eq!(sets.iter().map(|s| s.reps).collect::<Vec<_>>(), vec![4], "{sets:?}");
+    pump_tests::services::stop_task(&shutdown, task).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poses_two_replicas_deliver_out_of_order_all_count() {
     // Two inference replicas: every other frame's pose comes back after the next one's. Within
     // the reorder window each waits for the other and all count, in frame order.

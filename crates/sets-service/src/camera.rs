@@ -327,10 +327,11 @@ impl CameraCount {
         }
     }
 
-    /// A closed set was not acknowledged: keep the checkpoint before it, so a restart publishes
-    /// it again (never lost; the server drops it if it did arrive).
-    pub fn hold(&mut self) {
-        self.held = true;
+    /// While a closed set is not acknowledged (`held`), the checkpoint stays before it, so a
+    /// restart publishes it again (never lost; the server drops it if it did arrive); once it is,
+    /// the next [`CameraCount::commit`] moves on.
+    pub fn hold(&mut self, held: bool) {
+        self.held = held;
     }
 
     fn pose_rate(&mut self, t: f64) -> Option<f64> {
@@ -581,7 +582,7 @@ mod tests {
             let h = c.pose(f, seq);
             if !h.closed.is_empty() {
                 pinned = Some(c.checkpoint());
-                c.hold();
+                c.hold(true);
             }
             c.commit(Some(seq));
         }
@@ -593,6 +594,10 @@ mod tests {
         let (_, sets, _) = feed(&mut again, &frames[from..], pinned.resume_seq);
         assert_eq!(sets.len(), 1);
         assert_eq!(sets[0].reps, 5);
+        // Stored after all (retried in-process): the next commit moves past it.
+        c.hold(false);
+        c.commit(None);
+        assert!(c.checkpoint().resume_seq > pinned.resume_seq, "{:?} after {pinned:?}", c.checkpoint());
     }
 
     #[test]

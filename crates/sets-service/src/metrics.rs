@@ -12,6 +12,10 @@ pub const REPS_IN_PROGRESS: &str = "pump_sets_reps_in_progress";
 pub const POSE_RATE: &str = "pump_sets_pose_rate";
 pub const BELOW_POSE_RATE_FLOOR: &str = "pump_sets_below_pose_rate_floor";
 pub const SETS_STORED: &str = "pump_sets_stored_total";
+pub const SETS_UNSTORED: &str = "pump_sets_unstored";
+pub const SET_PUBLISH_FAILURES: &str = "pump_sets_publish_failures_total";
+pub const SETS_THINNED: &str = "pump_sets_thinned_total";
+pub const SETS_REFUSED: &str = "pump_sets_refused_total";
 
 /// Counters of the sets stage.
 #[derive(Debug, Default)]
@@ -21,6 +25,14 @@ pub struct SetsStats {
     pub sets_published: AtomicU64,
     pub reps_published: AtomicU64,
     pub replayed: AtomicU64,
+    /// Sets closed and waiting to be stored (JetStream away): retried until they are.
+    pub sets_unstored: AtomicU64,
+    /// Publishes of a set that failed (each retry counts).
+    pub set_publish_failures: AtomicU64,
+    /// Sets stored with their feature rows thinned, too large for the stream whole.
+    pub sets_thinned: AtomicU64,
+    /// Sets that could not be stored at all (too large even without feature rows).
+    pub sets_refused: AtomicU64,
     /// Set once the consumer is in place: poses published from now on are seen.
     pub ready: AtomicBool,
     /// Set while another pump-sets holds the lease and this one waits to take over.
@@ -52,9 +64,14 @@ impl SetsStats {
             (SETS_PUBLISHED, "Sets stored (duplicates not counted).", &self.sets_published),
             (REPS_PUBLISHED, "Live rep counts published.", &self.reps_published),
             (REPLAYED, "Pose frames replayed after a restart.", &self.replayed),
+            (SET_PUBLISH_FAILURES, "Publishes of a set that failed (each retry counts).", &self.set_publish_failures),
+            (SETS_THINNED, "Sets stored with their feature rows thinned to fit the stream.", &self.sets_thinned),
+            (SETS_REFUSED, "Sets too large for the stream even without feature rows.", &self.sets_refused),
         ] {
             p.single(name, "counter", help, v.load(Ordering::Relaxed) as f64);
         }
+        let unstored = self.sets_unstored.load(Ordering::Relaxed) as f64;
+        p.single(SETS_UNSTORED, "gauge", "Sets closed and waiting to be stored (retried until they are).", unstored);
         // Older than the camera's last pose (a replica behind the others): not counted.
         p.family(FRAMES_DROPPED, "counter", FRAMES_DROPPED_HELP);
         p.sample(
@@ -99,6 +116,7 @@ impl SetsStats {
         serde_json::json!({"service": "pump-sets", "ready": self.ready.load(Ordering::SeqCst),
             "standby": self.standby.load(Ordering::SeqCst),
             "poses": self.poses.load(Ordering::Relaxed), "sets_published": self.sets_published.load(Ordering::Relaxed),
+            "sets_unstored": self.sets_unstored.load(Ordering::Relaxed),
             "cameras": cameras})
     }
 }

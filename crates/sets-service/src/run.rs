@@ -45,6 +45,17 @@ struct CameraState {
     id: CameraId,
     count: CameraCount,
     last_pose_at: std::time::Instant,
+    /// Sets closed but not yet acknowledged (JetStream away), oldest first: retried every tick
+    /// until stored, the camera's checkpoint held behind them meanwhile.
+    unstored: std::collections::VecDeque<Unstored>,
+}
+
+/// A set waiting to be stored.
+struct Unstored {
+    message: pump_proto::SetEvent,
+    /// A publish of it failed: it may have been stored all the same (the ack lost), so a later
+    /// "duplicate" is this very set stored, not one stored before.
+    tried: bool,
 }
 
 /// The wire form of a set, its timeline times placed on the wall clock by `wall_offset_ns`
@@ -188,6 +199,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
             _ = tick.tick() => {
                 flush_waiting(&js, &client, &mut cameras, config.reorder, &stats).await;
                 close_silent_sets(&js, &mut cameras, &stats).await;
+                retry_unstored(&js, &mut cameras, &stats).await;
                 save_checkpoints(&js, &mut cameras).await;
             }
             msg = messages.next() => {
@@ -218,6 +230,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
                             )
                             .with_reorder(config.reorder),
                             last_pose_at: std::time::Instant::now(),
+                            unstored: Default::default(),
                         });
                         handle(&js, &client, state, &pf, seq, &stats).await;
                     }
@@ -313,8 +326,9 @@ async fn flush_waiting(
     }
 }
 
-/// Publishes the sets a camera closed, then lets its checkpoint move past them (or pins it
-/// when one was not acknowledged, so the next start publishes it again).
+/// Publishes the sets a camera closed, then lets its checkpoint move past them; one that is not
+/// acknowledged waits in the camera's queue, retried every tick ([`retry_unstored`]), and holds
+/// the checkpoint behind it (a restart meanwhile publishes it again).
 async fn publish_and_commit(
     js: &jetstream::Context,
     st: &mut CameraState,
@@ -324,11 +338,67 @@ async fn publish_and_commit(
     stats: &SetsStats,
 ) {
     for set in closed {
-        if !publish_set(js, &st.id, &set, wall_offset_ns, stats).await {
-            st.count.hold();
+        if let Some(message) = fitted(set_message(&set, wall_offset_ns), &st.id, stats) {
+            st.unstored.push_back(Unstored { message, tried: false });
         }
     }
+    publish_unstored(js, st, stats).await;
     st.count.commit(seq);
+}
+
+/// Publishes a camera's waiting sets in order until one is not acknowledged; the checkpoint is
+/// held while any waits and let go (moved on at once) when none does. False when one failed.
+async fn publish_unstored(js: &jetstream::Context, st: &mut CameraState, stats: &SetsStats) -> bool {
+    let had = st.unstored.len();
+    while let Some(waiting) = st.unstored.front_mut() {
+        if !publish_set(js, &st.id, waiting, stats).await {
+            break;
+        }
+        st.unstored.pop_front();
+    }
+    stats.sets_unstored.fetch_sub((had - st.unstored.len()) as u64, Ordering::Relaxed);
+    st.count.hold(!st.unstored.is_empty());
+    st.unstored.is_empty()
+}
+
+/// Every tick: the sets JetStream did not take, tried again in order (all of one camera, then
+/// the next), until the first that fails again — the stream is still away.
+async fn retry_unstored(js: &jetstream::Context, cameras: &mut HashMap<String, CameraState>, stats: &SetsStats) {
+    for st in cameras.values_mut().filter(|st| !st.unstored.is_empty()) {
+        if !publish_unstored(js, st, stats).await {
+            return;
+        }
+        st.count.commit(None);
+        info!(camera_id = %st.id, "every set of the camera stored again");
+    }
+}
+
+/// The set as the sets stream can take it: one longer than the stream's largest message (a set
+/// of many minutes' frames) keeps every rep but has its feature rows thinned, evenly, until it
+/// fits, with one warning; `None`, refused with the reason, where even that cannot make it fit.
+fn fitted(mut message: pump_proto::SetEvent, camera: &CameraId, stats: &SetsStats) -> Option<pump_proto::SetEvent> {
+    let limit = pump_bus::streams::MAX_MESSAGE_BYTES as usize;
+    let rows = message.features.len();
+    let mut every: usize = 1;
+    while prost::Message::encoded_len(&message) > limit {
+        if message.features.is_empty() {
+            warn!(camera_id = %camera, set_id = %message.set_id, bytes = prost::Message::encoded_len(&message), limit,
+                "set refused: larger than the sets stream takes even without its feature rows");
+            stats.sets_refused.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        every = every.saturating_mul(2);
+        // Every other row from the first; a last row alone goes too.
+        let keep = if message.features.len() > 1 { message.features.len().div_ceil(2) } else { 0 };
+        message.features = message.features.iter().step_by(2).take(keep).cloned().collect();
+    }
+    if every > 1 {
+        warn!(camera_id = %camera, set_id = %message.set_id, rows, kept = message.features.len(), every,
+            "set larger than the sets stream takes: its feature rows thinned to fit, every rep kept");
+        stats.sets_thinned.fetch_add(1, Ordering::Relaxed);
+    }
+    stats.sets_unstored.fetch_add(1, Ordering::Relaxed);
+    Some(message)
 }
 
 /// Closes the set in progress of every camera silent for its quiet time: a live camera that was
@@ -370,33 +440,35 @@ fn watch_pose_rate(camera: &CameraId, rate: f64, floor: f64, stats: &SetsStats) 
     }
 }
 
-/// Publishes a set until the server acknowledges it (true); a duplicate (same set id) is stored
-/// once.
-async fn publish_set(
-    js: &jetstream::Context,
-    camera: &CameraId,
-    set: &ClosedSet,
-    wall_offset_ns: i64,
-    stats: &SetsStats,
-) -> bool {
-    let message = set_message(set, wall_offset_ns);
-    for attempt in 1..=10u32 {
-        match pump_bus::publish::set(js, camera, &message).await {
-            Ok(duplicate) => {
-                if !duplicate {
+/// Publishes a set (true once the server acknowledges it; a duplicate, same set id, is stored
+/// once), with a few quick retries for a moment's loss; a longer one is [`retry_unstored`]'s.
+async fn publish_set(js: &jetstream::Context, camera: &CameraId, waiting: &mut Unstored, stats: &SetsStats) -> bool {
+    let message = &waiting.message;
+    for attempt in 1..=3u32 {
+        let publish = pump_bus::publish::set(js, camera, message);
+        match tokio::time::timeout(Duration::from_secs(5), publish).await {
+            Ok(Ok(duplicate)) => {
+                // Stored by this try, or by an earlier one whose ack was lost.
+                if !duplicate || waiting.tried {
                     stats.sets_published.fetch_add(1, Ordering::Relaxed);
                     stats.cameras.update(camera.as_str(), |c| c.sets += 1);
                 }
-                info!(camera_id = %camera, set_id = %set.set_id, reps = set.reps, duplicate, "set closed");
+                info!(camera_id = %camera, set_id = %message.set_id, reps = message.reps, duplicate, "set closed");
                 return true;
             }
-            Err(e) => {
-                warn!(camera_id = %camera, set_id = %set.set_id, attempt, error = %e, "publishing a set failed, retrying");
-                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+            failed => {
+                let error = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "no acknowledgement within 5 s".to_string(),
+                };
+                stats.set_publish_failures.fetch_add(1, Ordering::Relaxed);
+                waiting.tried = true;
+                warn!(camera_id = %camera, set_id = %message.set_id, attempt, error, "publishing a set failed");
+                tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
             }
         }
     }
-    warn!(camera_id = %camera, set_id = %set.set_id, "set not acknowledged; it will be published again on restart");
+    warn!(camera_id = %camera, set_id = %message.set_id, "set not acknowledged yet: kept, and tried again every tick");
     false
 }
 
@@ -416,5 +488,48 @@ async fn save_checkpoints(js: &jetstream::Context, cameras: &mut HashMap<String,
             Ok(_) => st.count.stored(checkpoint),
             Err(e) => warn!(camera_id = %camera, error = %e, "checkpoint not saved"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set_of(rows: usize, reps: usize) -> pump_proto::SetEvent {
+        pump_proto::SetEvent {
+            set_id: "s".into(),
+            reps: reps as u32,
+            rep_times_s: (0..reps).map(|i| i as f64).collect(),
+            features: (0..rows).map(|i| FeatureRow { angles: vec![i as f32; 6] }).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_set_too_large_for_the_stream_keeps_its_reps_and_loses_feature_rows_evenly() {
+        let stats = SetsStats::default();
+        let camera = CameraId::new("gym").unwrap();
+        // An hour at 30 poses/s: 108 000 rows, ~3.5 MB.
+        let big = set_of(108_000, 40);
+        assert!(prost::Message::encoded_len(&big) > pump_bus::streams::MAX_MESSAGE_BYTES as usize);
+        let fit = fitted(big.clone(), &camera, &stats).unwrap();
+        assert!(prost::Message::encoded_len(&fit) <= pump_bus::streams::MAX_MESSAGE_BYTES as usize);
+        assert_eq!((fit.reps, &fit.rep_times_s), (40, &big.rep_times_s));
+        // Every 4th row, from the first: still the set's motion from start to end.
+        assert_eq!(fit.features.len(), 27_000);
+        assert_eq!(fit.features[1].angles[0], 4.0);
+        assert_eq!(stats.sets_thinned.load(Ordering::Relaxed), 1);
+        // A set that fits is left whole; both wait to be stored until they are.
+        assert_eq!(fitted(set_of(500, 5), &camera, &stats).unwrap().features.len(), 500);
+        assert_eq!(stats.sets_unstored.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn a_set_that_cannot_fit_at_all_is_refused_with_its_reason_not_retried_for_ever() {
+        let stats = SetsStats::default();
+        let camera = CameraId::new("gym").unwrap();
+        assert!(fitted(set_of(10, 200_000), &camera, &stats).is_none());
+        assert_eq!(stats.sets_refused.load(Ordering::Relaxed), 1);
+        assert_eq!(stats.sets_unstored.load(Ordering::Relaxed), 0);
     }
 }
