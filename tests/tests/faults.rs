@@ -181,6 +181,35 @@ async fn after_a_nats_restart_the_streams_come_back_and_the_gateway_serves_again
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_nats_is_away_a_live_camera_drops_its_frames_instead_of_queueing_them() {
+    let mut nats = NatsServer::start();
+    let capture = pump_tests::services::start_fake_live_camera(&nats, "cam", 30.0).await;
+    let seen = |stats: &pump_capture::metrics::CaptureStats| {
+        stats.snapshot().get("cam").map(|s| (s.published, s.nats_down)).unwrap_or_default()
+    };
+    pump_tests::eventually("frames published", Duration::from_secs(10), || async { seen(&capture.stats).0 > 10 }).await;
+    nats.stop();
+    pump_tests::eventually("frames dropped, not queued", Duration::from_secs(10), || async {
+        seen(&capture.stats).1 >= 30
+    })
+    .await;
+    // Once the client knew, nothing more was handed to it: the frames it queues are those of
+    // the moment it took to notice, not the outage's.
+    let (published, dropped) = seen(&capture.stats);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (still, more) = seen(&capture.stats);
+    assert_eq!(still, published, "frames handed to a disconnected client");
+    assert!(more > dropped, "the camera kept reading: {more} dropped");
+    // Back: the camera's newest frames go out again.
+    nats.restart();
+    pump_tests::eventually("frames published again", Duration::from_secs(15), || async {
+        seen(&capture.stats).0 > still + 10
+    })
+    .await;
+    capture.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cameras_in_pump_cameras_keep_their_urls_whole() {
     // A URL with commas is one camera (it used to become two: the URL cut, and `b` on /dev/video2).
     let nats = NatsServer::start();

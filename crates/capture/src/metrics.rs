@@ -18,6 +18,8 @@ pub struct CaptureCameraStats {
     pub published: u64,
     /// Frames replaced by a newer one before the publisher got to them.
     pub skipped: u64,
+    /// Frames dropped while NATS was away (not queued in memory for when it is back).
+    pub nats_down: u64,
     pub open_failures: u64,
     pub read_failures: u64,
     pub stalls: u64,
@@ -71,6 +73,12 @@ impl CaptureStats {
         p.family(FRAMES_DROPPED, "counter", FRAMES_DROPPED_HELP);
         for (c, s) in &snap {
             p.sample(FRAMES_DROPPED, &[("stage", "capture"), ("camera", c), ("reason", "replaced")], s.skipped as f64);
+            // While NATS is away: dropped, never queued in memory.
+            p.sample(
+                FRAMES_DROPPED,
+                &[("stage", "capture"), ("camera", c), ("reason", "nats_down")],
+                s.nats_down as f64,
+            );
         }
         p.finish()
     }

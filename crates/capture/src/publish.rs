@@ -43,7 +43,19 @@ pub(crate) async fn publish_latest(
         let skipped = last_id.map(|l| f.frame.frame_id.saturating_sub(l + 1)).unwrap_or(0);
         *last_id = Some(f.frame.frame_id);
         let (ctx, client) = (&ctx, &client);
-        async move { publish_frame(ctx, client, &f, skipped).await }
+        async move {
+            // Without a server the client would queue every frame until it reconnects (thousands
+            // of raw frames, gigabytes): a live camera's old frames are worth nothing then, so
+            // they are dropped and counted; the end-of-stream marker is kept.
+            if !f.frame.end_of_stream && client.connection_state() != async_nats::connection::State::Connected {
+                ctx.stats.update(ctx.id.as_str(), |s| {
+                    s.skipped += skipped;
+                    s.nats_down += 1;
+                });
+                return false;
+            }
+            publish_frame(ctx, client, &f, skipped).await
+        }
     };
     // The newest frame if it has not gone out yet. Decided by frame id, not by the watch's
     // "changed" flag, which a reader thread that has finished (and dropped its sender) hides.
