@@ -200,7 +200,8 @@ async fn poses_two_replicas_deliver_out_of_order_all_count() {
 async fn on_a_three_node_cluster_the_sets_survive_the_loss_of_a_node() {
     // Three nodes, every stream on all three; the sets service and the camera given every URL.
     // A set, then the node they may be connected to is killed: the next set is counted and
-    // stored too, and both are on the stream the remaining nodes hold.
+    // stored too, and both are on the stream the remaining nodes hold; then the three nodes
+    // restarted one after another, and a third set.
     let cluster = pump_tests::nats::NatsCluster::start();
     let urls = cluster.urls();
     let connect = |name: &'static str| {
@@ -286,5 +287,35 @@ async fn on_a_three_node_cluster_the_sets_survive_the_loss_of_a_node() {
     wait_until("the second set, after a node was lost", || stats.sets_published.load(Ordering::SeqCst) == 2).await;
     let stored = stored_sets(&c).await;
     assert_eq!(stored.iter().map(|s| s.reps).collect::<Vec<_>>(), vec![4, 4]);
+
+    // A rolling restart: the lost node back, then each of the others restarted in turn, the
+    // cluster answering again before the next goes; a third set counted through it, nothing lost.
+    nodes[0].restart();
+    for i in [1, 2] {
+        nodes[i].restart();
+        tokio::time::timeout(T, async {
+            while js.get_stream(SETS_STREAM).await.is_err()
+                || js.get_stream(pump_bus::streams::POSES_STREAM).await.is_err()
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("the streams answer after node {i} restarted"));
+    }
+    let pf = |i: u64| pose_frame(420 + i, knee_at(i as f64 / FPS));
+    tokio::time::timeout(T, async {
+        for i in 0..210 {
+            while c.publish("pump.poses.gym", pf(i).encode_to_vec().into()).await.is_err() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        c.flush().await.ok();
+    })
+    .await
+    .unwrap();
+    wait_until("the third set, after a rolling restart", || stats.sets_published.load(Ordering::SeqCst) == 3).await;
+    let stored = stored_sets(&c).await;
+    assert_eq!(stored.iter().map(|s| s.reps).collect::<Vec<_>>(), vec![4, 4, 4]);
     pump_tests::services::stop_task(&shutdown, task).await;
 }
