@@ -52,6 +52,7 @@ bench: setup bench-python
     cargo bench -p pump-tests --bench cameras
     cargo bench -p pump-tests --bench fast_mode
     cargo bench -p pump-tests --bench sets_load
+    cargo bench -p pump-tests --bench replicas
 
 # How exactly reps are counted, clip by clip (truth, count at full rate, 10/6/4 poses/s, newest
 # wins), with RepCount's MAE and OBO and the exact-set rate: testdata's clips and ../shared/real,
