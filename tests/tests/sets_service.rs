@@ -175,6 +175,34 @@ async fn a_set_closed_while_jetstream_is_away_is_stored_once_it_is_back_without_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_of_a_poses_stream_since_made_again_is_not_taken_for_the_new_ones() {
+    let nats = NatsServer::start();
+    let c = client(&nats, "test").await;
+    let (task, shutdown, stats) = start_sets(&nats, client(&nats, "sets").await);
+    wait_until("ready", || stats.ready.load(Ordering::SeqCst)).await;
+    publish_frames(&c, 0..210).await;
+    wait_until("the first set", || stats.sets_published.load(Ordering::SeqCst) == 1).await;
+    pump_tests::services::stop_task(&shutdown, task).await;
+    // The poses stream deleted and made again (by an operator, on a new cluster): its sequences
+    // start over at 1, under the checkpoint's ~200.
+    let js = async_nats::jetstream::new(c.clone());
+    js.delete_stream(pump_bus::streams::POSES_STREAM).await.unwrap();
+    pump_bus::streams::ensure_streams(&js, &Default::default()).await.unwrap();
+    let (task, shutdown, stats) = start_sets(&nats, client(&nats, "sets").await);
+    wait_until("ready again", || stats.ready.load(Ordering::SeqCst)).await;
+    // The next set, 14 s on: every pose of it counted, none skipped as already done.
+    for i in 0..210u64 {
+        let pf = pose_frame(210 + i, knee_at(i as f64 / FPS));
+        c.publish("pump.poses.gym", pf.encode_to_vec().into()).await.unwrap();
+    }
+    c.flush().await.unwrap();
+    wait_until("the second set, on the new stream", || stats.sets_published.load(Ordering::SeqCst) == 1).await;
+    let stored = stored_sets(&c).await;
+    assert_eq!(stored.iter().map(|s| s.reps).collect::<Vec<_>>(), vec![4, 4]);
+    pump_tests::services::stop_task(&shutdown, task).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poses_two_replicas_deliver_out_of_order_all_count() {
     // Two inference replicas: every other frame's pose comes back after the next one's. Within
     // the reorder window each waits for the other and all count, in frame order.

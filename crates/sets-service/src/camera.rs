@@ -30,22 +30,47 @@ use pump_types::Pose;
 const POSE_RATE_WINDOW_SECONDS: f64 = 5.0;
 
 /// Where a camera resumes: replay from `resume_seq`; events up to `last_seq` were already sent.
+/// Sequences of one poses stream: `stream` says which (its creation time, unix ns; 0 unknown, as
+/// an older pump wrote them), so a checkpoint of a stream since deleted and made again, whose
+/// sequences start over at 1, is not taken for this one's.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Checkpoint {
     pub resume_seq: u64,
     pub last_seq: u64,
+    pub stream: u64,
 }
 
 impl Checkpoint {
-    /// The stored form: two decimal numbers, readable with `nats stream get`.
-    pub fn encode(&self) -> bytes::Bytes {
-        format!("{} {}", self.resume_seq, self.last_seq).into()
+    /// A new camera's: nothing done yet, on the stream `stream`.
+    pub fn on(stream: u64) -> Self {
+        Self { stream, ..Self::default() }
     }
 
+    /// The stored form: three decimal numbers, readable with `nats stream get`.
+    pub fn encode(&self) -> bytes::Bytes {
+        format!("{} {} {}", self.resume_seq, self.last_seq, self.stream).into()
+    }
+
+    /// Reads the stored form, or an older pump's two numbers (the stream unknown).
     pub fn decode(b: &[u8]) -> Option<Self> {
         let s = std::str::from_utf8(b).ok()?;
-        let (a, b) = s.split_once(' ')?;
-        Some(Self { resume_seq: a.parse().ok()?, last_seq: b.parse().ok()? })
+        let mut parts = s.split(' ');
+        let (resume, last) = (parts.next()?.parse().ok()?, parts.next()?.parse().ok()?);
+        let stream = match parts.next() {
+            Some(p) => p.parse().ok()?,
+            None => 0,
+        };
+        parts.next().is_none().then_some(Self { resume_seq: resume, last_seq: last, stream })
+    }
+
+    /// Whether this checkpoint's sequences are those of the poses stream made at `stream` whose
+    /// last sequence is `last_seq`: the same stream, or (unknown) none beyond its end.
+    pub fn is_of(&self, stream: u64, last_seq: u64) -> bool {
+        if self.stream == 0 {
+            self.resume_seq <= last_seq.saturating_add(1)
+        } else {
+            self.stream == stream
+        }
     }
 }
 
@@ -320,6 +345,7 @@ impl CameraCount {
         let next = Checkpoint {
             resume_seq: resume.max(self.checkpoint.resume_seq),
             last_seq: self.checkpoint.last_seq.max(done),
+            ..self.checkpoint
         };
         if next != self.checkpoint {
             self.checkpoint = next;
@@ -418,12 +444,26 @@ mod tests {
 
     #[test]
     fn checkpoints_read_back_and_refuse_garbage() {
-        let cp = Checkpoint { resume_seq: 17, last_seq: 42 };
+        let cp = Checkpoint { resume_seq: 17, last_seq: 42, stream: 1_700_000_000_123 };
         assert_eq!(Checkpoint::decode(&cp.encode()), Some(cp));
-        assert_eq!(&cp.encode()[..], b"17 42");
-        for bad in [&b""[..], b"17", b"a b", b"17 -1", &[0xff, 0x20, 0x31]] {
+        assert_eq!(&cp.encode()[..], b"17 42 1700000000123");
+        // An older pump's: the stream unknown.
+        assert_eq!(Checkpoint::decode(b"17 42"), Some(Checkpoint { resume_seq: 17, last_seq: 42, stream: 0 }));
+        for bad in [&b""[..], b"17", b"a b", b"17 -1", b"17 42 x", b"1 2 3 4", &[0xff, 0x20, 0x31]] {
             assert_eq!(Checkpoint::decode(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_checkpoint_is_of_its_own_poses_stream_only() {
+        let cp = Checkpoint { resume_seq: 5000, last_seq: 4990, stream: 7 };
+        assert!(cp.is_of(7, 6000));
+        // The stream made again: its sequences start over.
+        assert!(!cp.is_of(8, 6000));
+        // An older pump's, judged by the sequences: past this stream's end it is another's.
+        let old = Checkpoint { stream: 0, ..cp };
+        assert!(old.is_of(9, 4999) && old.is_of(9, 6000));
+        assert!(!old.is_of(9, 120));
     }
 
     #[test]
@@ -477,7 +517,7 @@ mod tests {
 
     #[test]
     fn poses_before_the_checkpoint_are_skipped_and_replays_are_marked() {
-        let mut c = CameraCount::new("rack1", settings(), Checkpoint { resume_seq: 10, last_seq: 20 });
+        let mut c = CameraCount::new("rack1", settings(), Checkpoint { resume_seq: 10, last_seq: 20, stream: 0 });
         assert_eq!(c.pose(&frame(1, 0.0, 170.0, 0), 9).skipped, Some(Skipped::Done));
         let h = c.pose(&frame(2, 0.1, 170.0, 0), 15);
         assert!(h.replayed && h.skipped.is_none());

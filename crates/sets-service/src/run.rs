@@ -152,11 +152,25 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
     while let Some(item) = subjects.next().await {
         names.push(item.context("cannot list checkpoints")?.0);
     }
+    // Which poses stream the checkpoints' sequences must be of: this one, by its creation time.
+    let mut poses_stream = js.get_stream(POSES_STREAM).await.context("cannot find the poses stream")?;
+    let poses_info = poses_stream.info().await.context("cannot read the poses stream")?;
+    let (stream_id, stream_last) =
+        (poses_info.created.unix_timestamp_nanos().max(0) as u64, poses_info.state.last_sequence);
     for name in names {
         let Some(camera) = subject::camera_of_sets_resume(&name) else { continue };
         if let Ok(m) = store.get_last_raw_message_by_subject(&name).await {
-            if let Some(cp) = Checkpoint::decode(&m.payload) {
-                checkpoints.insert(camera.to_string(), cp);
+            match Checkpoint::decode(&m.payload) {
+                Some(cp) if cp.is_of(stream_id, stream_last) => {
+                    // An older pump's: this stream's from now on.
+                    checkpoints.insert(camera.to_string(), Checkpoint { stream: stream_id, ..cp });
+                }
+                Some(cp) => warn!(
+                    camera_id = camera.as_str(),
+                    resume_seq = cp.resume_seq,
+                    "checkpoint of a poses stream since made again: the camera starts afresh"
+                ),
+                None => {}
             }
         }
     }
@@ -164,7 +178,6 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
         Some(seq) => consumer::DeliverPolicy::ByStartSequence { start_sequence: seq.max(1) },
         None => consumer::DeliverPolicy::New,
     };
-    let poses_stream = js.get_stream(POSES_STREAM).await.context("cannot find the poses stream")?;
     // Recreated at each start: its position is the checkpoint's, which covers the set in progress.
     let _ = poses_stream.delete_consumer(&config.consumer).await;
     let consumer: consumer::PullConsumer = poses_stream
@@ -226,7 +239,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
                             count: CameraCount::new(
                                 camera.as_str(),
                                 config.sets_for(camera.as_str()),
-                                checkpoints.get(camera.as_str()).copied().unwrap_or_default(),
+                                checkpoints.get(camera.as_str()).copied().unwrap_or(Checkpoint::on(stream_id)),
                             )
                             .with_reorder(config.reorder),
                             last_pose_at: std::time::Instant::now(),
