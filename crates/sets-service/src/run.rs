@@ -353,18 +353,24 @@ async fn publish_and_commit(
     for set in closed {
         if let Some(message) = fitted(set_message(&set, wall_offset_ns), &st.id, stats) {
             st.unstored.push_back(Unstored { message, tried: false });
+            stats.sets_unstored.fetch_add(1, Ordering::Relaxed);
         }
     }
-    publish_unstored(js, st, stats).await;
+    publish_unstored(js, st, FRESH_TRIES, stats).await;
     st.count.commit(seq);
 }
 
+/// Tries of a set just closed (a moment's loss rides them out); a waiting one is tried once a
+/// tick, so a stream that stays away holds the loop up for one acknowledgement's wait at most.
+const FRESH_TRIES: u32 = 3;
+const WAITING_TRIES: u32 = 1;
+
 /// Publishes a camera's waiting sets in order until one is not acknowledged; the checkpoint is
 /// held while any waits and let go (moved on at once) when none does. False when one failed.
-async fn publish_unstored(js: &jetstream::Context, st: &mut CameraState, stats: &SetsStats) -> bool {
+async fn publish_unstored(js: &jetstream::Context, st: &mut CameraState, tries: u32, stats: &SetsStats) -> bool {
     let had = st.unstored.len();
     while let Some(waiting) = st.unstored.front_mut() {
-        if !publish_set(js, &st.id, waiting, stats).await {
+        if !publish_set(js, &st.id, waiting, tries, stats).await {
             break;
         }
         st.unstored.pop_front();
@@ -378,7 +384,7 @@ async fn publish_unstored(js: &jetstream::Context, st: &mut CameraState, stats: 
 /// the next), until the first that fails again — the stream is still away.
 async fn retry_unstored(js: &jetstream::Context, cameras: &mut HashMap<String, CameraState>, stats: &SetsStats) {
     for st in cameras.values_mut().filter(|st| !st.unstored.is_empty()) {
-        if !publish_unstored(js, st, stats).await {
+        if !publish_unstored(js, st, WAITING_TRIES, stats).await {
             return;
         }
         st.count.commit(None);
@@ -402,15 +408,17 @@ fn fitted(mut message: pump_proto::SetEvent, camera: &CameraId, stats: &SetsStat
         }
         every = every.saturating_mul(2);
         // Every other row from the first; a last row alone goes too.
-        let keep = if message.features.len() > 1 { message.features.len().div_ceil(2) } else { 0 };
-        message.features = message.features.iter().step_by(2).take(keep).cloned().collect();
+        if message.features.len() == 1 {
+            message.features.clear();
+        } else {
+            message.features = message.features.iter().step_by(2).cloned().collect();
+        }
     }
     if every > 1 {
         warn!(camera_id = %camera, set_id = %message.set_id, rows, kept = message.features.len(), every,
             "set larger than the sets stream takes: its feature rows thinned to fit, every rep kept");
         stats.sets_thinned.fetch_add(1, Ordering::Relaxed);
     }
-    stats.sets_unstored.fetch_add(1, Ordering::Relaxed);
     Some(message)
 }
 
@@ -454,10 +462,16 @@ fn watch_pose_rate(camera: &CameraId, rate: f64, floor: f64, stats: &SetsStats) 
 }
 
 /// Publishes a set (true once the server acknowledges it; a duplicate, same set id, is stored
-/// once), with a few quick retries for a moment's loss; a longer one is [`retry_unstored`]'s.
-async fn publish_set(js: &jetstream::Context, camera: &CameraId, waiting: &mut Unstored, stats: &SetsStats) -> bool {
+/// once) in up to `tries` tries; a longer loss is [`retry_unstored`]'s.
+async fn publish_set(
+    js: &jetstream::Context,
+    camera: &CameraId,
+    waiting: &mut Unstored,
+    tries: u32,
+    stats: &SetsStats,
+) -> bool {
     let message = &waiting.message;
-    for attempt in 1..=3u32 {
+    for attempt in 1..=tries {
         let publish = pump_bus::publish::set(js, camera, message);
         match tokio::time::timeout(Duration::from_secs(5), publish).await {
             Ok(Ok(duplicate)) => {
@@ -477,7 +491,9 @@ async fn publish_set(js: &jetstream::Context, camera: &CameraId, waiting: &mut U
                 stats.set_publish_failures.fetch_add(1, Ordering::Relaxed);
                 waiting.tried = true;
                 warn!(camera_id = %camera, set_id = %message.set_id, attempt, error, "publishing a set failed");
-                tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+                if attempt < tries {
+                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+                }
             }
         }
     }
@@ -532,9 +548,9 @@ mod tests {
         assert_eq!(fit.features.len(), 27_000);
         assert_eq!(fit.features[1].angles[0], 4.0);
         assert_eq!(stats.sets_thinned.load(Ordering::Relaxed), 1);
-        // A set that fits is left whole; both wait to be stored until they are.
+        // A set that fits is left whole.
         assert_eq!(fitted(set_of(500, 5), &camera, &stats).unwrap().features.len(), 500);
-        assert_eq!(stats.sets_unstored.load(Ordering::Relaxed), 2);
+        assert_eq!(stats.sets_thinned.load(Ordering::Relaxed), 1);
     }
 
     #[test]
@@ -543,6 +559,5 @@ mod tests {
         let camera = CameraId::new("gym").unwrap();
         assert!(fitted(set_of(10, 200_000), &camera, &stats).is_none());
         assert_eq!(stats.sets_refused.load(Ordering::Relaxed), 1);
-        assert_eq!(stats.sets_unstored.load(Ordering::Relaxed), 0);
     }
 }
