@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use prost::Message;
 use pump_bus::streams::{POSES_STREAM, SETS_STREAM};
-use pump_proto::{PoseFrame, RepProgress, SetEvent};
-use pump_tests::bodies::{knee_in_squats, squatting_person};
+use pump_proto::{RepProgress, SetEvent};
+use pump_tests::bodies::{knee_in_squats, squatting_pose_frame};
 use pump_tests::gym::{cpu_seconds, quantile};
 use pump_tests::procs::{free_addr, wait_ready, Service};
 use pump_tests::services::client;
@@ -98,16 +98,7 @@ async fn main() {
             while offset + *k as f64 / rate <= now {
                 let t = *k as f64 / rate;
                 let knee = knee_in_squats(t % LOOP - LEAD, REPS, SECONDS_PER_REP);
-                let pf = PoseFrame {
-                    camera: format!("cam{cam:03}"),
-                    frame_id: *k,
-                    capture_ts_ns: 1_000_000_000 + (t * 1e9) as i64,
-                    source_ts_ns: (t * 1e9) as i64,
-                    width: 400,
-                    height: 500,
-                    people: vec![squatting_person(knee)],
-                    ..Default::default()
-                };
+                let pf = squatting_pose_frame(&format!("cam{cam:03}"), *k, t, knee);
                 c.publish(format!("pump.poses.cam{cam:03}"), pf.encode_to_vec().into()).await.unwrap();
                 published.lock().unwrap()[cam].push(Instant::now());
                 *k += 1;

@@ -1,7 +1,7 @@
 //! A synthetic athlete for the service tests and benches that publish poses straight onto the bus:
 //! a body that squats as one does, whatever the model.
 
-use pump_proto::{Keypoint, Person};
+use pump_proto::{Keypoint, Person, PoseFrame};
 
 /// A person squatting to `knee` degrees, as a body does: the ankles stay on the floor, the shins
 /// and thighs fold, the hips and the shoulders above them go down by what the legs lost.
@@ -31,4 +31,19 @@ pub fn knee_in_squats(t: f64, reps: u32, seconds_per_rep: f64) -> f32 {
         return 175.0;
     }
     175.0 - 85.0 * (0.5 - 0.5 * (t / seconds_per_rep * std::f64::consts::TAU).cos()) as f32
+}
+
+/// Camera `camera`'s pose frame `frame_id`, `t` seconds into its timeline (the capture clock 1 s
+/// ahead), its athlete squatting to `knee` degrees.
+pub fn squatting_pose_frame(camera: &str, frame_id: u64, t: f64, knee: f32) -> PoseFrame {
+    PoseFrame {
+        camera: camera.into(),
+        frame_id,
+        capture_ts_ns: 1_000_000_000 + (t * 1e9) as i64,
+        source_ts_ns: (t * 1e9) as i64,
+        width: 400,
+        height: 500,
+        people: vec![squatting_person(knee)],
+        ..Default::default()
+    }
 }

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use prost::Message;
 use pump_bus::streams::SETS_STREAM;
 use pump_proto::{PoseFrame, RepProgress};
-use pump_tests::bodies::{knee_in_squats, squatting_person};
+use pump_tests::bodies::{knee_in_squats, squatting_pose_frame};
 use pump_tests::services::{client, start_sets};
 use pump_tests::NatsServer;
 
@@ -24,17 +24,25 @@ fn knee_at(t: f64) -> f32 {
 /// Camera "gym"'s pose of frame `frame_id` (15 a second, the capture clock 1 s ahead), its
 /// person's knee at `knee` degrees.
 fn pose_frame(frame_id: u64, knee: f32) -> PoseFrame {
-    let t = frame_id as f64 / FPS;
-    PoseFrame {
-        camera: "gym".into(),
-        frame_id,
-        capture_ts_ns: 1_000_000_000 + (t * 1e9) as i64,
-        source_ts_ns: (t * 1e9) as i64,
-        width: 400,
-        height: 500,
-        people: vec![squatting_person(knee)],
-        ..Default::default()
-    }
+    squatting_pose_frame("gym", frame_id, frame_id as f64 / FPS, knee)
+}
+
+/// Frame `i` of the camera's second set, right after the first's 210 frames (its squats 14 s on).
+fn second_set(i: u64) -> PoseFrame {
+    pose_frame(210 + i, knee_at(i as f64 / FPS))
+}
+
+/// The sets service in process, consuming.
+async fn ready_sets(
+    nats: &NatsServer,
+) -> (
+    tokio::task::JoinHandle<pump_sets_service::Result<()>>,
+    tokio_util::sync::CancellationToken,
+    std::sync::Arc<pump_sets_service::SetsStats>,
+) {
+    let (task, shutdown, stats) = start_sets(nats, client(nats, "sets").await);
+    wait_until("ready", || stats.ready.load(Ordering::SeqCst)).await;
+    (task, shutdown, stats)
 }
 
 async fn publish_frames(c: &async_nats::Client, frames: impl IntoIterator<Item = u64>) {
@@ -72,8 +80,7 @@ async fn reps_stream_live_and_the_set_is_stored_once() {
     let nats = NatsServer::start();
     let c = client(&nats, "test").await;
     let mut reps = c.subscribe("pump.reps.gym").await.unwrap();
-    let (task, shutdown, stats) = start_sets(&nats, client(&nats, "sets").await);
-    wait_until("ready", || stats.ready.load(Ordering::SeqCst)).await;
+    let (task, shutdown, stats) = ready_sets(&nats).await;
     // 14 s of video: 4 reps, then standing long enough (3.5 s quiet) to close the set.
     let reps_in_set = || stats.cameras.read("gym", |c| (c.reps, c.sets));
     publish_frames(&c, 0..100).await;
@@ -125,8 +132,7 @@ async fn reps_stream_live_and_the_set_is_stored_once() {
 async fn a_restart_mid_set_continues_the_set_without_double_counting() {
     let nats = NatsServer::start();
     let c = client(&nats, "test").await;
-    let (task, shutdown, stats) = start_sets(&nats, client(&nats, "sets").await);
-    wait_until("ready", || stats.ready.load(Ordering::SeqCst)).await;
+    let (task, shutdown, stats) = ready_sets(&nats).await;
     // Two reps and a half, then the service stops.
     publish_frames(&c, 0..90).await;
     wait_until("first half", || stats.poses.load(Ordering::SeqCst) == 90).await;
@@ -135,8 +141,7 @@ async fn a_restart_mid_set_continues_the_set_without_double_counting() {
 
     // Poses keep coming while it is down; then it restarts.
     publish_frames(&c, 90..150).await;
-    let (task, shutdown, stats) = start_sets(&nats, client(&nats, "sets").await);
-    wait_until("ready again", || stats.ready.load(Ordering::SeqCst)).await;
+    let (task, shutdown, stats) = ready_sets(&nats).await;
     publish_frames(&c, 150..210).await;
     wait_until("the set", || stats.sets_published.load(Ordering::SeqCst) == 1).await;
     assert!(stats.replayed.load(Ordering::SeqCst) > 0, "the set in progress was rebuilt from the stream");
@@ -150,8 +155,7 @@ async fn a_restart_mid_set_continues_the_set_without_double_counting() {
 async fn a_set_closed_while_jetstream_is_away_is_stored_once_it_is_back_without_a_restart() {
     let mut nats = NatsServer::start();
     let c = client(&nats, "test").await;
-    let (task, shutdown, stats) = start_sets(&nats, client(&nats, "sets").await);
-    wait_until("ready", || stats.ready.load(Ordering::SeqCst)).await;
+    let (task, shutdown, stats) = ready_sets(&nats).await;
     // The four reps, then the server goes: the camera falls silent and its set closes after the
     // quiet time with nowhere to go.
     publish_frames(&c, 0..140).await;
@@ -178,8 +182,7 @@ async fn a_set_closed_while_jetstream_is_away_is_stored_once_it_is_back_without_
 async fn a_checkpoint_of_a_poses_stream_since_made_again_is_not_taken_for_the_new_ones() {
     let nats = NatsServer::start();
     let c = client(&nats, "test").await;
-    let (task, shutdown, stats) = start_sets(&nats, client(&nats, "sets").await);
-    wait_until("ready", || stats.ready.load(Ordering::SeqCst)).await;
+    let (task, shutdown, stats) = ready_sets(&nats).await;
     publish_frames(&c, 0..210).await;
     wait_until("the first set", || stats.sets_published.load(Ordering::SeqCst) == 1).await;
     pump_tests::services::stop_task(&shutdown, task).await;
@@ -188,12 +191,10 @@ async fn a_checkpoint_of_a_poses_stream_since_made_again_is_not_taken_for_the_ne
     let js = async_nats::jetstream::new(c.clone());
     js.delete_stream(pump_bus::streams::POSES_STREAM).await.unwrap();
     pump_bus::streams::ensure_streams(&js, &Default::default()).await.unwrap();
-    let (task, shutdown, stats) = start_sets(&nats, client(&nats, "sets").await);
-    wait_until("ready again", || stats.ready.load(Ordering::SeqCst)).await;
+    let (task, shutdown, stats) = ready_sets(&nats).await;
     // The next set, 14 s on: every pose of it counted, none skipped as already done.
     for i in 0..210u64 {
-        let pf = pose_frame(210 + i, knee_at(i as f64 / FPS));
-        c.publish("pump.poses.gym", pf.encode_to_vec().into()).await.unwrap();
+        c.publish("pump.poses.gym", second_set(i).encode_to_vec().into()).await.unwrap();
     }
     c.flush().await.unwrap();
     wait_until("the second set, on the new stream", || stats.sets_published.load(Ordering::SeqCst) == 1).await;
@@ -208,8 +209,7 @@ async fn poses_two_replicas_deliver_out_of_order_all_count() {
     // the reorder window each waits for the other and all count, in frame order.
     let nats = NatsServer::start();
     let c = client(&nats, "test").await;
-    let (task, shutdown, stats) = start_sets(&nats, client(&nats, "sets").await);
-    wait_until("ready", || stats.ready.load(Ordering::SeqCst)).await;
+    let (task, shutdown, stats) = ready_sets(&nats).await;
     let swapped: Vec<u64> =
         (0..210u64).collect::<Vec<_>>().chunks(2).flat_map(|p| p.iter().rev().copied().collect::<Vec<_>>()).collect();
     publish_frames(&c, swapped).await;
@@ -298,11 +298,10 @@ async fn on_a_three_node_cluster_the_sets_survive_the_loss_of_a_node() {
     .await
     .expect("the camera reconnects to another node");
     // The next set: frames on from where the first left off, its squats 14 s later.
-    let pf = |i: u64| pose_frame(210 + i, knee_at(i as f64 / FPS));
     tokio::time::timeout(T, async {
         for i in 0..210 {
             // Publishing waits out the failover: a publish on a lost connection is retried.
-            while c.publish("pump.poses.gym", pf(i).encode_to_vec().into()).await.is_err() {
+            while c.publish("pump.poses.gym", second_set(i).encode_to_vec().into()).await.is_err() {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
