@@ -80,7 +80,8 @@ async fn syncs_each_write(nats_server: &Path) -> Result<bool> {
         .with_context(|| format!("cannot run {}", nats_server.display()))?;
     let says = String::from_utf8_lossy(&out.stdout);
     let Some((version, current)) = nats_version(&says) else {
-        bail!("{} is not a nats-server (`--version` said {:?})", nats_server.display(), says.trim())
+        let first = says.lines().next().unwrap_or("").trim();
+        bail!("{} is not a nats-server (`--version` said {first:?})", nats_server.display())
     };
     if !current {
         say!(
