@@ -59,7 +59,7 @@ bench: setup bench-python
 # or the folders given (any folder of VIDEO.truth.json files with their poses). Not a test.
 reps-report *DIRS: setup
     cargo build --release -p pump-cli
-    cargo bench -p pump-tests --bench reps_report -- {{DIRS}}
+    PUMP_INVOCATION_DIR={{quote(invocation_directory())}} cargo bench -p pump-tests --bench reps_report -- {{DIRS}}
 
 # The service images (pump-capture, -infer, -sets, -gateway, and pump-nats), from the release
 # binaries, with podman or docker; then `docker compose -f deploy/compose.yaml up -d`.

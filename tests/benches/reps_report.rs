@@ -29,6 +29,16 @@ fn folder(dir: &Path) -> Vec<Clip> {
     truth_folder(dir)
 }
 
+/// A folder as the user named it: cargo runs benches in `tests/`, so a relative path is taken
+/// from where `just` was called (`PUMP_INVOCATION_DIR`), else from the workspace's root.
+fn given(arg: &str) -> PathBuf {
+    let path = PathBuf::from(arg);
+    if path.is_absolute() {
+        return path;
+    }
+    std::env::var_os("PUMP_INVOCATION_DIR").map(PathBuf::from).unwrap_or_else(workspace).join(path)
+}
+
 #[derive(Default, Clone)]
 struct Totals {
     clips: usize,
@@ -50,8 +60,12 @@ fn main() {
         if a == "--wide" {
             skip = true;
         } else if !a.starts_with('-') {
-            args.push(PathBuf::from(a));
+            args.push(given(a));
         }
+    }
+    if let Some(missing) = args.iter().find(|d| !d.is_dir()) {
+        eprintln!("reps report: {} is not a folder", missing.display());
+        std::process::exit(2);
     }
     let dirs = if args.is_empty() {
         let mut d = vec![testdata("clips"), testdata("people"), testdata("people/hard")];
