@@ -180,3 +180,41 @@ fn a_set_that_is_no_squat_is_not_called_one() {
     assert_eq!((lines[0]["exercise"].as_str(), lines[0]["pending"].as_bool()), (Some("curl"), Some(true)));
     assert!(lines[0]["reps"].as_u64().is_some_and(|r| (11..=12).contains(&r)), "{}", lines[0]);
 }
+
+/// Half an hour of squats every 2 s with no pause, as `pump detect` lines at 15 fps.
+fn endless_squats_lines(minutes: u32) -> Vec<u8> {
+    let reps = minutes * 30;
+    let mut text = String::new();
+    for i in 0..u64::from(minutes) * 60 * 15 {
+        let t = i as f64 / 15.0;
+        let p = pump_tests::bodies::squatting_person(pump_tests::bodies::knee_in_squats(t - 1.0, reps, 2.0));
+        let b = p.r#box.unwrap();
+        let kps: Vec<[f32; 3]> = p.keypoints.iter().map(|k| [k.x, k.y, k.confidence]).collect();
+        let pose = serde_json::json!({"box": [b.x1, b.y1, b.x2, b.y2], "score": p.score, "keypoints": kps});
+        text.push_str(&serde_json::json!({"frame": i, "ts": t, "shape": [500, 400], "poses": [pose]}).to_string());
+        text.push('\n');
+    }
+    text.into_bytes()
+}
+
+#[test]
+fn a_half_hour_without_a_pause_is_sets_of_at_most_a_hundred_reps_continued_with_none_lost() {
+    let out = sets(&["--exercise", "squat", "-"], Some(&endless_squats_lines(30)));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = json_lines(&String::from_utf8(out.stdout).unwrap());
+    let counts: Vec<u64> = lines.iter().map(|s| s["reps"].as_u64().unwrap()).collect();
+    // 900 reps, the last still on its way up when the stream ends; before, one set of them all
+    // that a live camera never closed.
+    assert!((899..=900).contains(&counts.iter().sum::<u64>()), "{counts:?}");
+    assert!(lines.len() >= 9 && counts.iter().all(|&n| n <= 100), "{counts:?}");
+    let (last, continued) = lines.split_last().unwrap();
+    assert!(continued.iter().all(|s| s["continued"] == true) && last["continued"] == false, "{lines:?}");
+    assert!(lines.iter().all(|s| s["partial_reps"].as_array().unwrap().is_empty()));
+    for w in lines.windows(2) {
+        assert!(w[1]["start"].as_f64().unwrap() >= w[0]["end"].as_f64().unwrap());
+    }
+    // One bad value is one clear line.
+    let out = sets(&["--max-set-reps", "0", "-"], Some(b""));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--max-set-reps"));
+}

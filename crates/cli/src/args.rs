@@ -159,6 +159,14 @@ pub struct SetsArgs {
     /// Poses a second under which a set is pending (its count not trusted).
     #[arg(long, env = "PUMP_MIN_POSE_RATE", default_value_t = pump_sets::DEFAULT_MIN_POSE_RATE)]
     pub min_pose_rate: f64,
+    /// The longest a set lasts (seconds): a set going on past it closes at its next rep, said
+    /// `continued`, and that rep opens the next set (memory and what a crash can lose stay one
+    /// set's, however long the athlete goes on).
+    #[arg(long, env = "PUMP_MAX_SET_SECONDS", default_value_t = pump_sets::DEFAULT_MAX_SET_SECONDS)]
+    pub max_set_seconds: f64,
+    /// The most reps a set holds: its next rep opens the next set, as with --max-set-seconds.
+    #[arg(long, env = "PUMP_MAX_SET_REPS", default_value_t = pump_sets::DEFAULT_MAX_SET_REPS)]
+    pub max_set_reps: usize,
     /// Folder of prototype files (one reference rep each, exercise name inside) that recognise
     /// the exercise without --exercise; they replace the shipped ones (squats, a lunge, a curl,
     /// push-ups, sit-ups).

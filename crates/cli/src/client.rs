@@ -224,7 +224,7 @@ pub fn set_json(s: &SetEvent) -> serde_json::Value {
            "start_frame": s.start_frame, "end_frame": s.end_frame, "reps": s.reps, "rep_times": s.rep_times_s,
            "rep_depths_deg": s.rep_depths_deg, "rep_durations_s": s.rep_durations_s,
            "exercise": s.exercise, "confidence": s.confidence, "frames": s.frames, "pending": s.pending,
-           "clip": (!s.clip.is_empty()).then_some(&s.clip)})
+           "continued": s.continued, "clip": (!s.clip.is_empty()).then_some(&s.clip)})
 }
 
 fn set_line(s: &SetEvent, format: SetFormat) -> String {
@@ -244,7 +244,7 @@ fn set_line(s: &SetEvent, format: SetFormat) -> String {
                 .join("\n")
         }
         SetFormat::Text => format!(
-            "{:<12} {:<20} {:>3} reps of {:<12} ({:.0} % sure)  depth {}  tempo {}  {}{}{}",
+            "{:<12} {:<20} {:>3} reps of {:<12} ({:.0} % sure)  depth {}  tempo {}  {}{}{}{}",
             s.camera,
             utc(s.start_unix_ns),
             s.reps,
@@ -254,6 +254,7 @@ fn set_line(s: &SetEvent, format: SetFormat) -> String {
             span_of(&s.rep_durations_s, " s", 1),
             s.set_id,
             if s.pending { "  pending: confirm" } else { "" },
+            if s.continued { "  continued in the next set" } else { "" },
             if s.clip.is_empty() { String::new() } else { format!("  clip: pump clip {}", s.set_id) }
         ),
     }

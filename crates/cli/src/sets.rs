@@ -1,6 +1,7 @@
 //! `pump sets`: reads `pump detect` lines, prints one JSON line per closed set:
 //! `{"type":"set","set_id":…,"camera":…,"start":s,"end":s,"start_frame":i,"end_frame":j,
-//!   "reps":N,"rep_times":[…],"partial_reps":[…],"counted_on":signal,"exercise":…,"confidence":c,"frames":T,"pose_rate":r,"longest_gap":s,"pending":b}`.
+//!   "reps":N,"rep_times":[…],"partial_reps":[…],"counted_on":signal,"exercise":…,"confidence":c,"frames":T,"pose_rate":r,"longest_gap":s,"pending":b,
+//!   "continued":b}` (`continued`: closed at `--max-set-seconds`/`--max-set-reps`, the next set goes on).
 
 use std::io::{BufRead, BufReader, Write};
 
@@ -50,6 +51,7 @@ struct OutSet<'a> {
     pose_rate: f64,
     longest_gap: f64,
     pending: bool,
+    continued: bool,
 }
 
 fn r3(v: f64) -> f64 {
@@ -75,6 +77,7 @@ fn print_set(out: &mut impl Write, e: &ClosedSet) -> Result<()> {
         pose_rate: r3(e.pose_rate),
         longest_gap: r3(e.longest_gap),
         pending: e.pending,
+        continued: e.continued,
     };
     serde_json::to_writer(&mut *out, &line)?;
     out.write_all(b"\n")?;
@@ -179,6 +182,9 @@ pub fn run(args: SetsArgs) -> Result<()> {
     if !(args.min_pose_rate >= 0.0 && args.min_pose_rate.is_finite()) {
         bail!("--min-pose-rate must be zero or more");
     }
+    if !(args.max_set_seconds.is_finite() && args.max_set_seconds > 0.0) || args.max_set_reps == 0 {
+        bail!("--max-set-seconds and --max-set-reps must be above zero");
+    }
     let input = open_input(path)?;
     let prototypes = match &args.prototypes {
         Some(dir) => pump_features::load_prototypes(dir)?,
@@ -190,6 +196,8 @@ pub fn run(args: SetsArgs) -> Result<()> {
         prototypes,
         zone: args.zone,
         min_pose_rate: args.min_pose_rate,
+        max_seconds: args.max_set_seconds,
+        max_reps: args.max_set_reps,
         reps: pump_sets::RepConfig { smoothing: args.smoothing_seconds, ..Default::default() },
     };
     let mut tracker = SetTracker::new(&args.camera, cfg);

@@ -228,6 +228,7 @@ struct SetRow {
     start_s: f64,
     end_s: f64,
     pending: bool,
+    continued: bool,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -307,6 +308,7 @@ async fn api_cameras(State(p): State<Arc<Preview>>) -> Result<Response, ServiceE
                         start_s: s.start_s,
                         end_s: s.end_s,
                         pending: s.pending,
+                        continued: s.continued,
                     })
                     .collect(),
             }

@@ -33,6 +33,14 @@ struct Args {
     /// `below_pose_rate_floor` in /healthz, and the camera's sets are pending.
     #[arg(long, env = "PUMP_MIN_POSE_RATE", default_value_t = pump_sets::DEFAULT_MIN_POSE_RATE)]
     min_pose_rate: f64,
+    /// The longest a set lasts (seconds): a set going on past it closes at its next rep, said
+    /// `continued`, and that rep opens the next set (memory and what a crash can lose stay one
+    /// set's, however long the athlete goes on).
+    #[arg(long, env = "PUMP_MAX_SET_SECONDS", default_value_t = pump_sets::DEFAULT_MAX_SET_SECONDS)]
+    max_set_seconds: f64,
+    /// The most reps a set holds: its next rep opens the next set, as with --max-set-seconds.
+    #[arg(long, env = "PUMP_MAX_SET_REPS", default_value_t = pump_sets::DEFAULT_MAX_SET_REPS)]
+    max_set_reps: usize,
     /// How long (ms of the camera's time) a pose waits for older ones that a slower inference
     /// replica has not delivered yet, so that the replicas' poses add up in frame order; live
     /// counts come that much later. A pose later than this is dropped and counted
@@ -82,6 +90,11 @@ async fn main() -> ExitCode {
         return pump_bus::args::usage_error("pump-sets", "--min-pose-rate must be zero or more");
     }
     config.sets.min_pose_rate = args.min_pose_rate;
+    if !(args.max_set_seconds.is_finite() && args.max_set_seconds > 0.0) || args.max_set_reps == 0 {
+        return pump_bus::args::usage_error("pump-sets", "--max-set-seconds and --max-set-reps must be above zero");
+    }
+    config.sets.max_seconds = args.max_set_seconds;
+    config.sets.max_reps = args.max_set_reps;
     config.reorder = std::time::Duration::from_millis(args.reorder_ms);
     for (camera, exercise) in args.camera_exercise {
         config.cameras.entry(camera).or_default().exercise = Some(exercise);

@@ -91,6 +91,7 @@ pub fn set_message(e: &ClosedSet, wall_offset_ns: i64) -> pump_proto::SetEvent {
         trace_deg: e.trace.iter().map(|p| p.1).collect(),
         // The gateway says where a clip is; the sets service records none.
         clip: String::new(),
+        continued: e.continued,
     }
 }
 

@@ -45,6 +45,9 @@ pub struct ClosedSet {
     /// Fewer than 3 reps, an exercise recognised with confidence under 0.75, a pose rate under
     /// the floor or a pause that could hide a rep: the athlete should confirm the set.
     pub pending: bool,
+    /// Closed at the longest a set may last ([`crate::SetConfig::max_seconds`], `max_reps`)
+    /// while the athlete went on: the camera's next set continues this one.
+    pub continued: bool,
 }
 
 /// The most points a set's angle trace carries: a plot a few hundred pixels wide needs no more,

@@ -16,4 +16,7 @@ pub mod set;
 pub use events::{ClosedSet, TrackerEvent, UNKNOWN_EXERCISE};
 pub use people::{People, PersonId, Zone};
 pub use reps::{Rep, RepConfig, RepCounter};
-pub use set::{FrameInput, SetConfig, SetTracker, DEFAULT_MIN_POSE_RATE, MAX_TRUSTED_GAP_SECONDS};
+pub use set::{
+    FrameInput, SetConfig, SetTracker, DEFAULT_MAX_SET_REPS, DEFAULT_MAX_SET_SECONDS, DEFAULT_MIN_POSE_RATE,
+    MAX_TRUSTED_GAP_SECONDS,
+};

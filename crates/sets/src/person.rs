@@ -136,6 +136,13 @@ impl Person {
         partner.take_while(|r| r.bottom > rep.bottom - within).any(|r| r.bottom - rep.bottom < within)
     }
 
+    /// Forgets every signal's reps that turned before `t` ([`RepCounter::forget_before`]).
+    pub(crate) fn forget_before(&mut self, t: f64) {
+        for f in self.families.iter_mut() {
+            f.counter.forget_before(t);
+        }
+    }
+
     /// Family `fi`'s rep counter.
     pub(crate) fn counter(&self, fi: usize) -> &RepCounter {
         &self.families[fi].counter

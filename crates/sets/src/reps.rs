@@ -117,6 +117,9 @@ pub struct RepCounter {
     quick: Option<(f64, f32, f64)>,
     /// What one of `min_amplitude` is in the signal's values (see [`RepCounter::set_unit`]).
     unit: f32,
+    /// The deepest way down (`top - depth`) of the reps of the set in progress: kept as they
+    /// come, not found again among them on every sample of an hour-long set.
+    set_deepest: f32,
 }
 
 /// Units a smoothed value must rise to move a rep's end (jitter on a plateau does not), as a
@@ -148,6 +151,7 @@ impl RepCounter {
             set_from: 0,
             quick: None,
             unit: 1.0,
+            set_deepest: 0.0,
         }
     }
 
@@ -169,8 +173,20 @@ impl RepCounter {
         rep.top - rep.depth < self.cfg.confirm_below * self.unit
     }
 
+    /// The reps counted and not forgotten ([`RepCounter::forget_before`]), oldest first.
     pub fn reps(&self) -> &[Rep] {
         &self.reps
+    }
+
+    /// Forgets the reps that turned before `t` (a closed set's, or motion long past), but for
+    /// the last few of the set in progress, whose swings are its amplitude: a counter that runs
+    /// for hours holds a few reps, not every rep of the day. Returns how many it forgot.
+    pub fn forget_before(&mut self, t: f64) -> usize {
+        let past = self.reps.iter().take_while(|r| r.bottom < t).count();
+        let n = past.min(self.set_from.max(self.reps.len().saturating_sub(AMPLITUDE_REPS)));
+        self.reps.drain(..n);
+        self.set_from = self.set_from.saturating_sub(n);
+        n
     }
 
     pub fn count(&self) -> usize {
@@ -233,7 +249,7 @@ impl RepCounter {
         // (a rebound that 4 poses a second happen to catch) is no quarter rep. Not once one rep
         // just reached the floor of one signal alone: a quarter squat's reps measure either side.
         let deep_enough = (2.0 * self.cfg.min_amplitude).max(self.cfg.confirm_below) * self.unit;
-        let deep = self.reps[self.set_from..].iter().any(|r| r.top - r.depth >= deep_enough);
+        let deep = self.set_deepest >= deep_enough;
         let floor =
             if deep { self.cfg.min_amplitude.max(self.cfg.confirm_below) } else { self.cfg.min_amplitude } * self.unit;
         if recent.is_empty() {
@@ -276,6 +292,7 @@ impl RepCounter {
                 if t - self.last_activity > self.cfg.idle_reset && self.set_from < self.reps.len() {
                     // Long at rest: the next set has its own amplitude, and learns its own direction.
                     self.set_from = self.reps.len();
+                    self.set_deepest = 0.0;
                     if self.cfg.rest.is_none() {
                         self.phase = Some(Phase::Learning { lo: raw, lo_t: t, hi: raw, hi_t: t });
                         return None;
@@ -329,6 +346,7 @@ impl RepCounter {
                             }
                             last.end = t;
                             last.recovery = last.recovery.max(s);
+                            self.set_deepest = self.set_deepest.max(last.top - last.depth);
                         }
                         return None;
                     }
@@ -341,6 +359,7 @@ impl RepCounter {
                     self.quick = None;
                     let rep = Rep { start: start_t, bottom: lo_t, end: t, depth: lo, top, recovery: s };
                     self.reps.push(rep);
+                    self.set_deepest = self.set_deepest.max(top - lo);
                     Some(rep)
                 } else {
                     None

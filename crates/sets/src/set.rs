@@ -49,7 +49,19 @@ pub struct SetConfig {
     pub zone: Option<Zone>,
     /// Poses a second under which a set's count is not trusted (the set is pending).
     pub min_pose_rate: f64,
+    /// The longest a set lasts (s) and the most reps it holds: at either, it closes at its last
+    /// rep's return, said `continued`, and the athlete's next rep opens the next set.
+    pub max_seconds: f64,
+    pub max_reps: usize,
 }
+
+/// A set that goes on longer than this (s) is closed and continued: someone exercising for an
+/// hour, or motion that never stops, would otherwise keep every frame of the hour in memory and
+/// lose all of it with the process. Five minutes of poses at 30 a second is 9000 feature rows,
+/// well inside one NATS message.
+pub const DEFAULT_MAX_SET_SECONDS: f64 = 300.0;
+/// A set of more reps than this is closed and continued, as [`DEFAULT_MAX_SET_SECONDS`].
+pub const DEFAULT_MAX_SET_REPS: usize = 100;
 
 impl Default for SetConfig {
     fn default() -> Self {
@@ -60,6 +72,8 @@ impl Default for SetConfig {
             prototypes: Vec::new(),
             zone: None,
             min_pose_rate: DEFAULT_MIN_POSE_RATE,
+            max_seconds: DEFAULT_MAX_SET_SECONDS,
+            max_reps: DEFAULT_MAX_SET_REPS,
         }
     }
 }
@@ -97,6 +111,10 @@ struct OpenSet {
     live: usize,
     /// Whose count the last live event said.
     reported: Option<PersonId>,
+    /// The turnaround of the rep that brought the set to its longest ([`SetConfig::max_reps`],
+    /// `max_seconds`): the set closes with it when the next rep comes, so that rep is back at
+    /// rest (whole) in this set and the next opens the next.
+    full_at: Option<f64>,
 }
 
 /// Follows one camera's timeline.
@@ -181,6 +199,13 @@ impl SetTracker {
             while self.frames.front().is_some_and(|f| input.t - f.t > PRE_ROLL_SECONDS) {
                 self.frames.pop_front();
             }
+            // A rep that completes now turned at most a quiet time ago (a longer way back is a
+            // held position left), and a set it opens begins within the pre-roll: reps older
+            // than both are nobody's.
+            let horizon = input.t - PRE_ROLL_SECONDS - self.cfg.quiet;
+            for person in self.persons.values_mut() {
+                person.forget_before(horizon);
+            }
         }
         events.extend(self.count(reps));
         self.forget_people();
@@ -207,6 +232,15 @@ impl SetTracker {
         reps.sort_by(|a, b| a.2.bottom.total_cmp(&b.2.bottom));
         let mut events = Vec::new();
         for (id, _, rep) in reps {
+            // The rep after the one that filled the set: the set closes with the reps before
+            // it, marked continued, and this rep opens the next.
+            let full_at = self.open.as_ref().and_then(|o| o.full_at);
+            if let Some(b) = full_at.filter(|b| rep.bottom - b >= within) {
+                if let Some(mut e) = self.close_before(b + within / 2.0) {
+                    e.continued = true;
+                    events.push(TrackerEvent::Closed(Box::new(e)));
+                }
+            }
             if self.open.is_none() {
                 self.open = Some(self.open_set(id, &rep));
             }
@@ -248,6 +282,12 @@ impl SetTracker {
                 let trace = self.trace(athlete_id, family, start, rep.end.max(rep.bottom));
                 let athlete = self.people.bbox_of(athlete);
                 events.push(TrackerEvent::Rep { set_id, reps: live, t: rep.bottom, athlete, trace });
+            }
+            let (max_reps, max_seconds) = (self.cfg.max_reps, self.cfg.max_seconds);
+            if let Some(open) = self.open.as_mut().filter(|o| o.full_at.is_none() && o.athlete == id) {
+                if open.live >= max_reps || rep.end - open.start >= max_seconds {
+                    open.full_at = Some(rep.bottom);
+                }
             }
         }
         events
@@ -326,7 +366,7 @@ impl SetTracker {
                 (*pid, b)
             })
             .collect();
-        OpenSet { set_id, start, base, athlete: id, last_rep_t: rep.bottom, live: 0, reported: None }
+        OpenSet { set_id, start, base, athlete: id, last_rep_t: rep.bottom, live: 0, reported: None, full_at: None }
     }
 
     /// Drops the signals of people gone from view, except the athlete of the set in progress.
@@ -367,8 +407,17 @@ impl SetTracker {
     /// Closes the set in progress: the athlete's reps of the family that counts, over the span
     /// they cover, with what makes the count trustworthy or not.
     fn close(&mut self) -> Option<ClosedSet> {
+        self.close_before(f64::INFINITY)
+    }
+
+    /// Closes the set in progress with the reps that turned before `until` (the next set's
+    /// first rep may already be in the counters).
+    fn close_before(&mut self, until: f64) -> Option<ClosedSet> {
         let mut open = self.open.take()?;
-        let family_reps = self.athlete_reps(&open);
+        let mut family_reps = self.athlete_reps(&open);
+        for reps in family_reps.iter_mut() {
+            reps.retain(|r| r.bottom < until);
+        }
         open.start = self.first_move(&open, &family_reps);
         let end_guess = family_reps.iter().flatten().map(|r| r.end).fold(open.start, f64::max);
         let (features, feature_times) = self.athlete_features(&open, end_guess);
@@ -392,6 +441,11 @@ impl SetTracker {
         // Frames up to the set's end are done with; later ones may start the next set.
         self.frames.retain(|f| f.t > end);
         self.closed_until = end;
+        // A later rep may still look for its partner signal's turn within `min_period`.
+        let forget = end - self.cfg.reps.min_period;
+        for person in self.persons.values_mut() {
+            person.forget_before(forget);
+        }
         let n = reps.len();
         Some(ClosedSet {
             camera: self.camera.clone(),
@@ -414,6 +468,7 @@ impl SetTracker {
             pose_rate: span.pose_rate,
             longest_gap: span.longest_gap,
             trace,
+            continued: false,
             pending: n < PENDING_MIN_REPS
                 || confidence < PENDING_MIN_CONFIDENCE
                 || span.pose_rate < self.cfg.min_pose_rate

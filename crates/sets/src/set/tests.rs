@@ -504,3 +504,72 @@ fn quarter_squats_count_when_the_hips_and_shoulders_both_drop_and_never_on_one_a
         }
     }
 }
+
+/// Squats every 2 s for `minutes` without a pause at 15 poses a second: the sets closed on the
+/// way, the tracker's largest frame buffer and largest count of remembered reps.
+fn endless_squats(cfg: SetConfig, minutes: u64) -> (Vec<ClosedSet>, usize, usize, SetTracker) {
+    let mut t = SetTracker::new("cam", cfg);
+    let (mut sets, mut most_frames, mut most_reps) = (Vec::new(), 0, 0);
+    let reps = (minutes * 30) as usize;
+    for i in 0..minutes * 60 * 15 {
+        let time = i as f64 / 15.0;
+        let p = [person(knee_at(time, 1.0, reps))];
+        sets.extend(closed(&t.push(FrameInput { t: time, frame: i, width: 400.0, height: 500.0, poses: &p })));
+        most_frames = most_frames.max(t.frames.len());
+        let remembered = t.persons.values().flat_map(|p| p.families.iter().map(|f| f.counter.reps().len())).sum();
+        most_reps = most_reps.max(remembered);
+    }
+    sets.extend(t.finish());
+    (sets, most_frames, most_reps, t)
+}
+
+#[test]
+fn a_set_that_never_ends_is_closed_at_its_most_reps_and_continued_with_no_rep_lost() {
+    let (sets, most_frames, most_reps, _) = endless_squats(squat_cfg(25.0), 30);
+    let counts: Vec<usize> = sets.iter().map(|s| s.reps).collect();
+    // 900 reps from t = 1 to 1801; the last ends as the stream does.
+    assert!((899..=900).contains(&counts.iter().sum::<usize>()), "{counts:?}");
+    assert!(counts[..counts.len() - 1].iter().all(|&n| n == DEFAULT_MAX_SET_REPS), "{counts:?}");
+    let (continued, last) = sets.split_at(sets.len() - 1);
+    assert!(continued.iter().all(|s| s.continued) && !last[0].continued);
+    assert!(sets.iter().all(|s| s.partial_reps.is_empty()), "a cut leaves no rep half in one set");
+    // Each set begins where the one before it ended, and its reps are its own.
+    for w in sets.windows(2) {
+        assert!(w[1].start >= w[0].end && w[1].start - w[0].end < 2.0, "{} then {}", w[0].end, w[1].start);
+        assert!(w[1].rep_times[0] > *w[0].rep_times.last().unwrap() + 1.5);
+        assert_ne!(w[0].set_id, w[1].set_id);
+    }
+    // What the tracker holds is one set's, not the half hour's: 100 reps of 2 s at 15 fps and
+    // the pre-roll, a few reps per signal.
+    assert!(most_frames <= (200.0 + PRE_ROLL_SECONDS + 5.0) as usize * 15, "{most_frames} frames held");
+    assert!(most_reps <= SIGNALS.len() * (DEFAULT_MAX_SET_REPS + 5), "{most_reps} reps remembered");
+}
+
+#[test]
+fn a_set_that_never_ends_is_closed_at_its_longest() {
+    let cfg = SetConfig { max_reps: usize::MAX, max_seconds: 120.0, ..squat_cfg(25.0) };
+    let (sets, most_frames, _, _) = endless_squats(cfg, 10);
+    let counts: Vec<usize> = sets.iter().map(|s| s.reps).collect();
+    assert!((299..=300).contains(&counts.iter().sum::<usize>()), "{counts:?}");
+    for s in &sets[..sets.len() - 1] {
+        assert!(s.partial_reps.is_empty());
+        assert!(s.continued && (119.0..124.0).contains(&(s.end - s.start)), "{} .. {}", s.start, s.end);
+    }
+    assert!(most_frames <= (124.0 + PRE_ROLL_SECONDS) as usize * 15, "{most_frames} frames held");
+}
+
+#[test]
+fn a_counter_forgets_old_reps_but_the_amplitude_of_the_set_in_progress() {
+    let mut c = crate::RepCounter::new(RepConfig::default());
+    for i in 0..700 {
+        let t = i as f64 / 15.0;
+        c.push(t, Some(knee_at(t, 1.0, 20)));
+    }
+    assert_eq!(c.count(), 20);
+    // Bottoms every 2 s from 2 s.
+    assert_eq!(c.forget_before(21.0), 10, "the reps that turned before 21 s");
+    assert!(c.reps()[0].bottom > 21.0);
+    // Forgetting everything keeps the set's last five, whose swings say what counts next.
+    assert_eq!(c.forget_before(f64::INFINITY), 5);
+    assert_eq!(c.reps().len(), 5);
+}
