@@ -358,3 +358,87 @@ async fn each_camera_can_have_its_own_encoding() {
     assert_eq!(out.status.code(), Some(64), "{stderr}");
     assert!(stderr.contains("camera b, which is not one of --camera"), "{stderr}");
 }
+
+/// A camera host whose clock is wrong by decades, or a frame that says it was taken at the ends
+/// of time: stamps the services subtract from their own clock or from each other. Those
+/// subtractions panicked (debug) or wrapped (release) in five places; now they saturate, the
+/// frame is judged by the result (too old, or not yet), and every service goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_and_poses_stamped_at_the_ends_of_time_break_no_service() {
+    use prost::Message;
+    use pump_proto::{Encoding, Frame, PoseFrame};
+    let nats = NatsServer::start();
+    let logs = tempfile::tempdir().unwrap();
+    let (infer_http, sets_http, gw_http) = (free_addr(), free_addr(), free_addr());
+    let infer = Service::start("pump-infer", &[], &env(&nats, infer_http), logs.path());
+    let sets = Service::start(
+        "pump-sets",
+        &["--exercise", "squat", "--quiet-seconds", "4"],
+        &env(&nats, sets_http),
+        logs.path(),
+    );
+    let grpc = free_addr().to_string();
+    let gw = Service::start("pump-gateway", &["--clips", "--grpc-addr", &grpc], &env(&nats, gw_http), logs.path());
+    for (s, addr) in [(&infer, infer_http), (&sets, sets_http), (&gw, gw_http)] {
+        wait_ready(s, addr).await;
+    }
+    let c = pump_tests::services::client(&nats, "wrong-clock").await;
+    let bus = std::fs::read(testdata("bus.jpg")).unwrap();
+    let frame = |camera: &str, id: u64, ts: i64| Frame {
+        camera: camera.into(),
+        frame_id: id,
+        capture_ts_ns: ts,
+        source_ts_ns: ts,
+        width: 810,
+        height: 1080,
+        encoding: Encoding::Jpeg as i32,
+        data: bus.clone().into(),
+        ..Default::default()
+    };
+    let extremes = [i64::MIN, i64::MIN + 1, -1, i64::MAX - 1, i64::MAX];
+    for (i, ts) in extremes.iter().enumerate() {
+        let f = frame("ends", i as u64 + 1, *ts);
+        c.publish("pump.frames.ends", f.encode_to_vec().into()).await.unwrap();
+        c.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Poses straight onto the bus as a replica would publish them: squats whose capture and
+    // timeline clocks are at opposite ends, then at the same far end.
+    for (camera, capture, source) in
+        [("ends-a", i64::MAX - 60_000_000_000, i64::MIN), ("ends-b", i64::MIN, i64::MAX - 60_000_000_000)]
+    {
+        for i in 0..150u64 {
+            let t = i as f64 / 15.0;
+            let knee = pump_tests::bodies::knee_in_squats(t - 1.0, 3, 2.0);
+            let mut pf: PoseFrame = pump_tests::bodies::squatting_pose_frame(camera, i, t, knee);
+            let step = (t * 1e9) as i64;
+            pf.capture_ts_ns = capture.saturating_add(step);
+            pf.source_ts_ns = source.saturating_add(step);
+            pf.publish_ts_ns = i64::MIN;
+            c.publish(format!("pump.poses.{camera}"), pf.encode_to_vec().into()).await.unwrap();
+        }
+        c.flush().await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Every service still answers, none panicked, and a frame of now still gets its pose.
+    let mut poses = c.subscribe("pump.poses.ends").await.unwrap();
+    let now = pump_bus::clock::now_ns();
+    c.publish("pump.frames.ends", frame("ends", 10, now).encode_to_vec().into()).await.unwrap();
+    c.flush().await.unwrap();
+    let got = pump_tests::services::collect(&mut poses, Duration::from_secs(20)).await;
+    assert!(
+        got.iter().any(|p| p.frame_id == 10),
+        "{:?} {}",
+        got.iter().map(|p| p.frame_id).collect::<Vec<_>>(),
+        infer.log()
+    );
+    for (s, addr) in [(&infer, infer_http), (&sets, sets_http), (&gw, gw_http)] {
+        let r = tokio::time::timeout(Duration::from_secs(5), pump_tests::http::get(addr, "/healthz")).await;
+        assert!(r.is_ok(), "{} no longer answers: {}", s.log(), s.log());
+        assert!(!s.log().contains("panicked"), "{}", s.log());
+    }
+    for s in [infer, sets, gw] {
+        let log = s.stop().await;
+        assert!(!log.contains("panicked"), "{log}");
+    }
+}

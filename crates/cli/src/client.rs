@@ -141,7 +141,7 @@ fn pose_line(p: &PoseFrame, as_json: bool) -> String {
             })
             .collect();
         json!({"camera": p.camera, "frame_id": p.frame_id, "ts": p.source_ts_ns as f64 / 1e9,
-               "age_ms": (p.publish_ts_ns - p.capture_ts_ns) as f64 / 1e6, "end_of_stream": p.end_of_stream, "poses": people})
+               "age_ms": p.publish_ts_ns.saturating_sub(p.capture_ts_ns) as f64 / 1e6, "end_of_stream": p.end_of_stream, "poses": people})
         .to_string()
     } else if p.end_of_stream {
         format!("{} end of stream", p.camera)
@@ -153,7 +153,7 @@ fn pose_line(p: &PoseFrame, as_json: bool) -> String {
             p.frame_id,
             p.people.len(),
             scores.join(", "),
-            (p.publish_ts_ns - p.capture_ts_ns) as f64 / 1e6
+            p.publish_ts_ns.saturating_sub(p.capture_ts_ns) as f64 / 1e6
         )
     }
 }

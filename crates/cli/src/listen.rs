@@ -61,7 +61,7 @@ async fn listen(args: ListenArgs) -> Result<()> {
             frame: p.frame_id,
             ts: (p.source_ts_ns as f64 / 1e9 * 1e6).round() / 1e6,
             shape: [p.height, p.width],
-            age_ms: ((p.publish_ts_ns - p.capture_ts_ns) as f64 / 1e4).round() / 100.0,
+            age_ms: (p.publish_ts_ns.saturating_sub(p.capture_ts_ns) as f64 / 1e4).round() / 100.0,
             end_of_stream: p.end_of_stream,
             poses: p.people.iter().map(|person| PoseJson::from(&pump_pose::proto::from_person(person))).collect(),
         };

@@ -210,11 +210,12 @@ impl Clips {
         self.cameras.update(&pose.camera.clone(), |r| {
             let newest = frame.capture_ts_ns;
             if in_set {
-                r.busy_until = newest + PRE_ROLL.as_nanos() as i64;
+                r.busy_until = newest.saturating_add(PRE_ROLL.as_nanos() as i64);
             }
             let keep = if newest <= r.busy_until { MAX_CLIP } else { PRE_ROLL };
             r.posed.push_back(Posed { frame, pose, athlete });
-            while r.posed.front().is_some_and(|p| newest - p.frame.capture_ts_ns > keep.as_nanos() as i64) {
+            while r.posed.front().is_some_and(|p| newest.saturating_sub(p.frame.capture_ts_ns) > keep.as_nanos() as i64)
+            {
                 r.posed.pop_front();
             }
         });

@@ -87,7 +87,7 @@ fn choose(book: &CameraBook, recent: &Recent) -> Option<Shown> {
         Some((frame, poses)) => (frame, Some(poses)),
         None => (newest.clone(), None),
     };
-    let behind_ms = (newest.capture_ts_ns - frame.capture_ts_ns) / 1_000_000;
+    let behind_ms = newest.capture_ts_ns.saturating_sub(frame.capture_ts_ns) / 1_000_000;
     Some(Shown { frame, poses, caption: true, behind_ms })
 }
 

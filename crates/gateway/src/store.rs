@@ -212,7 +212,7 @@ impl Store {
 }
 
 fn age_s(frame: &Frame) -> f64 {
-    (pump_bus::clock::now_ns() - frame.capture_ts_ns) as f64 / 1e9
+    pump_bus::clock::now_ns().saturating_sub(frame.capture_ts_ns) as f64 / 1e9
 }
 
 /// A frame worth showing: not an end of stream, captured within [`SNAPSHOT_MAX_AGE_S`].

@@ -183,7 +183,7 @@ async fn publish_loop(
         pf.publish_ts_ns = now_ns();
         (pf.frames_received, pf.frames_dropped) = stats.counts(&pf.camera);
         pf.instance.clone_from(&instance);
-        let age_ms = (pf.publish_ts_ns - pf.capture_ts_ns) as f64 / 1e6;
+        let age_ms = pf.publish_ts_ns.saturating_sub(pf.capture_ts_ns) as f64 / 1e6;
         if let Err(e) = pump_bus::publish::poses(&client, &camera, &pf).await {
             warn!(camera_id = %camera, error = %e, "publishing poses failed");
             continue;

@@ -281,7 +281,7 @@ impl CameraCount {
             return;
         }
         self.last_frame = Some((pf.frame_id, pf.capture_ts_ns));
-        self.wall_offset_ns = pf.capture_ts_ns - pf.source_ts_ns;
+        self.wall_offset_ns = pf.capture_ts_ns.saturating_sub(pf.source_ts_ns);
         out.wall_offset_ns = self.wall_offset_ns;
         let poses: Vec<Pose> = pf.people.iter().map(pump_types::proto::from_person).collect();
         let t = pf.source_ts_ns as f64 / 1e9;

@@ -61,7 +61,7 @@ struct Unstored {
 /// The wire form of a set, its timeline times placed on the wall clock by `wall_offset_ns`
 /// (capture time − timeline time of its camera's poses).
 pub fn set_message(e: &ClosedSet, wall_offset_ns: i64) -> pump_proto::SetEvent {
-    let unix_ns = |t: f64| if wall_offset_ns == 0 { 0 } else { (t * 1e9) as i64 + wall_offset_ns };
+    let unix_ns = |t: f64| if wall_offset_ns == 0 { 0 } else { ((t * 1e9) as i64).saturating_add(wall_offset_ns) };
     pump_proto::SetEvent {
         camera: e.camera.clone(),
         set_id: e.set_id.clone(),
