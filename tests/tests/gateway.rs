@@ -301,7 +301,9 @@ async fn snapshots_are_jpeg_encoded_once_per_frame_and_never_stale() {
     let now = pump_bus::clock::now_ns();
     let frame = |camera: &str, id: u64, ts: i64| pump_tests::media::gray_frame(camera, id, ts, 64, 48);
     c.publish("pump.frames.cam", frame("cam", 7, now).encode_to_vec().into()).await.unwrap();
+    // Silent: its last frame reached the bus over 5 s ago (whatever its stamp; checked below).
     c.publish("pump.frames.old", frame("old", 1, now - 10_000_000_000).encode_to_vec().into()).await.unwrap();
+    let old_sent = tokio::time::Instant::now();
     let kps = (0..17).map(|i| Keypoint { x: 10.0 + i as f32 * 2.0, y: 10.0 + i as f32, confidence: 0.9 }).collect();
     let person = Person { r#box: None, score: 0.9, keypoints: kps };
     // The pose of frame 7 carries its capture time, as inference's do.
@@ -323,6 +325,7 @@ async fn snapshots_are_jpeg_encoded_once_per_frame_and_never_stale() {
     assert_ne!(overlays[0], plain.jpeg, "the skeleton is drawn on");
     assert!(overlays.iter().all(|j| *j == overlays[0]));
     assert_eq!(gw.snapshots.encodes.load(Ordering::Relaxed), 2, "one encode per frame and variant, however many ask");
+    tokio::time::sleep_until(old_sent + Duration::from_millis(5_500)).await;
     for (camera, code) in [("nobody", Code::NotFound), ("old", Code::NotFound), ("a.b", Code::InvalidArgument)] {
         let err = q.get_snapshot(GetSnapshotRequest { camera: camera.into(), overlay: false }).await.unwrap_err();
         assert_eq!(err.code(), code, "{camera}: {err}");

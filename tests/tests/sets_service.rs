@@ -204,6 +204,32 @@ async fn a_checkpoint_of_a_poses_stream_since_made_again_is_not_taken_for_the_ne
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capture_restarted_after_its_hosts_clock_stepped_back_is_counted() {
+    // A segment is named by the wall clock its capture run began at: after the host's clock
+    // stepped back an hour, the restarted run's name is earlier than the last one's, and every
+    // one of its poses used to be skipped as a late replica's — the camera counted nothing until
+    // the clock caught up.
+    let nats = NatsServer::start();
+    let c = client(&nats, "test").await;
+    let (task, shutdown, stats) = ready_sets(&nats).await;
+    let hour = 3_600_000_000_000u64;
+    let run = |i: u64, segment: u64| PoseFrame { segment, ..pose_frame(i, knee_at(i as f64 / FPS)) };
+    for i in 0..210u64 {
+        c.publish("pump.poses.gym", run(i, 5 * hour).encode_to_vec().into()).await.unwrap();
+    }
+    c.flush().await.unwrap();
+    wait_until("the first run's set", || stats.sets_published.load(Ordering::SeqCst) == 1).await;
+    for i in 0..210u64 {
+        c.publish("pump.poses.gym", run(i, 4 * hour).encode_to_vec().into()).await.unwrap();
+    }
+    c.flush().await.unwrap();
+    wait_until("the restarted run's set", || stats.sets_published.load(Ordering::SeqCst) == 2).await;
+    let stored = stored_sets(&c).await;
+    assert_eq!(stored.iter().map(|s| s.reps).collect::<Vec<_>>(), vec![4, 4]);
+    pump_tests::services::stop_task(&shutdown, task).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poses_two_replicas_deliver_out_of_order_all_count() {
     // Two inference replicas: every other frame's pose comes back after the next one's. Within
     // the reorder window each waits for the other and all count, in frame order.

@@ -31,7 +31,7 @@ use crate::book::CameraBook;
 use crate::error::{camera, ServiceError};
 use crate::feeds::{frame_with_pose, FrameFeeds, Recent, SNAPSHOT_POSE_WAIT};
 use crate::snapshot::{Overlay, SnapshotCache};
-use crate::store::{is_fresh, Store, SNAPSHOT_MAX_AGE_S};
+use crate::store::{is_fresh_beside, Store, SNAPSHOT_MAX_AGE_S};
 
 const BOUNDARY: &str = "pumpframe";
 
@@ -174,7 +174,8 @@ impl Viewer {
             } else if self.bare_since.get_or_insert_with(tokio::time::Instant::now).elapsed() < SNAPSHOT_POSE_WAIT {
                 continue;
             }
-            if is_fresh(&shown.frame) && self.shown_ts.is_none_or(|t| shown.frame.capture_ts_ns > t) {
+            let fresh = recent.newest().is_some_and(|newest| is_fresh_beside(&shown.frame, newest));
+            if fresh && self.shown_ts.is_none_or(|t| shown.frame.capture_ts_ns > t) {
                 self.shown_ts = Some(shown.frame.capture_ts_ns);
                 return Some(shown);
             }

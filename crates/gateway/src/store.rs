@@ -116,11 +116,22 @@ impl Store {
 
     /// The camera's newest kept frame, whatever its age; `None` when none is kept.
     pub async fn last_frame(&self, cam: &CameraId) -> Result<Option<Frame>> {
+        Ok(self.last_frame_stored(cam).await?.map(|(frame, _)| frame))
+    }
+
+    /// The camera's newest kept frame and how long ago (s) the server stored it. Its age is
+    /// judged by when it reached the bus, not by its capture stamp: a capture host whose clock is
+    /// 5 s behind stamps every frame 5 s old, and had every snapshot refused.
+    async fn last_frame_stored(&self, cam: &CameraId) -> Result<Option<(Frame, f64)>> {
         let frames = self.stream(FRAMES_STREAM).await?;
         match frames.get_last_raw_message_by_subject(&subject::frames(cam)).await {
-            Ok(m) => Frame::decode(m.payload)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt { what: "frame", error: e.to_string() }),
+            Ok(m) => {
+                let stored_ns = i64::try_from(m.time.unix_timestamp_nanos()).unwrap_or(i64::MAX);
+                let age_s = pump_bus::clock::now_ns().saturating_sub(stored_ns) as f64 / 1e9;
+                Frame::decode(m.payload)
+                    .map(|f| Some((f, age_s)))
+                    .map_err(|e| StoreError::Corrupt { what: "frame", error: e.to_string() })
+            }
             Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
             Err(e) => Err(StoreError::bus(e)),
         }
@@ -129,12 +140,13 @@ impl Store {
     /// The camera's newest kept frame, if it is fresh: a camera silent for longer than
     /// [`SNAPSHOT_MAX_AGE_S`], or whose stream ended, has none — never its stale frame.
     pub async fn newest_frame(&self, cam: &CameraId) -> Result<Frame> {
-        let frame = self.last_frame(cam).await?.ok_or_else(|| StoreError::UnknownCamera(cam.to_string()))?;
+        let (frame, age_s) =
+            self.last_frame_stored(cam).await?.ok_or_else(|| StoreError::UnknownCamera(cam.to_string()))?;
         if frame.end_of_stream {
             return Err(StoreError::Ended(cam.to_string()));
         }
-        if !is_fresh(&frame) {
-            return Err(StoreError::Silent { camera: cam.to_string(), age_s: age_s(&frame) });
+        if age_s > SNAPSHOT_MAX_AGE_S {
+            return Err(StoreError::Silent { camera: cam.to_string(), age_s });
         }
         Ok(frame)
     }
@@ -211,11 +223,10 @@ impl Store {
     }
 }
 
-fn age_s(frame: &Frame) -> f64 {
-    pump_bus::clock::now_ns().saturating_sub(frame.capture_ts_ns) as f64 / 1e9
-}
-
-/// A frame worth showing: not an end of stream, captured within [`SNAPSHOT_MAX_AGE_S`].
-pub fn is_fresh(frame: &Frame) -> bool {
-    !frame.end_of_stream && age_s(frame) <= SNAPSHOT_MAX_AGE_S
+/// Whether `frame` is worth showing beside `newest`, its camera's newest (fresh: it just came,
+/// or [`Store::newest_frame`] found it so): not an end of stream, captured within
+/// [`SNAPSHOT_MAX_AGE_S`] before it. Both stamps are of one camera's clock, however far that
+/// clock is from this host's.
+pub fn is_fresh_beside(frame: &Frame, newest: &Frame) -> bool {
+    !frame.end_of_stream && newest.capture_ts_ns.saturating_sub(frame.capture_ts_ns) as f64 / 1e9 <= SNAPSHOT_MAX_AGE_S
 }

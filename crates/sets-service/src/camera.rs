@@ -129,7 +129,20 @@ pub struct CameraCount {
     reorder_ns: i64,
     /// The highest stream sequence handled (counted, waiting or skipped as out of order).
     arrived: u64,
+    /// A segment not named later than every one seen whose poses keep coming, and how many came
+    /// in a row.
+    earlier: Option<(u64, usize)>,
+    /// The latest-named segment seen: a segment named later is a new run at once.
+    latest_segment: Option<u64>,
 }
+
+/// Poses in a row of a segment named earlier than the one counted that make it the camera's run.
+/// A slower replica's late poses of the run before a restart are one or two in flight; a capture
+/// started again after its host's clock stepped back names its run earlier than the last (a
+/// segment is named by the wall-clock time it began) and sends nothing else, so skipping all of
+/// its poses as late froze the camera for as long as the clock was behind. Ten poses are its
+/// first second or so, before any rep.
+const EARLIER_SEGMENT_TAKEOVER_POSES: usize = 10;
 
 /// A pose waiting for the ones a slower replica has not delivered yet.
 #[derive(Debug)]
@@ -157,6 +170,8 @@ impl CameraCount {
             waiting: BTreeMap::new(),
             reorder_ns: 0,
             arrived: 0,
+            earlier: None,
+            latest_segment: None,
         }
     }
 
@@ -219,11 +234,22 @@ impl CameraCount {
         self.arrived = self.arrived.max(seq);
         // A new segment (capture restarted, a file played again): its time starts afresh, so the
         // set in progress closes with what it has and the new segment gets its own tracker.
-        if self.segment != Some(pf.segment) {
-            if self.segment.is_some_and(|s| pf.segment < s) {
-                out.skipped = Some(Skipped::OutOfOrder);
-                return out;
+        if self.segment == Some(pf.segment) {
+            self.earlier = None;
+        } else {
+            if self.latest_segment.is_some_and(|s| pf.segment <= s) {
+                let in_row = match self.earlier {
+                    Some((s, n)) if s == pf.segment => n + 1,
+                    _ => 1,
+                };
+                self.earlier = Some((pf.segment, in_row));
+                if in_row < EARLIER_SEGMENT_TAKEOVER_POSES {
+                    out.skipped = Some(Skipped::OutOfOrder);
+                    return out;
+                }
             }
+            self.earlier = None;
+            self.latest_segment = self.latest_segment.max(Some(pf.segment));
             // The old segment's waiting poses are counted before its set closes.
             self.release(None, &mut out);
             if self.segment.is_some() {
@@ -531,6 +557,30 @@ mod tests {
         assert_eq!(c.pose(&frame(4, 0.9, 170.0, 2), 2).skipped, Some(Skipped::OutOfOrder));
         assert_eq!(c.pose(&frame(9, 5.0, 170.0, 1), 3).skipped, Some(Skipped::OutOfOrder));
         assert!(c.pose(&frame(6, 1.1, 170.0, 2), 4).skipped.is_none());
+    }
+
+    #[test]
+    fn a_capture_restarted_after_its_clock_stepped_back_is_counted_after_its_first_poses() {
+        let mut c = CameraCount::new("rack1", settings(), Checkpoint::default());
+        let (_, sets, _) = feed(&mut c, &squats(1, 0.0, 0.5, 2_000)[..140], 1);
+        assert!(sets.is_empty() && c.in_set());
+        // A slower replica's late poses of the run before: skipped, the set goes on.
+        assert_eq!(c.pose(&frame(3, 0.2, 170.0, 1_000), 141).skipped, Some(Skipped::OutOfOrder));
+        assert!(c.pose(&frame(141, 9.4, 170.0, 2_000), 142).skipped.is_none());
+        // The capture restarted with its host's clock an hour behind: its segment is named
+        // earlier. Its first poses are skipped as late; then it is the camera's run, and
+        // before, it never was: the camera froze.
+        let restarted = squats(1, 0.0, 6.0, 1_000);
+        let (reps, sets, skipped) = feed(&mut c, &restarted, 143);
+        assert_eq!(skipped.len(), EARLIER_SEGMENT_TAKEOVER_POSES - 1);
+        assert_eq!(
+            sets.iter().map(|s| s.reps).collect::<Vec<_>>(),
+            vec![5, 5],
+            "the set open when it restarted, then its own"
+        );
+        assert_eq!(reps, vec![1, 2, 3, 4, 5]);
+        // Poses of the later-named run, now late, are skipped in turn.
+        assert_eq!(c.pose(&frame(150, 10.0, 170.0, 2_000), 900).skipped, Some(Skipped::OutOfOrder));
     }
 
     /// The squat clip as two replicas deliver it: every other frame a model time late, so each
