@@ -222,6 +222,10 @@ pub struct HookArgs {
     /// Longest wait between retries of a set the receiver did not take (it doubles from 1 s).
     #[arg(long, env = "PUMP_HOOK_MAX_BACKOFF_S", default_value_t = 30)]
     pub max_backoff_s: u64,
+    /// Seconds a set the receiver keeps failing (5xx, no answer) is tried before it is set aside
+    /// on `pump.hook.<NAME>.aside` (stream PUMP_HOOK) and the next set goes on.
+    #[arg(long = "set-aside-after", env = "PUMP_HOOK_SET_ASIDE_AFTER_S", default_value_t = 600)]
+    pub set_aside_after_s: u64,
 }
 
 #[derive(Debug, Args)]

@@ -1,21 +1,33 @@
 //! `pump hook --url URL`: tells a web service of every set as it closes. A durable consumer of
 //! the sets stream (named by `--name`) hands each set over; it is POSTed as JSON (the line
 //! `pump sets --json` prints), with `Idempotency-Key: <set id>`, and acknowledged only once the
-//! receiver answered 2xx — so a set is never lost across a restart of the hook, the receiver or
-//! NATS. A 5xx or no answer is retried with backoff; a 4xx is the receiver's no (403: the PUMP
-//! workout logger's auto-logging is off) and is reported, not retried.
+//! receiver took it — so a set is never lost across a restart of the hook, the receiver or NATS.
+//!
+//! What each answer does, so that no set is dropped without a word and none blocks the rest for
+//! ever:
+//! - **2xx**: taken.
+//! - **403**: the receiver's own no (the PUMP workout logger's auto-logging is off): said, and
+//!   not sent again.
+//! - **401, 404, 405, 407** and a redirect not followed: the hook is set up wrong (key, URL);
+//!   every set would meet it, so the set is tried again with backoff, the reason said each time,
+//!   until the operator mends it. Redirects that keep the POST (307, 308) are followed, up to
+//!   five; 301, 302 and 303 would turn it into a GET without the set, so they are refused with
+//!   where they point.
+//! - **Any other 4xx** (400, 413, 422 …): this set can never be taken. It is set aside — stored
+//!   on `pump.hook.<name>.aside` (stream `PUMP_HOOK`, a month) with the answer — and the next set
+//!   goes on.
+//! - **5xx, 408, 429, no answer**: tried again with backoff; a set still not taken after
+//!   `--set-aside-after` seconds is set aside the same way, so one set the receiver chokes on does
+//!   not hold up every later one.
+//! - **SIGTERM or Ctrl-C** while a set is being tried: the set is handed back (NAK), so the next
+//!   start sends it at once instead of waiting out the acknowledgement time.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use async_nats::jetstream::{self, consumer, AckKind};
 use bytes::Bytes;
 use futures::StreamExt;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::Request;
-use hyper_util::rt::TokioIo;
 use prost::Message;
 use pump_bus::connect::{connect, BusConfig};
 use pump_bus::streams::SETS_STREAM;
@@ -25,15 +37,45 @@ use crate::args::HookArgs;
 
 /// How long one delivery may take before it counts as failed.
 const POST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Where sets the receiver cannot take are kept, and for how long.
+const ASIDE_STREAM: &str = "PUMP_HOOK";
+const ASIDE_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
+/// How long a set handed back on a stop waits before the server offers it again.
+const HAND_BACK_DELAY: Duration = Duration::from_secs(1);
+/// Redirects that keep the POST followed at most.
+const MAX_REDIRECTS: usize = 5;
 
 /// The receiver's answer to one POST.
 #[derive(Debug, PartialEq, Eq)]
 enum Answer {
     Taken,
-    /// A 4xx: the receiver will not take this set, however often it is sent.
-    Refused(u16),
-    /// A 5xx, a timeout or no connection: try again.
+    /// 403: the receiver will not take sets now, by its own rule.
+    Declined,
+    /// The hook's setup is wrong (key, URL, a redirect): every set would meet it.
+    Misdirected(String),
+    /// This set can never be taken (its status, the reason).
+    Unacceptable(u16, String),
+    /// A 5xx, 408, 429, a timeout or no connection: try again.
     Failed(String),
+}
+
+/// What an HTTP status means for the set that met it.
+fn answer(status: u16, location: Option<&str>) -> Answer {
+    match status {
+        200..=299 => Answer::Taken,
+        403 => Answer::Declined,
+        300..=399 => Answer::Misdirected(match location {
+            Some(to) => format!("HTTP {status} to {to}: point --url there (a POST is never turned into a GET)"),
+            None => format!("HTTP {status} without a Location"),
+        }),
+        401 | 407 => {
+            Answer::Misdirected(format!("HTTP {status}: the receiver wants other credentials (--api-key-file)"))
+        }
+        404 | 405 => Answer::Misdirected(format!("HTTP {status}: no such endpoint there (--url)")),
+        408 | 429 => Answer::Failed(format!("HTTP {status}")),
+        400..=499 => Answer::Unacceptable(status, format!("HTTP {status}")),
+        _ => Answer::Failed(format!("HTTP {status}")),
+    }
 }
 
 pub fn run(args: HookArgs) -> Result<()> {
@@ -42,7 +84,11 @@ pub fn run(args: HookArgs) -> Result<()> {
 }
 
 async fn hook(args: HookArgs) -> Result<()> {
-    let target = Target::parse(&args.url)?;
+    let target = reqwest::Url::parse(&args.url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        .with_context(|| format!("--url {}: expected http://HOST[:PORT]/PATH or https://…", args.url))?;
+    let http = http_client()?;
     let api_key = match &args.api_key_file {
         Some(f) => {
             Some(std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?.trim().to_string())
@@ -54,7 +100,15 @@ async fn hook(args: HookArgs) -> Result<()> {
     let mut bus = BusConfig::new(&args.nats_url, "pump-hook");
     bus.auth = args.nats_auth.resolve().map_err(anyhow::Error::msg)?;
     let client = connect(&bus).await?;
-    let js = jetstream::new(client);
+    let js = jetstream::new(client.clone());
+    js.get_or_create_stream(jetstream::stream::Config {
+        name: ASIDE_STREAM.into(),
+        subjects: vec!["pump.hook.>".into()],
+        max_age: ASIDE_MAX_AGE,
+        ..Default::default()
+    })
+    .await
+    .context("cannot set up the stream of sets set aside")?;
     let stream = js.get_stream(SETS_STREAM).await.context("no sets stream yet (start the services first)")?;
     let consumer: consumer::PullConsumer = stream
         .get_or_create_consumer(
@@ -73,7 +127,9 @@ async fn hook(args: HookArgs) -> Result<()> {
         .await
         .context("cannot create the hook's consumer")?;
     let mut messages = consumer.messages().await.context("cannot read the sets stream")?;
-    eprintln!("pump hook {name}: posting sets to {}", target.display());
+    eprintln!("pump hook {name}: posting sets to {}", shown(&target));
+    let aside = format!("pump.hook.{name}.aside");
+    let give_up = Duration::from_secs(args.set_aside_after_s.max(1));
     let stop = shutdown_signal();
     tokio::pin!(stop);
     loop {
@@ -84,42 +140,101 @@ async fn hook(args: HookArgs) -> Result<()> {
         let Some(msg) = msg else { bail!("the sets stream closed") };
         let msg = msg.map_err(|e| anyhow::anyhow!("reading the sets stream: {e}"))?;
         let Ok(set) = SetEvent::decode(msg.payload.clone()) else {
-            eprintln!("pump hook: a stored set does not decode; skipped");
-            let _ = msg.ack().await;
+            eprintln!("pump hook: a stored set does not decode; set aside");
+            set_aside(&js, &aside, msg.payload.clone(), "", "does not decode").await?;
+            msg.double_ack().await.map_err(|e| anyhow::anyhow!("acknowledging a set that does not decode: {e}"))?;
             continue;
         };
         let body = Bytes::from(crate::client::set_json(&set).to_string());
         let mut backoff = Duration::from_secs(1);
+        let first_try = Instant::now();
         loop {
-            match post(&target, body.clone(), &set.set_id, api_key.as_deref()).await {
+            let answer = tokio::select! {
+                _ = &mut stop => return hand_back(&client, messages, &msg, &set.set_id).await,
+                a = post(&http, &target, body.clone(), &set.set_id, api_key.as_deref()) => a,
+            };
+            let again = match answer {
                 Answer::Taken => {
                     println!("{}: set {} delivered", set.camera, set.set_id);
                     break;
                 }
-                Answer::Refused(code) => {
-                    let why = if code == 403 { " (auto-logging is off there?)" } else { "" };
+                Answer::Declined => {
                     eprintln!(
-                        "pump hook: {} refused set {} with {code}{why}; not retried",
-                        target.display(),
+                        "pump hook: {} refused set {} with 403 (auto-logging is off there?); not retried",
+                        shown(&target),
                         set.set_id
                     );
                     break;
                 }
-                Answer::Failed(e) => {
-                    eprintln!("pump hook: set {} not delivered ({e}); again in {}s", set.set_id, backoff.as_secs());
-                    // Still ours: tell the server we are working on it, so it is not handed on.
-                    let _ = msg.ack_with(AckKind::Progress).await;
-                    tokio::select! {
-                        _ = &mut stop => return Ok(()),
-                        _ = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(args.max_backoff_s.max(1)));
+                Answer::Unacceptable(status, why) => {
+                    set_aside(&js, &aside, body.clone(), &set.set_id, &why).await?;
+                    eprintln!(
+                        "pump hook: {} cannot take set {} ({status}); set aside on {aside}",
+                        shown(&target),
+                        set.set_id
+                    );
+                    break;
                 }
+                Answer::Misdirected(why) => format!("{why}; the hook is set up wrong"),
+                Answer::Failed(why) if first_try.elapsed() >= give_up => {
+                    set_aside(&js, &aside, body.clone(), &set.set_id, &why).await?;
+                    eprintln!(
+                        "pump hook: set {} still not delivered after {}s ({why}); set aside on {aside}, the next goes on",
+                        set.set_id,
+                        give_up.as_secs()
+                    );
+                    break;
+                }
+                Answer::Failed(why) => why,
+            };
+            eprintln!("pump hook: set {} not delivered ({again}); again in {}s", set.set_id, backoff.as_secs());
+            // Still ours: tell the server we are working on it, so it is not handed on.
+            let _ = msg.ack_with(AckKind::Progress).await;
+            tokio::select! {
+                _ = &mut stop => return hand_back(&client, messages, &msg, &set.set_id).await,
+                _ = tokio::time::sleep(backoff) => {}
             }
+            backoff = (backoff * 2).min(Duration::from_secs(args.max_backoff_s.max(1)));
         }
         // Acknowledged (double ack: the server confirms) before the next set is taken.
         msg.double_ack().await.map_err(|e| anyhow::anyhow!("acknowledging set {}: {e}", set.set_id))?;
     }
+}
+
+/// Gives the set being tried back to the server on a clean stop: the next start gets it at once.
+async fn hand_back(
+    client: &async_nats::Client,
+    messages: consumer::pull::Stream,
+    msg: &jetstream::Message,
+    set_id: &str,
+) -> Result<()> {
+    // The pull request this process still has open would take the set straight back, to be lost
+    // when the process ends: it goes first, and the set comes back a moment later, when only
+    // the next start asks. Flushed: an unsent NAK is as good as none.
+    drop(messages);
+    let nak = async {
+        client.flush().await.map_err(|e| e.to_string())?;
+        msg.ack_with(AckKind::Nak(Some(HAND_BACK_DELAY))).await.map_err(|e| e.to_string())?;
+        client.flush().await.map_err(|e| e.to_string())
+    };
+    match tokio::time::timeout(Duration::from_secs(5), nak).await.unwrap_or_else(|_| Err("no answer".into())) {
+        Ok(()) => eprintln!("pump hook: stopping; set {set_id} handed back, the next start sends it"),
+        Err(e) => eprintln!("pump hook: stopping; set {set_id} could not be handed back ({e}): it comes back later"),
+    }
+    Ok(())
+}
+
+/// Stores a set the receiver cannot take, with why, and waits for the server to have it.
+async fn set_aside(js: &jetstream::Context, subject: &str, body: Bytes, set_id: &str, why: &str) -> Result<()> {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Pump-Set-Id", set_id);
+    headers.insert("Pump-Why", why);
+    let ack = js
+        .publish_with_headers(subject.to_string(), headers, body)
+        .await
+        .with_context(|| format!("setting set {set_id} aside"))?;
+    ack.await.with_context(|| format!("setting set {set_id} aside"))?;
+    Ok(())
 }
 
 async fn shutdown_signal() {
@@ -133,90 +248,51 @@ async fn shutdown_signal() {
     }
 }
 
-/// Where sets go: scheme, host, port, path.
-struct Target {
-    tls: bool,
-    host: String,
-    port: u16,
-    path: String,
-}
-
-impl Target {
-    fn parse(url: &str) -> Result<Self> {
-        let (tls, rest) = match url.split_once("://") {
-            Some(("http", r)) => (false, r),
-            Some(("https", r)) => (true, r),
-            _ => bail!("--url {url}: expected http://HOST[:PORT]/PATH or https://…"),
-        };
-        let (authority, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, "/"),
-        };
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), p.parse().with_context(|| format!("--url {url}: bad port"))?),
-            None => (authority.to_string(), if tls { 443 } else { 80 }),
-        };
-        if host.is_empty() {
-            bail!("--url {url}: no host");
+/// The HTTP client: redirects followed only where they keep the POST (307, 308).
+fn http_client() -> Result<reqwest::Client> {
+    let redirects = reqwest::redirect::Policy::custom(|attempt| {
+        let keeps_post = matches!(attempt.status().as_u16(), 307 | 308);
+        if keeps_post && attempt.previous().len() <= MAX_REDIRECTS {
+            attempt.follow()
+        } else {
+            attempt.stop()
         }
-        Ok(Self { tls, host, port, path: path.to_string() })
-    }
-
-    fn display(&self) -> String {
-        format!("{}://{}:{}{}", if self.tls { "https" } else { "http" }, self.host, self.port, self.path)
-    }
+    });
+    reqwest::Client::builder()
+        .redirect(redirects)
+        .timeout(POST_TIMEOUT)
+        .user_agent(concat!("pump-hook/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("cannot set up the HTTP client")
 }
 
-/// One POST on a connection of its own.
-async fn post(target: &Target, body: Bytes, set_id: &str, api_key: Option<&str>) -> Answer {
-    match tokio::time::timeout(POST_TIMEOUT, try_post(target, body, set_id, api_key)).await {
-        Ok(Ok(status)) if (200..300).contains(&status) => Answer::Taken,
-        Ok(Ok(status)) if (400..500).contains(&status) && status != 408 && status != 429 => Answer::Refused(status),
-        Ok(Ok(status)) => Answer::Failed(format!("HTTP {status}")),
-        Ok(Err(e)) => Answer::Failed(format!("{e:#}")),
-        Err(_) => Answer::Failed(format!("no answer within {}s", POST_TIMEOUT.as_secs())),
+/// The URL as said in logs: without a password in it.
+fn shown(url: &reqwest::Url) -> String {
+    let mut u = url.clone();
+    if u.password().is_some() {
+        let _ = u.set_password(Some("***"));
     }
+    u.to_string()
 }
 
-async fn try_post(target: &Target, body: Bytes, set_id: &str, api_key: Option<&str>) -> Result<u16> {
-    let tcp = tokio::net::TcpStream::connect((target.host.as_str(), target.port)).await?;
-    let mut req = Request::post(target.path.as_str())
-        .header("host", format!("{}:{}", target.host, target.port))
-        .header("content-type", "application/json")
-        .header("idempotency-key", set_id);
+/// One POST of a set.
+async fn post(http: &reqwest::Client, url: &reqwest::Url, body: Bytes, set_id: &str, api_key: Option<&str>) -> Answer {
+    let mut req =
+        http.post(url.clone()).header("content-type", "application/json").header("idempotency-key", set_id).body(body);
     if let Some(key) = api_key {
         req = req.header("x-api-key", key);
     }
-    let req = req.body(Full::new(body))?;
-    let response = if target.tls {
-        let mut roots = tokio_rustls::rustls::RootCertStore::empty();
-        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-        let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(Arc::new(
-            tokio_rustls::rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        let name = tokio_rustls::rustls::pki_types::ServerName::try_from(target.host.clone())?;
-        let tls = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await?;
-        send(TokioIo::new(tls), req).await?
-    } else {
-        send(TokioIo::new(tcp), req).await?
-    };
-    Ok(response)
-}
-
-async fn send<I>(io: I, req: Request<Full<Bytes>>) -> Result<u16>
-where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await?;
-    tokio::spawn(conn);
-    let response: hyper::Response<Incoming> = sender.send_request(req).await?;
-    let status = response.status().as_u16();
-    // Read the answer through, so the receiver is not cut off mid-reply.
-    let _ = response.into_body().collect().await;
-    Ok(status)
+    match req.send().await {
+        Ok(r) => {
+            let location = r.headers().get("location").and_then(|l| l.to_str().ok()).map(str::to_string);
+            let status = r.status().as_u16();
+            // Read the answer through, so the receiver is not cut off mid-reply.
+            let _ = r.bytes().await;
+            answer(status, location.as_deref())
+        }
+        Err(e) if e.is_timeout() => Answer::Failed(format!("no answer within {}s", POST_TIMEOUT.as_secs())),
+        Err(e) => Answer::Failed(format!("{e:#}")),
+    }
 }
 
 #[cfg(test)]
@@ -224,11 +300,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn urls_are_understood_or_refused_in_one_line() {
-        let t = Target::parse("http://127.0.0.1:8080/api/sets").unwrap();
-        assert_eq!((t.tls, t.host.as_str(), t.port, t.path.as_str()), (false, "127.0.0.1", 8080, "/api/sets"));
-        let t = Target::parse("https://logger.example").unwrap();
-        assert_eq!((t.tls, t.port, t.path.as_str()), (true, 443, "/"));
-        assert!(Target::parse("ftp://x").is_err() && Target::parse("http://:80/").is_err());
+    fn every_answer_means_one_thing_for_the_set() {
+        assert_eq!(answer(204, None), Answer::Taken);
+        assert_eq!(answer(403, None), Answer::Declined);
+        for status in [401, 404, 405, 407, 301, 302, 303, 307] {
+            assert!(matches!(answer(status, Some("/x")), Answer::Misdirected(_)), "{status}");
+        }
+        assert!(matches!(answer(302, Some("/there")), Answer::Misdirected(w) if w.contains("/there")));
+        for status in [400, 413, 422] {
+            assert!(matches!(answer(status, None), Answer::Unacceptable(s, _) if s == status));
+        }
+        for status in [408, 429, 500, 502, 503] {
+            assert!(matches!(answer(status, None), Answer::Failed(_)), "{status}");
+        }
+    }
+
+    #[test]
+    fn a_password_in_the_url_is_never_shown() {
+        let u = reqwest::Url::parse("https://me:s3cret@[::1]:8443/api/sets").unwrap();
+        assert_eq!(shown(&u), "https://me:***@[::1]:8443/api/sets");
     }
 }
