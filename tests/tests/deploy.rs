@@ -124,6 +124,19 @@ fn compose_runs_every_service_image_with_variables_they_read() {
 }
 
 #[test]
+fn compose_runs_every_pump_service_read_only_without_capabilities() {
+    let compose = std::fs::read_to_string(workspace().join("deploy/compose.yaml")).unwrap();
+    let hardened = compose.split("x-hardened: &hardened").nth(1).unwrap().split("services:").next().unwrap();
+    for line in ["read_only: true", "cap_drop: [ALL]", "no-new-privileges"] {
+        assert!(hardened.contains(line), "x-hardened lacks {line}");
+    }
+    for service in ["capture", "infer", "sets", "gateway"] {
+        let block = compose.split(&format!("\n  {service}:\n")).nth(1).unwrap();
+        assert!(block.trim_start().starts_with("<<: *hardened"), "{service} is not hardened");
+    }
+}
+
+#[test]
 fn kubernetes_manifests_probe_limit_and_place_every_service() {
     let dir = workspace().join("deploy/k8s");
     let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
@@ -142,6 +155,18 @@ fn kubernetes_manifests_probe_limit_and_place_every_service() {
         assert!(text.contains("readinessProbe: { httpGet: { path: /readyz, port: ops }"), "{file}: readiness");
         assert!(text.contains("requests:") && text.contains("limits:"), "{file}: resources");
         assert!(text.contains("PUMP_CONFIG"), "{file}: reads the config map");
+        // Capture parses untrusted camera streams in FFmpeg: no service may write its image,
+        // gain privileges or keep a capability.
+        for hardened in [
+            "runAsNonRoot: true",
+            "readOnlyRootFilesystem: true",
+            "allowPrivilegeEscalation: false",
+            "capabilities: { drop: [ALL] }",
+            "seccompProfile: { type: RuntimeDefault }",
+        ] {
+            assert!(text.contains(hardened), "{file}: securityContext lacks {hardened}");
+        }
+        assert!(text.contains("{ name: tmp, mountPath: /tmp }") && text.contains("emptyDir"), "{file}: scratch /tmp");
     }
     let gpu = read("infer-gpu.yaml");
     assert!(gpu.contains("nvidia.com/gpu: 1") && gpu.contains("nodeSelector"), "GPU variant");
