@@ -18,7 +18,7 @@ use pump_tests::{testdata, workspace, NatsServer};
 /// A binary's environment.
 type Env = Vec<(&'static str, String)>;
 
-const SERVICES: [&str; 4] = ["capture", "infer", "sets", "gateway"];
+const SERVICES: [&str; 5] = ["capture", "infer", "sets", "gateway", "hook"];
 
 /// A nats-server as `deploy/nats-secure.conf` sets it up, and what each service needs to reach it.
 struct SecureBus {
@@ -100,10 +100,15 @@ async fn the_pipeline_counts_over_tls_with_a_user_per_service() {
     let mut gw_env = bus.env("gateway", gw_http);
     let grpc = free_addr();
     gw_env.push(("PUMP_GRPC_ADDR", grpc.to_string()));
-    let gateway = Service::start("pump-gateway", &[], &gw_env, logs.path());
+    // With its clips: an object store it keeps, and purges.
+    let gateway = Service::start("pump-gateway", &["--clips"], &gw_env, logs.path());
     for (s, http) in [(&infer, infer_http), (&sets, sets_http), (&gateway, gw_http)] {
         wait_ready(s, http).await;
     }
+    // `pump hook` as its own user, towards a receiver that is not there: it takes the set and
+    // says it could not deliver it.
+    let nowhere = format!("http://{}/api/sets", free_addr());
+    let hook = Service::start("pump", &["hook", "--url", &nowhere], &bus.env("hook", free_addr()), logs.path());
     let squat = testdata("squat_5reps_15fps.mp4").display().to_string();
     let out =
         run("pump-capture", vec!["--camera".into(), format!("gym={squat}")], bus.env("capture", free_addr())).await;
@@ -123,7 +128,9 @@ async fn the_pipeline_counts_over_tls_with_a_user_per_service() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     assert_eq!(found.iter().map(|s| s.reps).collect::<Vec<_>>(), vec![5]);
-    for s in [infer, sets, gateway] {
+    let taken = || async { hook.log().contains(&format!("set {} not delivered", found[0].set_id)) };
+    pump_tests::eventually("the hook to take the set", Duration::from_secs(30), taken).await;
+    for s in [infer, sets, gateway, hook] {
         let log = s.stop().await;
         assert!(!log.contains("Permissions Violation"), "{log}");
     }
@@ -373,4 +380,47 @@ async fn the_gateway_wants_its_token_over_tls_and_leaves_health_open() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(64), "{stderr}");
     assert!(stderr.contains("reachable from other machines") && stderr.lines().count() == 1, "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_may_call_only_the_jetstream_api_its_stage_calls_and_read_only_its_replies() {
+    use async_nats::jetstream;
+    let bus = SecureBus::start();
+    // The streams and pump-sets' consumer, as a running pipeline has them.
+    let sets = bus.client("sets").await;
+    let js = jetstream::new(sets.clone());
+    pump_bus::streams::ensure_streams(&js, &Default::default()).await.unwrap();
+    let durable = jetstream::consumer::pull::Config {
+        durable_name: Some("pump-sets".into()),
+        filter_subject: "pump.poses.>".into(),
+        ..Default::default()
+    };
+    let poses = js.get_stream(pump_bus::streams::POSES_STREAM).await.unwrap();
+    poses.get_or_create_consumer::<jetstream::consumer::pull::Config>("pump-sets", durable).await.unwrap();
+    // Capture's user, the one that parses untrusted camera streams: its own calls work.
+    let capture = bus.client("capture").await;
+    let cjs = jetstream::new(capture.clone());
+    let mut frames = cjs.get_stream(pump_bus::streams::FRAMES_STREAM).await.unwrap();
+    assert!(frames.info().await.is_ok(), "capture reads its stream's info (on its own inbox)");
+    // It may not shrink the sets stream to one message, nor delete pump-sets' consumer.
+    let mut sets_stream = js.get_stream(pump_bus::streams::SETS_STREAM).await.unwrap();
+    let before = sets_stream.info().await.unwrap().config.clone();
+    let shrunk = jetstream::stream::Config { max_messages: 1, ..before.clone() };
+    let update = tokio::time::timeout(Duration::from_secs(10), cjs.update_stream(&shrunk)).await;
+    assert!(!matches!(update, Ok(Ok(_))), "capture updated PUMP_SETS");
+    let delete = tokio::time::timeout(
+        Duration::from_secs(10),
+        cjs.delete_consumer_from_stream("pump-sets", pump_bus::streams::POSES_STREAM),
+    )
+    .await;
+    assert!(!matches!(delete, Ok(Ok(_))), "capture deleted pump-sets' consumer");
+    assert_eq!(sets_stream.info().await.unwrap().config.max_messages, before.max_messages);
+    let poses = js.get_stream(pump_bus::streams::POSES_STREAM).await.unwrap();
+    assert!(poses.consumer_info("pump-sets").await.is_ok(), "pump-sets' consumer is still there");
+    // Nor read pump-sets' replies: the server's answer to a JetStream call of pump-sets.
+    let mut spy = capture.subscribe("_INBOX_pump-sets.>").await.unwrap();
+    let _ = capture.flush().await;
+    assert!(sets_stream.info().await.is_ok());
+    let got = tokio::time::timeout(Duration::from_millis(1500), spy.next()).await;
+    assert!(!matches!(got, Ok(Some(_))), "capture read pump-sets' replies");
 }

@@ -71,7 +71,23 @@ async fn secured(cfg: &BusConfig) -> Result<ConnectOptions> {
     if let Some((cert, key)) = &a.client_cert {
         o = o.add_client_certificate(cert.clone(), key.clone());
     }
-    Ok(o.require_tls(a.tls()).name(&cfg.name).connection_timeout(Duration::from_secs(2)))
+    Ok(o.require_tls(a.tls())
+        .name(&cfg.name)
+        .custom_inbox_prefix(inbox_prefix(cfg))
+        .connection_timeout(Duration::from_secs(2)))
+}
+
+/// Where the replies to this connection's requests come: `_INBOX_<user>` (the NATS user, else the
+/// client's name), so a server can let each user read its own replies only — with one `_INBOX`
+/// for all, any service could read another's JetStream answers (`deploy/nats-secure.conf`).
+pub fn inbox_prefix(cfg: &BusConfig) -> String {
+    let who = match &cfg.auth.credentials {
+        Credentials::UserPassword(user, _) => user.as_str(),
+        _ => cfg.name.as_str(),
+    };
+    let token: String =
+        who.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    format!("_INBOX_{token}")
 }
 
 /// Whether a failed connection is the server refusing us (retrying cannot help) and what to check.
