@@ -66,3 +66,34 @@ async fn a_service_started_later_with_other_limits_leaves_the_streams_as_they_ar
     let e = tokio::time::timeout(t, ensure_streams(&js2, &three)).await.unwrap().unwrap_err().to_string();
     assert!(e.contains("PUMP_FRAMES"), "{e}");
 }
+
+#[tokio::test]
+async fn a_flood_of_camera_names_cannot_fill_the_servers_memory() {
+    // Anyone who may publish frames could name a new camera per message, each keeping up to
+    // 8 MiB in nats-server's memory for ever: the frames stream had no byte or message cap.
+    let nats = NatsServer::start();
+    let c = client(&nats, "flood").await;
+    let js = async_nats::jetstream::new(c.clone());
+    let t = Duration::from_secs(30);
+    let defaults = StreamLimits::default();
+    let limits = StreamLimits { frames_max_bytes: 2 << 20, max_cameras: 16, ..defaults };
+    tokio::time::timeout(t, ensure_streams(&js, &limits)).await.unwrap().unwrap();
+    let mut frames = js.get_stream(FRAMES_STREAM).await.unwrap();
+    for i in 0..500u32 {
+        c.publish(format!("pump.frames.flood{i}"), vec![0u8; 1 << 10].into()).await.unwrap();
+    }
+    for i in 0..8u32 {
+        c.publish(format!("pump.frames.big{i}"), vec![0u8; 512 << 10].into()).await.unwrap();
+    }
+    // A real camera, sending after the flood: its newest frame is there.
+    c.publish("pump.frames.rack1", vec![7u8; 1 << 10].into()).await.unwrap();
+    c.flush().await.unwrap();
+    let state = frames.info().await.unwrap().state.clone();
+    assert!(state.messages <= 16, "{} frames kept", state.messages);
+    assert!(state.bytes <= 2 << 20, "{} bytes kept", state.bytes);
+    let last = frames.get_last_raw_message_by_subject("pump.frames.rack1").await.unwrap();
+    assert_eq!(last.payload[0], 7);
+    // The shipped defaults cap it too: 256 cameras, 1 GiB.
+    let cfg = pump_bus::streams::frames_config(&defaults);
+    assert_eq!((cfg.max_messages, cfg.max_bytes), (256, 1 << 30));
+}

@@ -26,6 +26,13 @@ pub struct CommonArgs {
     /// Largest frame message the frames stream accepts, in bytes.
     #[arg(long, env = "PUMP_MAX_FRAME_BYTES", default_value_t = 8 << 20)]
     pub max_frame_bytes: i32,
+    /// Most bytes the frames stream holds in nats-server's memory (the oldest frames go first).
+    #[arg(long, env = "PUMP_FRAMES_MAX_BYTES", default_value_t = 1 << 30)]
+    pub frames_max_bytes: i64,
+    /// Most cameras the frames stream keeps a frame of (the longest silent go first): a flood of
+    /// camera names cannot fill the server's memory.
+    #[arg(long, env = "PUMP_MAX_CAMERAS", default_value_t = 256)]
+    pub max_cameras: i64,
     /// Copies of every stream pump creates, on that many nodes of a NATS cluster (1 on a single
     /// server, 3 in the shipped cluster configs; `[streams] replicas` in the config file). Only
     /// the first service to create a stream decides: later ones warn when they differ.
@@ -45,6 +52,8 @@ impl CommonArgs {
     pub fn stream_limits(&self) -> crate::streams::StreamLimits {
         crate::streams::StreamLimits {
             max_frame_bytes: self.max_frame_bytes,
+            frames_max_bytes: self.frames_max_bytes,
+            max_cameras: self.max_cameras,
             poses_max_age: std::time::Duration::from_secs(self.poses_max_age_s),
             poses_max_bytes: self.poses_max_bytes,
             sets_max_bytes: self.sets_max_bytes,

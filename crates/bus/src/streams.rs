@@ -43,6 +43,12 @@ pub fn sets_config(limits: &StreamLimits) -> stream::Config {
 pub struct StreamLimits {
     /// Largest frame accepted, in bytes (a 1080p JPEG at quality 90 is ~0.5 MB).
     pub max_frame_bytes: i32,
+    /// Most bytes the frames stream holds (in nats-server's memory), and most cameras (one frame
+    /// each): a flood of new camera names evicts the oldest frames instead of filling the
+    /// server's memory at up to `max_frame_bytes` a name. A live camera's frame is back within a
+    /// frame period.
+    pub frames_max_bytes: i64,
+    pub max_cameras: i64,
     /// How long pose history is kept.
     pub poses_max_age: Duration,
     /// How much pose history is kept, in bytes.
@@ -58,6 +64,8 @@ impl Default for StreamLimits {
     fn default() -> Self {
         Self {
             max_frame_bytes: 8 * 1024 * 1024,
+            frames_max_bytes: 1 << 30,
+            max_cameras: 256,
             poses_max_age: Duration::from_secs(3600),
             poses_max_bytes: 1 << 30,
             sets_max_bytes: 256 << 20,
@@ -74,6 +82,8 @@ pub fn frames_config(limits: &StreamLimits) -> stream::Config {
         subjects: vec![FRAMES_ALL.into()],
         storage: stream::StorageType::Memory,
         max_messages_per_subject: 1,
+        max_messages: limits.max_cameras,
+        max_bytes: limits.frames_max_bytes,
         discard: stream::DiscardPolicy::Old,
         max_message_size: limits.max_frame_bytes,
         allow_direct: true,
@@ -110,6 +120,7 @@ pub fn differences(existing: &stream::Config, wanted: &stream::Config) -> Vec<St
     let limit = |v: i64| if v > 0 { v.to_string() } else { "none".to_string() };
     check("replicas", existing.num_replicas.max(1).to_string(), wanted.num_replicas.max(1).to_string());
     check("max_bytes", limit(existing.max_bytes), limit(wanted.max_bytes));
+    check("max_messages", limit(existing.max_messages), limit(wanted.max_messages));
     check("max_age", format!("{:?}", existing.max_age), format!("{:?}", wanted.max_age));
     check("max_message_size", limit(i64::from(existing.max_message_size)), limit(i64::from(wanted.max_message_size)));
     out
@@ -233,7 +244,8 @@ pub fn keep_streams_while(
 mod tests {
     #[test]
     fn no_limit_is_no_difference_whichever_way_it_is_said() {
-        let limits = super::StreamLimits::default();
+        // A frames stream asked for without caps (0) reads back from the server as -1.
+        let limits = super::StreamLimits { frames_max_bytes: 0, max_cameras: 0, ..Default::default() };
         let mut existing = super::frames_config(&limits);
         (existing.max_bytes, existing.max_messages) = (-1, -1);
         assert!(super::differences(&existing, &super::frames_config(&limits)).is_empty());
