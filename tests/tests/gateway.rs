@@ -200,6 +200,45 @@ async fn reflection_lists_the_services() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_sets_are_listed_in_pages_that_fit_a_reply() {
+    use pump_proto::{FeatureRow, ListSetsRequest, SetEvent};
+    // 120 sets of 2000 feature rows (~55 kB each, 6.5 MB in all): one reply of them all was
+    // over tonic's 4 MiB limit, and the call failed.
+    let nats = NatsServer::start();
+    let gw = start_gateway(&nats).await;
+    let js = async_nats::jetstream::new(client(&nats, "publisher").await);
+    let rows: Vec<FeatureRow> = (0..2000).map(|i| FeatureRow { angles: vec![i as f32; 6] }).collect();
+    for n in 0..120u32 {
+        let set = SetEvent {
+            camera: "long".into(),
+            set_id: format!("long-{n}"),
+            reps: 5,
+            features: rows.clone(),
+            ..Default::default()
+        };
+        js.publish("pump.sets.long", set.encode_to_vec().into()).await.unwrap().await.unwrap();
+    }
+    let mut q = PoseQueryClient::new(gw.channel.clone());
+    let (mut pages, mut all, mut before_seq) = (0, Vec::new(), 0);
+    loop {
+        let req = ListSetsRequest { camera: "long".into(), limit: 1000, before_seq, ..Default::default() };
+        let page = tokio::time::timeout(T, q.list_sets(req)).await.unwrap().unwrap().into_inner();
+        assert!(!page.sets.is_empty() && page.encoded_len() < 4 << 20, "{} bytes", page.encoded_len());
+        pages += 1;
+        let ids: Vec<String> = page.sets.into_iter().map(|s| s.set_id).collect();
+        all.splice(0..0, ids);
+        if page.next_before_seq == 0 {
+            break;
+        }
+        before_seq = page.next_before_seq;
+        assert!(pages < 10, "paging does not end");
+    }
+    assert!(pages >= 2, "one page held them all");
+    assert_eq!(all, (0..120).map(|n| format!("long-{n}")).collect::<Vec<_>>(), "every set once, in order");
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_unreachable_is_unavailable() {
     let mut nats = NatsServer::start();
     let gw = start_gateway(&nats).await;
@@ -249,15 +288,19 @@ async fn sets_are_listed_and_streamed_and_reps_stream_live() {
     let ids = |r: tonic::Response<pump_proto::ListSetsResponse>| {
         r.into_inner().sets.into_iter().map(|s| s.set_id).collect::<Vec<_>>()
     };
-    let a = q.list_sets(ListSetsRequest { camera: "a".into(), since_s: 0.0, limit: 0 }).await.unwrap();
+    let a = q.list_sets(ListSetsRequest { camera: "a".into(), since_s: 0.0, limit: 0, before_seq: 0 }).await.unwrap();
     assert_eq!(ids(a), vec!["a-1", "a-2"]);
-    let newest = q.list_sets(ListSetsRequest { camera: String::new(), since_s: 0.0, limit: 2 }).await.unwrap();
+    let newest =
+        q.list_sets(ListSetsRequest { camera: String::new(), since_s: 0.0, limit: 2, before_seq: 0 }).await.unwrap();
     assert_eq!(ids(newest), vec!["b-1", "a-2"], "the newest two, oldest first");
-    let future = q.list_sets(ListSetsRequest { camera: String::new(), since_s: 4e9, limit: 0 }).await.unwrap();
+    let future =
+        q.list_sets(ListSetsRequest { camera: String::new(), since_s: 4e9, limit: 0, before_seq: 0 }).await.unwrap();
     assert!(ids(future).is_empty());
-    let none = q.list_sets(ListSetsRequest { camera: "nobody".into(), since_s: 0.0, limit: 0 }).await.unwrap();
+    let none =
+        q.list_sets(ListSetsRequest { camera: "nobody".into(), since_s: 0.0, limit: 0, before_seq: 0 }).await.unwrap();
     assert!(ids(none).is_empty());
-    let err = q.list_sets(ListSetsRequest { camera: "x y".into(), since_s: 0.0, limit: 0 }).await.unwrap_err();
+    let err =
+        q.list_sets(ListSetsRequest { camera: "x y".into(), since_s: 0.0, limit: 0, before_seq: 0 }).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     gw.stop().await;
 }

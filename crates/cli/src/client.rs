@@ -277,7 +277,7 @@ pub fn sets(gw: &ClientArgs, camera: Option<&str>, follow: bool, format: SetForm
             None => None,
         };
         let listed = q
-            .list_sets(ListSetsRequest { camera: camera.unwrap_or_default().into(), since_s: 0.0, limit: 0 })
+            .list_sets(ListSetsRequest { camera: camera.unwrap_or_default().into(), ..Default::default() })
             .await
             .map_err(rpc)?
             .into_inner()

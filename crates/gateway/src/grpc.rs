@@ -21,6 +21,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::{Request, Response, Status};
 
+/// The most sets one ListSets page holds, whatever `limit` asks.
+const MAX_LIST_SETS: usize = 1000;
+
 use crate::book::CameraBook;
 use crate::error::{camera, ErrorCode, ServiceError};
 use crate::feeds::FrameFeeds;
@@ -201,12 +204,13 @@ impl PoseQuery for PoseQueryImpl {
             return Err(ServiceError::bad_request(format!("since_s: {} is not a time", r.since_s)).into());
         }
         let filter = if r.camera.is_empty() { SETS_ALL.to_string() } else { subject::sets(&camera(&r.camera)?) };
-        let limit = if r.limit == 0 { 100 } else { r.limit as usize };
-        let mut sets = self.store.stored_sets(filter, r.since_s, limit).await.map_err(ServiceError::from)?;
+        let limit = if r.limit == 0 { 100 } else { (r.limit as usize).min(MAX_LIST_SETS) };
+        let (mut sets, next_before_seq) =
+            self.store.stored_sets(filter, r.since_s, r.before_seq, limit).await.map_err(ServiceError::from)?;
         for s in sets.iter_mut().filter(|s| self.clips.has(&s.set_id)) {
             s.clip = crate::preview::clip_path(&s.set_id);
         }
-        Ok(Response::new(ListSetsResponse { sets }))
+        Ok(Response::new(ListSetsResponse { sets, next_before_seq }))
     }
 
     type StreamSetsStream = LiveStream<SetEvent>;

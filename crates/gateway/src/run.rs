@@ -167,8 +167,8 @@ async fn watch_health(
         }
     }
     // The preview lists the last sets from the start, not only those closed since.
-    match store.stored_sets(SETS_ALL.to_string(), 0.0, 500).await {
-        Ok(sets) => sets.into_iter().for_each(|s| book.on_set(s)),
+    match store.stored_sets(SETS_ALL.to_string(), 0.0, 0, 500).await {
+        Ok((sets, _)) => sets.into_iter().for_each(|s| book.on_set(s)),
         Err(e) => warn!(error = %e, "could not read the stored sets"),
     }
     // The streams again after every reconnection (a restarted server forgets them).

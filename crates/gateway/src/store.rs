@@ -17,6 +17,10 @@ use crate::error::{ErrorCode, ServiceError};
 /// A camera whose newest frame is older than this has no snapshot (NOT_FOUND, not a stale frame).
 pub const SNAPSHOT_MAX_AGE_S: f64 = 5.0;
 
+/// The most bytes of sets one ListSets reply carries: under tonic's 4 MiB message limit, which
+/// about a hundred long sets (their feature rows) used to exceed.
+pub const SETS_REPLY_BUDGET: usize = 3 << 20;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("unknown camera {0:?}: no frames or poses kept for it")]
@@ -151,12 +155,26 @@ impl Store {
         Ok(frame)
     }
 
-    /// Closed sets on `filter` stored at or after `since_s`, oldest first, the newest `limit`.
-    pub async fn stored_sets(&self, filter: String, since_s: f64, limit: usize) -> Result<Vec<SetEvent>> {
+    /// Closed sets on `filter` stored at or after `since_s` (and before stream sequence
+    /// `before_seq`, when not 0), oldest first: the newest `limit` that fit
+    /// [`SETS_REPLY_BUDGET`], and the sequence to ask before for the older ones (0: none). Only
+    /// the sets from `since_s` on are read, not the whole stream.
+    pub async fn stored_sets(
+        &self,
+        filter: String,
+        since_s: f64,
+        before_seq: u64,
+        limit: usize,
+    ) -> Result<(Vec<SetEvent>, u64)> {
         let stream = self.stream(SETS_STREAM).await?;
+        let deliver_policy = match time::OffsetDateTime::from_unix_timestamp_nanos((since_s * 1e9) as i128) {
+            Ok(start) if since_s > 0.0 => consumer::DeliverPolicy::ByStartTime { start_time: start },
+            _ => consumer::DeliverPolicy::All,
+        };
         let mut consumer: consumer::PullConsumer = stream
             .create_consumer(consumer::pull::Config {
                 filter_subject: filter,
+                deliver_policy,
                 ack_policy: consumer::AckPolicy::None,
                 inactive_threshold: Duration::from_secs(30),
                 ..Default::default()
@@ -164,7 +182,8 @@ impl Store {
             .await
             .map_err(StoreError::bus)?;
         let mut pending = consumer.info().await.map_err(StoreError::bus)?.num_pending;
-        let mut sets = VecDeque::new();
+        let mut sets: VecDeque<(u64, usize, SetEvent)> = VecDeque::new();
+        let (mut bytes, mut older) = (0usize, false);
         if pending > 0 {
             let mut messages = consumer.messages().await.map_err(StoreError::bus)?;
             while pending > 0 {
@@ -175,18 +194,27 @@ impl Store {
                     .map_err(StoreError::bus)?;
                 let info = msg.info().map_err(StoreError::bus)?;
                 pending = info.pending;
+                let seq = info.stream_sequence;
+                if before_seq > 0 && seq >= before_seq {
+                    break;
+                }
                 let stored = info.published.unix_timestamp_nanos() as f64 / 1e9;
-                if stored >= since_s {
-                    if let Ok(set) = SetEvent::decode(msg.payload.clone()) {
-                        sets.push_back(set);
-                        if sets.len() > limit {
-                            sets.pop_front();
-                        }
+                if stored < since_s {
+                    continue;
+                }
+                if let Ok(set) = SetEvent::decode(msg.payload.clone()) {
+                    bytes += msg.payload.len();
+                    sets.push_back((seq, msg.payload.len(), set));
+                    while sets.len() > limit || (bytes > SETS_REPLY_BUDGET && sets.len() > 1) {
+                        let Some((_, size, _)) = sets.pop_front() else { break };
+                        bytes -= size;
+                        older = true;
                     }
                 }
             }
         }
-        Ok(sets.into())
+        let next_before = if older { sets.front().map_or(0, |s| s.0) } else { 0 };
+        Ok((sets.into_iter().map(|s| s.2).collect(), next_before))
     }
 
     /// The camera's poses from `start` on, history then live, through one ordered consumer: the
