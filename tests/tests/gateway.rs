@@ -388,6 +388,113 @@ async fn snapshots_are_jpeg_encoded_once_per_frame_and_never_stale() {
     gw.stop().await;
 }
 
+/// 64 clients asking for skeleton snapshots of four 4K cameras, each frame new (so each is drawn
+/// and encoded, ~0.2 s of a core): health must still answer at once. Encoding on the tokio
+/// workers, under the cache's lock, stalled it for as long as an encode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_answers_at_once_while_64_clients_ask_for_snapshots() {
+    use pump_proto::{Encoding, Keypoint, Person};
+    let nats = NatsServer::start();
+    let gw = start_gateway(&nats).await;
+    let c = client(&nats, "camera").await;
+    let (w, h) = (3840u32, 2160u32);
+    let bgr: Vec<u8> =
+        (0..h).flat_map(|y| (0..w).flat_map(move |x| [(x / 15) as u8, (y / 8) as u8, ((x + y) / 23) as u8])).collect();
+    let big = pump_tests::media::gray_frame("cam", 1, 1, w, h);
+    let big = pump_proto::Frame { data: bgr.into(), ..big };
+    let jpeg = pump_gateway::snapshot::render(&pump_bus::frame::CheckedFrame::new(big, 8192).unwrap(), None).unwrap();
+    assert!(jpeg.len() < 900_000, "a 4K frame that fits a NATS message: {} bytes", jpeg.len());
+    let cameras = ["cam0", "cam1", "cam2", "cam3"];
+    let stop = tokio_util::sync::CancellationToken::new();
+    // Each camera at 5 fps, each frame with its own pose, as inference publishes them.
+    let cameras_task = {
+        let (c, stop, jpeg) = (c.clone(), stop.clone(), jpeg.clone());
+        tokio::spawn(async move {
+            for id in 1.. {
+                for cam in cameras {
+                    let now = pump_bus::clock::now_ns();
+                    let frame = pump_proto::Frame {
+                        camera: cam.into(),
+                        frame_id: id,
+                        capture_ts_ns: now,
+                        width: w,
+                        height: h,
+                        encoding: Encoding::Jpeg as i32,
+                        data: jpeg.clone(),
+                        ..Default::default()
+                    };
+                    let kps = (0..17).map(|i| Keypoint {
+                        x: 900.0 + i as f32 * 60.0,
+                        y: 300.0 + i as f32 * 90.0,
+                        confidence: 0.9,
+                    });
+                    let person = Person { r#box: None, score: 0.9, keypoints: kps.collect() };
+                    let pose = PoseFrame {
+                        camera: cam.into(),
+                        frame_id: id,
+                        capture_ts_ns: now,
+                        people: vec![person],
+                        ..Default::default()
+                    };
+                    let _ = c.publish(format!("pump.frames.{cam}"), frame.encode_to_vec().into()).await;
+                    let _ = c.publish(format!("pump.poses.{cam}"), pose.encode_to_vec().into()).await;
+                }
+                let _ = c.flush().await;
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                }
+            }
+        })
+    };
+    let snapshots_done = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let ask = |cam: &'static str| {
+        let (mut q, stop, done) = (PoseQueryClient::new(gw.channel.clone()), stop.clone(), snapshots_done.clone());
+        async move {
+            while !stop.is_cancelled() {
+                let req = GetSnapshotRequest { camera: cam.into(), overlay: true };
+                if let Ok(Ok(_)) = tokio::time::timeout(T, q.get_snapshot(req)).await {
+                    done.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    };
+    let clients: Vec<_> = (0..64).map(|i| tokio::spawn(ask(cameras[i % 4]))).collect();
+    pump_tests::eventually("snapshots being drawn", T, || {
+        let done = snapshots_done.clone();
+        async move { done.load(Ordering::Relaxed) >= 64 }
+    })
+    .await;
+    let encodes_before = gw.snapshots.encodes.load(Ordering::Relaxed);
+    // Its own connection, as a kubelet's probe has.
+    let probe = tonic::transport::Channel::from_shared(format!("http://{}", gw.addr)).unwrap().connect().await.unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(probe);
+    let mut took = Vec::new();
+    for _ in 0..30 {
+        let t0 = tokio::time::Instant::now();
+        let req = tonic_health::pb::HealthCheckRequest { service: String::new() };
+        tokio::time::timeout(T, health.check(req)).await.unwrap().unwrap();
+        took.push(t0.elapsed());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let encodes = gw.snapshots.encodes.load(Ordering::Relaxed) - encodes_before;
+    stop.cancel();
+    for t in clients {
+        tokio::time::timeout(T, t).await.unwrap().unwrap();
+    }
+    tokio::time::timeout(T, cameras_task).await.unwrap().unwrap();
+    took.sort();
+    let (median, worst) = (took[took.len() / 2], took[took.len() - 1]);
+    eprintln!("health: median {median:?}, worst {worst:?}, while {encodes} snapshots were encoded");
+    assert!(encodes >= 4, "the frames were drawn meanwhile: {encodes} encodes");
+    // The median, not every call: a busy machine may preempt any one of them.
+    assert!(median < Duration::from_millis(100), "health took {median:?} (median), {worst:?} at worst");
+    assert!(worst < Duration::from_secs(1), "health took {worst:?} at worst");
+    gw.stop().await;
+}
+
 /// A 15 fps camera (fake timing) and a 100 ms model (fake delay) through the real services:
 /// ListCameras gives the camera's rate, the pose rate the model allows, and the drops between.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -322,7 +322,7 @@ async fn the_gateway_wants_its_token_over_tls_and_leaves_health_open() {
     }
     // Health needs no token. (gRPC health follows the bus on a quarter-second tick: it may say
     // SERVING a moment after /readyz.)
-    let health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
     pump_tests::eventually("gRPC health SERVING, without a token", Duration::from_secs(5), || {
         let mut health = health.clone();
         async move {
@@ -356,6 +356,23 @@ async fn the_gateway_wants_its_token_over_tls_and_leaves_health_open() {
     assert!(visit.header("set-cookie").unwrap().contains("HttpOnly; SameSite=Strict; Path=/; Secure"));
     let with_cookie = Ask { headers: &[("Cookie", &cookie)], ..tls };
     assert_eq!(get_with(http, "/cameras/gym/snapshot.jpg", with_cookie).await.status, 200);
+    // The cookie is a session, not the token: a leaked cookie opens neither gRPC nor a forged
+    // session, and the token itself is no cookie.
+    let session = cookie.split_once('=').unwrap().1.to_string();
+    assert!(!session.contains("gym-secret") && visit.header("set-cookie").unwrap().contains("Max-Age="), "{cookie}");
+    let as_token_cookie = Ask { headers: &[("Cookie", "pump_session=gym-secret")], ..tls };
+    assert_eq!(get_with(http, "/cameras/gym/snapshot.jpg", as_token_cookie).await.status, 401);
+    let (expiry, tag) = session.split_once('.').unwrap();
+    let later = format!("pump_session={}.{tag}", expiry.parse::<u64>().unwrap() + 3600);
+    let forged = Ask { headers: &[("Cookie", &later)], ..tls };
+    assert_eq!(get_with(http, "/cameras/gym/snapshot.jpg", forged).await.status, 401, "a session made longer");
+    let value: tonic::metadata::MetadataValue<_> = format!("Bearer {session}").parse().unwrap();
+    let mut q = PoseQueryClient::with_interceptor(channel.clone(), move |mut req: tonic::Request<()>| {
+        req.metadata_mut().insert("authorization", value.clone());
+        Ok(req)
+    });
+    let r = q.list_cameras(pump_proto::ListCamerasRequest {}).await;
+    assert_eq!(r.map_err(|e| e.code()).err(), Some(tonic::Code::Unauthenticated), "the session as a gRPC token");
     assert_eq!(get_with(http, "/?token=guess", tls).await.status, 401);
     // pump's own client: the CA and the token from files.
     let ca_flag = vec![

@@ -1,7 +1,9 @@
 //! Who may ask, and over what. With a token set, every PoseQuery RPC (and reflection) needs
 //! `authorization: Bearer <token>` (else UNAUTHENTICATED), and the preview, snapshots and camera
-//! API need the same token (the header, or for a browser the cookie that one visit to
-//! `/?token=<token>` sets; else 401). Health (gRPC and `/healthz`, `/readyz`) and `/metrics` stay
+//! API need the same token (the header, or for a browser the session cookie that one visit to
+//! `/?token=<token>` sets; else 401). The cookie is not the token: it is a signed expiry
+//! (HMAC-SHA256 keyed by the token), so a cookie that leaks (a browser profile, a proxy log) opens
+//! only the preview, only until it expires, never gRPC; a new token ends every session. Health (gRPC and `/healthz`, `/readyz`) and `/metrics` stay
 //! open for probes and scrapers. With a certificate, both ports speak TLS only.
 
 use std::path::{Path, PathBuf};
@@ -13,8 +15,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 
-/// The cookie a browser keeps the token in.
-const COOKIE: &str = "pump_token";
+/// The cookie a browser keeps its session in.
+const COOKIE: &str = "pump_session";
+/// How long a session lasts: a week of training without typing the token again.
+const SESSION_SECONDS: u64 = 7 * 24 * 3600;
 
 /// The token clients must present, if any.
 #[derive(Clone, Default)]
@@ -64,6 +68,23 @@ impl Access {
         self.token.is_none()
     }
 
+    /// A session cookie's value that expires at `expiry` (Unix seconds): `<expiry>.<tag>`.
+    fn session(&self, expiry: u64) -> Option<String> {
+        let token = self.token.as_ref()?;
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, token.as_bytes());
+        let tag = ring::hmac::sign(&key, format!("pump session until {expiry}").as_bytes());
+        let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        Some(format!("{expiry}.{hex}"))
+    }
+
+    /// Whether `presented` is a session this token signed that has not expired at `now`.
+    fn session_allows(&self, presented: Option<&str>, now: u64) -> bool {
+        let Some((expiry, _)) = presented.and_then(|p| p.split_once('.')) else { return false };
+        let Ok(expiry) = expiry.parse::<u64>() else { return false };
+        let expected = self.session(expiry);
+        expiry > now && expected.zip(presented).is_some_and(|(e, p)| same(e.as_bytes(), p.as_bytes()))
+    }
+
     fn allows(&self, presented: Option<&str>) -> bool {
         match &self.token {
             None => true,
@@ -102,14 +123,18 @@ impl Access {
             .uri()
             .query()
             .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")).map(|t| t.to_string()));
-        if let Some(t) = query_token.filter(|t| self.allows(Some(t))) {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        if let Some(session) =
+            query_token.filter(|t| self.allows(Some(t))).and_then(|_| self.session(now + SESSION_SECONDS))
+        {
             let secure = if self.tls { "; Secure" } else { "" };
-            let set = format!("{COOKIE}={t}; HttpOnly; SameSite=Strict; Path=/{secure}");
+            let set =
+                format!("{COOKIE}={session}; Max-Age={SESSION_SECONDS}; HttpOnly; SameSite=Strict; Path=/{secure}");
             let back = req.uri().path().to_string();
             return (StatusCode::SEE_OTHER, [(header::SET_COOKIE, set), (header::LOCATION, back)]).into_response();
         }
         let headers = req.headers();
-        if self.allows(bearer(headers)) || self.allows(cookie(headers)) {
+        if self.allows(bearer(headers)) || self.session_allows(cookie(headers), now) {
             return next.run(req).await;
         }
         let why = "a token is required: open /?token=<token> once, or send authorization: Bearer <token>\n";
@@ -220,10 +245,25 @@ mod tests {
         assert!(!a.allows(Some("s3cre")) && !a.allows(Some("s3cret!")) && !a.allows(None));
         assert!(Access::open().allows(None));
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, "theme=dark; pump_token=s3cret".parse().unwrap_or_else(|e| panic!("{e}")));
-        assert_eq!(cookie(&h), Some("s3cret"));
+        h.insert(header::COOKIE, "theme=dark; pump_session=abc.def".parse().unwrap_or_else(|e| panic!("{e}")));
+        assert_eq!(cookie(&h), Some("abc.def"));
         h.insert(header::AUTHORIZATION, "Bearer abc".parse().unwrap_or_else(|e| panic!("{e}")));
         assert_eq!(bearer(&h), Some("abc"));
         assert!(!format!("{a:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn a_session_is_signed_by_the_token_and_ends() {
+        let a = Access::with_token("s3cret", false);
+        let s = a.session(2000).unwrap_or_else(|| panic!("a session"));
+        assert!(!s.contains("s3cret"));
+        assert!(a.session_allows(Some(&s), 1999));
+        assert!(!a.session_allows(Some(&s), 2000), "expired");
+        assert!(!a.session_allows(Some("s3cret"), 1999), "the token itself is not a session");
+        let forged = s.replacen("2000", "9999", 1);
+        assert!(!a.session_allows(Some(&forged), 1999), "a later expiry with the same tag");
+        assert!(!Access::with_token("other", false).session_allows(Some(&s), 1999), "another token's session");
+        assert!(!a.session_allows(None, 0) && !a.session_allows(Some("x.y"), 0));
+        assert_eq!(Access::open().session(1), None);
     }
 }

@@ -27,7 +27,7 @@ const MAX_LIST_SETS: usize = 1000;
 use crate::book::CameraBook;
 use crate::error::{camera, ErrorCode, ServiceError};
 use crate::feeds::FrameFeeds;
-use crate::snapshot::{Overlay, SnapshotCache};
+use crate::snapshot::{Drawing, SnapshotCache};
 use crate::store::{Store, StoreError};
 
 /// Messages buffered per streaming client; a slower live client skips ahead (newest wins).
@@ -233,12 +233,13 @@ impl PoseQuery for PoseQueryImpl {
         } else {
             (Arc::new(kept), None)
         };
-        let nobody = PoseFrame::default();
         let athlete = self.book.athlete(cam.as_str());
-        let overlay =
-            r.overlay.then(|| Overlay { poses: Some(poses.as_deref().unwrap_or(&nobody)), caption: None, athlete });
-        let jpeg =
-            self.snapshots.jpeg(&frame, overlay).map_err(|e| ServiceError::internal(format!("snapshot: {e}")))?;
+        let drawing = r.overlay.then(|| Drawing { poses: Some(poses.unwrap_or_default()), caption: None, athlete });
+        let jpeg = self
+            .snapshots
+            .encode(frame.clone(), drawing)
+            .await
+            .map_err(|e| ServiceError::internal(format!("snapshot: {e}")))?;
         Ok(Response::new(Snapshot {
             camera: cam.to_string(),
             frame_id: frame.frame_id,

@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use crate::book::CameraBook;
 use crate::error::{camera, ServiceError};
 use crate::feeds::{frame_with_pose, FrameFeeds, Recent, SNAPSHOT_POSE_WAIT};
-use crate::snapshot::{Overlay, SnapshotCache};
+use crate::snapshot::{Drawing, SnapshotCache};
 use crate::store::{is_fresh_beside, Store, SNAPSHOT_MAX_AGE_S};
 
 const BOUNDARY: &str = "pumpframe";
@@ -93,19 +93,15 @@ fn choose(book: &CameraBook, recent: &Recent) -> Option<Shown> {
 
 /// Encodes off the async threads: a JPEG of a large frame takes milliseconds.
 async fn jpeg(preview: &Arc<Preview>, shown: Shown) -> Result<Bytes, String> {
-    let p = preview.clone();
-    tokio::task::spawn_blocking(move || {
-        let caption = shown.caption.then(|| match shown.behind_ms {
-            ms if ms > 0 => format!("REPS {}\nPOSE {ms} MS BEHIND", p.book.reps(&shown.frame.camera)),
-            _ => format!("REPS {}", p.book.reps(&shown.frame.camera)),
-        });
-        let wanted = shown.poses.is_some() || shown.caption;
-        let athlete = p.book.athlete(&shown.frame.camera);
-        let overlay = wanted.then_some(Overlay { poses: shown.poses.as_deref(), caption: caption.as_deref(), athlete });
-        p.snapshots.jpeg(&shown.frame, overlay)
-    })
-    .await
-    .map_err(|e| e.to_string())?
+    let camera = &shown.frame.camera;
+    let caption = shown.caption.then(|| match shown.behind_ms {
+        ms if ms > 0 => format!("REPS {}\nPOSE {ms} MS BEHIND", preview.book.reps(camera)),
+        _ => format!("REPS {}", preview.book.reps(camera)),
+    });
+    let wanted = shown.poses.is_some() || shown.caption;
+    let drawing =
+        wanted.then(|| Drawing { poses: shown.poses.clone(), caption, athlete: preview.book.athlete(camera) });
+    preview.snapshots.encode(shown.frame, drawing).await
 }
 
 async fn snapshot(

@@ -125,7 +125,16 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
             set_health(&reporter, false).await;
         }
     };
-    let mut server = tonic::transport::Server::builder();
+    // A phone that walks out of Wi-Fi leaves a half-open connection: pings find it within a
+    // minute. A unary call is cut after GRPC_REQUEST_TIMEOUT (streams only need their headers
+    // by then), and one connection may have only so many calls open at once.
+    let mut server = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(GRPC_KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(GRPC_KEEPALIVE_TIMEOUT))
+        .tcp_keepalive(Some(GRPC_KEEPALIVE_INTERVAL))
+        .timeout(GRPC_REQUEST_TIMEOUT)
+        .max_concurrent_streams(Some(GRPC_CALLS_PER_CONNECTION))
+        .concurrency_limit_per_connection(GRPC_CALLS_PER_CONNECTION as usize);
     if let Some(t) = &tls {
         server = server.tls_config(t.grpc().map_err(anyhow::Error::msg)?)?;
     }
@@ -145,6 +154,15 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
     }
     Ok(served?)
 }
+
+/// How often an idle gRPC connection is pinged, and how long the client has to answer.
+const GRPC_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const GRPC_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+/// The longest a call may take to answer (a page of sets, a snapshot), unless the client asks less.
+const GRPC_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Calls (streams included) one connection may have open at once: a preview with every camera's
+/// live streams needs tens.
+const GRPC_CALLS_PER_CONNECTION: u32 = 256;
 
 /// Sets the streams up (they may not exist yet: nats-server just started), loads the stored
 /// sets for the preview, then keeps the streams there and says SERVING only while they are and

@@ -64,13 +64,31 @@ type Variant = (String, bool, bool);
 type Cached = (u64, i64, String, Bytes);
 
 /// The newest JPEG of each camera and variant.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SnapshotCache {
     /// Each variant has its own slot: requests for the same one wait for a single encode, while
     /// other cameras encode in parallel.
     entries: Mutex<HashMap<Variant, Arc<Mutex<Option<Cached>>>>>,
     /// JPEG encodes done (the cache's measure of success).
     pub encodes: std::sync::atomic::AtomicU64,
+    /// Encodes at once, one per core: 64 callers of a 4K camera queue here, asleep, instead of
+    /// taking 64 threads of the blocking pool and every core from the gateway's own work.
+    encoders: tokio::sync::Semaphore,
+}
+
+impl Default for SnapshotCache {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self { entries: Mutex::default(), encodes: Default::default(), encoders: tokio::sync::Semaphore::new(cores) }
+    }
+}
+
+/// What to draw, owned, for an encode on another thread (see [`Overlay`]).
+#[derive(Debug, Clone, Default)]
+pub struct Drawing {
+    pub poses: Option<Arc<PoseFrame>>,
+    pub caption: Option<String>,
+    pub athlete: Option<pump_proto::Box>,
 }
 
 fn rgb_of(frame: &CheckedFrame) -> Result<Vec<u8>, String> {
@@ -283,6 +301,24 @@ impl SnapshotCache {
         };
         *cached = Some((frame.frame_id, frame.capture_ts_ns, stamp, jpeg.clone()));
         Ok(jpeg)
+    }
+
+    /// [`Self::jpeg`] for async callers: the decode, drawing and encode (tens of milliseconds for
+    /// a large frame) and the wait for another caller's encode of the same variant run on the
+    /// blocking pool, never on a tokio worker, so health and every other request keep answering.
+    pub async fn encode(self: &Arc<Self>, frame: Arc<Frame>, drawing: Option<Drawing>) -> Result<Bytes, String> {
+        let _turn = self.encoders.acquire().await.map_err(|e| e.to_string())?;
+        let cache = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let overlay = drawing.as_ref().map(|d| Overlay {
+                poses: d.poses.as_deref(),
+                caption: d.caption.as_deref(),
+                athlete: d.athlete,
+            });
+            cache.jpeg(&frame, overlay)
+        })
+        .await
+        .map_err(|e| e.to_string())?
     }
 }
 
