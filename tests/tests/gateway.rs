@@ -676,6 +676,57 @@ async fn a_set_on_the_bus(c: &async_nats::Client, set_id: &str, t0_s: f64) {
     c.flush().await.unwrap();
 }
 
+/// The gateway recording clips while inference is stopped: every raw frame waits for a pose
+/// that never comes. It held 48 of them per camera (four raw 720p cameras: 530 MB); now each
+/// camera's wait is bounded in bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_raw_cameras_with_inference_stopped_hold_bounded_memory_for_clips() {
+    let nats = NatsServer::start();
+    let gw = start_gateway(&nats).await;
+    let c = client(&nats, "camera").await;
+    let cameras = ["raw0", "raw1", "raw2", "raw3"];
+    let (w, h) = (1280, 720);
+    // Connected, so the client knows the server takes 8 MB messages (1 MB until it has heard).
+    tokio::time::timeout(T, c.flush()).await.unwrap().unwrap();
+    // 60 frames each (six seconds of a 10 fps camera, sent as fast as the bus takes them).
+    for id in 0..60u64 {
+        for cam in cameras {
+            let frame = pump_tests::media::gray_frame(cam, id, pump_bus::clock::now_ns(), w, h);
+            tokio::time::timeout(T, c.publish(format!("pump.frames.{cam}"), frame.encode_to_vec().into()))
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        tokio::time::timeout(T, c.flush()).await.unwrap().unwrap();
+    }
+    let held = |body: &[u8]| -> f64 {
+        let text = String::from_utf8_lossy(body).to_string();
+        let line = text.lines().find(|l| l.starts_with("pump_gateway_clips_held_bytes ")).unwrap_or_default();
+        line.split(' ').nth(1).and_then(|v| v.parse().ok()).unwrap_or(-1.0)
+    };
+    // Every frame in: the newest of each camera is the last one sent.
+    let q = PoseQueryClient::new(gw.channel.clone());
+    pump_tests::eventually("the last frames reached the gateway", T, || {
+        let mut q = q.clone();
+        async move {
+            let mut last = Vec::new();
+            for cam in cameras {
+                let req = GetSnapshotRequest { camera: cam.into(), overlay: false };
+                last.push(q.get_snapshot(req).await.map(|r| r.into_inner().frame_id).unwrap_or_default());
+            }
+            last == [59; 4]
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let metrics = pump_tests::http::get(gw.http, "/metrics").await;
+    let bytes = held(&metrics.body);
+    let bound = (4 * pump_gateway::clips::WAITING_BYTES) as f64;
+    eprintln!("held for clips: {:.0} MB (bound {:.0} MB)", bytes / 1e6, bound / 1e6);
+    assert!(bytes > 0.0 && bytes <= bound, "{bytes} bytes held for clips, over {bound}");
+    gw.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clips_are_kept_within_the_store_size_oldest_first_and_age_out() {
     let nats = NatsServer::start();

@@ -11,6 +11,10 @@
 //! [`MAX_CLIP`]). When the set closes, its span is cut out, drawn and written off the runtime;
 //! the oldest clips are deleted first when the store would pass its size, and the bucket's
 //! max age drops old ones.
+//!
+//! Memory is bounded per camera whatever the cameras send and whether or not inference runs:
+//! [`WAITING_BYTES`] of frames waiting for a pose, [`POSED_BYTES`] of posed JPEGs (a longer set
+//! keeps its last part), and [`KEEP_QUEUE_BYTES`] queued to be kept across all cameras.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,6 +48,18 @@ const MARGIN_NS: i64 = 500_000_000;
 /// Frames waiting for their pose, per camera: inference is under a second behind, or the frame
 /// was never taken.
 const WAITING: usize = 48;
+/// ... and their bytes: ten raw 1080p frames (a third of a second at 30 fps), many more JPEGs.
+/// With inference stopped every frame waits: this, not 48 raw frames (300 MB), is what it costs.
+pub const WAITING_BYTES: usize = 64 << 20;
+/// Posed JPEGs kept per camera: 180 s of 1080p at 10 poses/s, about; past it a set in progress
+/// keeps only its last part, as past [`MAX_CLIP`].
+pub const POSED_BYTES: usize = 192 << 20;
+/// Raw frames queued to the keeping thread, all cameras together; past it they are dropped
+/// (counted) as past [`KEEP_QUEUE`].
+pub const KEEP_QUEUE_BYTES: usize = 128 << 20;
+/// The longest a stored clip is read into memory: a clip is never larger (`MAX_CLIP` of posed
+/// frames), whatever the object's metadata claims.
+const MAX_CLIP_BYTES: usize = POSED_BYTES * 2;
 pub const CONTENT_TYPE: &str = "video/x-msvideo";
 /// Posed frames waiting to be kept: a second or more of every camera; beyond, they are dropped
 /// (counted) rather than hold up the bus.
@@ -108,6 +124,16 @@ struct Recent {
     /// Capture time until which everything is kept: a set was in progress a pre-roll before.
     busy_until: i64,
     posed: VecDeque<Posed>,
+    /// The JPEG bytes of `posed`.
+    posed_bytes: usize,
+}
+
+impl Recent {
+    fn bytes(&self) -> usize {
+        self.waiting.iter().map(Captured::bytes).sum::<usize>()
+            + self.orphans.iter().map(Captured::bytes).sum::<usize>()
+            + self.posed_bytes
+    }
 }
 
 /// The clips: recorded when `limits` is set, served from the store either way.
@@ -121,6 +147,8 @@ pub struct Clips {
     pub failed: AtomicU64,
     /// Posed frames not kept: the keeping thread fell behind.
     pub dropped: AtomicU64,
+    /// Raw bytes queued to the keeping thread.
+    queued_bytes: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for Clips {
@@ -139,7 +167,14 @@ impl Clips {
             written: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            queued_bytes: Default::default(),
         }
+    }
+
+    /// The bytes of frames and poses held for clips now: waiting, posed and queued.
+    pub fn held_bytes(&self) -> usize {
+        let cameras = self.cameras.read_all(|all| all.values().map(Recent::bytes).sum::<usize>());
+        cameras + self.queued_bytes.load(Ordering::Relaxed)
     }
 
     /// Whether the set has a clip to fetch.
@@ -167,8 +202,12 @@ impl Clips {
             }
             Err(e) => return Err(ServiceError::bus(e)),
         };
-        let mut out = Vec::with_capacity(object.info.size);
-        object.read_to_end(&mut out).await.map_err(ServiceError::bus)?;
+        // The metadata's size is a claim, not an allocation.
+        let mut out = Vec::with_capacity(object.info.size.min(MAX_CLIP_BYTES));
+        (&mut object).take(MAX_CLIP_BYTES as u64 + 1).read_to_end(&mut out).await.map_err(ServiceError::bus)?;
+        if out.len() > MAX_CLIP_BYTES {
+            return Err(ServiceError::internal(format!("the clip of set {set_id:?} is over {MAX_CLIP_BYTES} bytes")));
+        }
         Ok(Bytes::from(out))
     }
 
@@ -213,10 +252,14 @@ impl Clips {
                 r.busy_until = newest.saturating_add(PRE_ROLL.as_nanos() as i64);
             }
             let keep = if newest <= r.busy_until { MAX_CLIP } else { PRE_ROLL };
+            r.posed_bytes += frame.data.len();
             r.posed.push_back(Posed { frame, pose, athlete });
-            while r.posed.front().is_some_and(|p| newest.saturating_sub(p.frame.capture_ts_ns) > keep.as_nanos() as i64)
-            {
-                r.posed.pop_front();
+            while r.posed.front().is_some_and(|p| {
+                newest.saturating_sub(p.frame.capture_ts_ns) > keep.as_nanos() as i64 || r.posed_bytes > POSED_BYTES
+            }) {
+                if let Some(gone) = r.posed.pop_front() {
+                    r.posed_bytes -= gone.frame.data.len();
+                }
             }
         });
     }
@@ -309,11 +352,16 @@ fn draw_clip(set: &SetEvent, posed: &[Posed]) -> Result<Vec<u8>, String> {
 /// What is paired by capture time: a frame and its pose.
 trait Captured {
     fn capture_ts(&self) -> i64;
+    /// What it holds in memory, about.
+    fn bytes(&self) -> usize;
 }
 
 impl Captured for Frame {
     fn capture_ts(&self) -> i64 {
         self.capture_ts_ns
+    }
+    fn bytes(&self) -> usize {
+        self.data.len()
     }
 }
 
@@ -321,11 +369,14 @@ impl Captured for PoseFrame {
     fn capture_ts(&self) -> i64 {
         self.capture_ts_ns
     }
+    fn bytes(&self) -> usize {
+        self.encoded_len()
+    }
 }
 
 /// Pairs `item` with its partner among `theirs` (both sides come in capture order, so partners
-/// older than `item` are never coming and go), or queues it among `ours` (at most [`WAITING`])
-/// for its partner to find. The bus orders each subject, not frames against poses: either may
+/// older than `item` are never coming and go), or queues it among `ours` (at most [`WAITING`]
+/// of them and [`WAITING_BYTES`], the oldest going first) for its partner to find. The bus orders each subject, not frames against poses: either may
 /// come first.
 fn pair<A: Captured, B: Captured>(
     item: A,
@@ -340,10 +391,13 @@ fn pair<A: Captured, B: Captured>(
     if theirs.front().is_some_and(|t| fits(&item, t)) {
         return theirs.pop_front().map(|t| (item, t));
     }
-    if ours.len() == WAITING {
-        ours.pop_front();
+    let mut held = ours.iter().map(Captured::bytes).sum::<usize>() + item.bytes();
+    while ours.len() >= WAITING || (held > WAITING_BYTES && !ours.is_empty()) {
+        held -= ours.pop_front().map_or(0, |o| o.bytes());
     }
-    ours.push_back(item);
+    if held <= WAITING_BYTES {
+        ours.push_back(item);
+    }
     None
 }
 
@@ -413,11 +467,20 @@ pub async fn run(clips: Arc<Clips>, book: Arc<CameraBook>, client: async_nats::C
     let (keeper, jobs) = std::sync::mpsc::sync_channel::<Keep>(KEEP_QUEUE);
     let keeping = {
         let clips = clips.clone();
-        std::thread::Builder::new().name("pump-clips".into()).spawn(move || jobs.iter().for_each(|j| clips.keep(j)))
+        std::thread::Builder::new().name("pump-clips".into()).spawn(move || {
+            jobs.iter().for_each(|j: Keep| {
+                let bytes = j.frame.data.len();
+                clips.keep(j);
+                clips.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            })
+        })
     };
     let hand_over = |pair: Option<(Frame, PoseFrame)>| {
         if let Some(pair) = pair {
-            if keeper.try_send(Keep::of(pair, &book)).is_err() {
+            let bytes = pair.0.data.len();
+            let queued = clips.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
+            if queued + bytes > KEEP_QUEUE_BYTES || keeper.try_send(Keep::of(pair, &book)).is_err() {
+                clips.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
                 clips.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -500,6 +563,52 @@ mod tests {
         if let Some(pair) = clips.on_pose(p) {
             clips.keep(Keep::of(pair, book));
         }
+    }
+
+    #[test]
+    fn a_long_set_of_large_frames_keeps_its_last_part_within_the_cameras_budget() {
+        let clips = Clips::new(Some(ClipLimits::default()));
+        let noise: Vec<u8> = (0..640 * 480 * 3).map(|i: usize| (i.wrapping_mul(7919) % 251) as u8).collect();
+        let raw = Frame { width: 640, height: 480, data: noise.into(), ..frame(0, 0) };
+        let jpeg = render(&CheckedFrame::new(raw, 8192).unwrap(), None).unwrap();
+        // 100 poses a second, all within MAX_CLIP: only the bytes bound holds them.
+        let n = (POSED_BYTES / jpeg.len() + 50) as u64;
+        assert!(n < 100 * MAX_CLIP.as_secs(), "{n}");
+        for i in 0..n {
+            let ts = i as i64 * 10_000_000;
+            let f = Frame {
+                frame_id: i,
+                capture_ts_ns: ts,
+                width: 640,
+                height: 480,
+                encoding: pump_proto::Encoding::Jpeg as i32,
+                data: jpeg.clone(),
+                ..frame(0, 0)
+            };
+            clips.keep(Keep { frame: f, pose: pose(i, ts), in_set: true, athlete: None });
+        }
+        assert!(clips.held_bytes() <= POSED_BYTES, "{} bytes held", clips.held_bytes());
+        let (first, last) = clips
+            .cameras
+            .read("cam", |r| (r.posed.front().map(|p| p.frame.frame_id), r.posed.back().map(|p| p.frame.frame_id)))
+            .unwrap();
+        assert_eq!(last, Some(n - 1), "the newest is kept");
+        assert!(first > Some(40), "the oldest went: {first:?}");
+    }
+
+    #[test]
+    fn frames_waiting_for_a_pose_that_never_comes_are_bounded_in_bytes() {
+        let clips = Clips::new(Some(ClipLimits::default()));
+        let book = CameraBook::default();
+        // Raw 1080p, inference stopped: no pose ever comes.
+        let raw = Frame { width: 1920, height: 1080, data: vec![7u8; 1920 * 1080 * 3].into(), ..frame(0, 0) };
+        for i in 0..60 {
+            frame_in(&clips, Frame { frame_id: i, capture_ts_ns: i as i64 * 33_000_000, ..raw.clone() }, &book);
+        }
+        assert!(clips.held_bytes() <= WAITING_BYTES, "{} bytes held", clips.held_bytes());
+        // The newest still finds its pose.
+        let kept = clips.cameras.read("cam", |r| r.waiting.back().map(|f| f.frame_id)).unwrap();
+        assert_eq!(kept, Some(59));
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub const JPEG_ENCODES: &str = "pump_gateway_jpeg_encodes_total";
 pub const PREVIEWED_CAMERAS: &str = "pump_gateway_previewed_cameras";
 pub const CLIPS_WRITTEN: &str = "pump_gateway_clips_written_total";
 pub const CLIPS_FAILED: &str = "pump_gateway_clips_failed_total";
+pub const CLIPS_HELD: &str = "pump_gateway_clips_held_bytes";
 
 pub(crate) struct OpsState {
     pub client: async_nats::Client,
@@ -105,6 +106,12 @@ impl OpsState {
             "counter",
             "Set clips that could not be written.",
             self.clips.failed.load(Ordering::Relaxed) as f64,
+        );
+        p.single(
+            CLIPS_HELD,
+            "gauge",
+            "Bytes of frames held for clips: waiting for their pose, posed, queued.",
+            self.clips.held_bytes() as f64,
         );
         self.book.prometheus(&mut p);
         p.finish()
