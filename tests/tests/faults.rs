@@ -442,3 +442,90 @@ async fn frames_and_poses_stamped_at_the_ends_of_time_break_no_service() {
         assert!(!log.contains("panicked"), "{log}");
     }
 }
+
+/// The distinct `camera` labels of a Prometheus text.
+fn cameras_in(metrics: &[u8]) -> std::collections::BTreeSet<String> {
+    let text = String::from_utf8_lossy(metrics).to_string();
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split("camera=\"").nth(1).and_then(|r| r.split('"').next()).map(str::to_string))
+        .collect()
+}
+
+/// Anyone who may publish frames can name a new camera per message: every service kept state
+/// (inference's slots and counters, pump-sets' counts, the gateway's book and clips, their log
+/// limiters) for every name ever seen. Now each keeps at most `--max-cameras`, the longest-silent
+/// going first, never a camera with a set in progress; a live camera goes on being counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_camera_names_is_forgotten_by_every_service_and_the_live_camera_counted() {
+    use prost::Message;
+    use pump_proto::{Encoding, Frame};
+    let nats = NatsServer::start();
+    let logs = tempfile::tempdir().unwrap();
+    let (infer_http, sets_http, gw_http) = (free_addr(), free_addr(), free_addr());
+    let limited = |http| {
+        let mut e = env(&nats, http);
+        e.push(("PUMP_MAX_CAMERAS", "8".into()));
+        e
+    };
+    let infer = Service::start("pump-infer", &[], &limited(infer_http), logs.path());
+    let sets = Service::start("pump-sets", &["--exercise", "squat"], &limited(sets_http), logs.path());
+    let grpc = free_addr().to_string();
+    let gw = Service::start("pump-gateway", &["--clips", "--grpc-addr", &grpc], &limited(gw_http), logs.path());
+    for (s, addr) in [(&infer, infer_http), (&sets, sets_http), (&gw, gw_http)] {
+        wait_ready(s, addr).await;
+    }
+    let c = pump_tests::services::client(&nats, "flood").await;
+    let bus = std::fs::read(testdata("bus.jpg")).unwrap();
+    let frame = |camera: &str, id: u64| Frame {
+        camera: camera.into(),
+        frame_id: id,
+        capture_ts_ns: pump_bus::clock::now_ns(),
+        width: 810,
+        height: 1080,
+        encoding: Encoding::Jpeg as i32,
+        data: bus.clone().into(),
+        ..Default::default()
+    };
+    let mut poses = c.subscribe("pump.poses.rack1").await.unwrap();
+    // The live camera at 4 fps throughout; 500 names, a frame each, in between.
+    let mut id = 0;
+    for round in 0..25u64 {
+        id += 1;
+        c.publish("pump.frames.rack1", frame("rack1", id).encode_to_vec().into()).await.unwrap();
+        for i in 0..20 {
+            let name = format!("flood{}", round * 20 + i);
+            c.publish(format!("pump.frames.{name}"), frame(&name, 1).encode_to_vec().into()).await.unwrap();
+        }
+        tokio::time::timeout(Duration::from_secs(10), c.flush()).await.unwrap().unwrap();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // After the flood, rack1 is still inferred and counted.
+    let sent_after = id + 1;
+    for _ in 0..12 {
+        id += 1;
+        c.publish("pump.frames.rack1", frame("rack1", id).encode_to_vec().into()).await.unwrap();
+        c.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let got = pump_tests::services::collect(&mut poses, Duration::from_secs(5)).await;
+    assert!(got.iter().any(|p| p.frame_id >= sent_after), "rack1 no longer inferred: {}", infer.log());
+    for (s, addr) in [(&infer, infer_http), (&sets, sets_http), (&gw, gw_http)] {
+        let m = tokio::time::timeout(Duration::from_secs(5), pump_tests::http::get(addr, "/metrics")).await.unwrap();
+        let cameras = cameras_in(&m.body);
+        eprintln!("{addr}: {} cameras in /metrics", cameras.len());
+        assert!(cameras.len() <= 8, "{} cameras kept: {cameras:?}", cameras.len());
+        assert!(cameras.contains("rack1"), "{cameras:?}\n{}", s.log());
+        assert!(!s.log().contains("panicked"), "{}", s.log());
+    }
+    let refused = String::from_utf8_lossy(&pump_tests::http::get(infer_http, "/metrics").await.body).to_string();
+    let line = refused.lines().find(|l| l.contains("reason=\"too_many_cameras\"")).unwrap_or_default().to_string();
+    eprintln!("infer: {line}");
+    // The flood's warnings are a few lines, not one per name.
+    let warned = infer.log().lines().filter(|l| l.contains("every camera slot is busy")).count();
+    assert!(warned <= 5, "{warned} lines: {}", infer.log());
+    for s in [infer, sets, gw] {
+        let log = s.stop().await;
+        assert!(!log.contains("panicked"), "{log}");
+    }
+}

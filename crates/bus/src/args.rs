@@ -29,8 +29,9 @@ pub struct CommonArgs {
     /// Most bytes the frames stream holds in nats-server's memory (the oldest frames go first).
     #[arg(long, env = "PUMP_FRAMES_MAX_BYTES", default_value_t = 1 << 30)]
     pub frames_max_bytes: i64,
-    /// Most cameras the frames stream keeps a frame of (the longest silent go first): a flood of
-    /// camera names cannot fill the server's memory.
+    /// Most cameras the frames stream keeps a frame of, and each service keeps state of (the
+    /// longest silent go first; never a camera with a set in progress or a frame being inferred):
+    /// a flood of camera names cannot fill the server's memory nor a service's.
     #[arg(long, env = "PUMP_MAX_CAMERAS", default_value_t = 256)]
     pub max_cameras: i64,
     /// Copies of every stream pump creates, on that many nodes of a NATS cluster (1 on a single

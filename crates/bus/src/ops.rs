@@ -220,50 +220,107 @@ impl RateWindow {
     }
 }
 
+/// Cameras a service keeps state of by default (`--max-cameras`, as the frames stream keeps).
+pub const DEFAULT_MAX_CAMERAS: usize = 256;
+
 /// Per-camera state shared between a service's camera tasks and its ops endpoints. The lock
 /// shrugs off poisoning: a panic in one camera's task must not take /metrics and /healthz with it.
+///
+/// At most [`DEFAULT_MAX_CAMERAS`] (or [`PerCamera::set_max`]) cameras are kept: a new one past
+/// that forgets the camera silent longest, so a flood of camera names costs a bounded map and
+/// only evicts names that are themselves silent (a live camera is seen every frame).
 #[derive(Debug)]
 pub struct PerCamera<T> {
-    cameras: std::sync::Mutex<std::collections::BTreeMap<String, T>>,
+    cameras: std::sync::Mutex<Cameras<T>>,
+}
+
+#[derive(Debug)]
+struct Cameras<T> {
+    states: std::collections::BTreeMap<String, T>,
+    /// When each camera was last updated, in updates (exact where clocks tie).
+    seen: std::collections::HashMap<String, u64>,
+    updates: u64,
+    max: usize,
+    forgotten: u64,
 }
 
 impl<T> Default for PerCamera<T> {
     fn default() -> Self {
-        Self { cameras: std::sync::Mutex::default() }
+        let cameras = Cameras {
+            states: Default::default(),
+            seen: Default::default(),
+            updates: 0,
+            max: DEFAULT_MAX_CAMERAS,
+            forgotten: 0,
+        };
+        Self { cameras: std::sync::Mutex::new(cameras) }
     }
 }
 
 impl<T> PerCamera<T> {
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, T>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cameras<T>> {
         self.cameras.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Keeps at most `max` cameras (at least one) from now on.
+    pub fn set_max(&self, max: usize) {
+        self.lock().max = max.max(1);
+    }
+
+    /// Cameras forgotten to stay within the maximum.
+    pub fn forgotten(&self) -> u64 {
+        self.lock().forgotten
+    }
+
+    /// Cameras kept now.
+    pub fn len(&self) -> usize {
+        self.lock().states.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Changes one camera's state, starting it from `T::default()` the first time the camera is
-    /// seen. Called per frame, so a known camera costs no allocation.
+    /// seen (forgetting the longest-silent one when the map is full). Called per frame, so a
+    /// known camera costs no allocation.
     pub fn update<R>(&self, camera: &str, f: impl FnOnce(&mut T) -> R) -> R
     where
         T: Default,
     {
-        let mut map = self.lock();
-        match map.get_mut(camera) {
-            Some(state) => f(state),
-            None => f(map.entry(camera.to_string()).or_default()),
+        let mut guard = self.lock();
+        let map = &mut *guard;
+        map.updates += 1;
+        let now = map.updates;
+        if let Some(state) = map.states.get_mut(camera) {
+            if let Some(t) = map.seen.get_mut(camera) {
+                *t = now;
+            }
+            return f(state);
         }
+        while map.states.len() >= map.max {
+            let Some(oldest) = map.seen.iter().min_by_key(|(_, t)| **t).map(|(c, _)| c.clone()) else { break };
+            map.seen.remove(&oldest);
+            map.states.remove(&oldest);
+            map.forgotten += 1;
+        }
+        map.seen.insert(camera.to_string(), now);
+        f(map.states.entry(camera.to_string()).or_default())
     }
 
     /// Reads one camera's state; `None` for a camera never seen.
     pub fn read<R>(&self, camera: &str, f: impl FnOnce(&T) -> R) -> Option<R> {
-        self.lock().get(camera).map(f)
+        self.lock().states.get(camera).map(f)
     }
 
     /// Reads every camera's state at once, in camera order.
     pub fn read_all<R>(&self, f: impl FnOnce(&std::collections::BTreeMap<String, T>) -> R) -> R {
-        f(&self.lock())
+        f(&self.lock().states)
     }
 
     /// Every camera seen, in order.
     pub fn names(&self) -> Vec<String> {
-        self.lock().keys().cloned().collect()
+        self.lock().states.keys().cloned().collect()
     }
 
     /// A copy of every camera's state.
@@ -271,7 +328,7 @@ impl<T> PerCamera<T> {
     where
         T: Clone,
     {
-        self.lock().clone()
+        self.lock().states.clone()
     }
 }
 
@@ -324,6 +381,20 @@ mod tests {
         assert_eq!(m.names(), ["a", "b"]);
         assert_eq!(m.read_all(|all| all.values().sum::<u64>()), 6);
         assert_eq!(m.snapshot().into_iter().collect::<Vec<_>>(), [("a".to_string(), 1), ("b".to_string(), 5)]);
+    }
+
+    #[test]
+    fn a_flood_of_camera_names_forgets_the_longest_silent_and_keeps_the_live_one() {
+        let m = PerCamera::<u64>::default();
+        m.set_max(3);
+        for i in 0..1000 {
+            m.update("live", |n| *n += 1);
+            m.update(&format!("flood{i}"), |n| *n += 1);
+        }
+        assert_eq!(m.len(), 3);
+        assert_eq!(m.read("live", |n| *n), Some(1000), "the live camera kept its count");
+        assert_eq!(m.names(), ["flood998", "flood999", "live"]);
+        assert_eq!(m.forgotten(), 998);
     }
 
     #[test]

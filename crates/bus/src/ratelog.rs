@@ -5,6 +5,11 @@ use std::time::{Duration, Instant};
 
 use tracing::warn;
 
+/// Keys remembered at most: past them, the ones silent a period are forgotten, and while still
+/// full every new camera shares one key.
+const MAX_KEYS: usize = 1024;
+const MANY: &str = "(many cameras)";
+
 /// At most one warning per key per period, with the count of the ones held back.
 #[derive(Debug)]
 pub struct RateLimitedLog {
@@ -22,7 +27,15 @@ impl RateLimitedLog {
     /// unless this camera logged the same within the period; then counts it as held back.
     pub fn warn(&mut self, camera: &str, what: &'static str, reason: impl FnOnce() -> String) {
         let now = Instant::now();
-        let key = (camera.to_string(), what);
+        let mut key = (camera.to_string(), what);
+        if !self.last.contains_key(&key) && self.last.len() >= MAX_KEYS {
+            let period = self.period;
+            self.last.retain(|_, (at, _)| now.duration_since(*at) < period);
+            if self.last.len() >= MAX_KEYS {
+                // A flood of camera names: held back together, not a key (and a line) each.
+                key = (MANY.to_string(), what);
+            }
+        }
         match self.last.get_mut(&key) {
             Some((at, held)) if now.duration_since(*at) < self.period => *held += 1,
             Some((at, held)) => {
@@ -41,6 +54,17 @@ impl RateLimitedLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flood_of_camera_names_is_remembered_within_a_bound() {
+        let mut log = RateLimitedLog::new(Duration::from_secs(60));
+        for i in 0..10_000 {
+            log.warn(&format!("cam{i}"), "bad frame", String::new);
+        }
+        assert!(log.last.len() <= MAX_KEYS + 1, "{}", log.last.len());
+        let many = log.last.get(&(MANY.to_string(), "bad frame")).map(|(_, held)| *held);
+        assert_eq!(many, Some(10_000 - MAX_KEYS as u64 - 1), "held back together");
+    }
 
     #[test]
     fn one_warning_per_camera_and_kind_per_period() {

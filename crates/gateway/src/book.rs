@@ -173,6 +173,11 @@ impl CameraBook {
         self.cameras.read(camera, CameraState::rates).map(|r| self.judged(r))
     }
 
+    /// Keeps at most `max` cameras (the longest-silent forgotten first).
+    pub fn set_max_cameras(&self, max: usize) {
+        self.cameras.set_max(max);
+    }
+
     /// A book whose cameras are judged against `pose_rate_floor`.
     pub fn with_floor(pose_rate_floor: f64) -> Self {
         Self { cameras: PerCamera::default(), pose_rate_floor }

@@ -171,6 +171,11 @@ impl Clips {
         }
     }
 
+    /// Keeps the frames of at most `max` cameras (the longest-silent forgotten first).
+    pub fn set_max_cameras(&self, max: usize) {
+        self.cameras.set_max(max);
+    }
+
     /// The bytes of frames and poses held for clips now: waiting, posed and queued.
     pub fn held_bytes(&self) -> usize {
         let cameras = self.cameras.read_all(|all| all.values().map(Recent::bytes).sum::<usize>());

@@ -71,9 +71,13 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
     // Every task stops on this: at shutdown, or when the server fails.
     let (tasks, stop_tasks) = (TaskTracker::new(), shutdown.child_token());
     let store = Store::new(client.clone());
+    // As many cameras as the frames stream keeps: a flood of names forgets the longest-silent.
+    let max_cameras = usize::try_from(limits.max_cameras).unwrap_or(pump_bus::ops::DEFAULT_MAX_CAMERAS);
     let book = Arc::new(crate::book::CameraBook::with_floor(pose_rate_floor));
+    book.set_max_cameras(max_cameras);
     tasks.spawn(crate::book::listen(book.clone(), client.clone(), stop_tasks.clone()));
     let clips = Arc::new(crate::clips::Clips::new(clips));
+    clips.set_max_cameras(max_cameras);
     tasks.spawn(crate::clips::run(clips.clone(), book.clone(), client.clone(), stop_tasks.clone()));
     // Frames of the cameras someone watches (the preview) or snapshots with the skeleton.
     let feeds = crate::feeds::FrameFeeds::new(client.clone(), stop_tasks.clone(), tasks.clone());

@@ -65,8 +65,10 @@ pub(crate) async fn seed_from_kept_frames(
             stats.dropped(camera.as_str(), DropReason::Invalid);
             continue;
         };
-        if slots.offer(frame) != Offer::Stored {
-            stats.dropped(camera.as_str(), DropReason::Replaced);
+        match slots.offer(frame) {
+            Offer::Stored => {}
+            Offer::Refused => stats.dropped(camera.as_str(), DropReason::TooManyCameras),
+            _ => stats.dropped(camera.as_str(), DropReason::Replaced),
         }
     }
     Ok(())
@@ -114,6 +116,12 @@ pub(crate) fn on_frame_message(
     match slots.offer(frame) {
         Offer::Stored => {}
         Offer::Replaced { .. } | Offer::Older => stats.dropped(cam, DropReason::Replaced),
+        Offer::Refused => {
+            stats.dropped(cam, DropReason::TooManyCameras);
+            // One line for the flood, not one per name.
+            limiter
+                .warn("--max-cameras", "frame of a new camera refused: every camera slot is busy", || cam.to_string());
+        }
     }
 }
 

@@ -23,6 +23,8 @@ pub enum DropReason {
     TooOld,
     Undecodable,
     Invalid,
+    /// A new camera's frame while `--max-cameras` cameras are being inferred.
+    TooManyCameras,
 }
 
 impl DropReason {
@@ -32,6 +34,7 @@ impl DropReason {
             DropReason::TooOld => "too_old",
             DropReason::Undecodable => "undecodable",
             DropReason::Invalid => "invalid",
+            DropReason::TooManyCameras => "too_many_cameras",
         }
     }
 }
@@ -102,9 +105,22 @@ pub struct InferStats {
     stages: std::sync::Mutex<[pump_bus::ops::Histogram; 3]>,
     /// Subscribed to frames and seeded from the kept ones: frames published from now on are seen.
     ready: std::sync::atomic::AtomicBool,
+    /// Frames of new cameras refused at `--max-cameras`: counted for all cameras together, since
+    /// a flood's names are not worth a series each.
+    too_many_cameras: std::sync::atomic::AtomicU64,
 }
 
 impl InferStats {
+    /// Keeps the counters of at most `max` cameras (the longest-silent forgotten first).
+    pub fn set_max_cameras(&self, max: usize) {
+        self.cameras.set_max(max);
+    }
+
+    /// Frames refused at `--max-cameras`.
+    pub fn too_many_cameras(&self) -> u64 {
+        self.too_many_cameras.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The steps of one model run.
     pub fn stages(&self, t: &pump_pose::StageTimings) {
         let mut h = self.stages.lock().unwrap_or_else(|e| e.into_inner());
@@ -161,6 +177,9 @@ impl InferStats {
             DropReason::TooOld => s.dropped_too_old += 1,
             DropReason::Undecodable => s.dropped_undecodable += 1,
             DropReason::Invalid => s.dropped_invalid += 1,
+            DropReason::TooManyCameras => {
+                self.too_many_cameras.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
         });
     }
 
@@ -207,6 +226,8 @@ impl InferStats {
                 p.sample(FRAMES_DROPPED, &[("stage", "infer"), ("camera", c), ("reason", reason)], n as f64);
             }
         }
+        let refused = self.too_many_cameras() as f64;
+        p.sample(FRAMES_DROPPED, &[("stage", "infer"), ("reason", "too_many_cameras")], refused);
         p.per_camera(FRAMES_INFERRED, "counter", "Frames inferred and published.", &snap, |s| s.inferred as f64);
         p.per_camera(INFER_FAILURES, "counter", "Inference runs that failed.", &snap, |s| s.failed as f64);
         p.family(INFER_SECONDS, "histogram", "Model run time.");

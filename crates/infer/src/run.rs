@@ -68,7 +68,9 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
         .map_err(|source| Error::Subscribe { subject: FRAMES_ALL.into(), source })?;
     // As many frames of a camera in flight as there are engines: a lone fast camera keeps them
     // all busy; the slots put its poses back in frame order.
-    let slots = Arc::new(FrameSlots::new(predictors.len()));
+    let max_cameras = usize::try_from(config.limits.max_cameras).unwrap_or(pump_bus::ops::DEFAULT_MAX_CAMERAS);
+    let slots = Arc::new(FrameSlots::new(predictors.len()).with_max_cameras(max_cameras));
+    stats.set_max_cameras(max_cameras);
     // Should this future be dropped instead of shut down (its runtime going away), the worker
     // threads must still end: nothing else would wake them.
     let _close_on_drop = CloseOnDrop(slots.clone());

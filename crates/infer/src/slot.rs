@@ -62,6 +62,9 @@ pub enum Offer {
     },
     /// Not stored: a newer frame of the camera is already waiting.
     Older,
+    /// Not stored: a new camera while as many as allowed are being inferred (none of them idle
+    /// to forget).
+    Refused,
 }
 
 #[derive(Debug, Default)]
@@ -85,6 +88,11 @@ struct CameraSlot {
 impl CameraSlot {
     fn in_flight(&self) -> u64 {
         self.issued - self.released
+    }
+
+    /// Nothing waiting, in flight or to send: forgetting it loses nothing.
+    fn is_idle(&self) -> bool {
+        self.waiting.is_none() && self.eos.is_none() && self.in_flight() == 0 && !self.sending && !self.queued
     }
 
     fn has_work(&self, most_in_flight: u64) -> bool {
@@ -140,6 +148,9 @@ pub struct FrameSlots {
     state: Mutex<State>,
     work: Condvar,
     most_in_flight: u64,
+    /// Cameras with a slot at most: a flood of camera names costs a bounded map (and `share`,
+    /// which walks it per frame, bounded time).
+    max_cameras: usize,
 }
 
 impl Default for FrameSlots {
@@ -151,7 +162,18 @@ impl Default for FrameSlots {
 impl FrameSlots {
     /// Slots letting each camera have up to `in_flight` frames inferred at once (at least one).
     pub fn new(in_flight: usize) -> Self {
-        Self { state: Mutex::default(), work: Condvar::new(), most_in_flight: in_flight.max(1) as u64 }
+        Self {
+            state: Mutex::default(),
+            work: Condvar::new(),
+            most_in_flight: in_flight.max(1) as u64,
+            max_cameras: pump_bus::ops::DEFAULT_MAX_CAMERAS,
+        }
+    }
+
+    /// At most `max` cameras have a slot: a new one past that takes the slot of the idle camera
+    /// silent longest, or is refused while every one is busy.
+    pub fn with_max_cameras(self, max: usize) -> Self {
+        Self { max_cameras: max.max(1), ..self }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -164,6 +186,11 @@ impl FrameSlots {
     pub fn offer(&self, frame: CheckedFrame) -> Offer {
         let mut st = self.lock();
         let camera = frame.camera.clone();
+        if !st.cameras.contains_key(&camera) && st.cameras.len() >= self.max_cameras {
+            let idle = st.cameras.iter().filter(|(_, s)| s.is_idle()).min_by_key(|(_, s)| s.last_offer);
+            let Some(idle) = idle.map(|(c, _)| c.clone()) else { return Offer::Refused };
+            st.cameras.remove(&idle);
+        }
         let slot = st.cameras.entry(camera.clone()).or_default();
         if !frame.end_of_stream {
             slot.last_offer = Some(Instant::now());
@@ -280,6 +307,29 @@ impl FrameSlots {
 mod tests {
     use super::*;
     use pump_proto::Frame;
+
+    #[test]
+    fn a_new_camera_past_the_limit_takes_an_idle_cameras_slot_or_is_refused() {
+        let slots = FrameSlots::new(1).with_max_cameras(2);
+        slots.offer(frame("a", 1));
+        slots.offer(frame("b", 1));
+        // Both busy (a frame waiting each): a third camera is refused, the two keep theirs.
+        assert_eq!(slots.offer(frame("c", 1)), Offer::Refused);
+        let taken = slots.take(4, Duration::ZERO).unwrap_or_default();
+        assert_eq!(taken.len(), 2);
+        // "a" finishes and goes idle; "b" is still in flight.
+        assert_eq!(frame_ids(&slots.finish("a", 0, Some(pose("a", 1)))), vec![1]);
+        assert!(slots.sent("a").is_empty());
+        assert_eq!(slots.offer(frame("c", 1)), Offer::Stored, "c takes a's slot");
+        assert_eq!(slots.offer(frame("d", 1)), Offer::Refused, "b in flight, c waiting");
+        // b's pose still comes, in order.
+        assert_eq!(frame_ids(&slots.finish("b", 0, Some(pose("b", 1)))), vec![1]);
+        // A flood of names costs at most two slots.
+        for i in 0..1000 {
+            slots.offer(frame(&format!("flood{i}"), 1));
+        }
+        assert!(slots.lock().cameras.len() <= 2);
+    }
 
     #[test]
     fn with_one_in_flight_a_cameras_next_frame_waits_for_the_last() {

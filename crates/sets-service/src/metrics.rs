@@ -22,6 +22,8 @@ pub const SETS_REFUSED: &str = "pump_sets_refused_total";
 pub struct SetsStats {
     pub poses: AtomicU64,
     pub out_of_order: AtomicU64,
+    /// Poses of new cameras not counted: `--max-cameras` cameras were being counted, none idle.
+    pub too_many_cameras: AtomicU64,
     pub sets_published: AtomicU64,
     pub reps_published: AtomicU64,
     pub replayed: AtomicU64,
@@ -78,6 +80,11 @@ impl SetsStats {
             FRAMES_DROPPED,
             &[("stage", "sets"), ("reason", "out_of_order")],
             self.out_of_order.load(Ordering::Relaxed) as f64,
+        );
+        p.sample(
+            FRAMES_DROPPED,
+            &[("stage", "sets"), ("reason", "too_many_cameras")],
+            self.too_many_cameras.load(Ordering::Relaxed) as f64,
         );
         type Pick = fn(&SetsCameraStats) -> f64;
         let per_camera: [(&str, &str, &str, Pick); 4] = [

@@ -204,6 +204,9 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
     info!(resuming = !checkpoints.is_empty(), "sets service running");
 
     let mut cameras: HashMap<String, CameraState> = HashMap::new();
+    let max_cameras = usize::try_from(config.limits.max_cameras).unwrap_or(pump_bus::ops::DEFAULT_MAX_CAMERAS).max(1);
+    stats.cameras.set_max(max_cameras);
+    let mut too_many = pump_bus::ratelog::RateLimitedLog::new(Duration::from_secs(10));
     let mut tick = tokio::time::interval(config.checkpoint_interval);
     // Why the loop ended other than by shutdown: the service then fails, never exits 0 silently.
     let mut lost: Option<String> = None;
@@ -235,6 +238,16 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
                 let seq = msg.info().map(|i| i.stream_sequence).unwrap_or(0);
                 if let Some(camera) = subject::camera_of_poses(&msg.subject) {
                     if let Ok(pf) = decode_pose_frame(&msg.payload) {
+                        if !cameras.contains_key(camera.as_str())
+                            && !make_room(&mut cameras, &mut checkpoints, max_cameras)
+                        {
+                            stats.too_many_cameras.fetch_add(1, Ordering::Relaxed);
+                            too_many.warn("--max-cameras", "poses of a new camera not counted: every camera is busy", || camera.to_string());
+                            if let Err(e) = msg.ack().await {
+                                warn!(error = %e, "ack failed");
+                            }
+                            continue;
+                        }
                         let state = cameras.entry(camera.to_string()).or_insert_with(|| CameraState {
                             id: camera.clone(),
                             count: CameraCount::new(
@@ -267,6 +280,29 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
         Some(why) => Err(Error::Lost(why)),
         None => Ok(()),
     }
+}
+
+/// Room for one more camera under `max`: the longest-silent camera with nothing in progress
+/// (no set open, no pose waiting, no set unstored, its checkpoint saved) is forgotten, its
+/// checkpoint kept to resume from should it come back. False when every camera is busy.
+fn make_room(
+    cameras: &mut HashMap<String, CameraState>,
+    checkpoints: &mut BTreeMap<String, Checkpoint>,
+    max: usize,
+) -> bool {
+    if cameras.len() < max {
+        return true;
+    }
+    let idle = cameras
+        .values()
+        .filter(|c| !c.count.in_set() && !c.count.has_waiting() && c.unstored.is_empty() && c.count.unsaved().is_none())
+        .min_by_key(|c| c.last_pose_at)
+        .map(|c| c.id.to_string());
+    let Some(idle) = idle else { return false };
+    if let Some(gone) = cameras.remove(&idle) {
+        checkpoints.insert(idle, gone.count.checkpoint());
+    }
+    true
 }
 
 /// Counts one pose, publishes its live counts and the sets it closed, then commits.
