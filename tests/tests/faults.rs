@@ -518,6 +518,12 @@ async fn a_flood_of_camera_names_is_forgotten_by_every_service_and_the_live_came
         assert!(cameras.contains("rack1"), "{cameras:?}\n{}", s.log());
         assert!(!s.log().contains("panicked"), "{}", s.log());
     }
+    // pump-sets' checkpoints: one per camera name it counted, bounded too.
+    let js = async_nats::jetstream::new(c.clone());
+    let mut resume = js.get_stream(pump_sets_service::run::CHECKPOINT_STREAM).await.unwrap();
+    let kept = resume.info().await.unwrap().state.messages;
+    eprintln!("checkpoints kept: {kept}");
+    assert!(kept as i64 <= pump_sets_service::run::checkpoints_kept(8), "{kept} checkpoints");
     let refused = String::from_utf8_lossy(&pump_tests::http::get(infer_http, "/metrics").await.body).to_string();
     let line = refused.lines().find(|l| l.contains("reason=\"too_many_cameras\"")).unwrap_or_default().to_string();
     eprintln!("infer: {line}");

@@ -127,6 +127,9 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
             subjects: vec![subject::SETS_RESUME_ALL.into(), crate::lease::LEASE_SUBJECT.into()],
             storage: jetstream::stream::StorageType::File,
             max_messages_per_subject: 1,
+            // A checkpoint per camera name ever counted, however many: bounded, the one left
+            // unchanged longest going first (the lease, renewed every half second, never is).
+            max_messages: checkpoints_kept(config.limits.max_cameras),
             discard: jetstream::stream::DiscardPolicy::Old,
             num_replicas: config.limits.replicas,
             ..Default::default()
@@ -280,6 +283,12 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
         Some(why) => Err(Error::Lost(why)),
         None => Ok(()),
     }
+}
+
+/// Checkpoints the checkpoint stream keeps: four per camera pump-sets may count at once (cameras
+/// come and go), and the lease.
+pub fn checkpoints_kept(max_cameras: i64) -> i64 {
+    max_cameras.max(1).saturating_mul(4).saturating_add(1)
 }
 
 /// Room for one more camera under `max`: the longest-silent camera with nothing in progress
