@@ -441,3 +441,79 @@ async fn a_service_may_call_only_the_jetstream_api_its_stage_calls_and_read_only
     let got = tokio::time::timeout(Duration::from_millis(1500), spy.next()).await;
     assert!(!matches!(got, Ok(Some(_))), "capture read pump-sets' replies");
 }
+
+/// An HTTPS file server (Python's) on `port`, serving `dir` with `certs`' server certificate.
+fn https_files(dir: &std::path::Path, port: u16, certs: &Certs) -> std::process::Child {
+    let serve = "import http.server, ssl, sys, functools\n\
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
+        ctx.load_cert_chain(sys.argv[2], sys.argv[3])\n\
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[4])\n\
+        s = http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), handler)\n\
+        s.socket = ctx.wrap_socket(s.socket, server_side=True)\n\
+        s.serve_forever()\n";
+    let child = std::process::Command::new("python3")
+        .args(["-c", serve, &port.to_string()])
+        .arg(&certs.server_cert)
+        .arg(&certs.server_key)
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the HTTPS file server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+/// FFmpeg opened https cameras without verifying them (and rtsps cannot be verified by it at
+/// all): anyone on the camera network could feed capture's decoders. Now an https camera's
+/// certificate must chain to the system's CAs or `--camera-ca-file`, and rtsps needs
+/// `--camera-tls-insecure`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_camera_is_opened_only_with_a_certificate_pump_trusts() {
+    let certs = Certs::make();
+    let files = tempfile::tempdir().unwrap();
+    // A camera's MJPEG, as a file read front to back (an mp4's index is at its end, which the
+    // file server's lack of ranges would hide).
+    let bus = std::fs::read(testdata("bus.jpg")).unwrap();
+    let avi = pump_gateway::avi::mjpeg_avi(&vec![bus; 150], 810, 1080, 15.0).unwrap();
+    std::fs::write(files.path().join("cam.avi"), avi).unwrap();
+    let port = free_port();
+    let mut server = https_files(files.path(), port, &certs);
+    let nats = NatsServer::start();
+    let c = pump_tests::services::client(&nats, "watcher").await;
+    let logs = tempfile::tempdir().unwrap();
+    let camera = format!("cam=https://localhost:{port}/cam.avi");
+    let frames_with = |args: Vec<String>| {
+        let (c, nats_url, logs, camera) = (c.clone(), nats.url(), logs.path().to_path_buf(), camera.clone());
+        async move {
+            let mut frames = c.subscribe("pump.frames.cam").await.unwrap();
+            c.flush().await.unwrap();
+            let env = [("PUMP_NATS_URL", nats_url), ("PUMP_HTTP_ADDR", free_addr().to_string())];
+            let mut all = vec!["--camera".to_string(), camera];
+            all.extend(args);
+            let all: Vec<&str> = all.iter().map(String::as_str).collect();
+            let capture = Service::start("pump-capture", &all, &env, &logs);
+            let got = tokio::time::timeout(Duration::from_secs(8), frames.next()).await.is_ok();
+            (got, capture.stop().await)
+        }
+    };
+    let (got, log) = frames_with(vec![]).await;
+    assert!(!got, "a camera whose certificate no CA it trusts signed was opened: {log}");
+    let ca = vec!["--camera-ca-file".to_string(), certs.ca.display().to_string()];
+    let (got, log) = frames_with(ca).await;
+    assert!(got, "the camera's CA given, no frame: {log}");
+    let (got, log) = frames_with(vec!["--camera-tls-insecure".into()]).await;
+    assert!(got && log.contains("not verified"), "accepted unverified, and said so: {log}");
+    // rtsps: refused at start, in one line, unless accepted unverified.
+    let rtsps = vec!["--camera".to_string(), "cam=rtsps://localhost:1/x".into()];
+    let out = run("pump-capture", rtsps, vec![("PUMP_NATS_URL", nats.url())]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("--camera-tls-insecure") && stderr.lines().count() == 1, "{stderr}");
+    let _ = server.kill();
+    let _ = server.wait();
+}

@@ -25,6 +25,7 @@ mod publish;
 mod reader;
 pub mod run;
 pub mod timeline;
+pub mod tls;
 
 pub use config::Config;
 pub use error::{Error, Result};

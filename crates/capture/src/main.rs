@@ -43,6 +43,14 @@ struct Args {
     /// With --realtime: play this many times faster than the file's own frame rate.
     #[arg(long, env = "PUMP_REALTIME_SPEED", default_value_t = 1.0)]
     realtime_speed: f64,
+    /// CA certificates (PEM) an https camera's certificate must chain to [default: the system's].
+    #[arg(long, env = "PUMP_CAMERA_CA_FILE")]
+    camera_ca_file: Option<std::path::PathBuf>,
+    /// Accept https and rtsps cameras whatever their certificates (a camera with a self-signed
+    /// one; FFmpeg can verify no rtsps camera): anyone on the path can then feed the camera's
+    /// stream.
+    #[arg(long, env = "PUMP_CAMERA_TLS_INSECURE", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0, default_missing_value = "true", default_value = "false")]
+    camera_tls_insecure: bool,
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "PUMP_HTTP_ADDR", default_value = "127.0.0.1:9101")]
     http_addr: std::net::SocketAddr,
@@ -70,6 +78,11 @@ async fn main() -> ExitCode {
     if std::env::var_os("OPENCV_FFMPEG_LOGLEVEL").is_none() {
         std::env::set_var("OPENCV_FFMPEG_LOGLEVEL", "-8");
     }
+    let tls = pump_capture::tls::CameraTls { ca_file: args.camera_ca_file.clone(), insecure: args.camera_tls_insecure };
+    if let Some(why) = tls.refuses(&args.cameras) {
+        return pump_bus::args::usage_error("pump-capture", why);
+    }
+    tls.apply();
     let mut cameras = args.cameras;
     if let Err(e) = per_camera_settings(&mut cameras, &args.camera_encoding, &args.camera_realtime) {
         return pump_bus::args::usage_error("pump-capture", e);
