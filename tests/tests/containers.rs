@@ -96,6 +96,18 @@ async fn the_stack_runs_in_containers_and_counts_the_squat_clip() {
     let create =
         sh("podman", &["secret", "create", secret, &kube_secret.display().to_string()], &[], Duration::from_secs(30));
     ok(&create, "secret");
+    let cameras_secret = "pump-cameras";
+    let cameras_json = scratch.path().join("cameras.json");
+    let cameras = base64::engine::general_purpose::STANDARD.encode("rack1=rtsp://user:password@camera-rack1.local/stream");
+    std::fs::write(&cameras_json, serde_json::json!({ "cameras": cameras }).to_string()).unwrap();
+    let _ = sh("podman", &["secret", "rm", cameras_secret], &[], Duration::from_secs(30));
+    let create = sh(
+        "podman",
+        &["secret", "create", cameras_secret, &cameras_json.display().to_string()],
+        &[],
+        Duration::from_secs(30),
+    );
+    ok(&create, "cameras secret");
     for service in ["capture", "infer", "sets", "gateway"] {
         let manifest = format!("deploy/k8s/{service}.yaml");
         // What an earlier, interrupted run left goes first; what this one makes goes before any check.
@@ -111,6 +123,7 @@ async fn the_stack_runs_in_containers_and_counts_the_squat_clip() {
         assert!(said.contains("Pod:"), "{manifest}: {said}");
     }
     let _ = sh("podman", &["secret", "rm", secret], &[], Duration::from_secs(30));
+    let _ = sh("podman", &["secret", "rm", cameras_secret], &[], Duration::from_secs(30));
     // The camera: the squat clip, mounted into the capture container.
     let overlay = scratch.path().join("camera.yaml");
     std::fs::write(

@@ -188,8 +188,14 @@ fn kubernetes_manifests_probe_limit_and_place_every_service() {
         read("gateway.yaml").contains("name: PUMP_AUTH_TOKEN, valueFrom: { secretKeyRef"),
         "the gateway wants its token"
     );
+    // Camera URLs carry passwords: capture takes them from a Secret, the config map has none.
+    assert!(
+        read("capture.yaml").contains("name: PUMP_CAMERAS, valueFrom: { secretKeyRef: { name: pump-cameras"),
+        "capture's cameras from a Secret"
+    );
     // The config map is a config every service reads.
     let config = read("config.yaml");
+    assert!(!config.lines().any(|l| l.trim_start().starts_with("source")), "a camera source in the config map");
     let toml = config.split("pump.toml: |").nth(1).unwrap();
     let toml: String = toml.lines().map(|l| l.strip_prefix("    ").unwrap_or(l)).collect::<Vec<_>>().join("\n");
     for table in ["capture", "infer", "sets", "gateway"] {

@@ -535,3 +535,73 @@ async fn a_flood_of_camera_names_is_forgotten_by_every_service_and_the_live_came
         assert!(!log.contains("panicked"), "{log}");
     }
 }
+
+/// `/healthz`, the pods' liveness probe, answered 200 whatever the state: a model hung in its
+/// runtime left a pod up for ever, its cameras' frames dropped. Now frames waiting with no run
+/// finished for `stuck_after` make it 503 "stuck", and the probe restarts the service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_model_makes_the_liveness_probe_fail() {
+    use prost::Message;
+    let nats = NatsServer::start();
+    let bus = pump_bus::connect::BusConfig::new(nats.url(), "test-infer");
+    let mut config = pump_infer::Config::new(bus.clone());
+    config.stuck_after = Duration::from_secs(2);
+    let client =
+        tokio::time::timeout(Duration::from_secs(30), pump_bus::connect::connect(&bus)).await.unwrap().unwrap();
+    // FAKE predictor delay: warm-up and the first frame at once, then a run that never ends.
+    let hung = pump_infer::UnevenPredictor {
+        delays: vec![Duration::ZERO, Duration::ZERO, Duration::from_secs(3600)],
+        next: 0,
+    };
+    let stats = std::sync::Arc::new(pump_infer::InferStats::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http = listener.local_addr().unwrap();
+    let service = pump_infer::Service {
+        config,
+        client,
+        predictors: vec![Box::new(hung)],
+        stats: stats.clone(),
+        ops: Some(listener),
+    };
+    // On a runtime of its own, let go at the end without waiting: its worker sleeps for an hour.
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let _infer = rt.spawn(pump_infer::run(service, tokio_util::sync::CancellationToken::new()));
+    pump_tests::eventually("inference ready", Duration::from_secs(30), || {
+        let stats = stats.clone();
+        async move { stats.is_ready() }
+    })
+    .await;
+    let c = pump_tests::services::client(&nats, "camera").await;
+    let health = || async {
+        tokio::time::timeout(Duration::from_secs(5), pump_tests::http::get(http, "/healthz")).await.unwrap()
+    };
+    let mut sent = 0;
+    let mut send = || {
+        sent += 1;
+        let f = pump_tests::media::gray_frame("cam", sent, pump_bus::clock::now_ns(), 64, 48);
+        let c = c.clone();
+        async move {
+            c.publish("pump.frames.cam", f.encode_to_vec().into()).await.unwrap();
+            c.flush().await.unwrap();
+        }
+    };
+    // Frames at 5 fps: the first is inferred, the second hangs the model, the rest wait.
+    for _ in 0..5 {
+        send().await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(health().await.status, 200, "not stuck yet");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let reply = loop {
+        send().await;
+        let reply = health().await;
+        if reply.status != 200 || tokio::time::Instant::now() > deadline {
+            break reply;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let body = String::from_utf8_lossy(&reply.body).to_string();
+    assert_eq!(reply.status, 503, "{body}");
+    assert!(body.contains("\"stuck\"") && body.contains("none done"), "{body}");
+    rt.shutdown_background();
+}

@@ -1,5 +1,6 @@
 //! Operational HTTP endpoints every service serves on its own port:
-//! `/healthz` (200 and a JSON account of itself), `/readyz` (200 when ready, 503 with the reason
+//! `/healthz` (a JSON account of itself: 200 while it makes progress, 503 with `"stuck"` when it
+//! does not, so a liveness probe restarts it), `/readyz` (200 when ready, 503 with the reason
 //! otherwise) and `/metrics` (Prometheus text).
 
 use std::fmt::Write as _;
@@ -18,6 +19,39 @@ pub struct Ops {
     pub not_ready: Arc<dyn Fn() -> Option<String> + Send + Sync>,
     pub health: Arc<dyn Fn() -> serde_json::Value + Send + Sync>,
     pub metrics: Arc<dyn Fn() -> String + Send + Sync>,
+    /// `None` while the service makes progress, else why not (work waiting and none done for
+    /// long): what a restart would cure, unlike a bus that is away.
+    pub stuck: Arc<dyn Fn() -> Option<String> + Send + Sync>,
+}
+
+/// For [`Ops::stuck`] of a service whose work is its requests: answering is its progress.
+pub fn never_stuck() -> Arc<dyn Fn() -> Option<String> + Send + Sync> {
+    Arc::new(|| None)
+}
+
+/// Whether a service's work is going on: it is stuck when work waits and the count of what it
+/// finished has not moved for `after`. Judged at each look (the probe's), so it needs no task.
+#[derive(Debug)]
+pub struct Progress {
+    after: std::time::Duration,
+    last: Option<(u64, std::time::Instant)>,
+}
+
+impl Progress {
+    pub fn new(after: std::time::Duration) -> Self {
+        Self { after, last: None }
+    }
+
+    /// `done`: what the service finished so far; `waiting`: whether work waits for it.
+    pub fn stuck(&mut self, done: u64, waiting: bool, now: std::time::Instant) -> Option<String> {
+        match self.last {
+            Some((d, _)) if d != done || !waiting => self.last = Some((done, now)),
+            None => self.last = Some((done, now)),
+            Some(_) => {}
+        }
+        let since = self.last.map_or(std::time::Duration::ZERO, |(_, t)| now.saturating_duration_since(t));
+        (waiting && since >= self.after).then(|| format!("work waiting and none done for {:.0} s", since.as_secs_f64()))
+    }
 }
 
 impl std::fmt::Debug for Ops {
@@ -46,7 +80,21 @@ pub async fn serve_with(
 pub fn app(ops: Ops, routes: Router) -> Router {
     let (h, r, m) = (ops.clone(), ops.clone(), ops);
     Router::new()
-        .route("/healthz", get(move || async move { axum::Json((h.health)()) }))
+        .route(
+            "/healthz",
+            get(move || async move {
+                let mut health = (h.health)();
+                match (h.stuck)() {
+                    None => (StatusCode::OK, axum::Json(health)),
+                    Some(why) => {
+                        if let Some(o) = health.as_object_mut() {
+                            o.insert("stuck".into(), why.into());
+                        }
+                        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(health))
+                    }
+                }
+            }),
+        )
         .route(
             "/readyz",
             get(move || async move {
@@ -395,6 +443,21 @@ mod tests {
         assert_eq!(m.read("live", |n| *n), Some(1000), "the live camera kept its count");
         assert_eq!(m.names(), ["flood998", "flood999", "live"]);
         assert_eq!(m.forgotten(), 998);
+    }
+
+    #[test]
+    fn stuck_only_while_work_waits_and_nothing_is_done() {
+        let t0 = std::time::Instant::now();
+        let at = |s: u64| t0 + std::time::Duration::from_secs(s);
+        let mut p = Progress::new(std::time::Duration::from_secs(60));
+        assert_eq!(p.stuck(0, true, at(0)), None);
+        assert_eq!(p.stuck(5, true, at(59)), None, "done moved");
+        assert_eq!(p.stuck(5, true, at(100)), None, "40 s since");
+        assert!(p.stuck(5, true, at(119)).is_some_and(|w| w.contains("60 s")));
+        assert_eq!(p.stuck(6, true, at(120)), None, "it moved again");
+        // Nothing waiting: idle, not stuck, however long.
+        assert_eq!(p.stuck(6, false, at(1000)), None);
+        assert_eq!(p.stuck(6, true, at(1001)), None, "work came a second ago");
     }
 
     #[test]

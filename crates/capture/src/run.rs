@@ -116,6 +116,8 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
             }),
             health: Arc::new(move || h.health()),
             metrics: Arc::new(move || m.prometheus(pump_bus::ops::nats_connected(&c))),
+            // A camera that stops is reopened (--stall-timeout-ms): none holds the service up.
+            stuck: pump_bus::ops::never_stuck(),
         };
         let token = shutdown.child_token();
         (tokio::spawn(pump_bus::ops::serve(listener, ops, token.clone())), token)

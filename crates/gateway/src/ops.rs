@@ -58,6 +58,8 @@ impl OpsState {
                 Arc::new(move || state.health())
             },
             metrics: Arc::new(move || state.metrics(&preview.feeds)),
+            // Its work is answering: a probe that gets an answer has it.
+            stuck: pump_bus::ops::never_stuck(),
         };
         match tls {
             Some(acceptor) => {

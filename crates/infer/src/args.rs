@@ -48,6 +48,10 @@ pub struct Args {
     /// of low pose rates, capacity planning). 0: as fast as it goes.
     #[arg(long, env = "PUMP_MIN_INFERENCE_MS", default_value_t = 0)]
     pub min_inference_ms: u64,
+    /// Frames waiting and no model run finished for this many seconds: /healthz answers 503
+    /// ("stuck"), and a liveness probe restarts the service.
+    #[arg(long, env = "PUMP_STUCK_AFTER_S", default_value_t = 60)]
+    pub stuck_after_s: u64,
     /// Seconds between statistics lines in the log.
     #[arg(long, env = "PUMP_STATS_INTERVAL_S", default_value_t = 10)]
     pub stats_interval_s: u64,
@@ -70,6 +74,7 @@ impl Args {
         config.queue_group = self.queue_group.clone();
         config.stats_interval = Duration::from_secs(self.stats_interval_s.max(1));
         config.min_inference = Duration::from_millis(self.min_inference_ms);
+        config.stuck_after = Duration::from_secs(self.stuck_after_s.max(1));
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let plan = match (self.workers, gpu) {
             // One session keeps a GPU busy when it gets batches; more would only share it.

@@ -26,6 +26,9 @@ pub struct Config {
     /// Each model run takes at least this long (zero: as long as it takes). Makes this machine
     /// as slow as a busy one, for tests and capacity planning.
     pub min_inference: Duration,
+    /// Frames waiting and no model run finished for this long: `/healthz` says stuck (503), for
+    /// a liveness probe to restart the service (a model hung in its runtime).
+    pub stuck_after: Duration,
 }
 
 impl Config {
@@ -39,6 +42,7 @@ impl Config {
             max_dimension: pump_bus::frame::MAX_DIMENSION,
             stats_interval: Duration::from_secs(10),
             min_inference: Duration::ZERO,
+            stuck_after: Duration::from_secs(60),
         }
     }
 

@@ -108,12 +108,19 @@ pub struct InferStats {
     /// Frames of new cameras refused at `--max-cameras`: counted for all cameras together, since
     /// a flood's names are not worth a series each.
     too_many_cameras: std::sync::atomic::AtomicU64,
+    /// Model runs finished, well or not, all cameras: the service's progress.
+    runs_done: std::sync::atomic::AtomicU64,
 }
 
 impl InferStats {
     /// Keeps the counters of at most `max` cameras (the longest-silent forgotten first).
     pub fn set_max_cameras(&self, max: usize) {
         self.cameras.set_max(max);
+    }
+
+    /// Model runs finished so far, well or not.
+    pub fn runs_done(&self) -> u64 {
+        self.runs_done.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Frames refused at `--max-cameras`.
@@ -184,10 +191,12 @@ impl InferStats {
     }
 
     pub fn failed(&self, camera: &str) {
+        self.runs_done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.with(camera, |s| s.failed += 1);
     }
 
     pub fn inferred(&self, camera: &str, infer_ms: f64) {
+        self.runs_done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.with(camera, |s| {
             s.inferred += 1;
             push(&mut s.infer_ms, infer_ms);

@@ -89,6 +89,15 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
             }),
             health: Arc::new(move || h.health(provider)),
             metrics: Arc::new(move || m.prometheus(pump_bus::ops::nats_connected(&c))),
+            stuck: {
+                let (stats, slots) = (stats.clone(), slots.clone());
+                let progress = std::sync::Mutex::new(pump_bus::ops::Progress::new(config.stuck_after));
+                Arc::new(move || {
+                    let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
+                    // Judged once warmed up: a first run (a GPU's engine build) may take minutes.
+                    p.stuck(stats.runs_done(), stats.is_ready() && slots.waiting() > 0, Instant::now())
+                })
+            },
         };
         let shutdown = shutdown.clone();
         tracker.spawn(async move {

@@ -22,6 +22,10 @@ pub struct Config {
     pub checkpoint_interval: Duration,
     /// How long (camera time) a pose waits for older ones from slower replicas.
     pub reorder: Duration,
+    /// The counting loop not turning for this long while it counts: `/healthz` says stuck
+    /// (503), for a liveness probe to restart the service. It turns every checkpoint interval;
+    /// with JetStream away each changed checkpoint may wait 5 s for its ack, hence the margin.
+    pub stuck_after: Duration,
 }
 
 impl Config {
@@ -34,6 +38,7 @@ impl Config {
             consumer: "pump-sets".into(),
             checkpoint_interval: Duration::from_secs(1),
             reorder: Duration::from_millis(500),
+            stuck_after: Duration::from_secs(300),
         }
     }
 

@@ -47,6 +47,10 @@ struct Args {
     /// (`out_of_order`). 0: counted as they arrive.
     #[arg(long, env = "PUMP_REORDER_MS", default_value_t = 500)]
     reorder_ms: u64,
+    /// The counting loop not turning for this many seconds: /healthz answers 503 ("stuck"), and
+    /// a liveness probe restarts the service.
+    #[arg(long, env = "PUMP_STUCK_AFTER_S", default_value_t = 300)]
+    stuck_after_s: u64,
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "PUMP_HTTP_ADDR", default_value = "127.0.0.1:9103")]
     http_addr: std::net::SocketAddr,
@@ -96,6 +100,7 @@ async fn main() -> ExitCode {
     config.sets.max_seconds = args.max_set_seconds;
     config.sets.max_reps = args.max_set_reps;
     config.reorder = std::time::Duration::from_millis(args.reorder_ms);
+    config.stuck_after = std::time::Duration::from_secs(args.stuck_after_s.max(1));
     for (camera, exercise) in args.camera_exercise {
         config.cameras.entry(camera).or_default().exercise = Some(exercise);
     }

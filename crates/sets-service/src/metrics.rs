@@ -24,6 +24,8 @@ pub struct SetsStats {
     pub out_of_order: AtomicU64,
     /// Poses of new cameras not counted: `--max-cameras` cameras were being counted, none idle.
     pub too_many_cameras: AtomicU64,
+    /// Turns of the counting loop: its progress (it turns every checkpoint interval at least).
+    pub turns: AtomicU64,
     pub sets_published: AtomicU64,
     pub reps_published: AtomicU64,
     pub replayed: AtomicU64,

@@ -110,6 +110,15 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
             }),
             health: Arc::new(move || h.health(floor)),
             metrics: Arc::new(move || m.prometheus(pump_bus::ops::nats_connected(&c))),
+            stuck: {
+                let stats = stats.clone();
+                let progress = std::sync::Mutex::new(pump_bus::ops::Progress::new(config.stuck_after));
+                Arc::new(move || {
+                    let counting = stats.ready.load(Ordering::SeqCst) && !stats.standby.load(Ordering::SeqCst);
+                    let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
+                    p.stuck(stats.turns.load(Ordering::Relaxed), counting, std::time::Instant::now())
+                })
+            },
         };
         let token = shutdown.child_token();
         (tokio::spawn(pump_bus::ops::serve(listener, ops, token.clone())), token)
@@ -214,6 +223,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
     // Why the loop ended other than by shutdown: the service then fails, never exits 0 silently.
     let mut lost: Option<String> = None;
     loop {
+        stats.turns.fetch_add(1, Ordering::Relaxed);
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tick.tick() => {
