@@ -168,6 +168,38 @@ async fn the_clip_played_twice_makes_two_sets_across_capture_and_sets_restarts()
     }
 }
 
+/// `pump up deploy/demo.toml`'s camera: a file replayed in real time, in a loop. It played once
+/// and ended, so a newcomer opening the preview 12 s later saw no live camera. Looping, each play
+/// is a new segment: the sets stage closes the play's set at the next one, and the camera never
+/// ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_looping_file_camera_stays_live_and_makes_a_set_each_play() {
+    let nats = NatsServer::start();
+    let logs = tempfile::tempdir().unwrap();
+    let client = pump_tests::services::client(&nats, "test").await;
+    let infer = start("pump-infer", &[], &nats, logs.path()).await;
+    let sets = start("pump-sets", &["--exercise", "squat"], &nats, logs.path()).await;
+    let camera = format!("gym={}", testdata("squat_5reps_15fps.mp4").display());
+    let capture = start("pump-capture", &["--camera", &camera, "--realtime", "--loop"], &nats, logs.path()).await;
+    let two = wait_sets(&client, "gym", 2, &sets).await;
+    let reps: Vec<u32> = two.iter().map(|s| s.reps).collect();
+    assert_eq!(reps[..2], [truth_reps(); 2], "a set each play: {reps:?}");
+    // Still live: frames keep coming, none of them the end of the stream.
+    let mut ends = client.subscribe("pump.frames.gym").await.unwrap();
+    let mut seen = 0;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(5), ends.next()).await else { break };
+        let frame = pump_proto::Frame::decode(m.payload).unwrap();
+        assert!(!frame.end_of_stream, "the looping camera ended");
+        seen += 1;
+    }
+    assert!(seen > 10, "{seen} frames in 5 s: {}", capture.log());
+    for s in [capture, infer, sets] {
+        s.stop().await;
+    }
+}
+
 #[test]
 fn the_gateway_and_the_sets_stage_share_the_pose_rate_floor() {
     assert_eq!(pump_gateway::book::DEFAULT_POSE_RATE_FLOOR, pump_sets::DEFAULT_MIN_POSE_RATE);

@@ -73,6 +73,8 @@ pub struct Config {
     pub realtime: bool,
     /// Realtime files play this many times faster than their own frame rate.
     pub realtime_speed: f64,
+    /// Realtime files play again from the start when they end, for ever (a demo's live camera).
+    pub looping: bool,
     /// Paced files: how long to wait for a frame's pose before sending the next frame anyway.
     pub pace_timeout: Duration,
 }
@@ -84,13 +86,14 @@ impl Config {
             limits: StreamLimits::default(),
             cameras,
             // The camera's own pixels: its JPEG where it sends one, else raw; re-encoding moves
-            // the poses by pixels (README, "Frames on the wire").
+            // the poses by pixels (docs/WIRE.md).
             encoding: FrameEncoding::Auto,
             stall_timeout: Duration::from_secs(15),
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(30),
             realtime: false,
             realtime_speed: 1.0,
+            looping: false,
             pace_timeout: Duration::from_secs(10),
         }
     }

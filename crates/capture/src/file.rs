@@ -15,7 +15,8 @@ use crate::publish::{publish_paced, PacedFrame};
 use crate::reader::{read_camera, spawn_reader, CameraCtx, Pace, ReadEnd, Track, READ_GRACE};
 
 /// Reads a file through to its end (or a stop) at `pace`, handing frames to `hand`; then, unless
-/// stopped or it never opened, hands the end-of-stream marker to `end`.
+/// stopped or it never opened, hands the end-of-stream marker to `end`. True when it played to
+/// its end.
 fn play(
     ctx: &CameraCtx,
     factory: &CameraFactory,
@@ -23,21 +24,25 @@ fn play(
     stop: &AtomicBool,
     hand: impl FnMut(Arc<EncodedFrame>) -> bool,
     end: impl FnOnce(Arc<EncodedFrame>),
-) {
+) -> bool {
     let track = Track::file();
     let how = read_camera(ctx, factory, &track, pace, stop, hand);
     ctx.stats.update(ctx.id.as_str(), |s| s.connected = false);
-    match how {
-        ReadEnd::Stopped => return,
+    let ended = match how {
+        ReadEnd::Stopped => return false,
         ReadEnd::OpenFailed(e) => {
             warn!(error = %e, "cannot open the file");
-            return;
+            return false;
         }
         // What was read counts: the file ends at the frame that failed.
-        ReadEnd::ReadFailed(e) => warn!(error = %e, "reading the file failed; ending it there"),
-        ReadEnd::Ended => {}
-    }
+        ReadEnd::ReadFailed(e) => {
+            warn!(error = %e, "reading the file failed; ending it there");
+            false
+        }
+        ReadEnd::Ended => true,
+    };
     end(track.end_of_stream(ctx, pace == Pace::Paced));
+    ended
 }
 
 /// Waits for a reader thread; at shutdown tells it to stop and lets it finish its frame and
@@ -55,7 +60,9 @@ async fn join_reader(ctx: &CameraCtx, stop: &AtomicBool, mut done: oneshot::Rece
 
 /// Replays a file at its own frame rate (times `realtime_speed`) as if it were a live camera,
 /// its newest frame in `tx`; the marker goes to `eos` for the publisher to send after the last
-/// frame.
+/// frame. With `looping`, a file that played to its end plays again at once, each play a new
+/// segment of the camera's timeline (the sets stage closes the set of the play before), and the
+/// marker goes only after a play that could not finish.
 pub(crate) async fn play_realtime(
     ctx: CameraCtx,
     factory: CameraFactory,
@@ -67,13 +74,25 @@ pub(crate) async fn play_realtime(
     let done = {
         let (ctx, stop) = (ctx.clone(), stop.clone());
         spawn_reader(&ctx.id.clone(), move || {
-            let hand = |f| {
-                tx.send_replace(Some(f));
-                true
-            };
-            play(&ctx, &factory, pace, &stop, hand, |marker| {
-                let _ = eos.send(marker);
-            });
+            let mut eos = Some(eos);
+            loop {
+                let mut frames = 0u64;
+                let hand = |f| {
+                    frames += 1;
+                    tx.send_replace(Some(f));
+                    true
+                };
+                let mut last = None;
+                let ended = play(&ctx, &factory, pace, &stop, hand, |marker| last = Some(marker));
+                // A file with no frame would spin: it ends instead.
+                if ctx.config.looping && ended && frames > 0 && !stop.load(Ordering::SeqCst) {
+                    continue;
+                }
+                if let (Some(marker), Some(eos)) = (last, eos.take()) {
+                    let _ = eos.send(marker);
+                }
+                break;
+            }
         })
     };
     if let Some(done) = done {

@@ -40,6 +40,10 @@ struct Args {
     /// Replay files at their native frame rate as live cameras, instead of paced by inference.
     #[arg(long, env = "PUMP_REALTIME", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0, default_missing_value = "true", default_value = "false")]
     realtime: bool,
+    /// With --realtime: a file that ends plays again from its start, for ever, each play a new
+    /// segment of the camera's timeline (a demo's camera that stays live).
+    #[arg(long = "loop", env = "PUMP_LOOP", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0, default_missing_value = "true", default_value = "false")]
+    looping: bool,
     /// With --realtime: play this many times faster than the file's own frame rate.
     #[arg(long, env = "PUMP_REALTIME_SPEED", default_value_t = 1.0)]
     realtime_speed: f64,
@@ -107,6 +111,7 @@ async fn main() -> ExitCode {
     config.backoff_max = Duration::from_millis(args.backoff_max_ms);
     config.realtime = args.realtime;
     config.realtime_speed = args.realtime_speed;
+    config.looping = args.looping;
     config.pace_timeout = Duration::from_millis(args.pace_timeout_ms);
     if let Err(e) = config.validate() {
         return pump_bus::args::usage_error("pump-capture", e);

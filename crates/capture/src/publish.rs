@@ -38,10 +38,14 @@ pub(crate) async fn publish_latest(
     mut rx: watch::Receiver<Option<Arc<EncodedFrame>>>,
     mut eos: Option<oneshot::Receiver<Arc<EncodedFrame>>>,
 ) {
-    let mut last_id: Option<u64> = None;
-    let publish = |f: Arc<EncodedFrame>, last_id: &mut Option<u64>| {
-        let skipped = last_id.map(|l| f.frame.frame_id.saturating_sub(l + 1)).unwrap_or(0);
-        *last_id = Some(f.frame.frame_id);
+    // (segment, frame id) of the last frame out: a looping file starts its ids again each play.
+    let mut last_id: Option<(u64, u64)> = None;
+    let publish = |f: Arc<EncodedFrame>, last_id: &mut Option<(u64, u64)>| {
+        let skipped = match *last_id {
+            Some((segment, l)) if segment == f.frame.segment => f.frame.frame_id.saturating_sub(l + 1),
+            _ => 0,
+        };
+        *last_id = Some((f.frame.segment, f.frame.frame_id));
         let (ctx, client) = (&ctx, &client);
         async move {
             // Without a server the client would queue every frame until it reconnects (thousands
@@ -59,8 +63,9 @@ pub(crate) async fn publish_latest(
     };
     // The newest frame if it has not gone out yet. Decided by frame id, not by the watch's
     // "changed" flag, which a reader thread that has finished (and dropped its sender) hides.
-    let unpublished = |rx: &watch::Receiver<Option<Arc<EncodedFrame>>>, last_id: Option<u64>| {
-        rx.borrow().clone().filter(|f| last_id.is_none_or(|l| f.frame.frame_id > l))
+    let unpublished = |rx: &watch::Receiver<Option<Arc<EncodedFrame>>>, last_id: Option<(u64, u64)>| {
+        // Another segment is new whatever its name (a host clock stepped back names it lower).
+        rx.borrow().clone().filter(|f| last_id.is_none_or(|(s, l)| f.frame.segment != s || f.frame.frame_id > l))
     };
     loop {
         tokio::select! {
