@@ -61,7 +61,7 @@ fi
 services=(capture infer sets gateway nats)
 if [ "${PUMP_IMAGES_GPU:-}" = 1 ]; then
   # pump-infer-gpu: the `cuda` build, and onnxruntime-gpu's libraries in .cache/onnxruntime-gpu/
-  # (from its wheel; README, GPU hosts). Its base image comes from NVIDIA's registry.
+  # (from its wheel; docs/DEPLOYMENT.md, GPU hosts). Its base image comes from NVIDIA's registry.
   cargo build --release --features cuda -p pump-infer --target-dir target/cuda
   mkdir -p target/images/cuda
   strip --strip-debug -o target/images/cuda/pump-infer target/cuda/release/pump-infer

@@ -98,7 +98,8 @@ async fn the_stack_runs_in_containers_and_counts_the_squat_clip() {
     ok(&create, "secret");
     let cameras_secret = "pump-cameras";
     let cameras_json = scratch.path().join("cameras.json");
-    let cameras = base64::engine::general_purpose::STANDARD.encode("rack1=rtsp://user:password@camera-rack1.local/stream");
+    let cameras =
+        base64::engine::general_purpose::STANDARD.encode("rack1=rtsp://user:password@camera-rack1.local/stream");
     std::fs::write(&cameras_json, serde_json::json!({ "cameras": cameras }).to_string()).unwrap();
     let _ = sh("podman", &["secret", "rm", cameras_secret], &[], Duration::from_secs(30));
     let create = sh(

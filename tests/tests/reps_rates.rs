@@ -4,7 +4,7 @@
 //! schedules (each interval between half and one and a half times the mean) at 4 a second.
 //! Exactly the true sets every time; a pause that can hide a rep is never a silent wrong count.
 //! Each with the poses of the parity model input (640) and of the fast mode (`--imgsz 384` and
-//! `320`), which the README recommends for more cameras per machine.
+//! `320`), which docs/MEASUREMENTS.md recommends for more cameras per machine.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use pump_tests::reps::{clips, exact_newest_wins, exact_thinned, never_silently_wrong};

@@ -168,7 +168,7 @@ pub enum PrototypeError {
 /// The reference reps pump ships (`crates/features/prototypes`): what a camera without
 /// `--exercise` or `--prototypes` is recognised by. Only reps recorded from real people: the
 /// squat fixture's man and the first rep of each real video (README there), radii measured on
-/// squats of other people (README, "Exercise recognition").
+/// squats of other people (docs/REPS.md, "Exercise recognition").
 pub fn builtin_prototypes() -> Vec<Prototype> {
     const SHIPPED: &[&str] = &[
         include_str!("../prototypes/squat.json"),

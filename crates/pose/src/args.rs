@@ -24,7 +24,7 @@ pub struct EngineArgs {
     pub iou: f32,
     /// Long side of the model input, a multiple of 32. 640 is Ultralytics' default (parity);
     /// 480, 384 or 320 trade detail for speed (the model's time falls with the pixels): the
-    /// fast mode, for more cameras per machine (README, "Cameras per machine").
+    /// fast mode, for more cameras per machine (docs/MEASUREMENTS.md, "Cameras per machine").
     #[arg(long, env = "PUMP_IMGSZ", default_value_t = 640, value_parser = input_size)]
     pub imgsz: usize,
     /// Inference threads per engine (0 = auto: see `--workers`).

@@ -30,7 +30,7 @@ const PRE_ROLL_SECONDS: f64 = 10.0;
 const IN_PLACE_SECONDS: f64 = 1.5;
 /// The pose rate (poses a second) under which a set is pending and the services warn about a
 /// camera. Counts were measured exact at 4 poses a second and up on every test clip, regular or
-/// with newest-wins jitter, and at 3 on all but the fastest reps (README, "Pose rates"); a camera
+/// with newest-wins jitter, and at 3 on all but the fastest reps (docs/REPS.md); a camera
 /// at "4 a second" measures 3.6 to 4.4 over a set, hence the margin.
 pub const DEFAULT_MIN_POSE_RATE: f64 = 3.5;
 /// A pause between poses longer than this (s) inside a set can hide a whole rep (a quick rep's
