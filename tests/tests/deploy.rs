@@ -207,3 +207,43 @@ fn kubernetes_manifests_probe_limit_and_place_every_service() {
         assert_eq!(get("PUMP_STREAMS_REPLICAS").as_deref(), Some("3"), "{table}: {:?}", settings.values);
     }
 }
+
+/// `deploy/pump.toml` says it shows every key: each variable a service reads (`[env: PUMP_X]` in
+/// its `--help`) is there as a key, set or commented, and every set key is one the service has.
+#[test]
+fn pump_toml_shows_every_key_of_every_service() {
+    let toml = std::fs::read_to_string(workspace().join("deploy/pump.toml")).unwrap();
+    let has = |key: &str| toml.lines().any(|l| l.trim_start_matches(['#', ' ']).starts_with(&format!("{key} =")));
+    // Variables a camera's table or [streams] sets, under another name.
+    let named = |var: &str| match var {
+        "CAMERAS" => "source",
+        "CAMERA_ENCODING" => "encoding",
+        "CAMERA_REALTIME" => "realtime",
+        "CAMERA_EXERCISE" => "exercise",
+        "ZONE" => "zone",
+        "STREAMS_REPLICAS" => "replicas",
+        _ => "",
+    };
+    let mut missing = Vec::new();
+    for service in ["pump-capture", "pump-infer", "pump-sets", "pump-gateway"] {
+        let out = std::process::Command::new(pump_tests::bin(service))
+            .args(["--config", &workspace().join("deploy/pump.toml").display().to_string(), "--help"])
+            .output()
+            .unwrap();
+        let help = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success(), "{service} refuses deploy/pump.toml: {}", String::from_utf8_lossy(&out.stderr));
+        for var in help.split("[env: PUMP_").skip(1).filter_map(|r| r.split('=').next()) {
+            if var == "CONFIG" {
+                continue;
+            }
+            let key = match named(var) {
+                "" => var.to_ascii_lowercase(),
+                k => k.to_string(),
+            };
+            if !has(&key) {
+                missing.push(format!("{service}: {key}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "keys deploy/pump.toml lacks: {missing:?}");
+}
