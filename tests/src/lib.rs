@@ -18,7 +18,6 @@ pub mod services;
 pub mod tls;
 pub use nats::NatsServer;
 
-/// Returns the workspace root.
 /// Waits until `check` holds (polled every 20 ms) or `within` passes, then fails naming `what`:
 /// a test waits on what it needs, not on a guess of how long that takes on a busy machine.
 pub async fn eventually<F, Fut>(what: &str, within: std::time::Duration, mut check: F)
@@ -33,6 +32,7 @@ where
     }
 }
 
+/// Returns the workspace root.
 pub fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }

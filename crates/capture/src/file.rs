@@ -102,12 +102,7 @@ pub(crate) async fn play_realtime(
 
 /// Plays a file losslessly: each frame waits for its pose (or `pace_timeout`) before the next
 /// is read.
-pub(crate) async fn play_paced(
-    ctx: CameraCtx,
-    client: async_nats::Client,
-    factory: CameraFactory,
-    latest: Arc<watch::Sender<Option<Arc<EncodedFrame>>>>,
-) {
+pub(crate) async fn play_paced(ctx: CameraCtx, client: async_nats::Client, factory: CameraFactory) {
     // Subscribed before the first publish, so no pose can be missed.
     let poses = match client.subscribe(subject::poses(&ctx.id)).await {
         Ok(s) => s,
@@ -133,7 +128,7 @@ pub(crate) async fn play_paced(
     };
     let Some(done) = done else { return };
     // Dropping the receiver at its end tells a waiting reader to stop.
-    publish_paced(&ctx, &client, poses, frames_rx, &latest).await;
+    publish_paced(&ctx, &client, poses, frames_rx).await;
     stop.store(true, Ordering::SeqCst);
     if tokio::time::timeout(READ_GRACE, done).await.is_err() {
         warn!("the file reader did not stop in time");

@@ -97,8 +97,7 @@ pub(crate) async fn publish_latest(
 /// A frame handed from the paced reader to the publisher, with the reader's go-ahead signal.
 pub(crate) type PacedFrame = (Arc<EncodedFrame>, oneshot::Sender<()>);
 
-/// Publishes a paced file's frames as the reader hands them over, each kept as the camera's
-/// newest in `latest`; the reader gets its go-ahead for the next once this frame's pose came
+/// Publishes a paced file's frames as the reader hands them over; the reader gets its go-ahead for the next once this frame's pose came
 /// back on `poses` (subscribed before the first publish, so none is missed) or `pace_timeout`
 /// passed. Returns at the end-of-stream marker, when the reader is gone, or at shutdown.
 pub(crate) async fn publish_paced(
@@ -106,7 +105,6 @@ pub(crate) async fn publish_paced(
     client: &async_nats::Client,
     mut poses: async_nats::Subscriber,
     mut frames: mpsc::Receiver<PacedFrame>,
-    latest: &watch::Sender<Option<Arc<EncodedFrame>>>,
 ) {
     loop {
         let next = tokio::select! {
@@ -114,7 +112,6 @@ pub(crate) async fn publish_paced(
             r = frames.recv() => r,
         };
         let Some((f, go_ahead)) = next else { break };
-        latest.send_replace(Some(f.clone()));
         publish_frame(ctx, client, &f, 0).await;
         if f.frame.end_of_stream {
             let _ = go_ahead.send(());

@@ -149,7 +149,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
                 tracker.spawn(publish_latest(ctx, client.clone(), rx, Some(eos_rx)).instrument(span));
             }
             Mode::FilePaced => {
-                tracker.spawn(play_paced(ctx, client.clone(), cam.factory, tx).instrument(span));
+                tracker.spawn(play_paced(ctx, client.clone(), cam.factory).instrument(span));
             }
         }
     }

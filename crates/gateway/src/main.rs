@@ -37,8 +37,6 @@ struct Args {
     /// The certificate's private key (PEM).
     #[arg(long, env = "PUMP_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<std::path::PathBuf>,
-    /// Serve other machines without a token (a network you trust otherwise, e.g. behind a proxy
-    /// that authenticates).
     /// Record a clip of each set (its posed frames with the skeleton and rep count, Motion-JPEG
     /// AVI) into the `pump-clips` object store on NATS; listed on the preview, downloaded from
     /// /clips/<set id>.avi or GetSetClip. The gateway then receives every camera's frames.
@@ -50,6 +48,8 @@ struct Args {
     /// Hours a clip is kept.
     #[arg(long, env = "PUMP_CLIPS_MAX_AGE_H", default_value_t = 168, value_parser = clap::value_parser!(u64).range(1..))]
     clips_max_age_h: u64,
+    /// Serve other machines without a token (a network you trust otherwise, e.g. behind a proxy
+    /// that authenticates).
     #[arg(long, env = "PUMP_ALLOW_UNAUTHENTICATED", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0, default_missing_value = "true", default_value = "false")]
     allow_unauthenticated: bool,
 }

@@ -11,13 +11,13 @@ use pump_bus::ops::{FRAMES_DROPPED, FRAMES_DROPPED_HELP};
 use crate::feeds::FrameFeeds;
 use crate::store::Store;
 
-/// What the HTTP side (health, metrics, preview) reads: the state the gRPC side serves from.
 pub const JPEG_ENCODES: &str = "pump_gateway_jpeg_encodes_total";
 pub const PREVIEWED_CAMERAS: &str = "pump_gateway_previewed_cameras";
 pub const CLIPS_WRITTEN: &str = "pump_gateway_clips_written_total";
 pub const CLIPS_FAILED: &str = "pump_gateway_clips_failed_total";
 pub const CLIPS_HELD: &str = "pump_gateway_clips_held_bytes";
 
+/// What the HTTP side (health, metrics, preview) reads: the state the gRPC side serves from.
 pub(crate) struct OpsState {
     pub client: async_nats::Client,
     pub store: Store,

@@ -44,14 +44,6 @@ pub enum Work {
     EndOfStream(CheckedFrame),
 }
 
-impl Work {
-    pub fn camera(&self) -> &str {
-        match self {
-            Work::Frame(f, _) | Work::EndOfStream(f) => &f.camera,
-        }
-    }
-}
-
 /// What became of an offered frame.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Offer {

@@ -121,13 +121,8 @@ impl Letterbox {
         ((new_w / sw) as f32, (new_h / sh) as f32, pad_x, pad_y)
     }
 
-    /// Maps a point from model-input pixels to source pixels, clipped to the source image.
-    pub fn to_source(&self, x: f32, y: f32) -> (f32, f32) {
-        let (gx, gy, px, py) = self.inverse();
-        (((x - px) / gx).clamp(0.0, self.src_w as f32), ((y - py) / gy).clamp(0.0, self.src_h as f32))
-    }
-
-    /// Maps many points at once (the inverse is computed once).
+    /// Maps points from model-input pixels to source pixels, clipped to the source image (the
+    /// inverse is computed once for all of them).
     pub fn mapper(&self) -> impl Fn(f32, f32) -> (f32, f32) + '_ {
         let (gx, gy, px, py) = self.inverse();
         let (w, h) = (self.src_w as f32, self.src_h as f32);
@@ -392,13 +387,14 @@ mod tests {
     #[test]
     fn inverse_maps_corners_back_and_clips() {
         let lb = Letterbox::plan(1280, 720, 640, 640, true, 32);
-        let (x, y) = lb.to_source(0.0, 12.0);
+        let to_source = lb.mapper();
+        let (x, y) = to_source(0.0, 12.0);
         assert!((x - 0.0).abs() < 1e-4 && (y - 0.0).abs() < 1e-4);
-        let (x, y) = lb.to_source(640.0, 372.0);
+        let (x, y) = to_source(640.0, 372.0);
         assert!((x - 1280.0).abs() < 1e-3 && (y - 720.0).abs() < 1e-3);
         // A keypoint predicted in the padding lands on the image edge, never outside.
-        assert_eq!(lb.to_source(-5.0, 2.0), (0.0, 0.0));
-        assert_eq!(lb.to_source(700.0, 383.0), (1280.0, 720.0));
+        assert_eq!(to_source(-5.0, 2.0), (0.0, 0.0));
+        assert_eq!(to_source(700.0, 383.0), (1280.0, 720.0));
     }
 
     fn solid(w: usize, h: usize, bgr: [u8; 3]) -> Vec<u8> {
