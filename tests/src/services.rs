@@ -225,7 +225,7 @@ pub async fn start_gateway_with_clips(nats: &NatsServer, clips: pump_gateway::cl
         skipped: skipped.clone(),
         ops: Some(ops),
         snapshots: snapshots.clone(),
-        pose_rate_floor: pump_gateway::book::DEFAULT_POSE_RATE_FLOOR,
+        pose_rate_floor: pump_gateway::live::DEFAULT_POSE_RATE_FLOOR,
         access: pump_gateway::access::Access::open(),
         tls: None,
         clips: Some(clips),

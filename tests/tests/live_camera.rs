@@ -202,7 +202,7 @@ async fn a_looping_file_camera_stays_live_and_makes_a_set_each_play() {
 
 #[test]
 fn the_gateway_and_the_sets_stage_share_the_pose_rate_floor() {
-    assert_eq!(pump_gateway::book::DEFAULT_POSE_RATE_FLOOR, pump_sets::DEFAULT_MIN_POSE_RATE);
+    assert_eq!(pump_gateway::live::DEFAULT_POSE_RATE_FLOOR, pump_sets::DEFAULT_MIN_POSE_RATE);
 }
 
 /// The JPEGs of the camera's stream, one file each, as ffmpeg splits them without decoding.

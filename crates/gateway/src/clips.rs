@@ -33,8 +33,8 @@ use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::book::CameraBook;
 use crate::error::ServiceError;
+use crate::live::LiveCameras;
 use crate::snapshot::{render, Overlay};
 
 pub const CLIPS_BUCKET: &str = "pump-clips";
@@ -100,7 +100,7 @@ struct Keep {
 }
 
 impl Keep {
-    fn of((frame, pose): (Frame, PoseFrame), book: &CameraBook) -> Self {
+    fn of((frame, pose): (Frame, PoseFrame), book: &LiveCameras) -> Self {
         // A live count exists only during a set (cheaper than cloning the set in progress, per
         // posed frame).
         let in_set = book.reps(&pose.camera) > 0;
@@ -440,7 +440,7 @@ async fn open_store(
 
 /// Records a clip of every set closed while the gateway runs, until `shutdown`. Without limits
 /// (no `--clips`) it only opens the store to serve what another gateway recorded.
-pub async fn run(clips: Arc<Clips>, book: Arc<CameraBook>, client: async_nats::Client, shutdown: CancellationToken) {
+pub async fn run(clips: Arc<Clips>, book: Arc<LiveCameras>, client: async_nats::Client, shutdown: CancellationToken) {
     let js = async_nats::jetstream::new(client.clone());
     let Some(limits) = clips.limits else {
         if let Ok(store) = js.get_object_store(CLIPS_BUCKET).await {
@@ -558,13 +558,13 @@ mod tests {
         PoseFrame { camera: "cam".into(), frame_id: id, capture_ts_ns: ts, source_ts_ns: ts, ..Default::default() }
     }
 
-    fn frame_in(clips: &Clips, f: Frame, book: &CameraBook) {
+    fn frame_in(clips: &Clips, f: Frame, book: &LiveCameras) {
         if let Some(pair) = clips.on_frame(f) {
             clips.keep(Keep::of(pair, book));
         }
     }
 
-    fn pose_in(clips: &Clips, p: PoseFrame, book: &CameraBook) {
+    fn pose_in(clips: &Clips, p: PoseFrame, book: &LiveCameras) {
         if let Some(pair) = clips.on_pose(p) {
             clips.keep(Keep::of(pair, book));
         }
@@ -604,7 +604,7 @@ mod tests {
     #[test]
     fn frames_waiting_for_a_pose_that_never_comes_are_bounded_in_bytes() {
         let clips = Clips::new(Some(ClipLimits::default()));
-        let book = CameraBook::default();
+        let book = LiveCameras::default();
         // Raw 1080p, inference stopped: no pose ever comes.
         let raw = Frame { width: 1920, height: 1080, data: vec![7u8; 1920 * 1080 * 3].into(), ..frame(0, 0) };
         for i in 0..60 {
@@ -618,7 +618,7 @@ mod tests {
 
     #[test]
     fn only_frames_with_their_pose_are_kept_as_jpeg() {
-        let (clips, book) = (Clips::new(Some(ClipLimits::default())), CameraBook::default());
+        let (clips, book) = (Clips::new(Some(ClipLimits::default())), LiveCameras::default());
         for i in 0..10u64 {
             frame_in(&clips, frame(i, i as i64 * 100_000_000), &book);
         }
@@ -642,7 +642,7 @@ mod tests {
 
     #[test]
     fn between_sets_only_the_pre_roll_is_kept() {
-        let (clips, book) = (Clips::new(Some(ClipLimits::default())), CameraBook::default());
+        let (clips, book) = (Clips::new(Some(ClipLimits::default())), LiveCameras::default());
         let step = 500_000_000i64;
         for i in 0..100u64 {
             frame_in(&clips, frame(i, i as i64 * step), &book);
@@ -655,7 +655,7 @@ mod tests {
 
     #[test]
     fn a_long_set_is_kept_whole_until_its_clip_is_cut() {
-        let (clips, book) = (Clips::new(Some(ClipLimits::default())), CameraBook::default());
+        let (clips, book) = (Clips::new(Some(ClipLimits::default())), LiveCameras::default());
         let step = 500_000_000i64;
         let rep =
             |reps| pump_proto::RepProgress { camera: "cam".into(), set_id: "s".into(), reps, ..Default::default() };
@@ -677,7 +677,7 @@ mod tests {
 
     #[test]
     fn a_clip_has_the_sets_posed_frames_with_the_count_of_reps_done() {
-        let (clips, book) = (Clips::new(Some(ClipLimits::default())), CameraBook::default());
+        let (clips, book) = (Clips::new(Some(ClipLimits::default())), LiveCameras::default());
         let step = 100_000_000i64;
         for i in 0..40u64 {
             frame_in(&clips, frame(i, i as i64 * step), &book);

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::book::CameraBook;
+use crate::live::LiveCameras;
 use crate::snapshot::pose_fits;
 
 /// Frames of a camera kept for drawing poses on their own frame: a second at 15 fps, more than
@@ -141,7 +141,7 @@ impl FrameFeeds {
 /// meet; the kept frame with nobody drawn if none does. Shared by the HTTP and gRPC snapshots.
 pub async fn frame_with_pose(
     feeds: &Arc<FrameFeeds>,
-    book: &CameraBook,
+    book: &LiveCameras,
     cam: &CameraId,
     kept: Frame,
 ) -> (Arc<Frame>, Option<Arc<PoseFrame>>) {

@@ -24,9 +24,9 @@ use tonic::{Request, Response, Status};
 /// The most sets one ListSets page holds, whatever `limit` asks.
 const MAX_LIST_SETS: usize = 1000;
 
-use crate::book::CameraBook;
 use crate::error::{camera, ErrorCode, ServiceError};
 use crate::feeds::FrameFeeds;
+use crate::live::LiveCameras;
 use crate::snapshot::{Drawing, SnapshotCache};
 use crate::store::{Store, StoreError};
 
@@ -51,7 +51,7 @@ enum Delivery {
 }
 
 pub(crate) struct PoseQueryImpl {
-    pub book: Arc<CameraBook>,
+    pub book: Arc<LiveCameras>,
     pub feeds: Arc<FrameFeeds>,
     pub snapshots: Arc<SnapshotCache>,
     pub client: async_nats::Client,

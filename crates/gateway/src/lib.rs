@@ -1,10 +1,10 @@
 //! Gateway: where clients reach pump — a phone app, a wall display, a script — over gRPC.
 //!
 //! - [`store`]: what is read from the NATS streams (cameras, newest frames and poses, sets).
-//! - [`book`]: what the gateway hears of every camera (rates, reps, sets); [`feeds`]: watched
+//! - [`live`]: what the gateway hears of every camera (rates, reps, sets); [`feeds`]: watched
 //!   cameras' last frames, so a skeleton is drawn on its own frame.
 //! - the faces, each on the store: `grpc` (`pump.v1.PoseQuery`), [`preview`] (the browser page,
-//!   live MJPEG views, snapshot JPEGs) and `ops` (the HTTP port: health, metrics, the preview).
+//!   live MJPEG views, snapshot JPEGs) and `http` (the HTTP port: health, metrics, the preview).
 //! - [`run`]: the wiring — the tonic server with the standard health service (SERVING once the
 //!   streams are there) and reflection (v1, v1alpha), every task in one tracker.
 //! - [`access`]: the bearer token (gRPC and the preview; health open) and TLS on both ports.
@@ -15,12 +15,12 @@
 
 pub mod access;
 pub mod avi;
-pub mod book;
 pub mod clips;
 pub mod error;
 pub mod feeds;
 mod grpc;
-mod ops;
+mod http;
+pub mod live;
 pub mod preview;
 pub mod run;
 pub mod snapshot;

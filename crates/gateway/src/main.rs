@@ -19,7 +19,7 @@ struct Args {
     grpc_addr: std::net::SocketAddr,
     /// Poses a second under which a camera's rep counts are not exact: ListCameras, /healthz and
     /// the preview say when a camera is under it (the same variable as pump-sets').
-    #[arg(long, env = "PUMP_MIN_POSE_RATE", default_value_t = pump_gateway::book::DEFAULT_POSE_RATE_FLOOR)]
+    #[arg(long, env = "PUMP_MIN_POSE_RATE", default_value_t = pump_gateway::live::DEFAULT_POSE_RATE_FLOOR)]
     min_pose_rate: f64,
     /// Address of the preview page (/), snapshots, /healthz, /readyz and /metrics.
     #[arg(long, env = "PUMP_HTTP_ADDR", default_value = "127.0.0.1:9104")]

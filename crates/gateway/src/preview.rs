@@ -27,9 +27,9 @@ use pump_proto::{Frame, PoseFrame};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::book::CameraBook;
 use crate::error::{camera, ServiceError};
 use crate::feeds::{frame_with_pose, FrameFeeds, Recent, SNAPSHOT_POSE_WAIT};
+use crate::live::LiveCameras;
 use crate::snapshot::{Drawing, SnapshotCache};
 use crate::store::{is_fresh_beside, Store, SNAPSHOT_MAX_AGE_S};
 
@@ -39,7 +39,7 @@ const BOUNDARY: &str = "pumpframe";
 #[derive(Debug)]
 pub struct Preview {
     pub store: Store,
-    pub book: Arc<CameraBook>,
+    pub book: Arc<LiveCameras>,
     pub snapshots: Arc<SnapshotCache>,
     pub feeds: Arc<FrameFeeds>,
     /// Ends the MJPEG streams, which would otherwise hold up the server's graceful shutdown.
@@ -80,7 +80,7 @@ struct Shown {
 
 /// Picks from a camera's last frames what to show: the frame of the newest pose, or the newest
 /// frame with nobody drawn when that pose's frame is gone (or there is no pose yet).
-fn choose(book: &CameraBook, recent: &Recent) -> Option<Shown> {
+fn choose(book: &LiveCameras, recent: &Recent) -> Option<Shown> {
     let newest = recent.newest()?;
     let pose = book.latest(&newest.camera);
     let (frame, poses) = match pose.as_ref().and_then(|p| recent.frame_of(p).map(|f| (f.clone(), p.clone()))) {

@@ -1,5 +1,5 @@
 //! The gateway, wired: the store, the camera book, the frame feeds, the gRPC service
-//! ([`crate::grpc`]) and the HTTP port ([`crate::ops`]), every task in one tracker; at shutdown
+//! ([`crate::grpc`]) and the HTTP port ([`crate::http`]), every task in one tracker; at shutdown
 //! health says NOT_SERVING first, the gRPC server drains, then every task ends in turn.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -16,7 +16,7 @@ use tonic::service::interceptor::InterceptedService;
 use tracing::{info, warn};
 
 use crate::grpc::PoseQueryImpl;
-use crate::ops::OpsState;
+use crate::http::OpsState;
 use crate::store::Store;
 
 pub use crate::grpc::LIVE_MAX_AGE;
@@ -73,9 +73,9 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> anyhow::Resul
     let store = Store::new(client.clone());
     // As many cameras as the frames stream keeps: a flood of names forgets the longest-silent.
     let max_cameras = usize::try_from(limits.max_cameras).unwrap_or(pump_bus::ops::DEFAULT_MAX_CAMERAS);
-    let book = Arc::new(crate::book::CameraBook::with_floor(pose_rate_floor));
+    let book = Arc::new(crate::live::LiveCameras::with_floor(pose_rate_floor));
     book.set_max_cameras(max_cameras);
-    tasks.spawn(crate::book::listen(book.clone(), client.clone(), stop_tasks.clone()));
+    tasks.spawn(crate::live::listen(book.clone(), client.clone(), stop_tasks.clone()));
     let clips = Arc::new(crate::clips::Clips::new(clips));
     clips.set_max_cameras(max_cameras);
     tasks.spawn(crate::clips::run(clips.clone(), book.clone(), client.clone(), stop_tasks.clone()));
@@ -175,7 +175,7 @@ async fn watch_health(
     store: Store,
     client: async_nats::Client,
     limits: StreamLimits,
-    book: Arc<crate::book::CameraBook>,
+    book: Arc<crate::live::LiveCameras>,
     ready: Arc<AtomicBool>,
     reporter: tonic_health::server::HealthReporter,
     shutdown: CancellationToken,

@@ -13,8 +13,8 @@
 //!   (the last value per camera, in a small stream); a restarted service replays from there, rebuilds the set in progress, and a
 //!   set it publishes again is deduplicated by the server.
 
-pub mod camera;
 pub mod config;
+pub mod count;
 pub mod error;
 pub mod lease;
 pub mod metrics;

@@ -17,8 +17,8 @@ use pump_sets::ClosedSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::camera::{CameraCount, Checkpoint, Handled, Skipped};
 use crate::config::Config;
+use crate::count::{CameraCount, Checkpoint, Handled, Skipped};
 use crate::metrics::SetsStats;
 
 /// Stream of resume checkpoints, the last one per camera (a key-value store in all but name:

@@ -21,7 +21,7 @@ pub const CLIPS_HELD: &str = "pump_gateway_clips_held_bytes";
 pub(crate) struct OpsState {
     pub client: async_nats::Client,
     pub store: Store,
-    pub book: Arc<crate::book::CameraBook>,
+    pub book: Arc<crate::live::LiveCameras>,
     pub feeds: Arc<FrameFeeds>,
     pub snapshots: Arc<crate::snapshot::SnapshotCache>,
     pub skipped: Arc<AtomicU64>,

@@ -101,19 +101,19 @@ pub const DEFAULT_POSE_RATE_FLOOR: f64 = 3.5;
 
 /// Every camera the gateway has heard of since it started.
 #[derive(Debug)]
-pub struct CameraBook {
+pub struct LiveCameras {
     cameras: PerCamera<CameraState>,
     /// Poses a second under which a camera's counts are not exact.
     pub pose_rate_floor: f64,
 }
 
-impl Default for CameraBook {
+impl Default for LiveCameras {
     fn default() -> Self {
         Self::with_floor(DEFAULT_POSE_RATE_FLOOR)
     }
 }
 
-impl CameraBook {
+impl LiveCameras {
     pub fn on_pose(&self, pf: PoseFrame) {
         self.cameras.update(&pf.camera.clone(), |s| {
             if !pf.instance.is_empty() {
@@ -277,7 +277,7 @@ impl CameraBook {
 }
 
 /// Feeds the book until `shutdown` or until the bus closes the subscriptions.
-pub async fn listen(book: Arc<CameraBook>, client: async_nats::Client, shutdown: CancellationToken) {
+pub async fn listen(book: Arc<LiveCameras>, client: async_nats::Client, shutdown: CancellationToken) {
     let subs = async {
         Ok::<_, async_nats::SubscribeError>((
             client.subscribe(POSES_ALL).await?,
@@ -309,7 +309,7 @@ mod tests {
 
     #[test]
     fn a_live_camera_under_the_pose_rate_floor_is_said_to_be() {
-        let book = CameraBook::with_floor(3.5);
+        let book = LiveCameras::with_floor(3.5);
         let live = |pose_fps, ended| CameraRates { pose_fps, ended, ..Default::default() };
         assert!(book.judged(live(2.0, false)).below_floor);
         assert!(!book.judged(live(4.0, false)).below_floor);
@@ -334,7 +334,7 @@ mod tests {
 
     #[test]
     fn rates_come_from_frame_ids_and_model_times() {
-        let book = CameraBook::default();
+        let book = LiveCameras::default();
         // Every other frame of a 15 fps camera reaches a pose.
         for i in 0..20 {
             book.on_pose(pose(i * 2, "a", i * 2 + 1, i));
@@ -348,7 +348,7 @@ mod tests {
 
     #[test]
     fn drops_sum_over_instances_and_a_restart_resets_the_window() {
-        let book = CameraBook::default();
+        let book = LiveCameras::default();
         book.on_pose(pose(5000, "a", 10, 2));
         book.on_pose(pose(5001, "b", 7, 1));
         book.on_pose(pose(5002, "a", 12, 3));
@@ -362,7 +362,7 @@ mod tests {
 
     #[test]
     fn a_short_clip_replayed_under_its_name_keeps_its_frame_rate() {
-        let book = CameraBook::default();
+        let book = LiveCameras::default();
         // A 75-frame clip, played twice under one name: ids restart by less than the restart gap,
         // later in time; the second play is a new segment.
         for (segment, t0) in [(1u64, 0i64), (2, 60_000_000_000)] {
@@ -378,7 +378,7 @@ mod tests {
 
     #[test]
     fn reps_clear_when_their_set_closes() {
-        let book = CameraBook::default();
+        let book = LiveCameras::default();
         book.on_reps(RepProgress {
             camera: "cam".into(),
             set_id: "s1".into(),
@@ -406,7 +406,7 @@ mod tests {
 
     #[test]
     fn metrics_carry_histograms_per_camera() {
-        let book = CameraBook::default();
+        let book = LiveCameras::default();
         book.on_pose(pose(1, "a", 1, 0));
         let mut p = PromText::default();
         book.prometheus(&mut p);
