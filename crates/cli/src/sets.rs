@@ -173,32 +173,23 @@ pub fn run(args: SetsArgs) -> Result<()> {
     if args.csv {
         bail!("--csv is for sets from the gateway (pump sets [CAMERA] --csv); offline sets are JSON lines");
     }
-    if args.quiet_seconds <= 0.0 || !args.quiet_seconds.is_finite() {
-        bail!("--quiet-seconds must be above zero");
-    }
-    if !(args.smoothing_seconds >= 0.0 && args.smoothing_seconds.is_finite()) {
-        bail!("--smoothing-seconds must be zero or more");
-    }
-    if !(args.min_pose_rate >= 0.0 && args.min_pose_rate.is_finite()) {
-        bail!("--min-pose-rate must be zero or more");
-    }
-    if !(args.max_set_seconds.is_finite() && args.max_set_seconds > 0.0) || args.max_set_reps == 0 {
-        bail!("--max-set-seconds and --max-set-reps must be above zero");
-    }
-    let input = open_input(path)?;
-    let prototypes = match &args.prototypes {
-        Some(dir) => pump_features::load_prototypes(dir)?,
-        None => pump_features::builtin_prototypes(),
-    };
-    let cfg = SetConfig {
+    let mut cfg = SetConfig {
         quiet: args.quiet_seconds,
         exercise: args.exercise.clone(),
-        prototypes,
+        prototypes: Vec::new(),
         zone: args.zone,
         min_pose_rate: args.min_pose_rate,
         max_seconds: args.max_set_seconds,
         max_reps: args.max_set_reps,
         reps: pump_sets::RepConfig { smoothing: args.smoothing_seconds, ..Default::default() },
+    };
+    if let Some(why) = cfg.check() {
+        bail!(why);
+    }
+    let input = open_input(path)?;
+    cfg.prototypes = match &args.prototypes {
+        Some(dir) => pump_features::load_prototypes(dir)?,
+        None => pump_features::builtin_prototypes(),
     };
     let mut tracker = SetTracker::new(&args.camera, cfg);
     let mut out = std::io::stdout().lock();

@@ -80,9 +80,6 @@ async fn main() -> ExitCode {
         Err(code) => return code,
     };
     args.common.init_tracing();
-    if !(args.quiet_seconds.is_finite() && args.quiet_seconds > 0.0) {
-        return pump_bus::args::usage_error("pump-sets", "--quiet-seconds must be above zero");
-    }
     let mut config = match args.common.bus("pump-sets") {
         Ok(bus) => Config::new(bus),
         Err(e) => return pump_bus::args::usage_error("pump-sets", e),
@@ -90,15 +87,12 @@ async fn main() -> ExitCode {
     config.limits = args.common.stream_limits();
     config.sets.quiet = args.quiet_seconds;
     config.sets.exercise = args.exercise;
-    if !(args.min_pose_rate.is_finite() && args.min_pose_rate >= 0.0) {
-        return pump_bus::args::usage_error("pump-sets", "--min-pose-rate must be zero or more");
-    }
     config.sets.min_pose_rate = args.min_pose_rate;
-    if !(args.max_set_seconds.is_finite() && args.max_set_seconds > 0.0) || args.max_set_reps == 0 {
-        return pump_bus::args::usage_error("pump-sets", "--max-set-seconds and --max-set-reps must be above zero");
-    }
     config.sets.max_seconds = args.max_set_seconds;
     config.sets.max_reps = args.max_set_reps;
+    if let Some(why) = config.sets.check() {
+        return pump_bus::args::usage_error("pump-sets", why);
+    }
     config.reorder = std::time::Duration::from_millis(args.reorder_ms);
     config.stuck_after = std::time::Duration::from_secs(args.stuck_after_s.max(1));
     for (camera, exercise) in args.camera_exercise {

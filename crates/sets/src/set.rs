@@ -78,6 +78,26 @@ impl Default for SetConfig {
     }
 }
 
+impl SetConfig {
+    /// What is wrong with these settings, in the words of the flags that set them (`pump sets`
+    /// and `pump-sets` share them); `None` when nothing is.
+    pub fn check(&self) -> Option<&'static str> {
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        let zero_or_more = |v: f64| v.is_finite() && v >= 0.0;
+        if !positive(self.quiet) {
+            Some("--quiet-seconds must be above zero")
+        } else if !zero_or_more(self.reps.smoothing) {
+            Some("--smoothing-seconds must be zero or more")
+        } else if !zero_or_more(self.min_pose_rate) {
+            Some("--min-pose-rate must be zero or more")
+        } else if !positive(self.max_seconds) || self.max_reps == 0 {
+            Some("--max-set-seconds and --max-set-reps must be above zero")
+        } else {
+            None
+        }
+    }
+}
+
 /// One frame's poses. `t` is seconds on the camera's timeline and never goes backwards for one
 /// tracker: a new timeline (a camera or capture restart) gets a new tracker.
 #[derive(Debug, Clone, Copy)]

@@ -573,3 +573,21 @@ fn a_counter_forgets_old_reps_but_the_amplitude_of_the_set_in_progress() {
     assert_eq!(c.forget_before(f64::INFINITY), 5);
     assert_eq!(c.reps().len(), 5);
 }
+
+#[test]
+fn settings_out_of_range_are_named_by_their_flag() {
+    assert_eq!(SetConfig::default().check(), None);
+    let bad = |f: fn(&mut SetConfig)| {
+        let mut c = SetConfig::default();
+        f(&mut c);
+        c.check().unwrap_or_default()
+    };
+    assert!(bad(|c| c.quiet = 0.0).contains("--quiet-seconds"));
+    assert!(bad(|c| c.quiet = f64::NAN).contains("--quiet-seconds"));
+    assert!(bad(|c| c.reps.smoothing = -1.0).contains("--smoothing-seconds"));
+    assert!(bad(|c| c.min_pose_rate = f64::INFINITY).contains("--min-pose-rate"));
+    assert!(bad(|c| c.max_seconds = 0.0).contains("--max-set-seconds"));
+    assert!(bad(|c| c.max_reps = 0).contains("--max-set-reps"));
+    let zero_rate = SetConfig { min_pose_rate: 0.0, ..Default::default() };
+    assert_eq!(zero_rate.check(), None, "0 turns the floor off");
+}
