@@ -80,6 +80,9 @@ pub struct Rep {
     pub top: f32,
     /// The highest smoothed value after the turnaround, before the next rep began.
     pub recovery: f32,
+    /// How far the smoothed value moved from `start` to `end`, every way: the way down and the
+    /// way back for a clean rep, more for a signal that shook on the way.
+    pub path: f32,
 }
 
 impl Rep {
@@ -87,16 +90,29 @@ impl Rep {
     pub fn swing(&self) -> f32 {
         (self.top - self.depth).min(self.recovery - self.depth)
     }
+
+    /// How far the signal moved over the rep besides its way there and back: the shaking of a
+    /// keypoint that flickers, which a clean rep of a limb that carries the motion hardly has.
+    pub fn shake(&self) -> f32 {
+        (self.path - (self.top - self.depth) - (self.recovery - self.depth)).max(0.0)
+    }
+
+    /// The ground the rep covered cleanly: its swing less its shake ([`Rep::shake`]). A hand
+    /// keypoint that jitters at the top of a quarter squat swings further than the hips, and
+    /// shakes further still.
+    pub fn clean_swing(&self) -> f32 {
+        self.swing() - self.shake()
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
 enum Phase {
     /// The way a rep goes is not known yet: the lowest and highest values since the start.
-    Learning { lo: f32, lo_t: f64, hi: f32, hi_t: f64 },
-    /// At rest: tracking the highest value since the last rep.
-    Up { hi: f32, hi_t: f64 },
+    Learning { lo: f32, lo_t: f64, lo_w: f32, hi: f32, hi_t: f64, hi_w: f32 },
+    /// At rest: tracking the highest value since the last rep (`hi_w`: the walk when there).
+    Up { hi: f32, hi_t: f64, hi_w: f32 },
     /// Away from rest, going towards the turnaround or at it.
-    Down { lo: f32, lo_t: f64, start_t: f64, top: f32 },
+    Down { lo: f32, lo_t: f64, start_t: f64, start_w: f32, top: f32 },
 }
 
 #[derive(Debug, Clone)]
@@ -113,13 +129,19 @@ pub struct RepCounter {
     last_activity: f64,
     /// The first of the reps of the set in progress (whose swings make its amplitude).
     set_from: usize,
-    /// A move away and back too quick to be a rep: (start, value at rest, end).
-    quick: Option<(f64, f32, f64)>,
+    /// A move away and back too quick to be a rep: (start, the walk there, value at rest, end).
+    quick: Option<(f64, f32, f32, f64)>,
     /// What one of `min_amplitude` is in the signal's values (see [`RepCounter::set_unit`]).
     unit: f32,
     /// The deepest way down (`top - depth`) of the reps of the set in progress: kept as they
     /// come, not found again among them on every sample of an hour-long set.
     set_deepest: f32,
+    /// How far the smoothed value has moved since the start, every way ([`Rep::path`]), and
+    /// the last smoothed value.
+    walked: f32,
+    last_smoothed: Option<f32>,
+    /// The walk at the last rep's start.
+    last_start_walked: f32,
 }
 
 /// Units a smoothed value must rise to move a rep's end (jitter on a plateau does not), as a
@@ -152,6 +174,9 @@ impl RepCounter {
             quick: None,
             unit: 1.0,
             set_deepest: 0.0,
+            walked: 0.0,
+            last_smoothed: None,
+            last_start_walked: 0.0,
         }
     }
 
@@ -261,47 +286,51 @@ impl RepCounter {
 
     fn step(&mut self, t: f64, raw: f32) -> Option<Rep> {
         let h = self.threshold();
+        if let Some(last) = self.last_smoothed.replace(raw) {
+            self.walked += (raw - last).abs();
+        }
+        let w = self.walked;
         let Some(phase) = self.phase else {
             self.last_activity = t;
             self.phase = Some(match self.cfg.rest {
-                None => Phase::Learning { lo: raw, lo_t: t, hi: raw, hi_t: t },
-                Some(_) => Phase::Up { hi: raw * self.sign, hi_t: t },
+                None => Phase::Learning { lo: raw, lo_t: t, lo_w: w, hi: raw, hi_t: t, hi_w: w },
+                Some(_) => Phase::Up { hi: raw * self.sign, hi_t: t, hi_w: w },
             });
             return None;
         };
         match phase {
-            Phase::Learning { lo, lo_t, hi, hi_t } => {
-                let (lo, lo_t) = if raw < lo { (raw, t) } else { (lo, lo_t) };
-                let (hi, hi_t) = if raw > hi { (raw, t) } else { (hi, hi_t) };
+            Phase::Learning { lo, lo_t, lo_w, hi, hi_t, hi_w } => {
+                let (lo, lo_t, lo_w) = if raw < lo { (raw, t, w) } else { (lo, lo_t, lo_w) };
+                let (hi, hi_t, hi_w) = if raw > hi { (raw, t, w) } else { (hi, hi_t, hi_w) };
                 self.phase = Some(if raw <= hi - h {
                     // Away from a high start: the exercise rests high.
                     self.sign = 1.0;
                     self.last_activity = t;
-                    Phase::Down { lo: raw, lo_t: t, start_t: hi_t, top: hi }
+                    Phase::Down { lo: raw, lo_t: t, start_t: hi_t, start_w: hi_w, top: hi }
                 } else if raw >= lo + h {
                     self.sign = -1.0;
                     self.last_activity = t;
-                    Phase::Down { lo: -raw, lo_t: t, start_t: lo_t, top: -lo }
+                    Phase::Down { lo: -raw, lo_t: t, start_t: lo_t, start_w: lo_w, top: -lo }
                 } else {
-                    Phase::Learning { lo, lo_t, hi, hi_t }
+                    Phase::Learning { lo, lo_t, lo_w, hi, hi_t, hi_w }
                 });
                 None
             }
-            Phase::Up { hi, hi_t } => {
+            Phase::Up { hi, hi_t, hi_w } => {
                 let s = raw * self.sign;
                 if t - self.last_activity > self.cfg.idle_reset && self.set_from < self.reps.len() {
                     // Long at rest: the next set has its own amplitude, and learns its own direction.
                     self.set_from = self.reps.len();
                     self.set_deepest = 0.0;
                     if self.cfg.rest.is_none() {
-                        self.phase = Some(Phase::Learning { lo: raw, lo_t: t, hi: raw, hi_t: t });
+                        self.phase = Some(Phase::Learning { lo: raw, lo_t: t, lo_w: w, hi: raw, hi_t: t, hi_w: w });
                         return None;
                     }
                 }
                 let hi = hi.max(s);
                 let tol = END_TOLERANCE * h;
                 // Still near the top: the move away (the next rep's start) has not begun.
-                let hi_t = if s >= hi - START_SHARE_OF_THRESHOLD * h { t } else { hi_t };
+                let (hi_t, hi_w) = if s >= hi - START_SHARE_OF_THRESHOLD * h { (t, w) } else { (hi_t, hi_w) };
                 // Returning further than plateau jitter moves the last rep's end, while the
                 // return goes on; standing still at rest does not, nor a slow drift after it
                 // (the rep ended when the move back paused).
@@ -310,6 +339,7 @@ impl RepCounter {
                     if let Some(last) = self.reps.last_mut() {
                         if t - last.end <= self.cfg.min_period {
                             last.end = last.end.max(t);
+                            last.path = w - self.last_start_walked;
                         }
                         last.recovery = last.recovery.max(s);
                     }
@@ -317,23 +347,23 @@ impl RepCounter {
                 }
                 self.phase = Some(if s <= hi - h {
                     // A dip right after one too quick to be a rep continues it.
-                    let (start_t, top) = match self.quick.take() {
-                        Some((st, top, end)) if hi_t - end < self.cfg.min_period => (st, top.max(hi)),
-                        _ => (hi_t, hi),
+                    let (start_t, start_w, top) = match self.quick.take() {
+                        Some((st, sw, top, end)) if hi_t - end < self.cfg.min_period => (st, sw, top.max(hi)),
+                        _ => (hi_t, hi_w, hi),
                     };
-                    Phase::Down { lo: s, lo_t: t, start_t, top }
+                    Phase::Down { lo: s, lo_t: t, start_t, start_w, top }
                 } else {
-                    Phase::Up { hi, hi_t }
+                    Phase::Up { hi, hi_t, hi_w }
                 });
                 None
             }
-            Phase::Down { lo, lo_t, start_t, top } => {
+            Phase::Down { lo, lo_t, start_t, start_w, top } => {
                 let s = raw * self.sign;
                 if s < lo {
-                    self.phase = Some(Phase::Down { lo: s, lo_t: t, start_t, top });
+                    self.phase = Some(Phase::Down { lo: s, lo_t: t, start_t, start_w, top });
                     None
                 } else if s >= lo + h {
-                    self.phase = Some(Phase::Up { hi: s, hi_t: t });
+                    self.phase = Some(Phase::Up { hi: s, hi_t: t, hi_w: w });
                     self.end_value = s;
                     self.last_activity = t;
                     let too_soon = self.reps.last().is_some_and(|r| lo_t - r.bottom < self.cfg.min_period);
@@ -345,6 +375,7 @@ impl RepCounter {
                                 last.bottom = lo_t;
                             }
                             last.end = t;
+                            last.path = w - self.last_start_walked;
                             last.recovery = last.recovery.max(s);
                             self.set_deepest = self.set_deepest.max(last.top - last.depth);
                         }
@@ -353,11 +384,13 @@ impl RepCounter {
                     if t - start_t < MIN_REP_SECONDS {
                         // Away and back quicker than any body moves: a keypoint that jumped, or
                         // the first half of a bounce that the next dip completes.
-                        self.quick = Some((start_t, top, t));
+                        self.quick = Some((start_t, start_w, top, t));
                         return None;
                     }
                     self.quick = None;
-                    let rep = Rep { start: start_t, bottom: lo_t, end: t, depth: lo, top, recovery: s };
+                    let rep =
+                        Rep { start: start_t, bottom: lo_t, end: t, depth: lo, top, recovery: s, path: w - start_w };
+                    self.last_start_walked = start_w;
                     self.reps.push(rep);
                     self.set_deepest = self.set_deepest.max(top - lo);
                     Some(rep)
@@ -420,6 +453,30 @@ mod tests {
         assert!(r.start < r.bottom && r.bottom < r.end);
         assert!((r.bottom - 2.0).abs() < 0.2, "first bottom at 2 s: {r:?}");
         assert!(r.depth < 100.0);
+    }
+
+    #[test]
+    fn a_clean_rep_walks_its_way_down_and_back_and_a_shaking_one_further() {
+        let clean = count(&some(squats(4, 90.0, 2.0, 1.0, 15.0)), RepConfig::default());
+        for r in clean.reps() {
+            assert!(r.shake() < 0.05 * r.swing(), "{r:?}");
+            assert!((r.clean_swing() - r.swing()).abs() < 0.05 * r.swing());
+        }
+        // The same reps seen through a keypoint that jumps 25° either way every two frames on
+        // the way down and up (a hand the model loses against the body): the median keeps a
+        // two-frame jump, and the rep walks it.
+        let jumpy: Vec<(f64, Option<f32>)> = squats(4, 90.0, 2.0, 1.0, 15.0)
+            .into_iter()
+            .enumerate()
+            .map(|(i, (t, a))| {
+                let jump = if (i / 2) % 2 == 0 { 25.0 } else { -25.0 };
+                (t, Some(if (110.0..160.0).contains(&a) { a + jump } else { a }))
+            })
+            .collect();
+        let shaking = count(&jumpy, RepConfig::default());
+        assert_eq!(shaking.count(), 4);
+        let shake: f32 = shaking.reps().iter().map(Rep::shake).sum();
+        assert!(shake > 0.3 * shaking.reps().iter().map(Rep::swing).sum::<f32>(), "{:?}", shaking.reps());
     }
 
     #[test]

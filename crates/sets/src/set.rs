@@ -685,12 +685,17 @@ fn full_reps(reps: &[Rep], live: bool) -> (Vec<Rep>, Vec<Rep>) {
 /// of the person's signals agree on wins: a shoulder that flickers through a rep lost or gained
 /// still travels as far as the hips, and the knee and the hands of the same squat say which count
 /// is right. Not told, the signals learn which way a rep goes, and two heights that learned it the
-/// wrong way round (a lunge that began rising) agree with each other: travel alone decides.
+/// wrong way round (a lunge that began rising) agree with each other: travel alone decides, and
+/// only the ground each rep covered cleanly counts ([`Rep::clean_swing`]): a hand keypoint that
+/// jitters through a quarter squat swings two to three times as far as the hips, and shakes
+/// further than it swings. (Told, the count the signals agree on has already outvoted a shaking
+/// signal, and a hip keypoint that shakes on a rep it counts right must keep its vote.)
 fn counting_family(exercise: Option<&str>, family_reps: &[Vec<Rep>]) -> usize {
     let spec = exercise.and_then(exercise_spec);
     let candidates = spec.map(|e| e.signals).unwrap_or(&TRAVEL_SIGNALS);
     let full: Vec<Vec<Rep>> = family_reps.iter().map(|r| full_reps(r, false).0).collect();
-    let travel = |s: &Signal| -> f32 { full[s.index()].iter().map(Rep::swing).sum() };
+    let ground = if spec.is_some() { Rep::swing } else { Rep::clean_swing };
+    let travel = |s: &Signal| -> f32 { full[s.index()].iter().map(ground).sum() };
     let most = candidates.iter().map(travel).fold(0.0, f32::max);
     let votes = |s: &Signal| -> usize {
         let n = full[s.index()].len();

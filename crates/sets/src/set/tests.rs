@@ -424,7 +424,15 @@ fn a_torso_seen_longer_at_the_bottom_neither_shrinks_the_reps_nor_drifts_the_res
 /// A rep of a signal: from `start` s down to its bottom a second later and back up to `end`,
 /// swinging `swing`.
 fn rep(start: f64, end: f64, swing: f32) -> Rep {
-    Rep { start, bottom: (start + end) / 2.0, end, depth: 100.0 - swing, top: 100.0, recovery: 100.0 }
+    Rep {
+        start,
+        bottom: (start + end) / 2.0,
+        end,
+        depth: 100.0 - swing,
+        top: 100.0,
+        recovery: 100.0,
+        path: 2.0 * swing,
+    }
 }
 
 #[test]
@@ -457,6 +465,23 @@ fn told_the_exercise_a_near_tie_in_travel_goes_to_the_count_the_body_agrees_on()
     assert_eq!(counting_family(Some("squat"), &family_reps), Signal::ShoulderHeight.index());
     family_reps[Signal::ShoulderHeight.index()] = vec![rep(0.0, 1.6, 46.0), rep(2.0, 5.6, 46.0)];
     assert_eq!(counting_family(None, &family_reps), Signal::ShoulderHeight.index());
+}
+
+#[test]
+fn not_told_a_hand_that_shakes_through_the_reps_is_not_the_dominant_motion() {
+    let mut family_reps = vec![Vec::new(); SIGNALS.len()];
+    // Quarter squats: hips and shoulders drop 15 px four times, cleanly.
+    let trunk: Vec<Rep> = (0..4).map(|i| rep(i as f64 * 2.5, i as f64 * 2.5 + 2.0, 15.0)).collect();
+    family_reps[Signal::HipHeight.index()] = trunk.clone();
+    family_reps[Signal::ShoulderHeight.index()] = trunk;
+    // A wrist keypoint that jumps about at the top: six "reps" of 30 px, each walking 110 px.
+    let shaking = |i: usize| Rep { path: 110.0, ..rep(i as f64 * 1.6, i as f64 * 1.6 + 1.2, 30.0) };
+    family_reps[Signal::WristHeight.index()] = (0..6).map(shaking).collect();
+    assert_eq!(counting_family(None, &family_reps), Signal::HipHeight.index());
+    // The same hands moving cleanly (a curl beside a swaying trunk) are the motion.
+    family_reps[Signal::WristHeight.index()] =
+        (0..6).map(|i| rep(i as f64 * 1.6, i as f64 * 1.6 + 1.2, 30.0)).collect();
+    assert_eq!(counting_family(None, &family_reps), Signal::WristHeight.index());
 }
 
 /// [`person`] standing, the knees and ankles out of view, its hips dropped by `hips` and its
