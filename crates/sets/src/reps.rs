@@ -319,10 +319,15 @@ impl RepCounter {
             Phase::Up { hi, hi_t, hi_w } => {
                 let s = raw * self.sign;
                 if t - self.last_activity > self.cfg.idle_reset && self.set_from < self.reps.len() {
-                    // Long at rest: the next set has its own amplitude, and learns its own direction.
+                    // Long at rest: the next set has its own amplitude, and learns its own direction
+                    // — from rest. Where the idle time ran out on the way away from it (a rest
+                    // between sets a little shorter than `idle_reset` and the next set's first
+                    // descent), learning from here would take the way back up for the first
+                    // swing and count every rep of the set turned inside out: the move already
+                    // begun goes the way the last set's did.
                     self.set_from = self.reps.len();
                     self.set_deepest = 0.0;
-                    if self.cfg.rest.is_none() {
+                    if self.cfg.rest.is_none() && s >= hi - START_SHARE_OF_THRESHOLD * h {
                         self.phase = Some(Phase::Learning { lo: raw, lo_t: t, lo_w: w, hi: raw, hi_t: t, hi_w: w });
                         return None;
                     }
@@ -643,6 +648,21 @@ mod tests {
         assert_eq!(learned.count(), 4);
         assert_eq!(learned.reps()[0].bottom, c.reps()[0].bottom);
         assert_eq!(count(&heights(4, 0.8, 2.0), RepConfig { rest: None, ..travel() }).count(), 4);
+    }
+
+    #[test]
+    fn a_second_set_after_a_rest_about_as_long_as_the_idle_time_is_counted_the_right_way_up() {
+        // Told nothing, 3 shallow squats (the hips drop a sixth of a torso, under twice the
+        // floor), a rest, 4 more: whatever the rest, however the idle time falls against the
+        // second set's first descent, 7 reps that turn at the bottoms (never the tops between).
+        for rest in (0..=60).map(|i| 6.0 + i as f64 / 10.0) {
+            let mut s = heights(3, 0.17, 3.0);
+            let t0 = s.last().map_or(0.0, |l| l.0) + rest;
+            s.extend(heights(4, 0.17, 3.0).into_iter().map(|(t, v)| (t0 + t, v)));
+            let c = count(&s, RepConfig { rest: None, ..travel() });
+            assert_eq!(c.count(), 7, "rest {rest} s: {:?}", c.reps());
+            assert!(c.reps().iter().all(|r| r.depth < 1.7), "rest {rest} s, a top counted: {:?}", c.reps());
+        }
     }
 
     #[test]
