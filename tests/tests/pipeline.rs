@@ -135,13 +135,31 @@ async fn fps_and_drops_are_counted_right_at_each_stage() {
     let got = collect(&mut poses, Duration::from_secs(3)).await;
     let cap_stats = capture.stats.snapshot()["cam"].clone();
     let inf_stats = infer.stats.snapshot()["cam"].clone();
+    let reads = log.events();
     capture.stop().await;
     infer.stop().await;
 
-    assert!((cap_stats.fps() - 20.0).abs() < 2.0, "capture fps {:.1}", cap_stats.fps());
+    // What the fake camera really delivered over its last 60 reads (the window capture's fps is
+    // taken over): a busy machine makes it slower than the 20 fps it aims at, and each stage
+    // must count what happened, not what was aimed at.
+    let ends: Vec<Instant> =
+        reads.iter().filter(|(_, e)| matches!(e, FakeEvent::ReadEnd { .. })).map(|(t, _)| *t).collect();
+    let window = &ends[ends.len().saturating_sub(60)..];
+    assert!(window.len() >= 20, "{} frames read in 3 s", ends.len());
+    let delivered = (window.len() - 1) as f64 / (window[window.len() - 1] - window[0]).as_secs_f64();
+    assert!(
+        (cap_stats.fps() - delivered).abs() < 0.1 * delivered,
+        "capture fps {:.1}, camera gave {delivered:.1}",
+        cap_stats.fps()
+    );
     assert!(cap_stats.connected);
     assert_eq!(cap_stats.skipped, 0, "a free publisher skips nothing");
-    assert!((inf_stats.fps() - 20.0).abs() < 2.0, "pose fps {:.1}", inf_stats.fps());
+    assert!(
+        (inf_stats.fps() - cap_stats.fps()).abs() < 0.1 * cap_stats.fps(),
+        "pose fps {:.1}, capture fps {:.1}: a fast predictor keeps up",
+        inf_stats.fps(),
+        cap_stats.fps()
+    );
     assert_eq!(inf_stats.dropped(), 0, "a fast predictor drops nothing: {inf_stats:?}");
     // Every frame published was received and inferred (give or take the one in flight).
     assert!(cap_stats.published.abs_diff(inf_stats.received) <= 1, "{cap_stats:?} vs {inf_stats:?}");
