@@ -108,11 +108,11 @@ impl Rep {
 #[derive(Debug, Clone, Copy)]
 enum Phase {
     /// The way a rep goes is not known yet: the lowest and highest values since the start.
-    Learning { lo: f32, lo_t: f64, lo_w: f32, hi: f32, hi_t: f64, hi_w: f32 },
+    Learning { lo: f32, lo_t: f64, lo_w: f64, hi: f32, hi_t: f64, hi_w: f64 },
     /// At rest: tracking the highest value since the last rep (`hi_w`: the walk when there).
-    Up { hi: f32, hi_t: f64, hi_w: f32 },
+    Up { hi: f32, hi_t: f64, hi_w: f64 },
     /// Away from rest, going towards the turnaround or at it.
-    Down { lo: f32, lo_t: f64, start_t: f64, start_w: f32, top: f32 },
+    Down { lo: f32, lo_t: f64, start_t: f64, start_w: f64, top: f32 },
 }
 
 #[derive(Debug, Clone)]
@@ -130,18 +130,19 @@ pub struct RepCounter {
     /// The first of the reps of the set in progress (whose swings make its amplitude).
     set_from: usize,
     /// A move away and back too quick to be a rep: (start, the walk there, value at rest, end).
-    quick: Option<(f64, f32, f32, f64)>,
+    quick: Option<(f64, f64, f32, f64)>,
     /// What one of `min_amplitude` is in the signal's values (see [`RepCounter::set_unit`]).
     unit: f32,
     /// The deepest way down (`top - depth`) of the reps of the set in progress: kept as they
     /// come, not found again among them on every sample of an hour-long set.
     set_deepest: f32,
     /// How far the smoothed value has moved since the start, every way ([`Rep::path`]), and
-    /// the last smoothed value.
-    walked: f32,
+    /// the last smoothed value. In f64: a counter that runs for weeks walks millions of pixels,
+    /// where an f32 could no longer tell one rep's path from the next.
+    walked: f64,
     last_smoothed: Option<f32>,
     /// The walk at the last rep's start.
-    last_start_walked: f32,
+    last_start_walked: f64,
 }
 
 /// Units a smoothed value must rise to move a rep's end (jitter on a plateau does not), as a
@@ -287,7 +288,7 @@ impl RepCounter {
     fn step(&mut self, t: f64, raw: f32) -> Option<Rep> {
         let h = self.threshold();
         if let Some(last) = self.last_smoothed.replace(raw) {
-            self.walked += (raw - last).abs();
+            self.walked += f64::from((raw - last).abs());
         }
         let w = self.walked;
         let Some(phase) = self.phase else {
@@ -344,7 +345,7 @@ impl RepCounter {
                     if let Some(last) = self.reps.last_mut() {
                         if t - last.end <= self.cfg.min_period {
                             last.end = last.end.max(t);
-                            last.path = w - self.last_start_walked;
+                            last.path = (w - self.last_start_walked) as f32;
                         }
                         last.recovery = last.recovery.max(s);
                     }
@@ -380,7 +381,7 @@ impl RepCounter {
                                 last.bottom = lo_t;
                             }
                             last.end = t;
-                            last.path = w - self.last_start_walked;
+                            last.path = (w - self.last_start_walked) as f32;
                             last.recovery = last.recovery.max(s);
                             self.set_deepest = self.set_deepest.max(last.top - last.depth);
                         }
@@ -393,8 +394,15 @@ impl RepCounter {
                         return None;
                     }
                     self.quick = None;
-                    let rep =
-                        Rep { start: start_t, bottom: lo_t, end: t, depth: lo, top, recovery: s, path: w - start_w };
+                    let rep = Rep {
+                        start: start_t,
+                        bottom: lo_t,
+                        end: t,
+                        depth: lo,
+                        top,
+                        recovery: s,
+                        path: (w - start_w) as f32,
+                    };
                     self.last_start_walked = start_w;
                     self.reps.push(rep);
                     self.set_deepest = self.set_deepest.max(top - lo);
