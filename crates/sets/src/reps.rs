@@ -143,6 +143,8 @@ pub struct RepCounter {
     last_smoothed: Option<f32>,
     /// The walk at the last rep's start.
     last_start_walked: f64,
+    /// The smoothed values of the last [`RECENT_SECONDS`], for [`RepCounter::fell_between`].
+    recent: VecDeque<(f64, f32)>,
 }
 
 /// Units a smoothed value must rise to move a rep's end (jitter on a plateau does not), as a
@@ -159,6 +161,9 @@ const END_SHARE_OF_SWING: f32 = 0.02;
 const MIN_REP_SECONDS: f64 = 0.45;
 /// The reps whose median swing is the set's amplitude.
 const AMPLITUDE_REPS: usize = 5;
+/// Seconds of smoothed values kept to say how far the signal fell over another signal's rep:
+/// longer than any rep.
+const RECENT_SECONDS: f64 = 15.0;
 
 impl RepCounter {
     pub fn new(cfg: RepConfig) -> Self {
@@ -178,6 +183,7 @@ impl RepCounter {
             walked: 0.0,
             last_smoothed: None,
             last_start_walked: 0.0,
+            recent: VecDeque::new(),
         }
     }
 
@@ -197,6 +203,23 @@ impl RepCounter {
     /// still on the way back as after.
     pub fn needs_confirmation(&self, rep: &Rep) -> bool {
         rep.top - rep.depth < self.cfg.confirm_below * self.unit
+    }
+
+    /// How far the smoothed signal fell from `t0` to `t1`, in units of `min_amplitude` (torso
+    /// lengths for a height), the way a rep goes: from its highest in the first half of the span
+    /// to its lowest after. What another signal's rep asks of this one when it needs confirming
+    /// ([`crate::person`]): a signal can move with a rep and still stay under its own floor.
+    pub fn fell_between(&self, t0: f64, t1: f64) -> f32 {
+        let signed = |from: f64, to: f64| {
+            self.recent.iter().filter(move |(t, _)| *t >= from && *t <= to).map(|(_, v)| v * self.sign)
+        };
+        let top = signed(t0, (t0 + t1) / 2.0).fold(f32::NEG_INFINITY, f32::max);
+        let low = signed(t0, t1).fold(f32::INFINITY, f32::min);
+        if top > low {
+            (top - low) / self.unit
+        } else {
+            0.0
+        }
     }
 
     /// The reps counted and not forgotten ([`RepCounter::forget_before`]), oldest first.
@@ -286,6 +309,10 @@ impl RepCounter {
     }
 
     fn step(&mut self, t: f64, raw: f32) -> Option<Rep> {
+        self.recent.push_back((t, raw));
+        while self.recent.front().is_some_and(|(t0, _)| t - t0 > RECENT_SECONDS) {
+            self.recent.pop_front();
+        }
         let h = self.threshold();
         if let Some(last) = self.last_smoothed.replace(raw) {
             self.walked += f64::from((raw - last).abs());
