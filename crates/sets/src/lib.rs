@@ -18,5 +18,5 @@ pub use people::{People, PersonId, Zone};
 pub use reps::{Rep, RepConfig, RepCounter};
 pub use set::{
     FrameInput, SetConfig, SetTracker, DEFAULT_MAX_SET_REPS, DEFAULT_MAX_SET_SECONDS, DEFAULT_MIN_POSE_RATE,
-    MAX_TRUSTED_GAP_SECONDS,
+    MAX_TRUSTED_GAP_SECONDS, PENDING_MIN_CONFIDENCE, PENDING_MIN_REPS,
 };

@@ -119,7 +119,18 @@ impl Person {
                 out.push((fi, r));
             }
         }
+        self.keep_partners_values();
         out
+    }
+
+    /// Every signal keeps its values back to the start of the oldest rep any signal still holds:
+    /// the values a rep was confirmed by ([`Person::confirmed`]) stay until the rep is forgotten.
+    fn keep_partners_values(&mut self) {
+        let oldest = self.families.iter().filter_map(|f| f.counter.reps().first()).map(|r| r.start);
+        let oldest = oldest.fold(f64::INFINITY, f64::min);
+        for f in self.families.iter_mut() {
+            f.counter.keep_since(oldest);
+        }
     }
 
     /// The median torso length of the last [`SCALE_WINDOW_SECONDS`] (pixels).

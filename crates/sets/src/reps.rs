@@ -143,8 +143,11 @@ pub struct RepCounter {
     last_smoothed: Option<f32>,
     /// The walk at the last rep's start.
     last_start_walked: f64,
-    /// The smoothed values of the last [`RECENT_SECONDS`], for [`RepCounter::fell_between`].
+    /// The smoothed values of the last [`RECENT_SECONDS`], and back to `keep_from`, for
+    /// [`RepCounter::fell_between`].
     recent: VecDeque<(f64, f32)>,
+    /// The earliest time whose values must stay in `recent` ([`RepCounter::keep_since`]).
+    keep_from: f64,
 }
 
 /// Units a smoothed value must rise to move a rep's end (jitter on a plateau does not), as a
@@ -161,8 +164,8 @@ const END_SHARE_OF_SWING: f32 = 0.02;
 const MIN_REP_SECONDS: f64 = 0.45;
 /// The reps whose median swing is the set's amplitude.
 const AMPLITUDE_REPS: usize = 5;
-/// Seconds of smoothed values kept to say how far the signal fell over another signal's rep:
-/// longer than any rep.
+/// Seconds of smoothed values kept at the least to say how far the signal fell over another
+/// signal's rep: longer than any rep.
 const RECENT_SECONDS: f64 = 15.0;
 
 impl RepCounter {
@@ -184,6 +187,7 @@ impl RepCounter {
             last_smoothed: None,
             last_start_walked: 0.0,
             recent: VecDeque::new(),
+            keep_from: f64::INFINITY,
         }
     }
 
@@ -220,6 +224,15 @@ impl RepCounter {
         } else {
             0.0
         }
+    }
+
+    /// Keeps the smoothed values from `t` on, besides the last [`RECENT_SECONDS`]: another
+    /// signal's reps are judged by this one's fall ([`RepCounter::fell_between`]) again whenever
+    /// their set is counted, up to its close, and a set can last minutes. A judgement made on
+    /// values since forgotten would drop a long set's first reps at its end. `f64::INFINITY`
+    /// keeps only the last seconds.
+    pub fn keep_since(&mut self, t: f64) {
+        self.keep_from = t;
     }
 
     /// The reps counted and not forgotten ([`RepCounter::forget_before`]), oldest first.
@@ -310,7 +323,7 @@ impl RepCounter {
 
     fn step(&mut self, t: f64, raw: f32) -> Option<Rep> {
         self.recent.push_back((t, raw));
-        while self.recent.front().is_some_and(|(t0, _)| t - t0 > RECENT_SECONDS) {
+        while self.recent.front().is_some_and(|(t0, _)| t - t0 > RECENT_SECONDS && *t0 < self.keep_from) {
             self.recent.pop_front();
         }
         let h = self.threshold();

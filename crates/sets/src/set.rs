@@ -21,8 +21,8 @@ use crate::person::Person;
 use crate::reps::{Rep, RepConfig};
 
 /// Sets with fewer reps, or a less sure exercise, are flagged for the athlete to confirm.
-const PENDING_MIN_REPS: usize = 3;
-const PENDING_MIN_CONFIDENCE: f32 = 0.75;
+pub const PENDING_MIN_REPS: usize = 3;
+pub const PENDING_MIN_CONFIDENCE: f32 = 0.75;
 /// Frames kept before a set starts, so its features begin at the first rep's start.
 const PRE_ROLL_SECONDS: f64 = 10.0;
 /// A rep counts when its person stayed in place over it, or over this many seconds before its

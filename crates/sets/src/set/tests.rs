@@ -533,6 +533,34 @@ fn quarter_squats_count_when_the_hips_and_shoulders_both_drop_and_never_on_one_a
     }
 }
 
+#[test]
+fn a_long_set_of_quarter_squats_keeps_the_reps_its_partner_confirmed_early() {
+    // Twelve 2.5-s quarter squats (30 s, longer than a counter keeps its recent values): the
+    // hips under their own floor, each confirmed by the shoulders falling with it by half theirs,
+    // stay confirmed when the set closes, long after the first of them.
+    let dip = |t: f64| {
+        let x = t - 1.0;
+        if !(0.0..=30.0).contains(&x) {
+            0.0
+        } else {
+            10.0 * (0.5 - 0.5 * (x / 2.5 * std::f64::consts::TAU).cos()) as f32
+        }
+    };
+    for fps in [15.0, 6.0, 4.0] {
+        let mut t = SetTracker::new("cam", squat_cfg(8.0));
+        let mut events = Vec::new();
+        for i in 0..(40.0 * fps) as u64 {
+            let time = i as f64 / fps;
+            let d = dip(time);
+            let p = [trunk(d, 0.5 * d)];
+            events.extend(t.push(FrameInput { t: time, frame: i, width: 400.0, height: 500.0, poses: &p }));
+        }
+        events.extend(t.finish().map(|s| TrackerEvent::Closed(Box::new(s))));
+        let got: Vec<usize> = closed(&events).iter().map(|s| s.reps).collect();
+        assert_eq!(got, vec![12], "{fps}/s");
+    }
+}
+
 /// Squats every 2 s for `minutes` without a pause at 15 poses a second: the sets closed on the
 /// way, the tracker's largest frame buffer and largest count of remembered reps.
 fn endless_squats(cfg: SetConfig, minutes: u64) -> (Vec<ClosedSet>, usize, usize, SetTracker) {
