@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds pump's images (pump-capture, pump-infer, pump-sets, pump-gateway, and pump-nats, a
+# Builds pump's images (pump-capture, pump-infer, pump-sets, pump-gateway, pump-hook, and pump-nats, a
 # nats-server for machines that reach no registry) from the release binaries, with podman (or
 # docker when podman is absent; PUMP_CONTAINER_ENGINE chooses). `just images` runs this.
 #
@@ -23,15 +23,15 @@ fi
 
 if [ "${PUMP_IMAGES_SKIP_BUILD:-}" != 1 ]; then
   say "release binaries"
-  cargo build --release -p pump-capture -p pump-infer -p pump-sets-service -p pump-gateway
+  cargo build --release -p pump-capture -p pump-infer -p pump-sets-service -p pump-gateway -p pump-hook
 fi
-for f in target/release/pump-capture target/release/pump-infer target/release/pump-sets target/release/pump-gateway \
+for f in target/release/pump-capture target/release/pump-infer target/release/pump-sets target/release/pump-gateway target/release/pump-hook \
          .cache/onnxruntime/libonnxruntime.so.1.32.0 .cache/nats-server/nats-server models/yolo11n-pose.onnx; do
   [ -e "$f" ] || { say "$f is missing: run just setup, then cargo build --release --workspace --bins"; exit 1; }
 done
 # The binaries without their debug info (kept in target/release for profiling): a tenth the size.
 mkdir -p target/images
-for b in pump-capture pump-infer pump-sets pump-gateway; do
+for b in pump-capture pump-infer pump-sets pump-gateway pump-hook; do
   strip --strip-debug -o "target/images/$b" "target/release/$b"
 done
 
@@ -58,7 +58,7 @@ if ! "$ENGINE" image inspect "$base" >/dev/null 2>&1; then
   fi
 fi
 
-services=(capture infer sets gateway nats)
+services=(capture infer sets gateway hook nats)
 if [ "${PUMP_IMAGES_GPU:-}" = 1 ]; then
   # pump-infer-gpu: the `cuda` build, and onnxruntime-gpu's libraries in .cache/onnxruntime-gpu/
   # (from its wheel; docs/DEPLOYMENT.md, GPU hosts). Its base image comes from NVIDIA's registry.

@@ -13,6 +13,7 @@ pub mod http;
 pub mod media;
 pub mod nats;
 pub mod procs;
+pub mod pump_logger;
 pub mod reps;
 pub mod services;
 pub mod tls;

@@ -76,7 +76,7 @@ impl Drop for Stack {
 async fn the_stack_runs_in_containers_and_counts_the_squat_clip() {
     let out = sh("bash", &["deploy/images.sh"], &[], Duration::from_secs(1800));
     let built = ok(&out, "deploy/images.sh");
-    for image in ["pump-capture", "pump-infer", "pump-sets", "pump-gateway", "pump-nats"] {
+    for image in ["pump-capture", "pump-infer", "pump-sets", "pump-gateway", "pump-hook", "pump-nats"] {
         assert!(built.contains(&format!("{image}:latest")), "{image} not built: {built}");
     }
 
@@ -109,7 +109,7 @@ async fn the_stack_runs_in_containers_and_counts_the_squat_clip() {
         Duration::from_secs(30),
     );
     ok(&create, "cameras secret");
-    for service in ["capture", "infer", "sets", "gateway"] {
+    for service in ["capture", "infer", "sets", "gateway", "hook"] {
         let manifest = format!("deploy/k8s/{service}.yaml");
         // What an earlier, interrupted run left goes first; what this one makes goes before any check.
         let _ = sh("podman", &["kube", "down", &manifest], &[], Duration::from_secs(60));

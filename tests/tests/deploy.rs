@@ -94,7 +94,7 @@ fn dockerfiles_ship_and_configure_real_binaries() {
         assert!(text.contains("\nUSER pump\n"), "{name} runs as root");
         checked += 1;
     }
-    assert_eq!(checked, 5, "capture, infer, infer-gpu, sets, gateway");
+    assert_eq!(checked, 6, "capture, infer, infer-gpu, sets, gateway, hook");
     // The GPU image's binary is built with a feature pump-infer has.
     let script = std::fs::read_to_string(workspace().join("deploy/images.sh")).unwrap();
     assert!(script.contains("--features cuda -p pump-infer"), "deploy/images.sh builds no CUDA pump-infer");
@@ -121,6 +121,18 @@ fn compose_runs_every_service_image_with_variables_they_read() {
     let want: BTreeSet<String> =
         ["capture", "infer", "sets", "gateway"].iter().map(|s| format!("Dockerfile.{s}")).collect();
     assert_eq!(images, want, "one service per stage; the GPU image is for GPU hosts");
+    // The PUMP logger's hook: its own file, read-only, no capabilities, variables it reads.
+    let pump = std::fs::read_to_string(workspace().join("deploy/compose.pump.yaml")).unwrap();
+    let flags = env_flags("pump-hook");
+    let services = pump.split("\nservices:").nth(1).unwrap();
+    for key in services.split_whitespace().filter(|w| w.starts_with("PUMP_HOOK_") || w.starts_with("PUMP_NATS")) {
+        let key = key.trim_end_matches(':');
+        assert!(flags.iter().any(|(f, _)| f == key), "compose.pump.yaml: pump-hook reads no {key}");
+    }
+    assert!(pump.contains("dockerfile: deploy/docker/Dockerfile.hook"), "compose.pump.yaml builds pump-hook");
+    for line in ["read_only: true", "cap_drop: [ALL]", "no-new-privileges"] {
+        assert!(pump.contains(line), "compose.pump.yaml's hook lacks {line}");
+    }
 }
 
 #[test]
@@ -146,6 +158,7 @@ fn kubernetes_manifests_probe_limit_and_place_every_service() {
         ("infer-gpu.yaml", "pump-infer-gpu", "9102"),
         ("sets.yaml", "pump-sets", "9103"),
         ("gateway.yaml", "pump-gateway", "9104"),
+        ("hook.yaml", "pump-hook", "9105"),
     ] {
         let text = read(file);
         assert!(text.contains("kind: Deployment"), "{file}");
@@ -198,7 +211,7 @@ fn kubernetes_manifests_probe_limit_and_place_every_service() {
     assert!(!config.lines().any(|l| l.trim_start().starts_with("source")), "a camera source in the config map");
     let toml = config.split("pump.toml: |").nth(1).unwrap();
     let toml: String = toml.lines().map(|l| l.strip_prefix("    ").unwrap_or(l)).collect::<Vec<_>>().join("\n");
-    for table in ["capture", "infer", "sets", "gateway"] {
+    for table in ["capture", "infer", "sets", "gateway", "hook"] {
         let settings =
             pump_bus::config::settings(&toml, table).unwrap_or_else(|e| panic!("config.yaml for {table}: {e}"));
         let get = |k: &str| settings.values.get(k).map(|v| v.join(","));
@@ -225,9 +238,12 @@ fn pump_toml_shows_every_key_of_every_service() {
         _ => "",
     };
     let mut missing = Vec::new();
-    for service in ["pump-capture", "pump-infer", "pump-sets", "pump-gateway"] {
-        let out = std::process::Command::new(pump_tests::bin(service))
-            .args(["--config", &workspace().join("deploy/pump.toml").display().to_string(), "--help"])
+    let config = workspace().join("deploy/pump.toml").display().to_string();
+    for service in ["pump-capture", "pump-infer", "pump-sets", "pump-gateway", "pump-hook", "pump hook"] {
+        let (bin, first) = service.split_once(' ').map_or((service, None), |(b, s)| (b, Some(s)));
+        let out = std::process::Command::new(pump_tests::bin(bin))
+            .args(first)
+            .args(["--config", &config, "--help"])
             .output()
             .unwrap();
         let help = String::from_utf8_lossy(&out.stdout).to_string();
@@ -236,6 +252,8 @@ fn pump_toml_shows_every_key_of_every_service() {
             if var == "CONFIG" {
                 continue;
             }
+            // `[hook] pump` is PUMP_HOOK_PUMP.
+            let var = if service.contains("hook") { var.trim_start_matches("HOOK_") } else { var };
             let key = match named(var) {
                 "" => var.to_ascii_lowercase(),
                 k => k.to_string(),

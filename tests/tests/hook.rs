@@ -11,7 +11,7 @@ use pump_proto::SetEvent;
 use pump_tests::procs::Service;
 use pump_tests::services::client;
 use pump_tests::NatsServer;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 /// What the receiver saw: (Idempotency-Key, X-Api-Key, status it answered, the body's set id,
 /// the path POSTed to).
@@ -28,36 +28,8 @@ async fn receiver(answers: Vec<u16>) -> (std::net::SocketAddr, Seen) {
         while let Ok((mut sock, _)) = listener.accept().await {
             let (log, answers) = (log.clone(), answers.clone());
             tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                // Headers, then as much body as Content-Length says.
-                let (head, body) = loop {
-                    let n = sock.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
-                    let head = String::from_utf8_lossy(&buf[..end]).to_string();
-                    let len: usize = head
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap())
-                        })
-                        .unwrap_or(0);
-                    if buf.len() >= end + 4 + len {
-                        break (head, buf[end + 4..end + 4 + len].to_vec());
-                    }
-                };
-                let header = |name: &str| {
-                    head.lines()
-                        .find_map(|l| {
-                            l.split_once(':')
-                                .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-                                .map(|(_, v)| v.trim().to_string())
-                        })
-                        .unwrap_or_default()
-                };
+                let Some((head, body)) = pump_tests::http::read_request(&mut sock).await else { return };
+                let header = |name: &str| pump_tests::http::request_header(&head, name);
                 let status = answers.lock().unwrap().next().unwrap_or(200);
                 let set: serde_json::Value = serde_json::from_slice(&body).unwrap();
                 log.lock().unwrap().push((

@@ -77,15 +77,37 @@ impl CommonArgs {
 pub fn parse<A: clap::Parser>() -> Result<A, std::process::ExitCode> {
     let mut cmd = A::command();
     let binary = cmd.get_name().to_string();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let config_arg =
+        || {
+            clap::Arg::new("config").long("config").env("PUMP_CONFIG").value_name("FILE").help(
+                "Configuration file (TOML; deploy/pump.toml shows every key): flags and PUMP_* variables override it",
+            )
+        };
     if let Some(table) = crate::config::table_of(&binary) {
-        cmd = cmd.arg(clap::Arg::new("config").long("config").env("PUMP_CONFIG").value_name("FILE").help(
-            "Configuration file (TOML; deploy/pump.toml shows every key): flags and PUMP_* variables override it",
-        ));
-        let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        cmd = cmd.arg(config_arg());
         if let Some(path) = crate::config::path_from(&args) {
             let bad = |e: String| usage_error(&binary, format!("{}: {e}", path.display()));
-            let settings = crate::config::load(&path, table).map_err(bad)?;
+            let mut settings = crate::config::load(&path, table).map_err(bad)?;
+            if table == "hook" {
+                only_top_level_keys_it_has(&cmd, &mut settings);
+            }
             cmd = with_settings(cmd, settings, &binary, table).map_err(bad)?;
+        }
+    }
+    // A subcommand that runs as a service (`pump hook`) reads its table of the file too.
+    let sub = args.iter().skip(1).map(|a| a.to_string_lossy()).find(|a| !a.starts_with('-')).map(|a| a.to_string());
+    if let Some((sub, table)) = sub.and_then(|s| crate::config::table_of_subcommand(&binary, &s).map(|t| (s, t))) {
+        if let Some(mut sc) = cmd.find_subcommand(&sub).cloned() {
+            let name = format!("{binary} {sub}");
+            sc = sc.arg(config_arg());
+            if let Some(path) = crate::config::path_from(&args) {
+                let bad = |e: String| usage_error(&name, format!("{}: {e}", path.display()));
+                let mut settings = crate::config::load(&path, table).map_err(bad)?;
+                only_top_level_keys_it_has(&sc, &mut settings);
+                sc = with_settings(sc, settings, &name, table).map_err(bad)?;
+            }
+            cmd = cmd.mut_subcommand(&sub, |_| sc);
         }
     }
     let clap_error = |e: clap::Error| {
@@ -100,6 +122,14 @@ pub fn parse<A: clap::Parser>() -> Result<A, std::process::ExitCode> {
     A::from_arg_matches(&matches).map_err(clap_error)
 }
 
+/// Drops the top-level keys `cmd` has no flag for: they are the pipeline services' (stream
+/// limits), and the hook, which reads none of their streams' settings, takes those it has.
+fn only_top_level_keys_it_has(cmd: &clap::Command, settings: &mut crate::config::Settings) {
+    let has: Vec<String> = cmd.get_arguments().filter_map(|a| Some(a.get_env()?.to_str()?.to_string())).collect();
+    let top = settings.top_level.clone();
+    settings.values.retain(|var, _| !top.contains_key(var) || has.contains(var));
+}
+
 /// The file's settings as the defaults of the flags that read the same variables.
 fn with_settings(
     mut cmd: clap::Command,
@@ -110,13 +140,17 @@ fn with_settings(
     let ids: std::collections::BTreeMap<String, clap::Id> =
         cmd.get_arguments().filter_map(|a| Some((a.get_env()?.to_str()?.to_string(), a.get_id().clone()))).collect();
     for (var, values) in settings.values {
-        match ids.get(&var) {
+        // `[hook] http_addr`: the hook's own keys are PUMP_HOOK_*, every service's ops port is
+        // PUMP_HTTP_ADDR.
+        let shared = var.strip_prefix("PUMP_HOOK_").and_then(|rest| ids.get(&format!("PUMP_{rest}")));
+        match ids.get(&var).or(shared) {
             // A value from the file satisfies a required flag (`--camera`).
             Some(id) => cmd = cmd.mut_arg(id.clone(), |a| a.default_values(values).required(false)),
             // A camera's source is capture's, its exercise the sets stage's.
             None if settings.from_cameras.contains(&var) => {}
             None => {
-                let key = var.trim_start_matches("PUMP_").to_ascii_lowercase();
+                let prefix = if table == "hook" { "PUMP_HOOK_" } else { "PUMP_" };
+                let key = var.trim_start_matches(prefix).to_ascii_lowercase();
                 return Err(match settings.top_level.get(&var) {
                     Some(k) => format!(
                         "{k}: {binary} has no such setting ({var}); top-level keys are for every service, \

@@ -5,7 +5,8 @@
 //!
 //! - top-level keys are what every service reads (`nats_url`, `log`, the NATS credentials, the
 //!   stream limits);
-//! - `[capture]`, `[infer]`, `[sets]`, `[gateway]` hold one service's own settings;
+//! - `[capture]`, `[infer]`, `[sets]`, `[gateway]` hold one service's own settings, `[hook]`
+//!   those of `pump hook` (the PUMP logger's, which `pump up` then runs);
 //! - `[streams]` the streams every service sets up (`replicas`: `PUMP_STREAMS_REPLICAS`);
 //! - `[cameras.NAME]` holds a camera: `source`, `encoding` and `realtime` (capture), `exercise`
 //!   and `zone` (sets).
@@ -24,11 +25,20 @@ pub fn table_of(binary: &str) -> Option<&'static str> {
         "pump-infer" => Some("infer"),
         "pump-sets" => Some("sets"),
         "pump-gateway" => Some("gateway"),
+        "pump-hook" => Some("hook"),
         _ => None,
     }
 }
 
-const TABLES: [&str; 4] = ["capture", "infer", "sets", "gateway"];
+/// The tables of the `pump` command's subcommands that run as services (`pump up` starts them).
+pub fn table_of_subcommand(binary: &str, subcommand: &str) -> Option<&'static str> {
+    match (binary, subcommand) {
+        ("pump", "hook") => Some("hook"),
+        _ => None,
+    }
+}
+
+const TABLES: [&str; 5] = ["capture", "infer", "sets", "gateway", "hook"];
 
 /// What the file says for `table`'s service: variable → values (several for a repeated flag),
 /// and which of them came from the top level (every service must know those).
@@ -119,11 +129,13 @@ pub fn settings(text: &str, table: &str) -> Result<Settings, String> {
                     continue;
                 }
                 for (k, v) in own {
-                    out.values.insert(variable(k), strings(&format!("{t}.{k}"), v)?);
+                    // `pump hook`'s variables are PUMP_HOOK_*: `[hook] pump` is PUMP_HOOK_PUMP.
+                    let var = if t == "hook" { format!("PUMP_HOOK_{}", k.to_ascii_uppercase()) } else { variable(k) };
+                    out.values.insert(var, strings(&format!("{t}.{k}"), v)?);
                 }
             }
             (_, Value::Table(_)) => {
-                return Err(format!("[{key}]: no such table (capture, infer, sets, gateway, cameras, streams)"));
+                return Err(format!("[{key}]: no such table (capture, infer, sets, gateway, hook, cameras, streams)"));
             }
             _ => {
                 let var = variable(key);

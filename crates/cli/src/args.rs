@@ -23,7 +23,7 @@ pub enum Command {
     Listen(ListenArgs),
     /// Tell a web service of every set as it closes: an HTTP POST of the set as JSON, retried
     /// until it is taken, never lost (a durable consumer of the sets stream).
-    Hook(HookArgs),
+    Hook(Box<pump_hook::HookArgs>),
     /// Count reps and close sets in `pump detect` output; one JSON line per set.
     Sets(SetsArgs),
     /// Record a reference rep (the first rep of a clip) as a prototype file for `--prototypes`.
@@ -200,32 +200,6 @@ pub struct ListenArgs {
     /// Cameras to follow (default: all).
     #[arg(value_name = "CAMERA")]
     pub cameras: Vec<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct HookArgs {
-    /// NATS server URL; a cluster's URLs comma-separated (any of them, failing over to the others).
-    #[arg(long, env = "PUMP_NATS_URL", default_value = "nats://127.0.0.1:4222")]
-    pub nats_url: String,
-    #[command(flatten)]
-    pub nats_auth: pump_bus::auth::NatsAuthArgs,
-    /// Where to POST each set (http:// or https://).
-    #[arg(long, env = "PUMP_HOOK_URL")]
-    pub url: String,
-    /// This hook's name: where it is in the sets stream is kept under it, so a restart goes on
-    /// from the first set it has not delivered. Two hooks with different names each get every set.
-    #[arg(long, env = "PUMP_HOOK_NAME", default_value = "default")]
-    pub name: String,
-    /// A file holding an API key sent as X-Api-Key (the PUMP workout logger's POST /api/sets).
-    #[arg(long, env = "PUMP_HOOK_API_KEY_FILE")]
-    pub api_key_file: Option<PathBuf>,
-    /// Longest wait between retries of a set the receiver did not take (it doubles from 1 s).
-    #[arg(long, env = "PUMP_HOOK_MAX_BACKOFF_S", default_value_t = 30)]
-    pub max_backoff_s: u64,
-    /// Seconds a set the receiver keeps failing (5xx, no answer) is tried before it is set aside
-    /// on `pump.hook.<NAME>.aside` (stream PUMP_HOOK) and the next set goes on.
-    #[arg(long = "set-aside-after", env = "PUMP_HOOK_SET_ASIDE_AFTER_S", default_value_t = 600)]
-    pub set_aside_after_s: u64,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 
 use anyhow::{Context, Result};
 use futures::StreamExt;
+use pump_hook::{set_json, utc};
 use pump_proto::pose_query_client::PoseQueryClient;
 use pump_proto::{
     GetLatestPosesRequest, GetSnapshotRequest, ListCamerasRequest, ListSetsRequest, PoseFrame, SetEvent,
@@ -192,12 +193,6 @@ pub enum SetFormat {
 /// The columns of `pump sets --csv`.
 pub const CSV_HEADER: &str = "camera,set_id,exercise,start_utc,end_utc,rep,depth_deg,duration_s,pending";
 
-/// A wall-clock time as RFC 3339 UTC, to the second; empty when unknown (0).
-fn utc(unix_ns: i64) -> String {
-    let at = (unix_ns != 0).then(|| time::OffsetDateTime::from_unix_timestamp(unix_ns.div_euclid(1_000_000_000)).ok());
-    at.flatten().and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()).unwrap_or_default()
-}
-
 /// A CSV field: quoted when it holds a comma, a quote or a line break.
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
@@ -215,16 +210,6 @@ fn span_of<T: Copy + PartialOrd + std::fmt::Display>(xs: &[T], unit: &str, digit
         (Some(lo), Some(hi)) => format!("{lo:.digits$}–{hi:.digits$}{unit}"),
         _ => "–".into(),
     }
-}
-
-/// A set as JSON: the line `pump sets --json` prints, and the body `pump hook` posts.
-pub fn set_json(s: &SetEvent) -> serde_json::Value {
-    json!({"type": "set", "set_id": s.set_id, "camera": s.camera, "start": s.start_s, "end": s.end_s,
-           "start_utc": utc(s.start_unix_ns), "end_utc": utc(s.end_unix_ns),
-           "start_frame": s.start_frame, "end_frame": s.end_frame, "reps": s.reps, "rep_times": s.rep_times_s,
-           "rep_depths_deg": s.rep_depths_deg, "rep_durations_s": s.rep_durations_s,
-           "exercise": s.exercise, "confidence": s.confidence, "frames": s.frames, "pending": s.pending,
-           "continued": s.continued, "clip": (!s.clip.is_empty()).then_some(&s.clip)})
 }
 
 fn set_line(s: &SetEvent, format: SetFormat) -> String {

@@ -6,7 +6,6 @@ mod annotate;
 mod args;
 mod client;
 mod detect;
-mod hook;
 mod listen;
 mod output;
 mod sets;
@@ -21,7 +20,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         args::Command::Detect(a) => detect::run(a),
         args::Command::Listen(a) => listen::run(a),
-        args::Command::Hook(a) => hook::run(a),
+        args::Command::Hook(a) => pump_hook::run(*a, None),
         args::Command::Sets(a) => sets::run(a),
         args::Command::Prototype(a) => sets::record_prototype(a),
         args::Command::Cameras(a) => client::cameras(&a, a.json),

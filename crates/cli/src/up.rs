@@ -1,8 +1,9 @@
 //! `pump up [CONFIG]`: the whole system on one machine, from one config file. Starts nats-server
 //! (from PATH) with its JetStream store in the data folder, then the services — the same binaries
 //! the containers run, each reading the config — says when each is ready and where the preview
-//! and gRPC are, and on Ctrl-C (or SIGTERM) stops them in order: the camera first, so nothing
-//! new arrives; inference; the sets stage, which stores what it has; the gateway; NATS last.
+//! and gRPC are, and on Ctrl-C (or SIGTERM) stops them in order: the hook (with `[hook]`: sets
+//! logged in PUMP), which hands back the set it holds; the camera, so nothing new arrives;
+//! inference; the sets stage, which stores what it has; the gateway; NATS last.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -49,7 +50,7 @@ impl Views {
     /// Reads the file for every service: a bad key stops `pump up` before anything runs.
     fn read(config: &Path) -> Result<Self> {
         let mut views = std::collections::BTreeMap::new();
-        for (table, _, _) in SERVICES {
+        for table in SERVICES.map(|s| s.0).into_iter().chain(["hook"]) {
             let s = pump_bus::config::load(config, table).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
             views.insert(table, s);
         }
@@ -168,7 +169,12 @@ async fn up(a: UpArgs) -> Result<()> {
     let bin_dir = std::env::current_exe()?.parent().map(Path::to_path_buf).context("where pump is")?;
     // Each service reads the file as it will at start (`--version` after the settings are
     // applied): a key it does not have stops `pump up` here, before anything runs.
-    for (_, binary, _) in SERVICES {
+    let hooked = views
+        .0
+        .get("hook")
+        .is_some_and(|h| h.values.contains_key("PUMP_HOOK_PUMP") || h.values.contains_key("PUMP_HOOK_URL"));
+    let checked = SERVICES.map(|s| s.1).into_iter().chain(hooked.then_some("pump-hook"));
+    for binary in checked {
         let out = Command::new(bin_dir.join(binary))
             .arg("--config")
             .arg(&config)
@@ -210,6 +216,10 @@ async fn up(a: UpArgs) -> Result<()> {
         r.http = views.setting(table, "PUMP_HTTP_ADDR", default_http).parse().ok();
         services.push(r);
     }
+    // The PUMP logger's hook, where the file gives it somewhere to log.
+    if hooked {
+        services.push(spawn("pump-hook", &bin_dir.join("pump-hook"), &[], &[("PUMP_CONFIG", &config)], &logs)?);
+    }
     let grpc = views.setting("gateway", "PUMP_GRPC_ADDR", "127.0.0.1:50051");
     let preview = views.setting("gateway", "PUMP_HTTP_ADDR", "127.0.0.1:9104");
     say!("logs in {}; Ctrl-C stops everything", logs.display());
@@ -246,7 +256,7 @@ async fn up(a: UpArgs) -> Result<()> {
         if failed.is_some() {
             break failed;
         }
-        if !announced && services.iter().filter(|r| r.name != "pump-capture").all(|r| r.ready) {
+        if !announced && services.iter().filter(|r| !["pump-capture", "pump-hook"].contains(&r.name)).all(|r| r.ready) {
             announced = true;
             say!("preview: http://{preview}/   gRPC: {grpc}");
         }

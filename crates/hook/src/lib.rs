@@ -1,4 +1,8 @@
-//! `pump hook --url URL`: tells a web service of every set as it closes. A durable consumer of
+//! The hook service, `pump-hook` (and `pump hook`): every closed set delivered. With `--pump` it
+//! is logged in the PUMP workout logger in PUMP's contract ([`to_pump`]); with `--url URL` it is
+//! POSTed as pump's own JSON ([`set_json`]), as follows.
+//!
+//! `--url URL` tells a web service of every set as it closes. A durable consumer of
 //! the sets stream (named by `--name`) hands each set over; it is POSTed as JSON (the line
 //! `pump sets --json` prints), with `Idempotency-Key: <set id>`, and acknowledged only once the
 //! receiver took it — so a set is never lost across a restart of the hook, the receiver or NATS.
@@ -33,10 +37,22 @@ use pump_bus::connect::{connect, BusConfig};
 use pump_bus::streams::SETS_STREAM;
 use pump_proto::SetEvent;
 
-use crate::args::HookArgs;
+mod args;
+mod json;
+mod logger;
+mod stats;
+mod to_pump;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use stats::Stats;
+
+pub use args::HookArgs;
+pub use json::{set_json, utc};
 
 /// How long one delivery may take before it counts as failed.
-const POST_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const POST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Where sets the receiver cannot take are kept, and for how long.
 const ASIDE_STREAM: &str = "PUMP_HOOK";
 const ASIDE_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -47,7 +63,7 @@ const MAX_REDIRECTS: usize = 5;
 
 /// The receiver's answer to one POST.
 #[derive(Debug, PartialEq, Eq)]
-enum Answer {
+pub(crate) enum Answer {
     Taken,
     /// 403: the receiver will not take sets now, by its own rule.
     Declined,
@@ -60,7 +76,7 @@ enum Answer {
 }
 
 /// What an HTTP status means for the set that met it.
-fn answer(status: u16, location: Option<&str>) -> Answer {
+pub(crate) fn answer(status: u16, location: Option<&str>) -> Answer {
     match status {
         200..=299 => Answer::Taken,
         403 => Answer::Declined,
@@ -78,16 +94,44 @@ fn answer(status: u16, location: Option<&str>) -> Answer {
     }
 }
 
-pub fn run(args: HookArgs) -> Result<()> {
+/// Runs the hook until SIGTERM or Ctrl-C; with `ops`, serves `/healthz`, `/readyz` and
+/// `/metrics` there (the `pump-hook` service; `pump hook` has none).
+pub fn run(args: HookArgs, ops: Option<std::net::SocketAddr>) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(hook(args))
+    runtime.block_on(async {
+        let stats = Arc::new(Stats::default());
+        let listener = match ops {
+            Some(addr) => {
+                Some(tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?)
+            }
+            None => None,
+        };
+        hook(args, stats, listener).await
+    })
 }
 
-async fn hook(args: HookArgs) -> Result<()> {
-    let target = reqwest::Url::parse(&args.url)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-        .with_context(|| format!("--url {}: expected http://HOST[:PORT]/PATH or https://…", args.url))?;
+/// The ops endpoints, once the bus is there.
+fn serve_ops(listener: tokio::net::TcpListener, client: &async_nats::Client, stats: &Arc<Stats>) {
+    let (r, h, m, c) = (stats.clone(), stats.clone(), stats.clone(), client.clone());
+    let ops = pump_bus::ops::Ops {
+        not_ready: pump_bus::ops::ready_with_bus(client.clone(), move || {
+            (!r.ready.load(Ordering::SeqCst)).then(|| "sets consumer not in place yet".to_string())
+        }),
+        health: Arc::new(move || h.health()),
+        metrics: Arc::new(move || m.prometheus(pump_bus::ops::nats_connected(&c))),
+        // A set waiting on its receiver is not what a restart cures.
+        stuck: pump_bus::ops::never_stuck(),
+    };
+    tokio::spawn(pump_bus::ops::serve(listener, ops, tokio_util::sync::CancellationToken::new()));
+}
+
+async fn hook(args: HookArgs, stats: Arc<Stats>, ops: Option<tokio::net::TcpListener>) -> Result<()> {
+    // Checked here, not by clap: either may come from the config file's [hook] table.
+    match (&args.url, &args.pump) {
+        (None, None) => bail!("where to? --pump BASE_URL (the PUMP workout logger) or --url URL (pump's own JSON)"),
+        (Some(_), Some(_)) => bail!("--url and --pump both given: one hook sends to one place"),
+        _ => {}
+    }
     let http = http_client()?;
     let api_key = match &args.api_key_file {
         Some(f) => {
@@ -100,6 +144,9 @@ async fn hook(args: HookArgs) -> Result<()> {
     let mut bus = BusConfig::new(&args.nats_url, "pump-hook");
     bus.auth = args.nats_auth.resolve().map_err(anyhow::Error::msg)?;
     let client = connect(&bus).await?;
+    if let Some(listener) = ops {
+        serve_ops(listener, &client, &stats);
+    }
     let js = jetstream::new(client.clone());
     js.get_or_create_stream(jetstream::stream::Config {
         name: ASIDE_STREAM.into(),
@@ -109,7 +156,23 @@ async fn hook(args: HookArgs) -> Result<()> {
     })
     .await
     .context("cannot set up the stream of sets set aside")?;
-    let stream = js.get_stream(SETS_STREAM).await.context("no sets stream yet (start the services first)")?;
+    // Started beside pump-sets (pump up, compose, k8s), the hook may come first: it waits for
+    // the stream pump-sets makes, and says so once.
+    let mut said = false;
+    let stream = loop {
+        match js.get_stream(SETS_STREAM).await {
+            Ok(s) => break s,
+            Err(e) if !said => {
+                eprintln!("pump hook: waiting for the sets stream {SETS_STREAM} (pump-sets makes it): {e}");
+                said = true;
+            }
+            Err(_) => {}
+        }
+        tokio::select! {
+            _ = shutdown_signal() => return Ok(()),
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    };
     let consumer: consumer::PullConsumer = stream
         .get_or_create_consumer(
             &format!("pump-hook-{name}"),
@@ -126,26 +189,33 @@ async fn hook(args: HookArgs) -> Result<()> {
         )
         .await
         .context("cannot create the hook's consumer")?;
-    let mut messages = consumer.messages().await.context("cannot read the sets stream")?;
-    eprintln!("pump hook {name}: posting sets to {}", shown(&target));
+    let messages = consumer.messages().await.context("cannot read the sets stream")?;
+    stats.ready.store(true, Ordering::SeqCst);
     let aside = format!("pump.hook.{name}.aside");
     let give_up = Duration::from_secs(args.set_aside_after_s.max(1));
+    let max_backoff = Duration::from_secs(args.max_backoff_s.max(1));
+    if let Some(base) = &args.pump {
+        let pump = to_pump::Pump::new(&args, base, http, api_key)?;
+        eprintln!("pump hook {name}: logging sets in PUMP at {}", pump.shown());
+        let (hook, replicas) = (name.to_string(), args.streams_replicas);
+        let limits = to_pump::Limits { give_up, max_backoff, replicas };
+        return to_pump::deliver(pump, client, js, messages, hook, aside, limits, stats, shutdown_signal()).await;
+    }
+    let url = args.url.as_deref().unwrap_or_default();
+    let target = reqwest::Url::parse(url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        .with_context(|| format!("--url {url}: expected http://HOST[:PORT]/PATH or https://…"))?;
+    eprintln!("pump hook {name}: posting sets to {}", shown(&target));
+    let mut messages = messages;
     let stop = shutdown_signal();
     tokio::pin!(stop);
     loop {
-        let msg = tokio::select! {
+        let (msg, set) = tokio::select! {
             _ = &mut stop => return Ok(()),
-            m = messages.next() => m,
+            m = next_set(&mut messages, &js, &aside) => m?,
         };
-        let Some(msg) = msg else { bail!("the sets stream closed") };
-        let msg = msg.map_err(|e| anyhow::anyhow!("reading the sets stream: {e}"))?;
-        let Ok(set) = SetEvent::decode(msg.payload.clone()) else {
-            eprintln!("pump hook: a stored set does not decode; set aside");
-            set_aside(&js, &aside, msg.payload.clone(), "", "does not decode").await?;
-            msg.double_ack().await.map_err(|e| anyhow::anyhow!("acknowledging a set that does not decode: {e}"))?;
-            continue;
-        };
-        let body = Bytes::from(crate::client::set_json(&set).to_string());
+        let body = Bytes::from(set_json(&set).to_string());
         let mut backoff = Duration::from_secs(1);
         let first_try = Instant::now();
         loop {
@@ -156,9 +226,11 @@ async fn hook(args: HookArgs) -> Result<()> {
             let again = match answer {
                 Answer::Taken => {
                     println!("{}: set {} delivered", set.camera, set.set_id);
+                    stats.delivered.fetch_add(1, Ordering::Relaxed);
                     break;
                 }
                 Answer::Declined => {
+                    stats.declined.fetch_add(1, Ordering::Relaxed);
                     eprintln!(
                         "pump hook: {} refused set {} with 403 (auto-logging is off there?); not retried",
                         shown(&target),
@@ -168,6 +240,7 @@ async fn hook(args: HookArgs) -> Result<()> {
                 }
                 Answer::Unacceptable(status, why) => {
                     set_aside(&js, &aside, body.clone(), &set.set_id, &why).await?;
+                    stats.set_aside.fetch_add(1, Ordering::Relaxed);
                     eprintln!(
                         "pump hook: {} cannot take set {} ({status}); set aside on {aside}",
                         shown(&target),
@@ -178,6 +251,7 @@ async fn hook(args: HookArgs) -> Result<()> {
                 Answer::Misdirected(why) => format!("{why}; the hook is set up wrong"),
                 Answer::Failed(why) if first_try.elapsed() >= give_up => {
                     set_aside(&js, &aside, body.clone(), &set.set_id, &why).await?;
+                    stats.set_aside.fetch_add(1, Ordering::Relaxed);
                     eprintln!(
                         "pump hook: set {} still not delivered after {}s ({why}); set aside on {aside}, the next goes on",
                         set.set_id,
@@ -188,21 +262,44 @@ async fn hook(args: HookArgs) -> Result<()> {
                 Answer::Failed(why) => why,
             };
             eprintln!("pump hook: set {} not delivered ({again}); again in {}s", set.set_id, backoff.as_secs());
+            stats.waiting.store(true, Ordering::Relaxed);
             // Still ours: tell the server we are working on it, so it is not handed on.
             let _ = msg.ack_with(AckKind::Progress).await;
             tokio::select! {
                 _ = &mut stop => return hand_back(&client, messages, &msg, &set.set_id).await,
                 _ = tokio::time::sleep(backoff) => {}
             }
-            backoff = (backoff * 2).min(Duration::from_secs(args.max_backoff_s.max(1)));
+            backoff = (backoff * 2).min(max_backoff);
         }
+        stats.waiting.store(false, Ordering::Relaxed);
         // Acknowledged (double ack: the server confirms) before the next set is taken.
         msg.double_ack().await.map_err(|e| anyhow::anyhow!("acknowledging set {}: {e}", set.set_id))?;
     }
 }
 
+/// The next set of the stream; one that does not decode is set aside (and acknowledged) on the
+/// way, so it never blocks the sets after it.
+pub(crate) async fn next_set(
+    messages: &mut consumer::pull::Stream,
+    js: &jetstream::Context,
+    aside: &str,
+) -> Result<(jetstream::Message, SetEvent)> {
+    loop {
+        let Some(msg) = messages.next().await else { bail!("the sets stream closed") };
+        let msg = msg.map_err(|e| anyhow::anyhow!("reading the sets stream: {e}"))?;
+        match SetEvent::decode(msg.payload.clone()) {
+            Ok(set) => return Ok((msg, set)),
+            Err(_) => {
+                eprintln!("pump hook: a stored set does not decode; set aside");
+                set_aside(js, aside, msg.payload.clone(), "", "does not decode").await?;
+                msg.double_ack().await.map_err(|e| anyhow::anyhow!("acknowledging a set that does not decode: {e}"))?;
+            }
+        }
+    }
+}
+
 /// Gives the set being tried back to the server on a clean stop: the next start gets it at once.
-async fn hand_back(
+pub(crate) async fn hand_back(
     client: &async_nats::Client,
     messages: consumer::pull::Stream,
     msg: &jetstream::Message,
@@ -225,7 +322,13 @@ async fn hand_back(
 }
 
 /// Stores a set the receiver cannot take, with why, and waits for the server to have it.
-async fn set_aside(js: &jetstream::Context, subject: &str, body: Bytes, set_id: &str, why: &str) -> Result<()> {
+pub(crate) async fn set_aside(
+    js: &jetstream::Context,
+    subject: &str,
+    body: Bytes,
+    set_id: &str,
+    why: &str,
+) -> Result<()> {
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("Pump-Set-Id", set_id);
     headers.insert("Pump-Why", why);
@@ -267,7 +370,7 @@ fn http_client() -> Result<reqwest::Client> {
 }
 
 /// The URL as said in logs: without a password in it.
-fn shown(url: &reqwest::Url) -> String {
+pub(crate) fn shown(url: &reqwest::Url) -> String {
     let mut u = url.clone();
     if u.password().is_some() {
         let _ = u.set_password(Some("***"));
