@@ -19,11 +19,12 @@ const VISIBILITY_TAU_SECONDS: f64 = 0.66;
 /// a frame's flicker. A median over several reps and the rest around them is none of these.
 const SCALE_WINDOW_SECONDS: f64 = 10.0;
 
-/// How far, as a share of its own floor, the partner of a shallow rep must fall over it to
-/// confirm it without a rep of its own. At a few poses a second the 0.2-s median averages a
-/// quarter squat's bottom with its way down: the model saw one body's hips drop 10.6 px at 6 poses
-/// a second, 8.7 px smoothed, under their 9.2-px floor, while its shoulders dropped 13 px; the
-/// hips fell with the rep, only not far enough to be one.
+/// How far, as a share of its own floor, the partner of a shallow rep must dip over it (fall and
+/// rise again within it, [`RepCounter::dipped_between`]) to confirm it without a rep of its own.
+/// At a few poses a second the 0.2-s median averages a quarter squat's bottom with its way down:
+/// the model saw one body's hips drop 10.6 px at 6 poses a second, 8.7 px smoothed, under their
+/// 9.2-px floor, while its shoulders dropped 13 px; the hips moved with the rep, only not far
+/// enough to be one.
 const PARTNER_FALL_SHARE: f32 = 0.5;
 
 /// One signal of one person: its rep counter, fed from the side the camera sees better.
@@ -141,7 +142,7 @@ impl Person {
     }
 
     /// Whether family `fi`'s `rep` stands: deep enough on its own, or seen by the signal that
-    /// moves with it ([`Signal::moves_with`]): turning within `within` seconds of it, or falling
+    /// moves with it ([`Signal::moves_with`]): turning within `within` seconds of it, or dipping
     /// over it by at least [`PARTNER_FALL_SHARE`] of its own floor (the hips and the shoulders of
     /// a quarter squat; never one keypoint's flicker, which moves one signal).
     pub(crate) fn confirmed(&self, fi: usize, rep: &Rep, within: f64) -> bool {
@@ -154,7 +155,7 @@ impl Person {
         // Reps come in the order they turned: only the last few can be near this one.
         let mut near = counter.reps().iter().rev().take_while(|r| r.bottom > rep.bottom - within);
         near.any(|r| r.bottom - rep.bottom < within)
-            || counter.fell_between(rep.start, rep.end) >= PARTNER_FALL_SHARE * partner.shared_floor()
+            || counter.dipped_between(rep.start, rep.end) >= PARTNER_FALL_SHARE * partner.shared_floor()
     }
 
     /// Forgets every signal's reps that turned before `t` ([`RepCounter::forget_before`]).

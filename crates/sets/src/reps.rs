@@ -144,7 +144,7 @@ pub struct RepCounter {
     /// The walk at the last rep's start.
     last_start_walked: f64,
     /// The smoothed values of the last [`RECENT_SECONDS`], and back to `keep_from`, for
-    /// [`RepCounter::fell_between`].
+    /// [`RepCounter::dipped_between`].
     recent: VecDeque<(f64, f32)>,
     /// The earliest time whose values must stay in `recent` ([`RepCounter::keep_since`]).
     keep_from: f64,
@@ -209,25 +209,26 @@ impl RepCounter {
         rep.top - rep.depth < self.cfg.confirm_below * self.unit
     }
 
-    /// How far the smoothed signal fell from `t0` to `t1`, in units of `min_amplitude` (torso
-    /// lengths for a height), the way a rep goes: from its highest in the first half of the span
-    /// to its lowest after. What another signal's rep asks of this one when it needs confirming
-    /// ([`crate::person`]): a signal can move with a rep and still stay under its own floor.
-    pub fn fell_between(&self, t0: f64, t1: f64) -> f32 {
-        let signed = |from: f64, to: f64| {
-            self.recent.iter().filter(move |(t, _)| *t >= from && *t <= to).map(|(_, v)| v * self.sign)
+    /// How far the smoothed signal dipped from `t0` to `t1`, in units of `min_amplitude` (torso
+    /// lengths for a height), the way a rep goes: from its lowest point in the span, the smaller
+    /// of the fall to it (from the highest before) and the rise after it (to the highest after).
+    /// What another signal's rep asks of this one when it needs confirming ([`crate::person`]): a
+    /// signal can move with a rep and still stay under its own floor. Down and back up, both in
+    /// the span: a signal that only starts falling at the span's end (into the next rep, after a
+    /// keypoint's flicker at rest made the other signal's "rep") moved with nothing.
+    pub fn dipped_between(&self, t0: f64, t1: f64) -> f32 {
+        let span: Vec<f32> =
+            self.recent.iter().filter(|(t, _)| *t >= t0 && *t <= t1).map(|(_, v)| v * self.sign).collect();
+        let Some((low_at, low)) = span.iter().copied().enumerate().min_by(|a, b| a.1.total_cmp(&b.1)) else {
+            return 0.0;
         };
-        let top = signed(t0, (t0 + t1) / 2.0).fold(f32::NEG_INFINITY, f32::max);
-        let low = signed(t0, t1).fold(f32::INFINITY, f32::min);
-        if top > low {
-            (top - low) / self.unit
-        } else {
-            0.0
-        }
+        let before = span[..=low_at].iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let after = span[low_at..].iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        ((before - low).min(after - low) / self.unit).max(0.0)
     }
 
     /// Keeps the smoothed values from `t` on, besides the last [`RECENT_SECONDS`]: another
-    /// signal's reps are judged by this one's fall ([`RepCounter::fell_between`]) again whenever
+    /// signal's reps are judged by this one's dip ([`RepCounter::dipped_between`]) again whenever
     /// their set is counted, up to its close, and a set can last minutes. A judgement made on
     /// values since forgotten would drop a long set's first reps at its end. `f64::INFINITY`
     /// keeps only the last seconds.
@@ -506,6 +507,23 @@ mod tests {
         assert!(r.start < r.bottom && r.bottom < r.end);
         assert!((r.bottom - 2.0).abs() < 0.2, "first bottom at 2 s: {r:?}");
         assert!(r.depth < 100.0);
+    }
+
+    #[test]
+    fn a_dip_is_down_and_back_within_the_span_not_a_fall_into_the_next_rep() {
+        // One 2-s squat from 1 s (its bottom at 2 s), then standing.
+        let c = count(&some(squats(1, 115.0, 2.0, 1.0, 15.0)), RepConfig::default());
+        // Over the whole rep: down 60° and back (in the unit of the floor: degrees here).
+        let whole = c.dipped_between(1.0, 3.0);
+        assert!((whole - 60.0).abs() < 3.0, "{whole}");
+        // Over a span that ends on the way down (a flicker before the rep, say), the signal fell
+        // but never came back: no dip.
+        assert!(c.dipped_between(0.0, 1.8) < 1.0, "{}", c.dipped_between(0.0, 1.8));
+        // Over one that starts at the bottom: nothing fell in it.
+        assert!(c.dipped_between(2.0, 3.0) < 1.0);
+        // Down and a quarter of the way back: the smaller of the two.
+        let part = c.dipped_between(1.0, 2.33);
+        assert!(part > 5.0 && part < 0.5 * whole, "{part} of {whole}");
     }
 
     #[test]

@@ -704,10 +704,18 @@ fn counting_family(exercise: Option<&str>, family_reps: &[Vec<Rep>]) -> usize {
         }
         full.iter().filter(|f| f.len() == n).count()
     };
+    // Told, where the body's signals are split evenly between two counts, the larger one: a
+    // signal loses reps (its keypoints unseen at a rep's bottom, a bottom between two samples)
+    // far more often than it makes them (floors and a partner's confirmation stand between a
+    // keypoint's flicker and a rep).
+    let larger = |a: &Signal, b: &Signal| match spec {
+        Some(_) => full[a.index()].len().cmp(&full[b.index()].len()),
+        None => std::cmp::Ordering::Equal,
+    };
     candidates
         .iter()
         .rev()
-        .max_by(|a, b| votes(a).cmp(&votes(b)).then(travel(a).total_cmp(&travel(b))))
+        .max_by(|a, b| votes(a).cmp(&votes(b)).then(larger(a, b)).then(travel(a).total_cmp(&travel(b))))
         .map(|s| s.index())
         .unwrap_or(Signal::HipHeight.index())
 }
