@@ -22,6 +22,8 @@ pub struct Pump {
     pub sets: Vec<(u64, Value, Option<String>)>,
     /// Every request: (method, path).
     pub requests: Vec<(String, String)>,
+    /// What the wall display was told, in order ("wake", "sleep").
+    pub wall: Vec<String>,
     /// What it refused and why (a test that sees one fails).
     pub refused: Vec<String>,
 }
@@ -84,6 +86,10 @@ fn answer(state: &Shared, method: &str, path: &str, key: &str, body: &[u8]) -> (
             let id = 100 + p.sets.len() as u64;
             p.sets.push((id, b, None));
             (201, json!({"id": id}))
+        }
+        ("POST", "/api/wall/wake") | ("POST", "/api/wall/sleep") => {
+            p.wall.push(path.trim_start_matches("/api/wall/").to_string());
+            (200, json!({"ok": true}))
         }
         ("PATCH", path) if path.starts_with("/api/sets/") => {
             let id: u64 = path["/api/sets/".len()..].parse().unwrap_or(0);

@@ -276,3 +276,61 @@ async fn the_config_files_hook_table_sets_the_hook_up_and_a_key_it_lacks_is_one_
     assert_eq!(out.status.code(), Some(64), "{says}");
     assert!(says.contains("[hook] colour: pump hook has no such setting (PUMP_HOOK_COLOUR)"), "{says}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wall_display_wakes_when_someone_is_there_and_sleeps_when_nobody_is() {
+    let nats = NatsServer::start();
+    let c = client(&nats, "test").await;
+    let js = async_nats::jetstream::new(c.clone());
+    pump_bus::streams::ensure_streams(&js, &Default::default()).await.unwrap();
+    let (base, pump) = stand_in(&["Squat"]).await;
+    let logs = tempfile::tempdir().unwrap();
+    let key = logs.path().join("key");
+    std::fs::write(&key, KEY).unwrap();
+    let args = [
+        "hook",
+        "--pump",
+        &base,
+        "--api-key-file",
+        key.to_str().unwrap(),
+        "--wall-wake-after-s",
+        "1",
+        "--wall-sleep-after-s",
+        "3",
+    ];
+    let hook = start_hook(&args, &nats, logs.path()).await;
+    let person = pump_proto::Person { score: 0.9, ..Default::default() };
+    let frame = |id: u64, people: Vec<pump_proto::Person>| pump_proto::PoseFrame {
+        camera: "rack1".into(),
+        frame_id: id,
+        people,
+        ..Default::default()
+    };
+    // Poses of someone at 5 a second for 2 s: awake once, after a second.
+    let started = std::time::Instant::now();
+    for id in 0..10 {
+        c.publish("pump.poses.rack1", frame(id, vec![person.clone()]).encode_to_vec().into()).await.unwrap();
+        c.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    pump_tests::eventually("the wall woken", Duration::from_secs(10), || async {
+        pump.lock().unwrap().wall == ["wake"]
+    })
+    .await;
+    // Then poses with nobody: asleep once, 3 s after the last person.
+    for id in 10..35 {
+        c.publish("pump.poses.rack1", frame(id, vec![]).encode_to_vec().into()).await.unwrap();
+        c.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if pump.lock().unwrap().wall.len() > 1 {
+            break;
+        }
+    }
+    pump_tests::eventually("the wall asleep", Duration::from_secs(10), || async {
+        pump.lock().unwrap().wall == ["wake", "sleep"]
+    })
+    .await;
+    assert!(started.elapsed() >= Duration::from_secs(5), "asleep only 3 s after the last person, at 2 s");
+    hook.stop().await;
+    assert_eq!(pump.lock().unwrap().wall, ["wake", "sleep"], "each said once");
+}

@@ -109,6 +109,21 @@ async fn the_pipeline_counts_over_tls_with_a_user_per_service() {
     // says it could not deliver it.
     let nowhere = format!("http://{}/api/sets", free_addr());
     let hook = Service::start("pump", &["hook", "--url", &nowhere], &bus.env("hook", free_addr()), logs.path());
+    // And pump-hook logging in PUMP (a stand-in) as the same user, with the clip and the wall.
+    let (pump_base, pump) = pump_tests::pump_logger::stand_in(&["Squat"]).await;
+    let key = logs.path().join("pump-key");
+    std::fs::write(&key, pump_tests::pump_logger::KEY).unwrap();
+    let pump_args = [
+        "--pump",
+        pump_base.as_str(),
+        "--name",
+        "pump",
+        "--api-key-file",
+        key.to_str().unwrap(),
+        "--clip-base",
+        "http://gym",
+    ];
+    let logger = Service::start("pump-hook", &pump_args, &bus.env("hook", free_addr()), logs.path());
     let squat = testdata("squat_5reps_15fps.mp4").display().to_string();
     let out =
         run("pump-capture", vec!["--camera".into(), format!("gym={squat}")], bus.env("capture", free_addr())).await;
@@ -130,9 +145,15 @@ async fn the_pipeline_counts_over_tls_with_a_user_per_service() {
     assert_eq!(found.iter().map(|s| s.reps).collect::<Vec<_>>(), vec![5]);
     let taken = || async { hook.log().contains(&format!("set {} not delivered", found[0].set_id)) };
     pump_tests::eventually("the hook to take the set", Duration::from_secs(30), taken).await;
-    for s in [infer, sets, gateway, hook] {
+    // Logged in PUMP, its clip linked, the bucket and the clip store within the hook's rights.
+    let clip = format!("http://gym/clips/{}.avi", found[0].set_id);
+    pump_tests::eventually("the set in PUMP with its clip", Duration::from_secs(60), || async {
+        pump.lock().unwrap().sets.first().is_some_and(|s| s.2.as_deref() == Some(clip.as_str()))
+    })
+    .await;
+    for s in [infer, sets, gateway, hook, logger] {
         let log = s.stop().await;
-        assert!(!log.contains("Permissions Violation"), "{log}");
+        assert!(!log.contains("Permissions Violation") && !log.contains("permissions violation"), "{log}");
     }
 }
 

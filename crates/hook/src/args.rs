@@ -43,6 +43,17 @@ pub struct HookArgs {
     /// is not on it).
     #[arg(long, env = "PUMP_HOOK_EXERCISES_REFRESH_S", default_value_t = 300)]
     pub exercises_refresh_s: u64,
+    /// Wake the gym's wall display through PUMP (`POST /api/wall/wake`) once someone has been in
+    /// view of a camera for --wall-wake-after-s, and put it to sleep (`/api/wall/sleep`) after
+    /// --wall-sleep-after-s with nobody. With --pump only.
+    #[arg(long, env = "PUMP_HOOK_WALL", value_parser = clap::builder::BoolishValueParser::new(), default_value = "true")]
+    pub wall: bool,
+    /// Seconds someone must be in view before the wall wakes.
+    #[arg(long, env = "PUMP_HOOK_WALL_WAKE_AFTER_S", default_value_t = 1.0)]
+    pub wall_wake_after_s: f64,
+    /// Seconds with nobody in view before the wall sleeps.
+    #[arg(long, env = "PUMP_HOOK_WALL_SLEEP_AFTER_S", default_value_t = 600.0)]
+    pub wall_sleep_after_s: f64,
     /// Replicas of the bucket that remembers which sets PUMP has (as `[streams] replicas`).
     #[arg(long, env = "PUMP_STREAMS_REPLICAS", default_value_t = 1)]
     pub streams_replicas: usize,

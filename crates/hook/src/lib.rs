@@ -42,6 +42,7 @@ mod json;
 mod logger;
 mod stats;
 mod to_pump;
+mod wall;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

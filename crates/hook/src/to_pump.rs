@@ -83,6 +83,8 @@ pub(super) struct Pump {
     tz: jiff::tz::TimeZone,
     weight: Option<f64>,
     clip_base: Option<reqwest::Url>,
+    /// The wall display's wake and sleep delays, when it is driven.
+    wall: Option<(Duration, Duration)>,
 }
 
 /// PUMP's answer to one request.
@@ -127,6 +129,10 @@ impl Pump {
             tz,
             weight: args.weight.filter(|w| w.is_finite() && *w >= 0.0),
             clip_base: args.clip_base.as_deref().map(|c| url("--clip-base", c)).transpose()?,
+            wall: args.wall.then(|| {
+                let secs = |s: f64| Duration::from_secs_f64(if s.is_finite() { s.max(0.0) } else { 0.0 });
+                (secs(args.wall_wake_after_s), secs(args.wall_sleep_after_s))
+            }),
         })
     }
 
@@ -249,6 +255,9 @@ pub(super) async fn deliver(
     } else {
         eprintln!("pump hook: no --clip-base: sets are logged without their clips");
     }
+    if let Some((wake, sleep)) = pump.wall {
+        tokio::spawn(drive_wall(pump.clone_for_clips(), client.clone(), wake, sleep));
+    }
     // A wrong key is said at the start, not at the first set; PUMP away is no reason to wait.
     match pump.read_names(true).await {
         Err(Stop::Unauthorized) => {
@@ -309,6 +318,57 @@ impl Pump {
             tz: self.tz.clone(),
             weight: self.weight,
             clip_base: self.clip_base.clone(),
+            wall: self.wall,
+        }
+    }
+}
+
+/// Drives the wall display from what every camera sees ([`crate::wall`]), until the process
+/// ends. Poses are read as they come (core NATS): presence is now, not history.
+async fn drive_wall(pump: Pump, client: async_nats::Client, wake_after: Duration, sleep_after: Duration) {
+    use prost::Message as _;
+    let start = Instant::now();
+    let mut wall = crate::wall::Wall::new(wake_after, sleep_after, Duration::ZERO);
+    let mut poses = loop {
+        match client.subscribe(pump_bus::subject::POSES_ALL).await {
+            Ok(s) => break s,
+            Err(e) => {
+                eprintln!("pump hook: cannot follow the poses for the wall display ({e}); again in 5s");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        }
+    };
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut last_said = String::new();
+    loop {
+        let command = tokio::select! {
+            m = poses.next() => {
+                let Some(m) = m else { return };
+                let anyone = pump_proto::PoseFrame::decode(m.payload).is_ok_and(|p| !p.people.is_empty());
+                wall.poses(start.elapsed(), anyone)
+            }
+            _ = tick.tick() => wall.tick(start.elapsed()),
+        };
+        let Some(command) = command else { continue };
+        let said = match pump.request(reqwest::Method::POST, command.path(), Some(&json!({}))).await {
+            Reply::Ok(_) => {
+                println!("wall display: {}", command.path().trim_start_matches("api/wall/"));
+                continue;
+            }
+            Reply::Unauthorized => "HTTP 401".to_string(),
+            // PUMP without a wall (404) or one that refuses: said once, not tried again.
+            Reply::Other(a @ (Answer::Misdirected(_) | Answer::Unacceptable(..) | Answer::Declined)) => said(&a),
+            Reply::Other(a) => {
+                wall.unsent();
+                said(&a)
+            }
+        };
+        if said != last_said {
+            eprintln!(
+                "pump hook: the wall display was not told to {} ({said})",
+                command.path().trim_start_matches("api/wall/")
+            );
+            last_said = said;
         }
     }
 }
