@@ -154,8 +154,11 @@ impl People {
 
     /// Whether the person stayed in place from `from` to `to` (an exercise, not a walk): their
     /// box's feet and centre line, or their ankles, drifted less than a third of their box width. A
-    /// walker moves both; a sit-up swings the box from lying to sitting over still feet. A person
-    /// unknown here or seen once in that span is taken as in place.
+    /// walker moves both; a sit-up swings the box from lying to sitting over still feet. The box's
+    /// feet may also leave where they were for a moment: at a fast squat's bottom the model loses
+    /// one body's feet (its box ended 60 px higher for a few frames, while the ankles were
+    /// unsure), where a walker towards the camera spends the rep on the way. A person unknown
+    /// here or seen once in that span is taken as in place.
     pub fn stayed_in_place(&self, id: PersonId, from: f64, to: f64) -> bool {
         let Some(tr) = self.tracks.iter().find(|t| t.id == id) else { return true };
         let span: Vec<&Position> = tr.positions.iter().filter(|p| p.t >= from && p.t <= to).collect();
@@ -174,7 +177,19 @@ impl People {
         };
         let boxes: Vec<(f32, f32)> = span.iter().map(|p| (p.centre, p.bottom)).collect();
         let feet: Vec<(f32, f32)> = span.iter().filter_map(|p| p.feet).collect();
-        still(&boxes) || (feet.len() * 2 >= span.len() && still(&feet))
+        // Mostly where they started: the median of the box's feet over the span, not its last
+        // one (a rep ends as the hips come back up, a frame or two before the box finds the feet).
+        let back_where_they_were = |points: &[(f32, f32)]| {
+            let centre_still = still(&points.iter().map(|p| (p.0, 0.0)).collect::<Vec<_>>());
+            let mut bottoms: Vec<f32> = points.iter().map(|p| p.1).collect();
+            bottoms.sort_by(f32::total_cmp);
+            let moved = match (points.first(), bottoms.get(bottoms.len() / 2)) {
+                (Some(first), Some(median)) => (median - first.1).abs(),
+                _ => 0.0,
+            };
+            centre_still && moved <= limit / 2.0
+        };
+        still(&boxes) || (feet.len() * 2 >= span.len() && still(&feet)) || back_where_they_were(&boxes)
     }
 }
 
@@ -335,6 +350,28 @@ mod tests {
             id = people.update(t, &[person(x, 100.0, x + 100.0, 400.0, 0.9)])[0];
         }
         assert!(!people.stayed_in_place(id, 2.0, 3.0));
+        // Walking towards the camera: the centre line stays, the feet come down the frame.
+        let mut people = People::default();
+        for i in 0..40 {
+            let t = i as f64 * 0.1;
+            let bottom = 300.0 + 60.0 * t as f32;
+            id = people.update(t, &[person(100.0, bottom - 300.0, 200.0, bottom, 0.9)])[0];
+        }
+        assert!(!people.stayed_in_place(id, 1.0, 2.5));
+    }
+
+    #[test]
+    fn a_box_that_loses_the_feet_at_a_squats_bottom_and_finds_them_again_is_in_place() {
+        // A 1.2-s squat: for the frames at the bottom the model's box ends 60 px higher (the feet
+        // lost, the ankles unsure), then where it was.
+        let mut people = People::default();
+        let mut id = 0;
+        for i in 0..13 {
+            let t = i as f64 * 0.1;
+            let bottom = if (0.4..0.8).contains(&t) { 340.0 } else { 400.0 };
+            id = people.update(t, &[person(100.0, 100.0 + 100.0 * (t as f32 * 2.6).sin(), 245.0, bottom, 0.9)])[0];
+        }
+        assert!(people.stayed_in_place(id, 0.0, 1.2));
     }
 
     #[test]
