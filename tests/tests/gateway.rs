@@ -688,16 +688,23 @@ async fn four_raw_cameras_with_inference_stopped_hold_bounded_memory_for_clips()
     let (w, h) = (1280, 720);
     // Connected, so the client knows the server takes 8 MB messages (1 MB until it has heard).
     tokio::time::timeout(T, c.flush()).await.unwrap().unwrap();
+    // Frame `id` of every camera, on the bus.
+    let send = |id: u64| {
+        let c = c.clone();
+        async move {
+            for cam in cameras {
+                let frame = pump_tests::media::gray_frame(cam, id, pump_bus::clock::now_ns(), w, h);
+                tokio::time::timeout(T, c.publish(format!("pump.frames.{cam}"), frame.encode_to_vec().into()))
+                    .await
+                    .unwrap()
+                    .unwrap();
+            }
+            tokio::time::timeout(T, c.flush()).await.unwrap().unwrap();
+        }
+    };
     // 60 frames each (six seconds of a 10 fps camera, sent as fast as the bus takes them).
     for id in 0..60u64 {
-        for cam in cameras {
-            let frame = pump_tests::media::gray_frame(cam, id, pump_bus::clock::now_ns(), w, h);
-            tokio::time::timeout(T, c.publish(format!("pump.frames.{cam}"), frame.encode_to_vec().into()))
-                .await
-                .unwrap()
-                .unwrap();
-        }
-        tokio::time::timeout(T, c.flush()).await.unwrap().unwrap();
+        send(id).await;
     }
     let held = |body: &[u8]| -> f64 {
         let text = String::from_utf8_lossy(body).to_string();
@@ -711,14 +718,7 @@ async fn four_raw_cameras_with_inference_stopped_hold_bounded_memory_for_clips()
     let mut q = PoseQueryClient::new(gw.channel.clone());
     let deadline = tokio::time::Instant::now() + 2 * T;
     for id in 60u64.. {
-        for cam in cameras {
-            let frame = pump_tests::media::gray_frame(cam, id, pump_bus::clock::now_ns(), w, h);
-            tokio::time::timeout(T, c.publish(format!("pump.frames.{cam}"), frame.encode_to_vec().into()))
-                .await
-                .unwrap()
-                .unwrap();
-        }
-        tokio::time::timeout(T, c.flush()).await.unwrap().unwrap();
+        send(id).await;
         tokio::time::sleep(Duration::from_millis(250)).await;
         let mut newest = Vec::new();
         for cam in cameras {

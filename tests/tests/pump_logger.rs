@@ -15,6 +15,30 @@ use pump_tests::services::client;
 use pump_tests::NatsServer;
 use serde_json::{json, Value};
 
+/// A real nats-server with pump's streams, a client of it, a PUMP stand-in knowing `exercises`,
+/// and a folder for logs holding PUMP's key (`key`).
+struct Setup {
+    nats: NatsServer,
+    c: async_nats::Client,
+    js: async_nats::jetstream::Context,
+    base: String,
+    pump: Shared,
+    logs: tempfile::TempDir,
+    key: std::path::PathBuf,
+}
+
+async fn setup(exercises: &[&str]) -> Setup {
+    let nats = NatsServer::start();
+    let c = client(&nats, "test").await;
+    let js = async_nats::jetstream::new(c.clone());
+    pump_bus::streams::ensure_streams(&js, &Default::default()).await.unwrap();
+    let (base, pump) = stand_in(exercises).await;
+    let logs = tempfile::tempdir().unwrap();
+    let key = logs.path().join("key");
+    std::fs::write(&key, format!("{KEY}\n")).unwrap();
+    Setup { nats, c, js, base, pump, logs, key }
+}
+
 /// 23:30 UTC on 4 December 2026, in ns: the 5th in Auckland.
 const LATE_EVENING_UTC_NS: i64 = 1_796_427_000_000_000_000;
 
@@ -58,14 +82,7 @@ fn posts(pump: &Shared) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sets_land_in_pump_once_under_its_names_on_the_gyms_date_with_their_clips() {
-    let nats = NatsServer::start();
-    let c = client(&nats, "test").await;
-    let js = async_nats::jetstream::new(c.clone());
-    pump_bus::streams::ensure_streams(&js, &Default::default()).await.unwrap();
-    let (base, pump) = stand_in(&["Squat", "Bicep Curl", "Other"]).await;
-    let logs = tempfile::tempdir().unwrap();
-    let key = logs.path().join("key");
-    std::fs::write(&key, format!("{KEY}\n")).unwrap();
+    let Setup { nats, js, base, pump, logs, key, .. } = setup(&["Squat", "Bicep Curl", "Other"]).await;
     let args = [
         "hook",
         "--pump",
@@ -166,15 +183,9 @@ async fn sets_land_in_pump_once_under_its_names_on_the_gyms_date_with_their_clip
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_key_stops_the_hook_and_nothing_is_lost_while_logging_off_or_a_missing_exercise_is_said() {
-    let nats = NatsServer::start();
-    let c = client(&nats, "test").await;
-    let js = async_nats::jetstream::new(c.clone());
-    pump_bus::streams::ensure_streams(&js, &Default::default()).await.unwrap();
-    let (base, pump) = stand_in(&["Squat"]).await;
-    let logs = tempfile::tempdir().unwrap();
-    let (wrong, right) = (logs.path().join("wrong"), logs.path().join("right"));
+    let Setup { nats, js, base, pump, logs, key: right, .. } = setup(&["Squat"]).await;
+    let wrong = logs.path().join("wrong");
     std::fs::write(&wrong, "guess\n").unwrap();
-    std::fs::write(&right, format!("{KEY}\n")).unwrap();
     let args = |key: &std::path::Path| {
         ["hook", "--pump", &base, "--name", "pump", "--api-key-file", key.to_str().unwrap(), "--max-backoff-s", "1"]
             .map(str::to_string)
@@ -188,9 +199,16 @@ async fn a_wrong_key_stops_the_hook_and_nothing_is_lost_while_logging_off_or_a_m
     assert_eq!(status.code(), Some(1), "{log}");
     assert!(log.contains("answers 401 unauthorized: its API key is not the one in --api-key-file"), "{log}");
 
+    // The right key, as the pump-hook service (its ops port counts what it could not log).
     let right_args = args(&right);
-    let right_args: Vec<&str> = right_args.iter().map(String::as_str).collect();
-    let hook = start_hook(&right_args, &nats, logs.path()).await;
+    let right_args: Vec<&str> = right_args.iter().skip(1).map(String::as_str).collect();
+    let ops = pump_tests::procs::free_addr();
+    let env = [("PUMP_NATS_URL", nats.url()), ("PUMP_HTTP_ADDR", ops.to_string())];
+    let hook = Service::start("pump-hook", &right_args, &env, logs.path());
+    pump_tests::eventually("the hook's consumer", Duration::from_secs(20), || async {
+        hook.log().contains("logging sets in PUMP at")
+    })
+    .await;
     publish(&js, &set(1, "squat", 5, 0.9, false)).await;
     stored(&pump, 1).await;
 
@@ -202,6 +220,8 @@ async fn a_wrong_key_stops_the_hook_and_nothing_is_lost_while_logging_off_or_a_m
         hook.log().contains("CV auto-logging is off in PUMP: set rack1-2 not logged")
     })
     .await;
+    let metrics = pump_tests::http::get(ops, "/metrics").await.text();
+    assert!(metrics.contains("pump_hook_sets_not_delivered_total{reason=\"declined\"} 1"), "{metrics}");
     pump.lock().unwrap().cv_on = true;
     // An exercise PUMP lacks, no fallback: held with one line until PUMP has it.
     publish(&js, &set(3, "deadlift", 5, 0.9, false)).await;
@@ -233,14 +253,7 @@ fn posts_after(p: &Pump, before: usize) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_config_files_hook_table_sets_the_hook_up_and_a_key_it_lacks_is_one_line() {
-    let nats = NatsServer::start();
-    let c = client(&nats, "test").await;
-    let js = async_nats::jetstream::new(c.clone());
-    pump_bus::streams::ensure_streams(&js, &Default::default()).await.unwrap();
-    let (base, pump) = stand_in(&["Back Squat", "Other"]).await;
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("key");
-    std::fs::write(&key, KEY).unwrap();
+    let Setup { nats, js, base, pump, logs: dir, key, .. } = setup(&["Back Squat", "Other"]).await;
     // Top-level keys the hook does not have (the services' own) are no error for it.
     let config = dir.path().join("pump.toml");
     let text = format!(
@@ -275,18 +288,24 @@ async fn the_config_files_hook_table_sets_the_hook_up_and_a_key_it_lacks_is_one_
     let says = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(64), "{says}");
     assert!(says.contains("[hook] colour: pump hook has no such setting (PUMP_HOOK_COLOUR)"), "{says}");
+    // A value out of range: one line, before the bus is tried.
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::process::Command::new(pump_tests::bin("pump-hook"))
+            .args(["--pump", "http://127.0.0.1:1", "--weight=-5", "--nats-url", "nats://127.0.0.1:1"])
+            .output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let says = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{says}");
+    assert_eq!(says.trim(), "pump-hook: --weight -5: expected a number 0 or more");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wall_display_wakes_when_someone_is_there_and_sleeps_when_nobody_is() {
-    let nats = NatsServer::start();
-    let c = client(&nats, "test").await;
-    let js = async_nats::jetstream::new(c.clone());
-    pump_bus::streams::ensure_streams(&js, &Default::default()).await.unwrap();
-    let (base, pump) = stand_in(&["Squat"]).await;
-    let logs = tempfile::tempdir().unwrap();
-    let key = logs.path().join("key");
-    std::fs::write(&key, KEY).unwrap();
+    let Setup { nats, c, base, pump, logs, key, .. } = setup(&["Squat"]).await;
     let args = [
         "hook",
         "--pump",

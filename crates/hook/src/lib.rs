@@ -140,6 +140,17 @@ async fn hook(args: HookArgs, stats: Arc<Stats>, ops: Option<tokio::net::TcpList
         }
         None => None,
     };
+    // Every flag is checked before the bus is: a bad one is one line at once, not after a wait.
+    let pump = args.pump.as_deref().map(|b| to_pump::Pump::new(&args, b, http.clone(), api_key.clone())).transpose()?;
+    let target = match args.url.as_deref() {
+        Some(url) => Some(
+            reqwest::Url::parse(url)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                .with_context(|| format!("--url {url}: expected http://HOST[:PORT]/PATH or https://…"))?,
+        ),
+        None => None,
+    };
     let name = pump_bus::subject::CameraId::new(&args.name)
         .map_err(|_| anyhow::anyhow!("--name {:?}: letters, digits, '-' and '_'", args.name))?;
     let mut bus = BusConfig::new(&args.nats_url, "pump-hook");
@@ -195,18 +206,13 @@ async fn hook(args: HookArgs, stats: Arc<Stats>, ops: Option<tokio::net::TcpList
     let aside = format!("pump.hook.{name}.aside");
     let give_up = Duration::from_secs(args.set_aside_after_s.max(1));
     let max_backoff = Duration::from_secs(args.max_backoff_s.max(1));
-    if let Some(base) = &args.pump {
-        let pump = to_pump::Pump::new(&args, base, http, api_key)?;
+    if let Some(pump) = pump {
         eprintln!("pump hook {name}: logging sets in PUMP at {}", pump.shown());
         let (hook, replicas) = (name.to_string(), args.streams_replicas);
         let limits = to_pump::Limits { give_up, max_backoff, replicas };
         return to_pump::deliver(pump, client, js, messages, hook, aside, limits, stats, shutdown_signal()).await;
     }
-    let url = args.url.as_deref().unwrap_or_default();
-    let target = reqwest::Url::parse(url)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-        .with_context(|| format!("--url {url}: expected http://HOST[:PORT]/PATH or https://…"))?;
+    let Some(target) = target else { bail!("no --url") };
     eprintln!("pump hook {name}: posting sets to {}", shown(&target));
     let mut messages = messages;
     let stop = shutdown_signal();

@@ -119,6 +119,16 @@ impl Pump {
             Some(z) => jiff::tz::TimeZone::get(z).with_context(|| format!("--time-zone {z}: not an IANA time zone"))?,
             None => jiff::tz::TimeZone::try_system().unwrap_or(jiff::tz::TimeZone::UTC),
         };
+        let non_negative = |flag: &str, v: f64| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(v)
+            } else {
+                Err(anyhow::anyhow!("{flag} {v}: expected a number 0 or more"))
+            }
+        };
+        let weight = args.weight.map(|w| non_negative("--weight", w)).transpose()?;
+        let wake = non_negative("--wall-wake-after-s", args.wall_wake_after_s)?;
+        let sleep = non_negative("--wall-sleep-after-s", args.wall_sleep_after_s)?;
         Ok(Self {
             http,
             base: url("--pump", base)?,
@@ -127,12 +137,9 @@ impl Pump {
             read_at: None,
             refresh: Duration::from_secs(args.exercises_refresh_s.max(1)),
             tz,
-            weight: args.weight.filter(|w| w.is_finite() && *w >= 0.0),
+            weight,
             clip_base: args.clip_base.as_deref().map(|c| url("--clip-base", c)).transpose()?,
-            wall: args.wall.then(|| {
-                let secs = |s: f64| Duration::from_secs_f64(if s.is_finite() { s.max(0.0) } else { 0.0 });
-                (secs(args.wall_wake_after_s), secs(args.wall_sleep_after_s))
-            }),
+            wall: args.wall.then(|| (Duration::from_secs_f64(wake), Duration::from_secs_f64(sleep))),
         })
     }
 
@@ -250,13 +257,13 @@ pub(super) async fn deliver(
     };
     let clips = ClipLinker { js: js.clone(), store: store.clone(), hook: hook.clone() };
     if pump.clip_base.is_some() {
-        let (pump_for_clips, clips) = (pump.clone_for_clips(), clips.clone());
+        let (pump_for_clips, clips) = (pump.another_handle(), clips.clone());
         tokio::spawn(async move { clips.watch(pump_for_clips).await });
     } else {
         eprintln!("pump hook: no --clip-base: sets are logged without their clips");
     }
     if let Some((wake, sleep)) = pump.wall {
-        tokio::spawn(drive_wall(pump.clone_for_clips(), client.clone(), wake, sleep));
+        tokio::spawn(drive_wall(pump.another_handle(), client.clone(), wake, sleep));
     }
     // A wrong key is said at the start, not at the first set; PUMP away is no reason to wait.
     match pump.read_names(true).await {
@@ -306,8 +313,8 @@ pub(super) async fn deliver(
 }
 
 impl Pump {
-    /// A second handle for the clip linker: the same PUMP, its own name cache.
-    fn clone_for_clips(&self) -> Self {
+    /// Another handle on the same PUMP (the clip linker's, the wall's), with its own name cache.
+    fn another_handle(&self) -> Self {
         Self {
             http: self.http.clone(),
             base: self.base.clone(),
@@ -479,19 +486,12 @@ async fn log_one(
                             "pump hook: CV auto-logging is off in PUMP: set {} not logged, kept on {aside}",
                             set.set_id
                         );
-                        let _ = set_aside(
-                            js,
-                            aside,
-                            Bytes::from(b.to_string()),
-                            &set.set_id,
-                            "CV auto-logging is off in PUMP",
-                        )
-                        .await;
-                        return Ok(Outcome::NotLogged(false));
+                        keep_aside(js, aside, &b, set, "CV auto-logging is off in PUMP", max_backoff).await;
+                        return Ok(Outcome::NotLogged(true));
                     }
                     Reply::Other(Answer::Unacceptable(_, why)) => {
                         eprintln!("pump hook: PUMP cannot take set {} ({why}); set aside on {aside}", set.set_id);
-                        let _ = set_aside(js, aside, Bytes::from(b.to_string()), &set.set_id, &why).await;
+                        keep_aside(js, aside, &b, set, &why, max_backoff).await;
                         return Ok(Outcome::NotLogged(false));
                     }
                     Reply::Other(Answer::Failed(why)) if first_try.elapsed() >= give_up => {
@@ -500,7 +500,7 @@ async fn log_one(
                             set.set_id,
                             give_up.as_secs()
                         );
-                        let _ = set_aside(js, aside, Bytes::from(b.to_string()), &set.set_id, &why).await;
+                        keep_aside(js, aside, &b, set, &why, max_backoff).await;
                         return Ok(Outcome::NotLogged(false));
                     }
                     Reply::Other(a) => said(&a),
@@ -517,6 +517,13 @@ async fn log_one(
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(max_backoff);
     }
+}
+
+/// Keeps a set PUMP will not take on the hook's aside subject, with why, retrying while
+/// JetStream is away: it is acknowledged only once kept.
+async fn keep_aside(js: &jetstream::Context, aside: &str, body: &Value, set: &SetEvent, why: &str, max: Duration) {
+    let body = Bytes::from(body.to_string());
+    until_ok("cannot keep the set aside", max, || set_aside(js, aside, body.clone(), &set.set_id, why)).await;
 }
 
 /// Links each set's clip in PUMP once the gateway has written it.
