@@ -108,6 +108,17 @@ impl Signal {
         }
     }
 
+    /// The joint whose angle bends when this body part goes down and that is drawn from none of
+    /// its keypoints: the knee for the shoulders (a squat's knee bends as its shoulders drop,
+    /// while a shoulder keypoint's flicker bends nothing). Not for the hips: the knee's angle is
+    /// drawn through the hip keypoint, which a hip flicker moves with it.
+    pub fn bends_with(self) -> Option<Signal> {
+        match self {
+            Signal::ShoulderHeight => Some(Signal::KneeAngle),
+            _ => None,
+        }
+    }
+
     /// The smallest swing that is a rep when [`Signal::moves_with`] saw the same rep at the same
     /// time: a fourteenth of a torso length for the hips and the shoulders ([`Signal::floor`] for
     /// the others). A quarter squat of one body drops its hips and shoulders by a tenth of its

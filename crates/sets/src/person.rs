@@ -144,18 +144,25 @@ impl Person {
     /// Whether family `fi`'s `rep` stands: deep enough on its own, or seen by the signal that
     /// moves with it ([`Signal::moves_with`]): turning within `within` seconds of it, or dipping
     /// over it by at least [`PARTNER_FALL_SHARE`] of its own floor (the hips and the shoulders of
-    /// a quarter squat; never one keypoint's flicker, which moves one signal).
+    /// a quarter squat; never one keypoint's flicker, which moves one signal); or by the joint
+    /// that bends with it ([`Signal::bends_with`]) turning within `within` (a slow quarter squat
+    /// of one body: its hips, as the model saw them, hardly moved, its knee bent 30° each rep).
     pub(crate) fn confirmed(&self, fi: usize, rep: &Rep, within: f64) -> bool {
         let family = &self.families[fi];
         if !family.counter.needs_confirmation(rep) {
             return true;
         }
-        let Some(partner) = family.signal.moves_with() else { return false };
-        let counter = self.counter(partner.index());
-        // Reps come in the order they turned: only the last few can be near this one.
-        let mut near = counter.reps().iter().rev().take_while(|r| r.bottom > rep.bottom - within);
-        near.any(|r| r.bottom - rep.bottom < within)
-            || counter.dipped_between(rep.start, rep.end) >= PARTNER_FALL_SHARE * partner.shared_floor()
+        let turned_near = |counter: &RepCounter| {
+            // Reps come in the order they turned: only the last few can be near this one.
+            let mut near = counter.reps().iter().rev().take_while(|r| r.bottom > rep.bottom - within);
+            near.any(|r| r.bottom - rep.bottom < within)
+        };
+        let partner = family.signal.moves_with().is_some_and(|partner| {
+            let counter = self.counter(partner.index());
+            turned_near(counter)
+                || counter.dipped_between(rep.start, rep.end) >= PARTNER_FALL_SHARE * partner.shared_floor()
+        });
+        partner || family.signal.bends_with().is_some_and(|joint| turned_near(self.counter(joint.index())))
     }
 
     /// Forgets every signal's reps that turned before `t` ([`RepCounter::forget_before`]).

@@ -152,6 +152,10 @@ pub struct SetTracker {
     last_t: Option<f64>,
     /// Where the last closed set ended: a rep turning before it was that set's, or nobody's.
     closed_until: f64,
+    /// Reps that came back needing a confirmation no other signal had given yet (a shallow rep
+    /// of the shoulders whose knee's rep ends a moment after): offered again as other signals'
+    /// reps end, for a quiet time.
+    unconfirmed: Vec<(PersonId, usize, Rep)>,
 }
 
 impl SetTracker {
@@ -172,6 +176,7 @@ impl SetTracker {
             open: None,
             last_t: None,
             closed_until: f64::NEG_INFINITY,
+            unconfirmed: Vec::new(),
         }
     }
 
@@ -242,6 +247,25 @@ impl SetTracker {
         // signal settling, not a new set.
         let (quiet, closed_until) = (self.cfg.quiet, self.closed_until);
         let within = self.cfg.reps.min_period;
+        // A rep waiting for its confirmation is offered again once another signal's rep ended
+        // (the only thing that can confirm it), until a quiet time after its own end.
+        let now = self.last_t.unwrap_or(f64::NEG_INFINITY);
+        let mut waiting = std::mem::take(&mut self.unconfirmed);
+        if !reps.is_empty() {
+            let confirmed_now = |(id, fi, r): &(PersonId, usize, Rep)| {
+                self.persons.get(id).is_some_and(|p| p.confirmed(*fi, r, within))
+            };
+            let (now_confirmed, still): (Vec<_>, Vec<_>) = waiting.into_iter().partition(confirmed_now);
+            waiting = still;
+            for (id, fi, r) in &reps {
+                if active.contains(fi) && !self.persons.get(id).is_some_and(|p| p.confirmed(*fi, r, within)) {
+                    waiting.push((*id, *fi, *r));
+                }
+            }
+            reps.extend(now_confirmed);
+        }
+        waiting.retain(|(id, _, r)| now - r.end < quiet && self.persons.contains_key(id));
+        self.unconfirmed = waiting;
         reps.retain(|(id, fi, r)| {
             active.contains(fi)
                 && self.persons.get(id).is_some_and(|p| p.confirmed(*fi, r, within))

@@ -582,6 +582,38 @@ fn a_hip_keypoint_that_flickers_just_before_the_set_is_no_rep_when_the_shoulders
 }
 
 #[test]
+fn slow_quarter_squats_whose_hips_the_model_hardly_sees_move_count_on_the_shoulders_and_the_knee() {
+    // Four 3-s quarter squats (the knee 175° → 145°): the shoulders drop 9 px of a 100-px torso,
+    // under one signal's floor; the hips, as the model sees them, stay put. The knee bending 30°
+    // with each rep confirms the shoulders', though the knee's rep ends a moment after the
+    // shoulders' (each shoulder rep waits for it).
+    let knee = |t: f64| {
+        let x = t - 1.0;
+        if !(0.0..=12.0).contains(&x) {
+            175.0
+        } else {
+            175.0 - 30.0 * (0.5 - 0.5 * (x / 3.0 * std::f64::consts::TAU).cos()) as f32
+        }
+    };
+    let standing_hips = person(175.0).keypoints[11].y;
+    for fps in [15.0, 6.0, 4.0] {
+        let mut t = SetTracker::new("cam", squat_cfg(8.0));
+        let mut events = Vec::new();
+        for i in 0..(22.0 * fps) as u64 {
+            let time = i as f64 / fps;
+            let mut p = person(knee(time));
+            for k in [11, 12] {
+                p.keypoints[k].y = standing_hips;
+            }
+            events.extend(t.push(FrameInput { t: time, frame: i, width: 400.0, height: 500.0, poses: &[p] }));
+        }
+        events.extend(t.finish().map(|s| TrackerEvent::Closed(Box::new(s))));
+        let got: Vec<usize> = closed(&events).iter().map(|s| s.reps).collect();
+        assert_eq!(got, vec![4], "{fps}/s");
+    }
+}
+
+#[test]
 fn a_long_set_of_quarter_squats_keeps_the_reps_its_partner_confirmed_early() {
     // Twelve 2.5-s quarter squats (30 s, longer than a counter keeps its recent values): the
     // hips under their own floor, each confirmed by the shoulders falling with it by half theirs,
