@@ -501,6 +501,19 @@ fn not_told_a_hand_that_shakes_through_the_reps_is_not_the_dominant_motion() {
     assert_eq!(counting_family(None, &family_reps), Signal::WristHeight.index());
 }
 
+/// The reps of each set a squat tracker (quiet 8 s) closes over `seconds` of `pose` at `fps`.
+fn reps_of(fps: f64, seconds: f64, pose: impl Fn(f64) -> Pose) -> Vec<usize> {
+    let mut t = SetTracker::new("cam", squat_cfg(8.0));
+    let mut events = Vec::new();
+    for i in 0..(seconds * fps) as u64 {
+        let time = i as f64 / fps;
+        let p = [pose(time)];
+        events.extend(t.push(FrameInput { t: time, frame: i, width: 400.0, height: 500.0, poses: &p }));
+    }
+    events.extend(t.finish().map(|s| TrackerEvent::Closed(Box::new(s))));
+    closed(&events).iter().map(|s| s.reps).collect()
+}
+
 /// [`person`] standing, the knees and ankles out of view, its hips dropped by `hips` and its
 /// shoulders by `shoulders` pixels (its torso is 100 px).
 fn trunk(hips: f32, shoulders: f32) -> Pose {
@@ -535,16 +548,7 @@ fn quarter_squats_count_when_the_hips_and_shoulders_both_drop_and_never_on_one_a
     // shoulders still confirms nothing.
     for fps in [15.0, 6.0, 4.0] {
         for (shoulders, reps) in [(1.0, vec![4]), (0.0, vec![]), (0.5, vec![4]), (0.2, vec![])] {
-            let mut t = SetTracker::new("cam", squat_cfg(8.0));
-            let mut events = Vec::new();
-            for i in 0..(16.0 * fps) as u64 {
-                let time = i as f64 / fps;
-                let d = dip(time);
-                let p = [trunk(d, shoulders * d)];
-                events.extend(t.push(FrameInput { t: time, frame: i, width: 400.0, height: 500.0, poses: &p }));
-            }
-            events.extend(t.finish().map(|s| TrackerEvent::Closed(Box::new(s))));
-            let got: Vec<usize> = closed(&events).iter().map(|s| s.reps).collect();
+            let got = reps_of(fps, 16.0, |time| trunk(dip(time), shoulders * dip(time)));
             assert_eq!(got, reps, "{fps}/s, the shoulders dropping {shoulders} of the hips' drop");
         }
     }
@@ -567,16 +571,7 @@ fn a_hip_keypoint_that_flickers_just_before_the_set_is_no_rep_when_the_shoulders
     };
     let flicker = |t: f64| if (1.3..1.95).contains(&t) { 10.0 } else { 0.0 };
     for fps in [15.0, 6.0, 4.0] {
-        let mut t = SetTracker::new("cam", squat_cfg(8.0));
-        let mut events = Vec::new();
-        for i in 0..(20.0 * fps) as u64 {
-            let time = i as f64 / fps;
-            let d = dip(time);
-            let p = [trunk(d + flicker(time), d - 0.8 * flicker(time))];
-            events.extend(t.push(FrameInput { t: time, frame: i, width: 400.0, height: 500.0, poses: &p }));
-        }
-        events.extend(t.finish().map(|s| TrackerEvent::Closed(Box::new(s))));
-        let got: Vec<usize> = closed(&events).iter().map(|s| s.reps).collect();
+        let got = reps_of(fps, 20.0, |time| trunk(dip(time) + flicker(time), dip(time) - 0.8 * flicker(time)));
         assert_eq!(got, vec![4], "{fps}/s");
     }
 }
@@ -597,18 +592,13 @@ fn slow_quarter_squats_whose_hips_the_model_hardly_sees_move_count_on_the_should
     };
     let standing_hips = person(175.0).keypoints[11].y;
     for fps in [15.0, 6.0, 4.0] {
-        let mut t = SetTracker::new("cam", squat_cfg(8.0));
-        let mut events = Vec::new();
-        for i in 0..(22.0 * fps) as u64 {
-            let time = i as f64 / fps;
+        let got = reps_of(fps, 22.0, |time| {
             let mut p = person(knee(time));
             for k in [11, 12] {
                 p.keypoints[k].y = standing_hips;
             }
-            events.extend(t.push(FrameInput { t: time, frame: i, width: 400.0, height: 500.0, poses: &[p] }));
-        }
-        events.extend(t.finish().map(|s| TrackerEvent::Closed(Box::new(s))));
-        let got: Vec<usize> = closed(&events).iter().map(|s| s.reps).collect();
+            p
+        });
         assert_eq!(got, vec![4], "{fps}/s");
     }
 }
@@ -627,16 +617,7 @@ fn a_long_set_of_quarter_squats_keeps_the_reps_its_partner_confirmed_early() {
         }
     };
     for fps in [15.0, 6.0, 4.0] {
-        let mut t = SetTracker::new("cam", squat_cfg(8.0));
-        let mut events = Vec::new();
-        for i in 0..(40.0 * fps) as u64 {
-            let time = i as f64 / fps;
-            let d = dip(time);
-            let p = [trunk(d, 0.5 * d)];
-            events.extend(t.push(FrameInput { t: time, frame: i, width: 400.0, height: 500.0, poses: &p }));
-        }
-        events.extend(t.finish().map(|s| TrackerEvent::Closed(Box::new(s))));
-        let got: Vec<usize> = closed(&events).iter().map(|s| s.reps).collect();
+        let got = reps_of(fps, 40.0, |time| trunk(dip(time), 0.5 * dip(time)));
         assert_eq!(got, vec![12], "{fps}/s");
     }
 }
