@@ -288,10 +288,9 @@ pub(super) async fn deliver(
         match outcome {
             Ok(Outcome::Logged(entry)) => {
                 stats.delivered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if entry.clip.is_empty() && pump.clip_base.is_some() {
-                    // The clip may have been written before the set was logged.
-                    clips.link(&pump, &set.set_id, entry).await;
-                }
+                // The clip may have been written before the set was logged; one written after
+                // is the watcher's.
+                clips.link(&pump, &set.set_id, entry).await;
             }
             Ok(Outcome::NotLogged(declined)) => {
                 let counter = if declined { &stats.declined } else { &stats.set_aside };
@@ -535,18 +534,19 @@ struct ClipLinker {
 }
 
 impl ClipLinker {
-    /// Gives PUMP the set's ClipPath when its clip is in the store; remembers it did.
-    async fn link(&self, pump: &Pump, set_id: &str, mut entry: Entry) {
-        let Some(base) = &pump.clip_base else { return };
+    /// Gives PUMP the set's ClipPath when its clip is in the store; remembers it did. False when it
+    /// is to be tried again (the clip not there yet, the store or PUMP failing).
+    async fn link(&self, pump: &Pump, set_id: &str, mut entry: Entry) -> bool {
+        let Some(base) = &pump.clip_base else { return true };
         if entry.id == 0 || !entry.clip.is_empty() {
-            return;
+            return true;
         }
         let name = pump_gateway_clip_name(set_id);
-        let Ok(clips) = self.js.get_object_store(CLIPS_BUCKET).await else { return };
+        let Ok(clips) = self.js.get_object_store(CLIPS_BUCKET).await else { return false };
         if !clips.info(&name).await.is_ok_and(|i| !i.deleted) {
-            return;
+            return false;
         }
-        let Ok(path) = base.join(&format!("clips/{name}")) else { return };
+        let Ok(path) = base.join(&format!("clips/{name}")) else { return true };
         let body = json!({"ClipPath": path.as_str()});
         match pump.request(reqwest::Method::PATCH, &format!("api/sets/{}", entry.id), Some(&body)).await {
             Reply::Ok(_) => {
@@ -556,9 +556,16 @@ impl ClipLinker {
                     eprintln!("pump hook: set {set_id}'s clip linked, not remembered ({e}): it may be linked again");
                 }
                 println!("set {set_id}: clip linked in PUMP (#{})", entry.id);
+                true
             }
-            Reply::Unauthorized => eprintln!("pump hook: PUMP answers 401 to the clip of set {set_id}"),
-            Reply::Other(a) => eprintln!("pump hook: the clip of set {set_id} not linked yet ({})", said(&a)),
+            Reply::Unauthorized => {
+                eprintln!("pump hook: PUMP answers 401 to the clip of set {set_id}");
+                false
+            }
+            Reply::Other(a) => {
+                eprintln!("pump hook: the clip of set {set_id} not linked yet ({})", said(&a));
+                false
+            }
         }
     }
 
@@ -601,14 +608,8 @@ impl ClipLinker {
         let k = key(&self.hook, set_id);
         let Ok(Some(b)) = self.store.get(&k).await else { return };
         let Some(entry) = Entry::from_bytes(&b) else { return };
-        if entry.id == 0 || !entry.clip.is_empty() {
-            return;
-        }
-        self.link(pump, set_id, entry).await;
-        if let Ok(Some(b)) = self.store.get(&k).await {
-            if Entry::from_bytes(&b).is_some_and(|e| e.clip.is_empty()) && !unlinked.iter().any(|s| s == set_id) {
-                unlinked.push(set_id.to_string());
-            }
+        if !self.link(pump, set_id, entry).await && !unlinked.iter().any(|s| s == set_id) {
+            unlinked.push(set_id.to_string());
         }
     }
 }
