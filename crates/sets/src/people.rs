@@ -1,7 +1,8 @@
 //! Everyone in view, followed from frame to frame by box overlap, so that each person's joint
 //! angles form one signal. Which of them is the athlete is decided in [`crate::set`] by who
 //! exercises (reps of the driving joint, in place); this module supplies the identities, the
-//! zone that limits who may count, and whether a person stayed in place over a span of time.
+//! zone that limits who may count, and whether a person stayed in place over a span of time (or
+//! drifted and came back, as a deep squat's box does).
 //!
 //! All times are seconds on one camera's timeline, so the rules hold at 3 poses a second as at 60.
 
@@ -191,7 +192,43 @@ impl People {
         };
         still(&boxes) || (feet.len() * 2 >= span.len() && still(&feet)) || back_where_they_were(&boxes)
     }
+
+    /// Whether the person, having drifted from `from` on (see [`People::stayed_in_place`]), is
+    /// back by `to` where they were at `from` and never went far: a deep squat's box shifts on
+    /// the way down and comes back up, where a walker ends elsewhere and a pacer goes a width or
+    /// more out before turning. Where they were at either end is the median of the positions of
+    /// its [`END_SECONDS`], so a flicker there decides nothing.
+    pub fn came_back(&self, id: PersonId, from: f64, to: f64) -> bool {
+        let Some(tr) = self.tracks.iter().find(|t| t.id == id) else { return false };
+        let span: Vec<&Position> = tr.positions.iter().filter(|p| p.t >= from && p.t <= to).collect();
+        let (Some(first), Some(last)) = (span.first(), span.last()) else { return false };
+        if span.len() < 3 || last.t - first.t < 2.0 * END_SECONDS {
+            return false;
+        }
+        let median = |mut v: Vec<f32>| {
+            v.sort_by(f32::total_cmp);
+            v[v.len() / 2]
+        };
+        let mut widths: Vec<f32> = span.iter().map(|p| p.width).collect();
+        widths.sort_by(f32::total_cmp);
+        let limit = MAX_DRIFT_OF_WIDTH * widths[widths.len() / 2].max(1.0);
+        let at = |near: f64| {
+            let end: Vec<&&Position> = span.iter().filter(|p| (p.t - near).abs() <= END_SECONDS).collect();
+            (median(end.iter().map(|p| p.centre).collect()), median(end.iter().map(|p| p.bottom).collect()))
+        };
+        let (start, back) = (at(first.t), at(last.t));
+        let furthest =
+            span.iter().map(|p| (p.centre - start.0).abs().max((p.bottom - start.1).abs())).fold(0.0, f32::max);
+        (back.0 - start.0).abs() <= limit && (back.1 - start.1).abs() <= limit && furthest <= MAX_EXCURSION * limit
+    }
 }
+
+/// Seconds at each end of a span whose positions say where a person was then.
+const END_SECONDS: f64 = 0.3;
+/// How much further than [`MAX_DRIFT_OF_WIDTH`] a person who came back may have gone: a deep
+/// squat's box shifts by up to half a width (the trunk leans over the frame's edge), a pacer
+/// turns a width or more out.
+const MAX_EXCURSION: f32 = 2.0;
 
 impl Track {
     fn see(&mut self, t: f64, p: &Pose) {
@@ -372,6 +409,31 @@ mod tests {
             id = people.update(t, &[person(100.0, 100.0 + 100.0 * (t as f32 * 2.6).sin(), 245.0, bottom, 0.9)])[0];
         }
         assert!(people.stayed_in_place(id, 0.0, 1.2));
+    }
+
+    #[test]
+    fn a_squat_whose_box_shifts_on_the_way_down_came_back_a_walker_and_a_pacer_did_not() {
+        // 2.5-s squats at 15 poses/s: the box shifts right by up to 0.45 of its width at the
+        // bottom (the trunk leaning over the frame's edge) and back.
+        let track = |x_at: &dyn Fn(f64) -> f32| {
+            let mut people = People::default();
+            for i in 0..45 {
+                let t = i as f64 / 15.0;
+                let x = x_at(t);
+                people.update(t, &[person(x, 100.0, x + 120.0, 400.0, 0.9)]);
+            }
+            people
+        };
+        let squat = track(&|t| 100.0 + 54.0 * (t as f32 / 2.5 * std::f32::consts::PI).sin().max(0.0));
+        assert!(!squat.stayed_in_place(0, 0.0, 1.5), "over its way down it drifted");
+        assert!(squat.came_back(0, 0.0, 2.8));
+        assert!(!squat.came_back(0, 0.0, 1.5), "not back yet");
+        // A slow walker ends elsewhere; a pacer comes back from a width away.
+        let walker = track(&|t| 100.0 + 40.0 * t as f32);
+        assert!(!walker.came_back(0, 0.0, 2.8));
+        let pacer = track(&|t| 100.0 + 130.0 * (t as f32 / 2.8 * std::f32::consts::PI).sin());
+        assert!(!pacer.came_back(0, 0.0, 2.8));
+        assert!(!People::default().came_back(7, 0.0, 2.8), "someone unknown did not");
     }
 
     #[test]

@@ -28,6 +28,12 @@ const PRE_ROLL_SECONDS: f64 = 10.0;
 /// A rep counts when its person stayed in place over it, or over this many seconds before its
 /// end when the rep was quicker: a quick "rep" of a slow walker's knee is no squat.
 const IN_PLACE_SECONDS: f64 = 1.5;
+/// Seconds after its end that a rep whose person drifted over it may still show they came back
+/// to where they were (then it was done in place): a deep squat filmed tightly shifts the box
+/// by half its width on the way down (the body leans, the frame's edge cuts it), and the counter
+/// has the rep as the hips rise, before the body is back. Longer than the rest of a rise after
+/// the counter has it (0.6 s at 2.5 s a rep), shorter than a rep.
+const RETURN_SECONDS: f64 = 2.0;
 /// The pose rate (poses a second) under which a set is pending and the services warn about a
 /// camera. Counts were measured exact at 4 poses a second and up on every test clip, regular or
 /// with newest-wins jitter, and at 3 on all but the fastest reps (docs/REPS.md); a camera
@@ -156,6 +162,9 @@ pub struct SetTracker {
     /// of the shoulders whose knee's rep ends a moment after): offered again as other signals'
     /// reps end, for a quiet time.
     unconfirmed: Vec<(PersonId, usize, Rep)>,
+    /// Reps that stood but for their person's drift over them: offered again each frame, for
+    /// [`RETURN_SECONDS`], in case the person comes back to where they were.
+    unplaced: Vec<(PersonId, usize, Rep)>,
 }
 
 impl SetTracker {
@@ -177,6 +186,7 @@ impl SetTracker {
             last_t: None,
             closed_until: f64::NEG_INFINITY,
             unconfirmed: Vec::new(),
+            unplaced: Vec::new(),
         }
     }
 
@@ -266,13 +276,36 @@ impl SetTracker {
         }
         waiting.retain(|(id, _, r)| now - r.end < quiet && self.persons.contains_key(id));
         self.unconfirmed = waiting;
-        reps.retain(|(id, fi, r)| {
-            active.contains(fi)
-                && self.persons.get(id).is_some_and(|p| p.confirmed(*fi, r, within))
-                && r.bottom > closed_until
-                && r.end - r.bottom < quiet
-                && self.people.stayed_in_place(*id, r.start.min(r.end - IN_PLACE_SECONDS), r.end)
+        // A rep whose person drifted over it stands once they are back where they were.
+        let in_place_from = |r: &Rep| r.start.min(r.end - IN_PLACE_SECONDS);
+        let mut unplaced = std::mem::take(&mut self.unplaced);
+        let mut came_back = Vec::new();
+        unplaced.retain(|(id, fi, r)| {
+            if self.people.came_back(*id, in_place_from(r), now) {
+                came_back.push((*id, *fi, *r));
+                return false;
+            }
+            now - r.end <= RETURN_SECONDS && self.persons.contains_key(id)
         });
+        let mut standing = Vec::new();
+        for (id, fi, r) in reps {
+            let stands = active.contains(&fi)
+                && self.persons.get(&id).is_some_and(|p| p.confirmed(fi, &r, within))
+                && r.bottom > closed_until
+                && r.end - r.bottom < quiet;
+            if !stands {
+                continue;
+            }
+            if self.people.stayed_in_place(id, in_place_from(&r), r.end) {
+                standing.push((id, fi, r));
+            } else {
+                unplaced.push((id, fi, r));
+            }
+        }
+        // A set may have closed while the rep waited.
+        standing.extend(came_back.into_iter().filter(|(_, _, r)| r.bottom > closed_until));
+        self.unplaced = unplaced;
+        let mut reps = standing;
         reps.sort_by(|a, b| a.2.bottom.total_cmp(&b.2.bottom));
         let mut events = Vec::new();
         for (id, _, rep) in reps {

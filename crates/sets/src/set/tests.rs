@@ -708,3 +708,34 @@ fn settings_out_of_range_are_named_by_their_flag() {
     let zero_rate = SetConfig { min_pose_rate: 0.0, ..Default::default() };
     assert_eq!(zero_rate.check(), None, "0 turns the floor off");
 }
+
+#[test]
+fn deep_squats_whose_box_shifts_on_the_way_down_count_once_the_athlete_is_back() {
+    // Filmed tightly, a deep squat's body leans over the frame's edge: the box and the keypoints
+    // shift right by 0.6 of the box's width at the bottom and come back as the athlete stands.
+    // Over the way down alone that is a drift; over the rep and its return it is no walk.
+    let shifted = |t: f64| {
+        let knee = knee_at(t, 1.0, 5);
+        let mut p = person(knee);
+        let dx = 0.6 * 180.0 * (175.0 - knee) / 85.0;
+        for k in p.keypoints.iter_mut() {
+            k.x += dx;
+        }
+        (p.bbox.x1, p.bbox.x2) = (p.bbox.x1 + dx, p.bbox.x2 + dx);
+        p
+    };
+    for fps in [15.0, 5.0, 4.0] {
+        assert_eq!(reps_of(fps, 20.0, shifted), vec![5], "{fps} poses/s");
+    }
+    // The same drift kept, not returned (a walk while bending): no set.
+    let walking = |t: f64| {
+        let mut p = shifted(t);
+        let dx = 40.0 * t as f32;
+        for k in p.keypoints.iter_mut() {
+            k.x += dx;
+        }
+        (p.bbox.x1, p.bbox.x2) = (p.bbox.x1 + dx, p.bbox.x2 + dx);
+        p
+    };
+    assert_eq!(reps_of(15.0, 20.0, walking), Vec::<usize>::new());
+}
