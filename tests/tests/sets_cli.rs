@@ -37,6 +37,17 @@ fn squat_fixture_from_ultralytics_poses_is_one_set_of_five() {
         // Without --exercise, the shipped squats recognise it, sure enough.
         assert_eq!(s["exercise"], "squat");
         assert_eq!(s["pending"], false, "{s}");
+        // The one form a set has everywhere: the keys, in order, of what `pump sets --json`
+        // prints from the gateway and `pump hook --url` posts.
+        let form = pump_bus::json::set_json(&pump_proto::SetEvent::default());
+        let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(s), keys(&form));
+        assert!(s["counted_on"].as_str().is_some_and(|c| !c.is_empty()), "{s}");
+        assert_eq!(
+            (&s["start_utc"], &s["clip"]),
+            (&"".into(), &serde_json::Value::Null),
+            "offline: no wall clock, no clip"
+        );
         if !extra.is_empty() {
             // The truth's set runs over frames 15–165.
             assert!(s["start_frame"].as_u64().unwrap().abs_diff(15) <= 3, "{s}");

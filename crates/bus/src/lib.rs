@@ -20,6 +20,7 @@ pub mod config;
 pub mod connect;
 mod error;
 pub mod frame;
+pub mod json;
 pub mod ops;
 pub mod publish;
 pub mod ratelog;

@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use futures::StreamExt;
-use pump_hook::{set_json, utc};
+use pump_bus::json::{set_json, utc};
 use pump_proto::pose_query_client::PoseQueryClient;
 use pump_proto::{
     GetLatestPosesRequest, GetSnapshotRequest, ListCamerasRequest, ListSetsRequest, PoseFrame, SetEvent,

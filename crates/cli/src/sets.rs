@@ -1,14 +1,15 @@
-//! `pump sets`: reads `pump detect` lines, prints one JSON line per closed set:
-//! `{"type":"set","set_id":…,"camera":…,"start":s,"end":s,"start_frame":i,"end_frame":j,
-//!   "reps":N,"rep_times":[…],"partial_reps":[…],"counted_on":signal,"exercise":…,"confidence":c,"frames":T,"pose_rate":r,"longest_gap":s,"pending":b,
-//!   "continued":b}` (`continued`: closed at `--max-set-seconds`/`--max-set-reps`, the next set goes on).
+//! `pump sets`: reads `pump detect` lines, prints one JSON line per closed set, in the one form a
+//! set has everywhere ([`pump_bus::json::set_json`]; docs/API.md): its times in seconds of the
+//! clip, its reps, their times, depths and durations, the reps said partial, the signal counted
+//! on, the exercise, the pose rate, pending and continued (closed at `--max-set-seconds` or
+//! `--max-set-reps`, the next set goes on).
 
 use std::io::{BufRead, BufReader, Write};
 
 use anyhow::{bail, Context, Result};
 use pump_pose::{BBox, Keypoint, Pose, NUM_KEYPOINTS};
 use pump_sets::{ClosedSet, FrameInput, SetConfig, SetTracker};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::args::SetsArgs;
 
@@ -31,55 +32,9 @@ struct InLine {
     poses: Vec<InPose>,
 }
 
-#[derive(Debug, Serialize)]
-struct OutSet<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    set_id: &'a str,
-    camera: &'a str,
-    start: f64,
-    end: f64,
-    start_frame: u64,
-    end_frame: u64,
-    reps: usize,
-    rep_times: Vec<f64>,
-    partial_reps: Vec<f64>,
-    counted_on: &'a str,
-    exercise: &'a str,
-    confidence: f64,
-    frames: usize,
-    pose_rate: f64,
-    longest_gap: f64,
-    pending: bool,
-    continued: bool,
-}
-
-fn r3(v: f64) -> f64 {
-    (v * 1000.0).round() / 1000.0
-}
-
 fn print_set(out: &mut impl Write, e: &ClosedSet) -> Result<()> {
-    let line = OutSet {
-        kind: "set",
-        set_id: &e.set_id,
-        camera: &e.camera,
-        start: r3(e.start),
-        end: r3(e.end),
-        start_frame: e.start_frame,
-        end_frame: e.end_frame,
-        reps: e.reps,
-        rep_times: e.rep_times.iter().map(|t| r3(*t)).collect(),
-        partial_reps: e.partial_reps.iter().map(|t| r3(*t)).collect(),
-        counted_on: e.signal.name(),
-        exercise: e.exercise_name(),
-        confidence: r3(e.confidence as f64),
-        frames: e.features.len(),
-        pose_rate: r3(e.pose_rate),
-        longest_gap: r3(e.longest_gap),
-        pending: e.pending,
-        continued: e.continued,
-    };
-    serde_json::to_writer(&mut *out, &line)?;
+    // Offline there is no wall clock: the set's times are the clip's.
+    serde_json::to_writer(&mut *out, &pump_bus::json::set_json(&e.to_message(0)))?;
     out.write_all(b"\n")?;
     out.flush()?;
     Ok(())

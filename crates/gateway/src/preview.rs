@@ -208,27 +208,6 @@ async fn stream(State(p): State<Arc<Preview>>, Path(name): Path<String>) -> Resu
 }
 
 #[derive(Debug, serde::Serialize)]
-struct SetRow {
-    set_id: String,
-    /// When it started on the wall clock (ms since the Unix epoch; 0 unknown).
-    start_unix_ms: i64,
-    rep_depths_deg: Vec<f32>,
-    rep_durations_s: Vec<f64>,
-    rep_times_s: Vec<f64>,
-    /// The counted joint's angle over the set: [t_s, degrees] pairs.
-    trace: Vec<[f64; 2]>,
-    /// Where its clip is downloaded, when one was recorded.
-    clip: Option<String>,
-    reps: u32,
-    exercise: String,
-    confidence: f32,
-    start_s: f64,
-    end_s: f64,
-    pending: bool,
-    continued: bool,
-}
-
-#[derive(Debug, serde::Serialize)]
 struct CameraRow {
     camera: String,
     frame_fps: f64,
@@ -245,7 +224,10 @@ struct CameraRow {
     athlete: Option<[f32; 4]>,
     /// The set in progress; None between sets.
     set: Option<LiveSetRow>,
-    sets: Vec<SetRow>,
+    /// The camera's recent sets, newest first: each in the one JSON form a set has everywhere
+    /// ([`pump_bus::json::set_json`]), with its clip when one was recorded and its `trace` as
+    /// [t_s, degrees] pairs.
+    sets: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -291,21 +273,13 @@ async fn api_cameras(State(p): State<Arc<Preview>>) -> Result<Response, ServiceE
                     .book
                     .recent_sets(cam.as_str())
                     .into_iter()
-                    .map(|s| SetRow {
-                        start_unix_ms: s.start_unix_ns / 1_000_000,
-                        rep_depths_deg: s.rep_depths_deg,
-                        rep_durations_s: s.rep_durations_s,
-                        trace: pairs(&s.trace_t_s, &s.trace_deg),
-                        clip: p.clips.has(&s.set_id).then(|| clip_path(&s.set_id)),
-                        rep_times_s: s.rep_times_s,
-                        set_id: s.set_id,
-                        reps: s.reps,
-                        exercise: s.exercise,
-                        confidence: s.confidence,
-                        start_s: s.start_s,
-                        end_s: s.end_s,
-                        pending: s.pending,
-                        continued: s.continued,
+                    .map(|mut s| {
+                        if p.clips.has(&s.set_id) {
+                            s.clip = clip_path(&s.set_id);
+                        }
+                        let mut row = pump_bus::json::set_json(&s);
+                        row["trace"] = serde_json::json!(pairs(&s.trace_t_s, &s.trace_deg));
+                        row
                     })
                     .collect(),
             }

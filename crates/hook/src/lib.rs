@@ -1,6 +1,6 @@
 //! The hook service, `pump-hook` (and `pump hook`): every closed set delivered. With `--pump` it
 //! is logged in the PUMP workout logger in PUMP's contract ([`to_pump`]); with `--url URL` it is
-//! POSTed as pump's own JSON ([`set_json`]), as follows.
+//! POSTed as pump's own JSON ([`pump_bus::json::set_json`]), as follows.
 //!
 //! `--url URL` tells a web service of every set as it closes. A durable consumer of
 //! the sets stream (named by `--name`) hands each set over; it is POSTed as JSON (the line
@@ -38,7 +38,6 @@ use pump_bus::streams::SETS_STREAM;
 use pump_proto::SetEvent;
 
 mod args;
-mod json;
 mod logger;
 mod stats;
 mod to_pump;
@@ -50,7 +49,6 @@ use std::sync::Arc;
 use stats::Stats;
 
 pub use args::HookArgs;
-pub use json::{set_json, utc};
 
 /// How long one delivery may take before it counts as failed.
 pub(crate) const POST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -222,7 +220,7 @@ async fn hook(args: HookArgs, stats: Arc<Stats>, ops: Option<tokio::net::TcpList
             _ = &mut stop => return Ok(()),
             m = next_set(&mut messages, &js, &aside) => m?,
         };
-        let body = Bytes::from(set_json(&set).to_string());
+        let body = Bytes::from(pump_bus::json::set_json(&set).to_string());
         let mut backoff = Duration::from_secs(1);
         let first_try = Instant::now();
         loop {

@@ -12,7 +12,7 @@ use pump_bus::codec::decode_pose_frame;
 use pump_bus::connect::flush_bounded;
 use pump_bus::streams::{ensure_streams_retrying, POSES_STREAM};
 use pump_bus::subject::{self, CameraId, POSES_ALL};
-use pump_proto::{AngleRange, FeatureRow, PoseFrame};
+use pump_proto::PoseFrame;
 use pump_sets::ClosedSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -56,43 +56,6 @@ struct Unstored {
     /// A publish of it failed: it may have been stored all the same (the ack lost), so a later
     /// "duplicate" is this very set stored, not one stored before.
     tried: bool,
-}
-
-/// The wire form of a set, its timeline times placed on the wall clock by `wall_offset_ns`
-/// (capture time − timeline time of its camera's poses).
-pub fn set_message(e: &ClosedSet, wall_offset_ns: i64) -> pump_proto::SetEvent {
-    let unix_ns = |t: f64| if wall_offset_ns == 0 { 0 } else { ((t * 1e9) as i64).saturating_add(wall_offset_ns) };
-    pump_proto::SetEvent {
-        camera: e.camera.clone(),
-        set_id: e.set_id.clone(),
-        start_s: e.start,
-        end_s: e.end,
-        start_frame: e.start_frame,
-        end_frame: e.end_frame,
-        reps: e.reps as u32,
-        rep_times_s: e.rep_times.clone(),
-        exercise: e.exercise_name().to_string(),
-        confidence: e.confidence,
-        frames: e.features.len() as u32,
-        angle_ranges: e
-            .features
-            .ranges()
-            .map(|r| r.iter().map(|(min, max)| AngleRange { min: *min, max: *max }).collect())
-            .unwrap_or_default(),
-        features: e.features.rows.iter().map(|r| FeatureRow { angles: r.to_vec() }).collect(),
-        pending: e.pending,
-        pose_rate: e.pose_rate,
-        longest_gap_s: e.longest_gap,
-        rep_depths_deg: e.rep_depths.clone(),
-        rep_durations_s: e.rep_spans.iter().map(|(start, end)| end - start).collect(),
-        start_unix_ns: unix_ns(e.start),
-        end_unix_ns: unix_ns(e.end),
-        trace_t_s: e.trace.iter().map(|p| p.0).collect(),
-        trace_deg: e.trace.iter().map(|p| p.1).collect(),
-        // The gateway says where a clip is; the sets service records none.
-        clip: String::new(),
-        continued: e.continued,
-    }
 }
 
 pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
@@ -407,7 +370,7 @@ async fn publish_and_commit(
     stats: &SetsStats,
 ) {
     for set in closed {
-        if let Some(message) = fitted(set_message(&set, wall_offset_ns), &st.id, stats) {
+        if let Some(message) = fitted(set.to_message(wall_offset_ns), &st.id, stats) {
             st.unstored.push_back(Unstored { message, tried: false });
             stats.sets_unstored.fetch_add(1, Ordering::Relaxed);
         }
@@ -585,7 +548,7 @@ mod tests {
             set_id: "s".into(),
             reps: reps as u32,
             rep_times_s: (0..reps).map(|i| i as f64).collect(),
-            features: (0..rows).map(|i| FeatureRow { angles: vec![i as f32; 6] }).collect(),
+            features: (0..rows).map(|i| pump_proto::FeatureRow { angles: vec![i as f32; 6] }).collect(),
             ..Default::default()
         }
     }

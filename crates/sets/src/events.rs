@@ -100,3 +100,46 @@ pub enum TrackerEvent {
     /// A set closed (boxed: a set with its features is far larger than a rep).
     Closed(Box<ClosedSet>),
 }
+
+#[cfg(feature = "proto")]
+impl ClosedSet {
+    /// The wire form of the set, its timeline times placed on the wall clock by `wall_offset_ns`
+    /// (capture time − timeline time of its camera's poses; 0: not known, no wall times). The one
+    /// form every consumer reads: pump-sets publishes it, `pump sets` prints it offline.
+    pub fn to_message(&self, wall_offset_ns: i64) -> pump_proto::SetEvent {
+        let unix_ns = |t: f64| if wall_offset_ns == 0 { 0 } else { ((t * 1e9) as i64).saturating_add(wall_offset_ns) };
+        pump_proto::SetEvent {
+            camera: self.camera.clone(),
+            set_id: self.set_id.clone(),
+            start_s: self.start,
+            end_s: self.end,
+            start_frame: self.start_frame,
+            end_frame: self.end_frame,
+            reps: self.reps as u32,
+            rep_times_s: self.rep_times.clone(),
+            exercise: self.exercise_name().to_string(),
+            confidence: self.confidence,
+            frames: self.features.len() as u32,
+            angle_ranges: self
+                .features
+                .ranges()
+                .map(|r| r.iter().map(|(min, max)| pump_proto::AngleRange { min: *min, max: *max }).collect())
+                .unwrap_or_default(),
+            features: self.features.rows.iter().map(|r| pump_proto::FeatureRow { angles: r.to_vec() }).collect(),
+            pending: self.pending,
+            pose_rate: self.pose_rate,
+            longest_gap_s: self.longest_gap,
+            rep_depths_deg: self.rep_depths.clone(),
+            rep_durations_s: self.rep_spans.iter().map(|(start, end)| end - start).collect(),
+            start_unix_ns: unix_ns(self.start),
+            end_unix_ns: unix_ns(self.end),
+            trace_t_s: self.trace.iter().map(|p| p.0).collect(),
+            trace_deg: self.trace.iter().map(|p| p.1).collect(),
+            // The gateway says where a clip is; the sets service records none.
+            clip: String::new(),
+            continued: self.continued,
+            partial_rep_times_s: self.partial_reps.clone(),
+            counted_on: self.signal.name().to_string(),
+        }
+    }
+}
