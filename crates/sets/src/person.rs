@@ -27,6 +27,26 @@ const SCALE_WINDOW_SECONDS: f64 = 10.0;
 /// enough to be one.
 const PARTNER_FALL_SHARE: f32 = 0.5;
 
+/// A pose the model is far less sure of than of this person's own recent ones is a lost view, not
+/// a posture: its body keypoints' mean confidence under this share of their median over the last
+/// [`SURENESS_WINDOW_SECONDS`]. At a deep squat's bottom, framed so tightly that the head leaves
+/// the picture, the model loses one body for half a second and draws another (its shoulders at
+/// the frame's top, confidence 0.1–0.3, its hips back at standing height, 0.5): fed to the
+/// counters, each bottom was a rise and every rep two at 10 poses a second. Over every clip and
+/// real video that counted right, such a drop came 4 times in 7,000 poses, never at a rep; on
+/// the two tight deep-squat clips, at every bottom.
+const LOST_VIEW_SHARE: f32 = 0.6;
+/// Seconds of a person's sureness whose median is what they are usually seen with: longer than a
+/// rep's bottom, short enough to follow someone into the shade.
+const SURENESS_WINDOW_SECONDS: f64 = 5.0;
+/// Poses of that window needed before a view can be judged lost.
+const SURENESS_MIN_POSES: usize = 5;
+
+/// The mean confidence of the body's keypoints (shoulders to ankles): how sure the model is of it.
+fn sureness(kps: &[Keypoint; NUM_KEYPOINTS]) -> f32 {
+    kps[5..].iter().map(|k| k.confidence).sum::<f32>() / (NUM_KEYPOINTS - 5) as f32
+}
+
 /// One signal of one person: its rep counter, fed from the side the camera sees better.
 #[derive(Debug, Clone)]
 pub(crate) struct Family {
@@ -57,6 +77,8 @@ pub(crate) struct Person {
     pub(crate) presence: f32,
     /// Torso lengths (pixels) of the last [`SCALE_WINDOW_SECONDS`].
     torsos: VecDeque<(f64, f32)>,
+    /// [`sureness`] of the last [`SURENESS_WINDOW_SECONDS`].
+    sureness: VecDeque<(f64, f32)>,
     last_t: Option<f64>,
 }
 
@@ -76,6 +98,7 @@ impl Person {
                 .collect(),
             presence: 0.0,
             torsos: VecDeque::new(),
+            sureness: VecDeque::new(),
             last_t: None,
         }
     }
@@ -93,7 +116,9 @@ impl Person {
         let alpha = |tau: f64| (1.0 - (-dt / tau).exp()) as f32;
         self.last_t = Some(t);
         self.presence += alpha(VISIBILITY_TAU_SECONDS) * (presence - self.presence);
-        if let Some(torso) = torso_length(kps, MIN_KEYPOINT_CONFIDENCE) {
+        // A lost view feeds the counters nothing, as a pose not seen: the signals wait for the body.
+        let lost = self.lost_view(t, sureness(kps));
+        if let Some(torso) = torso_length(kps, MIN_KEYPOINT_CONFIDENCE).filter(|_| !lost) {
             self.torsos.push_back((t, torso));
         }
         while self.torsos.front().is_some_and(|(t0, _)| t - t0 > SCALE_WINDOW_SECONDS) && self.torsos.len() > 1 {
@@ -109,6 +134,7 @@ impl Person {
             }
             // Heights go to the counter in pixels, its floor in torso lengths.
             let value = match f.signal.joint() {
+                _ if lost => None,
                 Some(_) => pose_joint_angle(kps, f.side(), MIN_KEYPOINT_CONFIDENCE),
                 None => {
                     let Some(s) = scale else { continue };
@@ -132,6 +158,22 @@ impl Person {
         for f in self.families.iter_mut() {
             f.counter.keep_since(oldest);
         }
+    }
+
+    /// Whether a pose of this `sureness` at `t` is a lost view ([`LOST_VIEW_SHARE`]). Every pose
+    /// joins the window, lost or not, so a person seen less surely for good (the light changed,
+    /// they turned) is judged by that within half the window.
+    fn lost_view(&mut self, t: f64, sureness: f32) -> bool {
+        while self.sureness.front().is_some_and(|(t0, _)| t - t0 > SURENESS_WINDOW_SECONDS) {
+            self.sureness.pop_front();
+        }
+        let lost = self.sureness.len() >= SURENESS_MIN_POSES && {
+            let mut v: Vec<f32> = self.sureness.iter().map(|(_, c)| *c).collect();
+            v.sort_by(f32::total_cmp);
+            sureness < LOST_VIEW_SHARE * v[v.len() / 2]
+        };
+        self.sureness.push_back((t, sureness));
+        lost
     }
 
     /// The median torso length of the last [`SCALE_WINDOW_SECONDS`] (pixels).

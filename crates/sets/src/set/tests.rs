@@ -739,3 +739,33 @@ fn deep_squats_whose_box_shifts_on_the_way_down_count_once_the_athlete_is_back()
     };
     assert_eq!(reps_of(15.0, 20.0, walking), Vec::<usize>::new());
 }
+
+#[test]
+fn a_view_the_model_loses_at_each_bottom_is_no_rise_and_no_rep() {
+    // Framed tightly, a deep squat's bottom loses the body for half a second: the model draws
+    // another one, standing, every keypoint unsure (0.35, above the 0.3 a keypoint is read at).
+    let lost_at_bottoms = |t: f64| {
+        let at_bottom = (1..=5).any(|k| (t - (2.0 * k as f64)).abs() < 0.25);
+        if at_bottom {
+            let mut p = person(175.0);
+            for k in p.keypoints.iter_mut() {
+                k.confidence = 0.35;
+            }
+            p
+        } else {
+            person(knee_at(t, 1.0, 5))
+        }
+    };
+    for fps in [15.0, 10.0, 6.0, 4.0] {
+        assert_eq!(reps_of(fps, 20.0, lost_at_bottoms), vec![5], "{fps} poses/s");
+    }
+    // A person the model is always that unsure of is judged by that: their reps count.
+    let unsure = |t: f64| {
+        let mut p = person(knee_at(t, 1.0, 5));
+        for k in p.keypoints.iter_mut() {
+            k.confidence = 0.35;
+        }
+        p
+    };
+    assert_eq!(reps_of(15.0, 20.0, unsure), vec![5]);
+}
