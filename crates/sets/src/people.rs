@@ -166,9 +166,7 @@ impl People {
         if span.len() < 2 {
             return true;
         }
-        let mut widths: Vec<f32> = span.iter().map(|p| p.width).collect();
-        widths.sort_by(f32::total_cmp);
-        let limit = MAX_DRIFT_OF_WIDTH * widths[widths.len() / 2].max(1.0);
+        let limit = drift_limit(&span);
         let still = |points: &[(f32, f32)]| {
             let range = |f: fn(&(f32, f32)) -> f32| {
                 let (lo, hi) = points.iter().map(f).fold((f32::MAX, f32::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
@@ -209,9 +207,7 @@ impl People {
             v.sort_by(f32::total_cmp);
             v[v.len() / 2]
         };
-        let mut widths: Vec<f32> = span.iter().map(|p| p.width).collect();
-        widths.sort_by(f32::total_cmp);
-        let limit = MAX_DRIFT_OF_WIDTH * widths[widths.len() / 2].max(1.0);
+        let limit = drift_limit(&span);
         let at = |near: f64| {
             let end: Vec<&&Position> = span.iter().filter(|p| (p.t - near).abs() <= END_SECONDS).collect();
             (median(end.iter().map(|p| p.centre).collect()), median(end.iter().map(|p| p.bottom).collect()))
@@ -221,6 +217,14 @@ impl People {
             span.iter().map(|p| (p.centre - start.0).abs().max((p.bottom - start.1).abs())).fold(0.0, f32::max);
         (back.0 - start.0).abs() <= limit && (back.1 - start.1).abs() <= limit && furthest <= MAX_EXCURSION * limit
     }
+}
+
+/// How far a person may drift over a span and still be in place: [`MAX_DRIFT_OF_WIDTH`] of their
+/// median box width over it.
+fn drift_limit(span: &[&Position]) -> f32 {
+    let mut widths: Vec<f32> = span.iter().map(|p| p.width).collect();
+    widths.sort_by(f32::total_cmp);
+    MAX_DRIFT_OF_WIDTH * widths.get(widths.len() / 2).copied().unwrap_or(0.0).max(1.0)
 }
 
 /// Seconds at each end of a span whose positions say where a person was then.
