@@ -4,6 +4,7 @@
 //! - [`connect`]: a client that retries until the server is there and logs its state changes.
 //! - [`streams`]: the JetStream streams, created or updated idempotently.
 //! - [`codec`]: protobuf payloads and the headers that carry frame id and capture time.
+//! - [`json`]: the one JSON form of a set (`pump sets`, `--json`, the hook's `--url`, `/api/cameras`).
 //! - [`auth`]: NATS credentials (file, NKey, user/password, token) and TLS, from flags.
 //! - [`config`]: one TOML file for every service, under flags and variables.
 //! - [`args`]: flags every service shares (`--nats-url`, `--log`).
