@@ -153,6 +153,12 @@ impl People {
         self.tracks.iter().any(|t| t.id == id)
     }
 
+    /// Where a followed person was from `from` to `to`, oldest first; None for someone unknown.
+    fn positions(&self, id: PersonId, from: f64, to: f64) -> Option<Vec<&Position>> {
+        let tr = self.tracks.iter().find(|t| t.id == id)?;
+        Some(tr.positions.iter().filter(|p| p.t >= from && p.t <= to).collect())
+    }
+
     /// Whether the person stayed in place from `from` to `to` (an exercise, not a walk): their
     /// box's feet and centre line, or their ankles, drifted less than a third of their box width. A
     /// walker moves both; a sit-up swings the box from lying to sitting over still feet. The box's
@@ -161,8 +167,7 @@ impl People {
     /// unsure), where a walker towards the camera spends the rep on the way. A person unknown
     /// here or seen once in that span is taken as in place.
     pub fn stayed_in_place(&self, id: PersonId, from: f64, to: f64) -> bool {
-        let Some(tr) = self.tracks.iter().find(|t| t.id == id) else { return true };
-        let span: Vec<&Position> = tr.positions.iter().filter(|p| p.t >= from && p.t <= to).collect();
+        let Some(span) = self.positions(id, from, to) else { return true };
         if span.len() < 2 {
             return true;
         }
@@ -197,8 +202,7 @@ impl People {
     /// more out before turning. Where they were at either end is the median of the positions of
     /// its [`END_SECONDS`], so a flicker there decides nothing.
     pub fn came_back(&self, id: PersonId, from: f64, to: f64) -> bool {
-        let Some(tr) = self.tracks.iter().find(|t| t.id == id) else { return false };
-        let span: Vec<&Position> = tr.positions.iter().filter(|p| p.t >= from && p.t <= to).collect();
+        let Some(span) = self.positions(id, from, to) else { return false };
         let (Some(first), Some(last)) = (span.first(), span.last()) else { return false };
         if span.len() < 3 || last.t - first.t < 2.0 * END_SECONDS {
             return false;
