@@ -53,6 +53,24 @@ async fn publish_frames(c: &async_nats::Client, frames: impl IntoIterator<Item =
     c.flush().await.unwrap();
 }
 
+/// Publishes a pose with JetStream's acknowledgement, tried again until the poses stream takes it
+/// (a server restarting, a cluster electing a leader).
+async fn publish_stored(js: &async_nats::jetstream::Context, pf: PoseFrame) {
+    let payload: bytes::Bytes = pf.encode_to_vec().into();
+    tokio::time::timeout(T, async {
+        loop {
+            if let Ok(ack) = js.publish("pump.poses.gym", payload.clone()).await {
+                if ack.await.is_ok() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the poses stream takes the pose");
+}
+
 async fn wait_until(what: &str, f: impl Fn() -> bool) {
     tokio::time::timeout(T, async {
         while !f() {
@@ -152,29 +170,60 @@ async fn a_restart_mid_set_continues_the_set_without_double_counting() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_set_closed_while_jetstream_is_away_is_stored_once_it_is_back_without_a_restart() {
-    let mut nats = NatsServer::start();
+async fn a_set_closed_while_its_stream_is_away_is_stored_once_it_is_back_without_a_restart() {
+    let nats = NatsServer::start();
     let c = client(&nats, "test").await;
+    let js = async_nats::jetstream::new(c.clone());
     let (task, shutdown, stats) = ready_sets(&nats).await;
-    // The four reps, then the server goes: the camera falls silent and its set closes after the
-    // quiet time with nowhere to go.
+    // The four reps; then the sets stream is gone (deleted, as a cluster that lost its leader
+    // has none for seconds) and the camera stands for the quiet time: its set closes with
+    // nowhere to go.
     publish_frames(&c, 0..140).await;
     wait_until("the four reps", || stats.cameras.read("gym", |c| c.reps) == Some(4)).await;
-    nats.stop();
+    js.delete_stream(SETS_STREAM).await.unwrap();
+    publish_frames(&c, 140..210).await;
     wait_until("the set waiting to be stored", || stats.sets_unstored.load(Ordering::Relaxed) == 1).await;
     // Away for longer than the old ten retries (11 s), which then left it to a restart.
-    tokio::time::sleep(Duration::from_secs(14)).await;
+    tokio::time::sleep(Duration::from_secs(12)).await;
     assert_eq!(stats.sets_published.load(Ordering::SeqCst), 0);
-    // Each try waits up to 5 s for an acknowledgement: some have failed by now.
     assert!(stats.set_publish_failures.load(Ordering::Relaxed) >= 1);
-    nats.restart();
+    pump_bus::streams::ensure_streams(&js, &Default::default()).await.unwrap();
     wait_until("the set stored", || {
         stats.sets_published.load(Ordering::SeqCst) == 1 && stats.sets_unstored.load(Ordering::Relaxed) == 0
     })
     .await;
-    let reader = client(&nats, "reader").await;
-    let sets = stored_sets(&reader).await;
+    let sets = stored_sets(&c).await;
     assert_eq!(sets.iter().map(|s| s.reps).collect::<Vec<_>>(), vec![4], "{sets:?}");
+    pump_tests::services::stop_task(&shutdown, task).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bus_away_mid_set_is_no_silence_of_the_camera_and_the_set_is_counted_whole() {
+    // Two reps, then the server goes for twice the quiet time: no pose can arrive, and none
+    // says the camera stopped. The set stays open; the rest of it, stored once the server is
+    // back, is counted with it: one set of four, not two and two.
+    let mut nats = NatsServer::start();
+    let c = client(&nats, "test").await;
+    let (task, shutdown, stats) = ready_sets(&nats).await;
+    publish_frames(&c, 0..75).await;
+    wait_until("two reps", || stats.cameras.read("gym", |c| c.reps) == Some(2)).await;
+    nats.stop();
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert_eq!(stats.sets_unstored.load(Ordering::Relaxed) + stats.sets_published.load(Ordering::SeqCst), 0);
+    nats.restart();
+    let js = async_nats::jetstream::new(c.clone());
+    for i in 75..210 {
+        publish_stored(&js, pose_frame(i, knee_at(i as f64 / FPS))).await;
+    }
+    wait_until("the set", || stats.sets_published.load(Ordering::SeqCst) == 1).await;
+    // Then a camera that does stop mid-set, the bus there: its set closes after the quiet time.
+    for i in 0..140 {
+        c.publish("pump.poses.gym", second_set(i).encode_to_vec().into()).await.unwrap();
+    }
+    c.flush().await.unwrap();
+    wait_until("the set of the camera that stopped", || stats.sets_published.load(Ordering::SeqCst) == 2).await;
+    let stored = stored_sets(&c).await;
+    assert_eq!(stored.iter().map(|s| s.reps).collect::<Vec<_>>(), vec![4, 4]);
     pump_tests::services::stop_task(&shutdown, task).await;
 }
 
@@ -438,19 +487,7 @@ async fn the_node_leading_the_sets_stream_killed_mid_set_loses_nothing_and_doubl
     nodes[lead].stop();
     let lost = std::time::Instant::now();
     for i in 105..210 {
-        let pf = pose_frame(i, knee_at(i as f64 / FPS)).encode_to_vec();
-        tokio::time::timeout(T, async {
-            loop {
-                if let Ok(ack) = cjs.publish("pump.poses.gym", pf.clone().into()).await {
-                    if ack.await.is_ok() {
-                        break;
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        })
-        .await
-        .expect("the poses stream takes the camera's poses again");
+        publish_stored(&cjs, pose_frame(i, knee_at(i as f64 / FPS))).await;
     }
     // The cluster elects new leaders and the poses consumer's pull is issued again: seconds
     // alone, tens of seconds beside the other cluster test on two busy cores.

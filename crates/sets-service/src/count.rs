@@ -344,10 +344,21 @@ impl CameraCount {
         self.wall_offset_ns
     }
 
+    /// Whether a camera silent for `silent_s` has a set that [`CameraCount::close_silent`] closes.
+    pub fn closes_if_silent(&self, silent_s: f64) -> bool {
+        silent_s >= self.settings.quiet && self.tracker.in_set()
+    }
+
+    /// The highest stream sequence of the camera's poses handled: a newer one on the stream is a
+    /// pose still on its way.
+    pub fn arrived(&self) -> u64 {
+        self.arrived
+    }
+
     /// Closes the set in progress of a camera silent for its quiet time (a live camera that was
     /// unplugged sends no frame that would close it). Publish, then `commit(None)`.
     pub fn close_silent(&mut self, silent_s: f64) -> Option<ClosedSet> {
-        (silent_s >= self.settings.quiet && self.tracker.in_set()).then(|| self.tracker.finish()).flatten()
+        self.closes_if_silent(silent_s).then(|| self.tracker.finish()).flatten()
     }
 
     /// Everything up to stream sequence `seq` (the pose just handled; `None`: the last one

@@ -183,6 +183,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
     stats.cameras.set_max(max_cameras);
     let mut too_many = pump_bus::ratelog::RateLimitedLog::new(Duration::from_secs(10));
     let mut tick = tokio::time::interval(config.checkpoint_interval);
+    let mut bus = Bus::new();
     // Why the loop ended other than by shutdown: the service then fails, never exits 0 silently.
     let mut lost: Option<String> = None;
     loop {
@@ -191,7 +192,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
             _ = shutdown.cancelled() => break,
             _ = tick.tick() => {
                 flush_waiting(&js, &client, &mut cameras, config.reorder, &stats).await;
-                close_silent_sets(&js, &mut cameras, &stats).await;
+                close_silent_sets(&js, &poses_stream, &mut bus, &mut cameras, &stats).await;
                 retry_unstored(&js, &mut cameras, &stats).await;
                 save_checkpoints(&js, &mut cameras).await;
             }
@@ -208,6 +209,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
                     }
                     Err(e) => {
                         warn!(error = %e, "poses consumer error");
+                        bus.lost("the poses consumer failed");
                         continue;
                     }
                 };
@@ -441,11 +443,81 @@ fn fitted(mut message: pump_proto::SetEvent, camera: &CameraId, stats: &SetsStat
     Some(message)
 }
 
+/// Whether the bus answers the sets service: a camera's silence counts only from when it last
+/// did. While the cluster elects new leaders for a lost node's streams (seconds), or the poses
+/// consumer's pull is issued again, no pose arrives though the cameras' poses are stored on the
+/// stream; a set closed by that silence lost every rep after it (half a set, then the other
+/// half counted as a second).
+#[derive(Debug)]
+struct Bus {
+    /// The bus did not answer, or the poses consumer failed, since it last answered.
+    away: bool,
+    /// When it answered again after being away (or the service started).
+    back_at: std::time::Instant,
+}
+
+impl Bus {
+    fn new() -> Self {
+        Self { away: false, back_at: std::time::Instant::now() }
+    }
+
+    fn lost(&mut self, why: &str) {
+        if !self.away {
+            warn!(why, "bus away: no set is closed for its camera's silence until it answers again");
+        }
+        self.away = true;
+    }
+
+    /// It answered: the first answer after being away starts every camera's silence afresh.
+    fn answered(&mut self) -> bool {
+        let was_away = std::mem::replace(&mut self.away, false);
+        if was_away {
+            self.back_at = std::time::Instant::now();
+            info!("bus answering again: silent cameras' sets close after their quiet time from now");
+        }
+        was_away
+    }
+}
+
+/// Whether the poses stream holds a pose of `camera` newer than stream sequence `arrived`
+/// (`None`: the stream's leader did not answer).
+async fn newer_pose_stored(poses: &jetstream::stream::Stream, camera: &CameraId, arrived: u64) -> Option<bool> {
+    let subject = subject::poses(camera);
+    let last = poses.get_last_raw_message_by_subject(&subject);
+    match tokio::time::timeout(Duration::from_secs(2), last).await {
+        Ok(Ok(m)) => Some(m.sequence > arrived),
+        // Aged out: nothing of it is on its way.
+        Ok(Err(e)) if e.kind() == jetstream::stream::LastRawMessageErrorKind::NoMessageFound => Some(false),
+        _ => None,
+    }
+}
+
 /// Closes the set in progress of every camera silent for its quiet time: a live camera that was
-/// unplugged, or whose capture stopped, sends no frame that would close it.
-async fn close_silent_sets(js: &jetstream::Context, cameras: &mut HashMap<String, CameraState>, stats: &SetsStats) {
+/// unplugged, or whose capture stopped, sends no frame that would close it. Silent means no pose
+/// arrived for the quiet time while the bus answered, and the poses stream holds none newer than
+/// the last one taken in (asked of the stream's leader before a set is closed).
+async fn close_silent_sets(
+    js: &jetstream::Context,
+    poses: &jetstream::stream::Stream,
+    bus: &mut Bus,
+    cameras: &mut HashMap<String, CameraState>,
+    stats: &SetsStats,
+) {
     for st in cameras.values_mut() {
-        let silent_s = st.last_pose_at.elapsed().as_secs_f64();
+        let silent_s = st.last_pose_at.elapsed().min(bus.back_at.elapsed()).as_secs_f64();
+        if !st.count.closes_if_silent(silent_s) {
+            continue;
+        }
+        let Some(newer) = newer_pose_stored(poses, &st.id, st.count.arrived()).await else {
+            return bus.lost("the poses stream did not answer");
+        };
+        if bus.answered() {
+            return;
+        }
+        if newer {
+            // Stored, not delivered yet: the consumer is behind or being set up again.
+            continue;
+        }
         if let Some(set) = st.count.close_silent(silent_s) {
             info!(camera_id = %st.id, quiet_s = st.count.settings().quiet, "camera silent: closing its set");
             stats.cameras.update(st.id.as_str(), |c| c.reps = 0);
@@ -570,6 +642,20 @@ mod tests {
         // A set that fits is left whole.
         assert_eq!(fitted(set_of(500, 5), &camera, &stats).unwrap().features.len(), 500);
         assert_eq!(stats.sets_thinned.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn the_first_answer_after_the_bus_was_away_starts_silence_afresh_and_only_the_first() {
+        let mut bus = Bus::new();
+        let started = bus.back_at;
+        assert!(!bus.answered(), "never away: nothing starts afresh");
+        assert_eq!(bus.back_at, started);
+        bus.lost("test");
+        bus.lost("test");
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(bus.answered());
+        assert!(bus.back_at > started);
+        assert!(!bus.answered());
     }
 
     #[test]
