@@ -166,15 +166,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
         })
         .await
         .context("cannot create the poses consumer")?;
-    // Short pull requests with a 1-s heartbeat: on a cluster that lost the consumer's leader, a
-    // missed heartbeat re-issues the pull within seconds (the client's defaults wait 30 s).
-    let mut messages = consumer
-        .stream()
-        .expires(Duration::from_secs(5))
-        .heartbeat(Duration::from_secs(1))
-        .messages()
-        .await
-        .context("cannot consume poses")?;
+    let mut messages = pull_poses(&consumer).await?;
     stats.ready.store(true, Ordering::SeqCst);
     info!(resuming = !checkpoints.is_empty(), "sets service running");
 
@@ -206,6 +198,27 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
                     Err(e) if e.kind() == consumer::pull::MessagesErrorKind::ConsumerDeleted => {
                         lost = Some(format!("the poses consumer was deleted ({e}); was another pump-sets started?"));
                         break;
+                    }
+                    Err(e) if matches!(
+                        e.kind(),
+                        consumer::pull::MessagesErrorKind::MissingHeartbeat | consumer::pull::MessagesErrorKind::NoResponders
+                    ) => {
+                        // The consumer's leader is gone (a node lost) while this client's
+                        // connection is not: the client would ask again only when its pull
+                        // expires, 10 s on. A new pull is sent at once, and every quarter second
+                        // while none answers it (the cluster electing a new leader, 4–9 s on
+                        // nats-server), so poses come again within that of the election.
+                        if e.kind() == consumer::pull::MessagesErrorKind::NoResponders {
+                            tokio::time::sleep(Duration::from_millis(250)).await;
+                        } else {
+                            warn!("poses consumer missed its heartbeat: pulling again");
+                        }
+                        bus.lost("the poses consumer's leader is away");
+                        match pull_poses(&consumer).await {
+                            Ok(m) => messages = m,
+                            Err(e) => warn!(error = %e, "pulling poses again failed"),
+                        }
+                        continue;
                     }
                     Err(e) => {
                         warn!(error = %e, "poses consumer error");
@@ -258,6 +271,18 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
         Some(why) => Err(Error::Lost(why)),
         None => Ok(()),
     }
+}
+
+/// The poses, pulled in short requests with a 1-s heartbeat (the client's defaults wait 30 s to
+/// notice a lost consumer leader).
+async fn pull_poses(consumer: &consumer::PullConsumer) -> Result<consumer::pull::Stream> {
+    consumer
+        .stream()
+        .expires(Duration::from_secs(5))
+        .heartbeat(Duration::from_secs(1))
+        .messages()
+        .await
+        .context("cannot consume poses")
 }
 
 /// Checkpoints the checkpoint stream keeps: four per camera pump-sets may count at once (cameras
