@@ -28,7 +28,7 @@ struct Row {
     most: f64,
 }
 
-async fn scenario(cameras: usize, replica_rates: &[f64]) -> Row {
+async fn scenario(cameras: usize, replica_rates: &[f64], intake: pump_infer::config::Intake) -> Row {
     let nats = NatsServer::start();
     let (task, shutdown, stats) = start_sets(&nats, client(&nats, "sets").await);
     while !stats.ready.load(Ordering::SeqCst) {
@@ -37,7 +37,13 @@ async fn scenario(cameras: usize, replica_rates: &[f64]) -> Row {
     let mut replicas = Vec::new();
     for rate in replica_rates {
         let min = Duration::from_secs_f64(1.0 / rate);
-        replicas.push(start_infer(&nats, slow(5), |c| c.min_inference = min).await);
+        replicas.push(
+            start_infer(&nats, slow(5), |c| {
+                c.min_inference = min;
+                c.intake = intake;
+            })
+            .await,
+        );
     }
     // What the replicas gave each camera, as the bus carries it.
     let given: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
@@ -89,18 +95,26 @@ async fn scenario(cameras: usize, replica_rates: &[f64]) -> Row {
 async fn main() {
     println!("### Inference replicas adding up (pump-sets' 500-ms reorder window, one run each)");
     println!();
-    println!("| cameras (15 fps) | replicas held to | poses taken a second, per camera | discarded out of order | cameras' share, least / most against the mean |");
-    println!("|---|---|---|---|---|");
-    for (cameras, rates) in [(1, vec![4.0, 4.0]), (1, vec![4.0, 12.0]), (8, vec![12.0, 12.0, 12.0])] {
-        let row = scenario(cameras, &rates).await;
-        let held: Vec<String> = rates.iter().map(|r| format!("{r}/s")).collect();
-        println!(
-            "| {cameras} | {} | {:.1} | {:.1} % | {:+.0} % / {:+.0} % |",
-            held.join(" + "),
-            row.taken_per_camera,
-            row.discarded * 100.0,
-            row.least * 100.0,
-            row.most * 100.0
-        );
+    println!("| intake | cameras (15 fps) | replicas held to | poses taken a second, per camera | discarded out of order | cameras' share, least / most against the mean |");
+    println!("|---|---|---|---|---|---|");
+    use pump_infer::config::Intake;
+    for intake in [Intake::Queue, Intake::Pull] {
+        for (cameras, rates) in [(1, vec![4.0, 4.0]), (1, vec![4.0, 12.0]), (8, vec![12.0, 12.0, 12.0])] {
+            row(intake, cameras, &rates).await;
+        }
     }
+}
+
+async fn row(intake: pump_infer::config::Intake, cameras: usize, rates: &[f64]) {
+    let row = scenario(cameras, rates, intake).await;
+    let held: Vec<String> = rates.iter().map(|r| format!("{r}/s")).collect();
+    println!(
+        "| {} | {cameras} | {} | {:.1} | {:.1} % | {:+.0} % / {:+.0} % |",
+        format!("{intake:?}").to_lowercase(),
+        held.join(" + "),
+        row.taken_per_camera,
+        row.discarded * 100.0,
+        row.least * 100.0,
+        row.most * 100.0
+    );
 }

@@ -456,6 +456,54 @@ async fn replicas_share_frames_each_handled_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pulled_replicas_of_unequal_speed_add_up_each_frame_once_and_pull_again_after_nats_restarts() {
+    // `--intake pull`: a replica held to 12/s beside one held to 4/s (a fast and a slow host),
+    // one live camera at 15 fps. The queue group gave each half the frames (the pair inferred 11
+    // of the 15); pulled, each asks when it is free, so nearly every frame is inferred, once.
+    let mut nats = NatsServer::start();
+    let watcher = client(&nats, "watcher").await;
+    let mut poses = watcher.subscribe("pump.poses.cam").await.unwrap();
+    let pulled = |ms: u64| {
+        move |c: &mut pump_infer::Config| {
+            c.intake = pump_infer::config::Intake::Pull;
+            c.min_inference = Duration::from_millis(ms);
+        }
+    };
+    let fast = start_infer(&nats, slow(5), pulled(83)).await;
+    let slower = start_infer(&nats, slow(5), pulled(250)).await;
+    let capture = pump_tests::services::start_fake_live_camera(&nats, "cam", 15.0).await;
+    collect(&mut poses, Duration::from_secs(1)).await;
+    let got = collect(&mut poses, Duration::from_secs(4)).await;
+    let mut ids: Vec<u64> = got.iter().map(|p| p.frame_id).collect();
+    let n = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "no frame inferred twice");
+    let span = (ids[n - 1] - ids[0] + 1) as f64;
+    assert!(n as f64 >= 0.85 * span, "{n} of {span} frames inferred");
+    let (f, s) = (fast.stats.snapshot()["cam"].inferred, slower.stats.snapshot()["cam"].inferred);
+    assert!(f > 2 * s && s >= 10, "each replica as fast as it goes: {f} and {s}");
+
+    // NATS restarted: the memory-only frames stream, and the consumer the replicas share on it,
+    // are gone; both are made again and the frames pulled again.
+    nats.restart();
+    let again = tokio::time::timeout(T, async {
+        loop {
+            let got = collect(&mut poses, Duration::from_secs(1)).await;
+            if got.len() >= 5 {
+                return got;
+            }
+        }
+    })
+    .await
+    .expect("poses again after NATS restarted");
+    assert!(again.windows(2).all(|w| w[0].frame_id != w[1].frame_id));
+    capture.stop().await;
+    fast.stop().await;
+    slower.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn services_started_before_nats_wait_for_it() {
     let port = pump_tests::nats::free_port();
     let url = format!("nats://127.0.0.1:{port}");

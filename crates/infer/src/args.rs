@@ -41,6 +41,10 @@ pub struct Args {
     /// NATS queue group shared by replicas (each frame goes to one of them).
     #[arg(long, env = "PUMP_QUEUE_GROUP", default_value = pump_infer::config::DEFAULT_QUEUE_GROUP)]
     pub queue_group: String,
+    /// How replicas share the frames: `queue` (each frame to one replica at random) or `pull`
+    /// (a replica asks for frames when it has engines free: replicas of unequal speed add up).
+    #[arg(long, env = "PUMP_INTAKE", default_value = "queue")]
+    pub intake: pump_infer::config::Intake,
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "PUMP_HTTP_ADDR", default_value = "127.0.0.1:9102")]
     pub http_addr: std::net::SocketAddr,
@@ -72,6 +76,7 @@ impl Args {
         };
         config.max_frame_age = Duration::from_millis(self.max_frame_age_ms);
         config.queue_group = self.queue_group.clone();
+        config.intake = self.intake;
         config.stats_interval = Duration::from_secs(self.stats_interval_s.max(1));
         config.min_inference = Duration::from_millis(self.min_inference_ms);
         config.stuck_after = Duration::from_secs(self.stuck_after_s.max(1));

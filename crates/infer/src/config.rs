@@ -10,6 +10,29 @@ use crate::error::{Error, Result};
 /// Queue group shared by replicas: each frame goes to exactly one of them.
 pub const DEFAULT_QUEUE_GROUP: &str = "pump-infer";
 
+/// How the replicas of a group share the frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Intake {
+    /// A NATS queue group: each frame to one replica, chosen at random whatever its speed.
+    #[default]
+    Queue,
+    /// A consumer on the frames stream shared by the group: a replica asks for frames when it
+    /// has engines free, so replicas of unequal speed each infer what they can.
+    Pull,
+}
+
+impl std::str::FromStr for Intake {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "queue" => Ok(Self::Queue),
+            "pull" => Ok(Self::Pull),
+            other => Err(format!("intake {other:?}: expected queue or pull")),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub bus: BusConfig,
@@ -19,6 +42,9 @@ pub struct Config {
     /// A frame older than this when a worker would take it is dropped (not for paced frames).
     pub max_frame_age: Duration,
     pub queue_group: String,
+    /// How the group's replicas share the frames; the queue group's name also names the pull
+    /// consumer.
+    pub intake: Intake,
     /// Frames wider or taller than this are refused as absurd.
     pub max_dimension: u32,
     /// How often the counters are logged.
@@ -39,6 +65,7 @@ impl Config {
             batch: 1,
             max_frame_age: Duration::from_millis(500),
             queue_group: DEFAULT_QUEUE_GROUP.into(),
+            intake: Intake::Queue,
             max_dimension: pump_bus::frame::MAX_DIMENSION,
             stats_interval: Duration::from_secs(10),
             min_inference: Duration::ZERO,

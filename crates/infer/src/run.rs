@@ -20,11 +20,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, Intake};
 use crate::error::{Error, Result};
 use crate::intake::{on_frame_message, seed_from_kept_frames};
 use crate::metrics::InferStats;
 use crate::predictor::Predictor;
+use crate::pull::PullIntake;
 use crate::slot::FrameSlots;
 use crate::worker::worker_loop;
 use pump_bus::ratelog::RateLimitedLog;
@@ -62,10 +63,19 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
     // Set up again after every reconnection, while this service runs.
     let _streams = pump_bus::streams::keep_streams_while(&client, config.limits, &shutdown);
     // Subscribe before seeding, so no frame falls between the kept one and the live ones.
-    let mut sub = client
-        .queue_subscribe(FRAMES_ALL, config.queue_group.clone())
-        .await
-        .map_err(|source| Error::Subscribe { subject: FRAMES_ALL.into(), source })?;
+    let mut intake = match config.intake {
+        Intake::Queue => Frames::Queue(
+            client
+                .queue_subscribe(FRAMES_ALL, config.queue_group.clone())
+                .await
+                .map_err(|source| Error::Subscribe { subject: FRAMES_ALL.into(), source })?,
+        ),
+        Intake::Pull => Frames::Pull(Box::new(PullIntake::new(
+            js.clone(),
+            config.queue_group.clone(),
+            predictors.len() * config.batch,
+        ))),
+    };
     // As many frames of a camera in flight as there are engines: a lone fast camera keeps them
     // all busy; the slots put its poses back in frame order.
     let max_cameras = usize::try_from(config.limits.max_cameras).unwrap_or(pump_bus::ops::DEFAULT_MAX_CAMERAS);
@@ -75,8 +85,11 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
     // threads must still end: nothing else would wake them.
     let _close_on_drop = CloseOnDrop(slots.clone());
     let mut limiter = RateLimitedLog::new(Duration::from_secs(5));
-    if let Err(e) = seed_from_kept_frames(&js, &slots, &stats, &config).await {
-        warn!(error = %e, "could not read the kept frames; starting from live ones");
+    // Pulled, the shared consumer starts at the kept frames; seeding them too would infer them twice.
+    if config.intake == Intake::Queue {
+        if let Err(e) = seed_from_kept_frames(&js, &slots, &stats, &config).await {
+            warn!(error = %e, "could not read the kept frames; starting from live ones");
+        }
     }
 
     let tracker = TaskTracker::new();
@@ -126,7 +139,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tick.tick() => stats.log(),
-            msg = sub.next() => match msg {
+            msg = intake.next(&slots) => match msg {
                 Some(msg) => on_frame_message(msg, &slots, &stats, &config, &mut limiter),
                 None => {
                     warn!("frames subscription closed");
@@ -138,7 +151,11 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
 
     stats.set_ready(false);
     // Unsubscribing talks to the server, which may be gone: bounded like the flush below.
-    let _ = tokio::time::timeout(Duration::from_secs(2), sub.unsubscribe()).await;
+    if let Frames::Queue(sub) = &mut intake {
+        let _ = tokio::time::timeout(Duration::from_secs(2), sub.unsubscribe()).await;
+    }
+    // Pulled: the open request ends with it; frames it would have brought go to another replica.
+    drop(intake);
     let dropped = slots.close();
     info!(dropped_waiting = dropped, "intake stopped, finishing in-flight frames");
     if tokio::time::timeout(SHUTDOWN_DEADLINE, tracker.wait()).await.is_err() {
@@ -164,6 +181,22 @@ async fn warm_up(mut predictors: Vec<Box<dyn Predictor>>) -> Result<Vec<Box<dyn 
     .map_err(|e| Error::Worker(format!("warm-up panicked: {e}")))??;
     info!(ms = format!("{:.0}", t0.elapsed().as_secs_f64() * 1e3), "model warmed up");
     Ok(predictors)
+}
+
+/// Where frames come from: the queue group's subscription, or pulled when there is room.
+enum Frames {
+    Queue(async_nats::Subscriber),
+    Pull(Box<PullIntake>),
+}
+
+impl Frames {
+    /// The next frame message; `None` once the subscription is closed (pulling never ends).
+    async fn next(&mut self, slots: &FrameSlots) -> Option<async_nats::Message> {
+        match self {
+            Self::Queue(sub) => sub.next().await,
+            Self::Pull(pull) => Some(pull.next(slots).await),
+        }
+    }
 }
 
 struct CloseOnDrop(Arc<FrameSlots>);

@@ -139,6 +139,8 @@ impl State {
 pub struct FrameSlots {
     state: Mutex<State>,
     work: Condvar,
+    /// A frame in flight finished: room for one more (`--intake pull` asks for frames then).
+    freed: tokio::sync::Notify,
     most_in_flight: u64,
     /// Cameras with a slot at most: a flood of camera names costs a bounded map (and `share`,
     /// which walks it per frame, bounded time).
@@ -157,6 +159,7 @@ impl FrameSlots {
         Self {
             state: Mutex::default(),
             work: Condvar::new(),
+            freed: tokio::sync::Notify::new(),
             most_in_flight: in_flight.max(1) as u64,
             max_cameras: pump_bus::ops::DEFAULT_MAX_CAMERAS,
         }
@@ -254,6 +257,7 @@ impl FrameSlots {
         let mut st = self.lock();
         let Some(slot) = st.cameras.get_mut(camera) else { return Vec::new() };
         slot.finished.insert(ticket, result);
+        self.freed.notify_one();
         if slot.sending {
             return Vec::new();
         }
@@ -272,6 +276,21 @@ impl FrameSlots {
         slot.sending = !out.is_empty();
         st.queue_if_ready(camera, self.most_in_flight, &self.work);
         out
+    }
+
+    /// How many more frames, of `capacity` (engines × batch), these slots can take now without
+    /// one replacing another: `capacity` less those waiting and in flight (a frame in flight is
+    /// counted until its result is in, released or not).
+    pub fn room(&self, capacity: usize) -> usize {
+        let st = self.lock();
+        let busy: u64 =
+            st.cameras.values().map(|s| s.in_flight() - s.finished.len() as u64 + u64::from(s.waiting.is_some())).sum();
+        capacity.saturating_sub(usize::try_from(busy).unwrap_or(usize::MAX))
+    }
+
+    /// Resolves once a frame in flight has finished since the last time it resolved.
+    pub fn room_freed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.freed.notified()
     }
 
     /// Frames currently waiting (at most one per camera).
@@ -321,6 +340,27 @@ mod tests {
             slots.offer(frame(&format!("flood{i}"), 1));
         }
         assert!(slots.lock().cameras.len() <= 2);
+    }
+
+    #[test]
+    fn room_is_what_is_neither_waiting_nor_being_inferred_and_a_finish_says_so() {
+        let slots = FrameSlots::new(2);
+        assert_eq!(slots.room(2), 2);
+        slots.offer(frame("a", 1));
+        assert_eq!(slots.room(2), 1, "one waiting");
+        let taken = slots.take(1, Duration::ZERO).unwrap_or_default();
+        assert_eq!(taken.len(), 1);
+        slots.offer(frame("b", 1));
+        assert_eq!(slots.room(2), 0, "one in flight, one waiting");
+        assert_eq!(slots.room(1), 0, "never below none");
+        let _ = slots.take(1, Duration::ZERO);
+        // b finishes first: its result is in (a's not yet, so b's is not released), and the
+        // engine it ran on is free.
+        assert!(slots.finish("b", 0, Some(pose("b", 1))).len() <= 1);
+        assert_eq!(slots.room(2), 1);
+        // The finish left a permit: a pull waiting for room wakes at once.
+        assert!(futures::FutureExt::now_or_never(slots.room_freed()).is_some());
+        assert!(futures::FutureExt::now_or_never(slots.room_freed()).is_none(), "one permit, taken");
     }
 
     #[test]
