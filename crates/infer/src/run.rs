@@ -154,7 +154,8 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<()> {
     if let Frames::Queue(sub) = &mut intake {
         let _ = tokio::time::timeout(Duration::from_secs(2), sub.unsubscribe()).await;
     }
-    // Pulled: the open request ends with it; frames it would have brought go to another replica.
+    // Pulled: the open request is given up (the server forgets it within its second; a frame it
+    // hands out meanwhile is lost as a frame on the wire is, the next goes to another replica).
     drop(intake);
     let dropped = slots.close();
     info!(dropped_waiting = dropped, "intake stopped, finishing in-flight frames");
