@@ -46,8 +46,11 @@ async fn ready_sets(
 }
 
 async fn publish_frames(c: &async_nats::Client, frames: impl IntoIterator<Item = u64>) {
-    for i in frames {
-        let pf = pose_frame(i, knee_at(i as f64 / FPS));
+    publish_poses(c, frames.into_iter().map(|i| pose_frame(i, knee_at(i as f64 / FPS)))).await;
+}
+
+async fn publish_poses(c: &async_nats::Client, poses: impl IntoIterator<Item = PoseFrame>) {
+    for pf in poses {
         c.publish("pump.poses.gym", pf.encode_to_vec().into()).await.unwrap();
     }
     c.flush().await.unwrap();
@@ -217,10 +220,7 @@ async fn a_bus_away_mid_set_is_no_silence_of_the_camera_and_the_set_is_counted_w
     }
     wait_until("the set", || stats.sets_published.load(Ordering::SeqCst) == 1).await;
     // Then a camera that does stop mid-set, the bus there: its set closes after the quiet time.
-    for i in 0..140 {
-        c.publish("pump.poses.gym", second_set(i).encode_to_vec().into()).await.unwrap();
-    }
-    c.flush().await.unwrap();
+    publish_poses(&c, (0..140).map(second_set)).await;
     wait_until("the set of the camera that stopped", || stats.sets_published.load(Ordering::SeqCst) == 2).await;
     let stored = stored_sets(&c).await;
     assert_eq!(stored.iter().map(|s| s.reps).collect::<Vec<_>>(), vec![4, 4]);
@@ -242,10 +242,7 @@ async fn a_checkpoint_of_a_poses_stream_since_made_again_is_not_taken_for_the_ne
     pump_bus::streams::ensure_streams(&js, &Default::default()).await.unwrap();
     let (task, shutdown, stats) = ready_sets(&nats).await;
     // The next set, 14 s on: every pose of it counted, none skipped as already done.
-    for i in 0..210u64 {
-        c.publish("pump.poses.gym", second_set(i).encode_to_vec().into()).await.unwrap();
-    }
-    c.flush().await.unwrap();
+    publish_poses(&c, (0..210).map(second_set)).await;
     wait_until("the second set, on the new stream", || stats.sets_published.load(Ordering::SeqCst) == 1).await;
     let stored = stored_sets(&c).await;
     assert_eq!(stored.iter().map(|s| s.reps).collect::<Vec<_>>(), vec![4, 4]);
