@@ -65,9 +65,8 @@ impl PullIntake {
                 match tokio::time::timeout(PULL_EXPIRES + EXPIRY_MARGIN, batch.next()).await {
                     Ok(Some(Ok(m))) => return m.message,
                     Ok(Some(Err(e))) => {
-                        warn!(error = %e, consumer = %self.name, "pulling frames failed");
-                        self.failed = true;
                         self.batch = None;
+                        self.fail(&e);
                     }
                     Ok(None) | Err(_) => self.batch = None,
                 }
