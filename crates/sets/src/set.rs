@@ -341,15 +341,20 @@ impl SetTracker {
                 continue;
             };
             open.athlete = athlete;
-            if athlete == id {
-                open.last_rep_t = open.last_rep_t.max(rep.bottom);
-            }
             // The count the set would have if it closed now: its athlete's, on its signal.
             let Some(open) = self.open.as_ref() else { continue };
             let family_reps = self.athlete_reps(open);
             let family = counting_family(self.cfg.exercise.as_deref(), &family_reps);
-            let live = full_reps(&family_reps[family], true).0.len();
+            let counted = full_reps(&family_reps[family], true).0;
+            let live = counted.len();
             let Some(open) = self.open.as_mut() else { continue };
+            // Quiet is quiet of the reps that count: a shallow "rep" of another signal (hips
+            // and shoulders dipping together as the box's bottom jitters under a resting curler
+            // at 4 poses a second) or a partial one is no rep of the set, and kept two sets of
+            // curls 15 s apart open as one.
+            if let Some(last) = counted.last() {
+                open.last_rep_t = open.last_rep_t.max(last.bottom);
+            }
             // A new count, or the same count now another person's (the athlete's rep landed a
             // frame after a bystander's): who is counted is said again.
             if live > open.live || (live == open.live && live > 0 && open.reported != Some(athlete)) {
@@ -495,13 +500,13 @@ impl SetTracker {
         for reps in family_reps.iter_mut() {
             reps.retain(|r| r.bottom < until);
         }
-        open.start = self.first_move(&open, &family_reps);
-        let end_guess = family_reps.iter().flatten().map(|r| r.end).fold(open.start, f64::max);
-        let (features, feature_times) = self.athlete_features(&open, end_guess);
         // What the athlete said counts on its own signal; otherwise the dominant motion counts,
         // whatever the prototypes call it: a wrong name never changes a count.
         let family = counting_family(self.cfg.exercise.as_deref(), &family_reps);
         let (reps, partial) = full_reps(&family_reps[family], false);
+        open.start = self.first_move(&open, &family_reps, reps.first());
+        let end_guess = family_reps.iter().flatten().map(|r| r.end).fold(open.start, f64::max);
+        let (features, feature_times) = self.athlete_features(&open, end_guess);
         let rep_leans: Vec<Option<f32>> = reps.iter().map(|r| self.resting_lean(open.athlete, r)).collect();
         let (exercise, confidence) = match &self.cfg.exercise {
             Some(e) => (Some(e.clone()), 1.0),
@@ -524,6 +529,11 @@ impl SetTracker {
             person.forget_before(forget);
         }
         let n = reps.len();
+        if n == 0 {
+            // Only partial reps (a move that never came back far enough): nothing to log, and
+            // a set of none would reach the athlete's log as one.
+            return None;
+        }
         Some(ClosedSet {
             camera: self.camera.clone(),
             set_id: open.set_id,
@@ -557,13 +567,17 @@ impl SetTracker {
     /// signals that count it. The set opened on whoever's rep came back first (in the fixture, a
     /// bystander dragged along by the athlete's move), and one signal may leave rest early (a
     /// shoulder sagging before the hips go) or late.
-    fn first_move(&self, open: &OpenSet, family_reps: &[Vec<Rep>]) -> f64 {
-        let first_bottom = self
-            .active_families()
-            .iter()
-            .filter_map(|&fi| family_reps[fi].first())
-            .map(|r| r.bottom)
-            .fold(f64::INFINITY, f64::min);
+    ///
+    /// The first rep is the first one counted, where there is one: a signal that does not count
+    /// (the hips dipping with a resting curler's box) may have opened the set long before it.
+    fn first_move(&self, open: &OpenSet, family_reps: &[Vec<Rep>], first_counted: Option<&Rep>) -> f64 {
+        let first_bottom = first_counted.map(|r| r.bottom).unwrap_or_else(|| {
+            self.active_families()
+                .iter()
+                .filter_map(|&fi| family_reps[fi].first())
+                .map(|r| r.bottom)
+                .fold(f64::INFINITY, f64::min)
+        });
         self.median_of_rep(family_reps, first_bottom, false, |r| r.start).unwrap_or(open.start).max(self.closed_until)
     }
 
